@@ -1,0 +1,191 @@
+"""The typed configuration: params.yaml → `Config`, validated, with errors that name the bad key.
+
+params.yaml is the one file a user edits. Every stage receives a `Config` (or a section of it);
+nothing else reads params.yaml. Unknown keys are errors, so a typo never silently falls back
+to a default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.errors import TextbenchError
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are rejected, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetConfig(Section):
+    """One corpus: where it comes from, how it is cleaned and split, and its tokenization length."""
+
+    kind: Literal["reuters", "thucnews", "local"] = Field(description="parser to use")
+    language: Literal["en", "zh"] = Field("en", description="drives the word/char tokenizer")
+    url: str = Field("", description="canonical download URL (empty for local corpora)")
+    filename: str = Field("", description="archive name under data/raw/ and on the mirror")
+    sha256: str = Field("", description="expected sha256 of the archive; empty skips the check")
+    # kind: local
+    path: str = Field("", description="local corpus: a CSV/TSV/JSONL/Parquet file or a folder-per-class tree")
+    format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "folder"] = "auto"
+    text_column: str = "text"
+    label_column: str = "label"
+    split_column: str = Field("", description="column holding train/dev/test; empty = no given split")
+    files: dict[str, str] = Field(default_factory=dict, description="one file per split: {train: .., test: ..}")
+    # kind: reuters
+    split: Literal["modapte", "random"] = "modapte"
+    label_mode: Literal["single"] = "single"
+    # kind: thucnews
+    categories: list[str] = Field(default_factory=list)
+    per_class: int = Field(0, ge=0, description="documents sampled per category; 0 = all")
+    # every kind
+    min_docs_per_class: int = Field(1, ge=1, description="classes with fewer documents are dropped")
+    ratios: tuple[float, float, float] = Field((0.9, 0.05, 0.05), description="train/dev/test for random splits")
+    dev_ratio: float = Field(0.1, gt=0, lt=1, description="share of train carved off as dev when no dev is given")
+    max_len: int = Field(256, ge=8, description="tokens kept per document")
+    encoder: str = Field("minilm", description="HF name, local checkpoint dir, or 'minilm' (packaged, offline)")
+
+    @field_validator("ratios")
+    @classmethod
+    def _ratios_sum_to_one(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(r < 0 for r in v) or abs(sum(v) - 1.0) > 1e-6:
+            raise ValueError(f"train/dev/test ratios {list(v)} must be non-negative and sum to 1")
+        return v
+
+
+class VocabConfig(Section):
+    """Word/char vocabulary for the classic models, built from the train split only."""
+
+    max_size: int = Field(50000, ge=2)
+    min_freq: int = Field(1, ge=1)
+    zh_mode: Literal["char", "jieba"] = "char"
+    embeddings: str = Field("", description=".npz (with a vocab file) or word2vec .txt; empty = random init")
+    embeddings_vocab: str = Field("", description="vocabulary file (txt, one token a line, or JSON) for .npz")
+
+
+class TokenizeConfig(Section):
+    truncation: Literal["head", "head+tail"] = "head"
+    batch_size: int = Field(1000, ge=1, description="documents per record batch")
+    workers: int = Field(2, ge=1, description="processes for jieba segmentation")
+    vocab: VocabConfig = VocabConfig()
+
+
+class TrainConfig(Section):
+    """Training settings shared by all models; each model may override any of them."""
+
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    grad_clip: float = Field(1.0, ge=0)
+    grad_accum: int = Field(1, ge=1)
+    class_weights: bool = False
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    eval_every: int = Field(100, ge=1, description="batches between dev evaluations")
+    early_stop: int = Field(1000, ge=0, description="stop after this many batches without dev gain; 0 = never")
+    max_steps: int = Field(0, ge=0, description="cap on optimizer steps; 0 = no cap")
+    max_train_samples: int = Field(0, ge=0, description="subsample train for quick runs; 0 = all")
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    threads: int = Field(0, ge=0, description="CPU threads; 0 = all cores")
+
+
+class ModelSpec(Section):
+    """One registry entry's params: architecture kwargs and overrides of `train`."""
+
+    arch: dict[str, Any] = Field(default_factory=dict)
+    train: dict[str, Any] = Field(default_factory=dict)
+
+
+class BenchmarkConfig(Section):
+    datasets: list[str]
+    models: list[str]
+    seeds: list[int] = [42]
+
+
+class OrchestrationConfig(Section):
+    task_runner: Literal["local", "dask", "ray"] = "local"
+    dask_address: str = Field("", description="existing scheduler address; empty = LocalCluster")
+    retries: int = Field(0, ge=0)
+    gpus: str = Field("auto", description="auto | none | comma-separated device ids")
+
+
+class ReportConfig(Section):
+    bootstrap: int = Field(1000, ge=0)
+    confidence: float = Field(0.95, gt=0, lt=1)
+    error_examples: int = Field(10, ge=0)
+
+
+class Config(Section):
+    seed: int = 42
+    mirror: str = Field("", description="directory or base URL tried before canonical sources")
+    datasets: dict[str, DatasetConfig]
+    tokenize: TokenizeConfig = TokenizeConfig()
+    train: TrainConfig = TrainConfig()
+    models: dict[str, ModelSpec] = Field(default_factory=dict)
+    benchmark: BenchmarkConfig
+    orchestration: OrchestrationConfig = OrchestrationConfig()
+    report: ReportConfig = ReportConfig()
+
+    @model_validator(mode="after")
+    def _benchmark_names_exist(self) -> "Config":
+        for name in self.benchmark.datasets:
+            if name not in self.datasets:
+                raise ValueError(f"benchmark.datasets names '{name}', not a key of datasets ({sorted(self.datasets)})")
+        return self
+
+    def dataset(self, name: str) -> DatasetConfig:
+        """The named dataset's section, or a clear error listing the known names."""
+        if name not in self.datasets:
+            raise TextbenchError(f"unknown dataset '{name}': params.yaml datasets has {sorted(self.datasets)}")
+        return self.datasets[name]
+
+    def train_for(self, model: str) -> TrainConfig:
+        """`train` with the model's own overrides applied and validated."""
+        spec = self.models.get(model, ModelSpec())
+        try:
+            return TrainConfig(**{**self.train.model_dump(), **spec.train})
+        except ValidationError as e:
+            raise TextbenchError(_format_error(e, prefix=f"models.{model}.train")) from None
+
+    @property
+    def effective_mirror(self) -> str:
+        """TEXTBENCH_MIRROR wins over the params key."""
+        return os.environ.get("TEXTBENCH_MIRROR", "") or self.mirror
+
+
+def _format_error(e: ValidationError, prefix: str = "", source: str = "params.yaml") -> str:
+    err = e.errors()[0]
+    key = ".".join(str(p) for p in ((prefix,) if prefix else ()) + tuple(err["loc"]))
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (check the spelling against params.yaml's documented keys)"
+    more = f" (+{len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
+    return f"{source}: {key}: {msg}{more}"
+
+
+def load_config(path: str | os.PathLike = "params.yaml") -> Config:
+    """Read and validate params.yaml; any problem is one TextbenchError naming the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise TextbenchError(f"{path}: not found; run from the project root or pass --params PATH")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise TextbenchError(f"{path}: not valid YAML ({e.__class__.__name__}: {str(e).splitlines()[0]})") from None
+    return config_from_dict(raw, source=str(path))
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "params.yaml") -> Config:
+    """Validate an already-parsed mapping (tests and profiles use this)."""
+    try:
+        return Config(**raw)
+    except ValidationError as e:
+        raise TextbenchError(_format_error(e, source=source)) from None

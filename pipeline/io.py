@@ -1,0 +1,76 @@
+"""Atomic writes, hashing and fingerprints shared by every stage.
+
+Every stage writes to a temporary sibling and renames at the end, so an interrupted run never
+leaves a half-written output that a later stage (or DVC) could mistake for a finished one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temp file path beside `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a fresh temp directory beside `path`; on success it replaces `path` as a whole."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write `obj` as sorted, indented JSON atomically (stable bytes for DVC and diffs)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(canonical_json(obj, indent=2) + "\n", encoding="utf-8")
+
+
+def canonical_json(obj: Any, indent: int | None = None) -> str:
+    """JSON with sorted keys and no NaN, so equal objects always give equal text."""
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, indent=indent, allow_nan=False, default=str)
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fingerprint(*parts: Any) -> str:
+    """Short stable hash of JSON-able parts (params, input hashes, code version)."""
+    return hashlib.sha256(canonical_json(list(parts)).encode()).hexdigest()[:16]

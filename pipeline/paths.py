@@ -1,0 +1,46 @@
+"""Every file location of the project, in one place. Paths are relative to the project root.
+
+    data/raw/<archive>                          downloaded archives
+    data/prepared/<ds>/{train,dev,test}.parquet + card.json
+    data/tokenized/<ds>/<scheme>/{train,dev,test}.parquet + meta.json (+ vocab.json)
+    models/<ds>/<model>/                        checkpoints and the config they were trained with
+    reports/<ds>/<model>/                       metrics.json, predictions.parquet, curves
+    reports/{metrics.json,comparison.md,index.html}
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SPLITS = ("train", "dev", "test")
+SCHEMES = ("subword", "vocab")
+
+
+def root() -> Path:
+    """Project root: $TEXTBENCH_ROOT, else the current directory."""
+    return Path(os.environ.get("TEXTBENCH_ROOT", ".")).resolve()
+
+
+def raw_dir() -> Path:
+    return root() / "data" / "raw"
+
+
+def prepared_dir(dataset: str) -> Path:
+    return root() / "data" / "prepared" / dataset
+
+
+def tokenized_dir(dataset: str, scheme: str) -> Path:
+    return root() / "data" / "tokenized" / dataset / scheme
+
+
+def model_dir(dataset: str, model: str) -> Path:
+    return root() / "models" / dataset / model
+
+
+def report_dir(dataset: str, model: str) -> Path:
+    return root() / "reports" / dataset / model
+
+
+def reports_root() -> Path:
+    return root() / "reports"

@@ -1,0 +1,35 @@
+"""Shared fixtures: an isolated project root per test, and the real corpora when present."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CORPORA = Path(os.environ.get("TEXTBENCH_CORPORA", REPO.parent / "shared" / "corpora"))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A throwaway project root (cwd and TEXTBENCH_ROOT) holding a copy of the real params.yaml."""
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TEXTBENCH_ROOT", str(tmp_path))
+    monkeypatch.delenv("TEXTBENCH_MIRROR", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def corpora() -> Path:
+    """../shared/corpora, or a skip that says why."""
+    if not (CORPORA / "reuters21578.tar.gz").is_file():
+        pytest.skip(f"real corpora not found at {CORPORA} (set TEXTBENCH_CORPORA to run these tests)")
+    return CORPORA

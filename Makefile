@@ -7,7 +7,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup repro test lock
+.PHONY: setup setup-browser repro test lock
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -18,6 +18,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 setup: $(VENV)/.installed  ## create .venv and install the locked dependencies
+
+setup-browser:  ## Debian's Chromium for the report and web-page browser tests (root, apt)
+	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
 
 repro: setup  ## run the default pipeline end to end (dvc repro)
 	$(VENV)/bin/dvc repro

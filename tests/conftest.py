@@ -33,3 +33,19 @@ def corpora() -> Path:
     if not (CORPORA / "reuters21578.tar.gz").is_file():
         pytest.skip(f"real corpora not found at {CORPORA} (set TEXTBENCH_CORPORA to run these tests)")
     return CORPORA
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Path of Debian's headless Chromium (installed by `make setup-browser`), or a skip saying so."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.skip("chromium not installed (run `make setup-browser`, i.e. apt-get install chromium)")
+    return path
+
+
+# Flags for a closed network: no background fetches, no first-run work, no sandbox as root.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]

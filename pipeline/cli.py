@@ -43,3 +43,19 @@ def main() -> None:
 
 
 # --- stage commands (each a thin call into pipeline.<module>) ---------------------------------
+
+
+@app.command()
+def download(dataset: str = DatasetOpt, params: Path = ParamsOpt) -> None:
+    """Fetch the dataset's archive into data/raw/<dataset>/ (mirror first, resumable, sha256-checked)."""
+    from pipeline.data import download as run
+
+    print(run(config(params), dataset))
+
+
+@app.command()
+def prepare(dataset: str = DatasetOpt, params: Path = ParamsOpt) -> None:
+    """Parse, clean, split and de-duplicate into data/prepared/<dataset>/{train,dev,test}.parquet + card.json."""
+    from pipeline.data import prepare as run
+
+    print(run(config(params), dataset))

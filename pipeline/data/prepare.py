@@ -1,0 +1,155 @@
+"""`textbench prepare`: archive or local corpus → data/prepared/<ds>/{train,dev,test}.parquet + card.json.
+
+The same steps, in this order, for every kind of corpus:
+1. read (the kind's reader picks documents and, where the source fixes it, their split);
+2. normalise whitespace and drop documents whose text is empty (counted);
+3. split: a given split is kept, a missing dev is carved from train (`dev_ratio`), no split at all
+   gets stratified `ratios`; stratified = per class, seeded shuffle, round(n * ratio) to dev/test;
+4. de-duplicate: a text present in several splits is kept only in the highest of test > dev > train
+   (the test set is never thinned by de-duplication; copies inside one split are kept);
+5. drop classes with fewer than `min_docs_per_class` documents counted over all splits after 4.
+The whole directory is written atomically; same params + seed give byte-identical files.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline import paths
+from pipeline.config import Config, DatasetConfig
+from pipeline.data import local, reuters, thucnews
+from pipeline.data.corpus import Corpus, Doc
+from pipeline.data.download import local_source, raw_path
+from pipeline.errors import TextbenchError
+from pipeline.io import atomic_dir, fingerprint, sha256_file, write_json
+
+SPLITS = paths.SPLITS
+PRIORITY = ("test", "dev", "train")
+
+
+def prepare(cfg: Config, name: str) -> Path:
+    """Build data/prepared/<name>/ from the dataset's source; returns that directory."""
+    ds = cfg.dataset(name)
+    corpus, sources = _read(cfg, name, ds)
+    docs, empty = normalise(corpus.docs)
+    docs = assign_splits(docs, ds, cfg.seed)
+    docs, duplicates = dedup(docs)
+    docs, dropped = drop_small_classes(docs, ds.min_docs_per_class)
+    if not docs:
+        raise TextbenchError(f"dataset '{name}': no documents left after filtering; check datasets.{name} params")
+    labels = sorted({d.label for d in docs})
+    counts = {s: dict(sorted(Counter(d.label for d in docs if d.split == s).items())) for s in SPLITS}
+    params = {"seed": cfg.seed, f"datasets.{name}": ds.model_dump(mode="json")}
+    card = {
+        "dataset": name,
+        "kind": ds.kind,
+        "language": ds.language,
+        "labels": labels,
+        "num_labels": len(labels),
+        "totals": {s: sum(counts[s].values()) for s in SPLITS},
+        "counts": counts,
+        "classes_missing_from_split": {s: [lb for lb in labels if lb not in counts[s]] for s in SPLITS},
+        "dropped_classes": dropped,
+        "duplicates_removed": duplicates,
+        "empty_docs_dropped": empty,
+        "reader": corpus.stats,
+        "source": sources,
+        "params": params,
+        "rules": {
+            "text": "whitespace collapsed to single spaces; empty texts dropped",
+            "dedup": "exact duplicate texts kept only in the highest of test > dev > train",
+            "min_docs_per_class": "counted over all splits after de-duplication",
+        },
+    }
+    card["fingerprint"] = fingerprint(params, sources)
+    out = paths.prepared_dir(name)
+    with atomic_dir(out) as tmp:
+        for split in SPLITS:
+            write_split(tmp / f"{split}.parquet", [d for d in docs if d.split == split], corpus.extras)
+        write_json(tmp / "card.json", card)
+    return out
+
+
+def _read(cfg: Config, name: str, ds: DatasetConfig) -> tuple[Corpus, list[dict[str, Any]]]:
+    if ds.kind == "local":
+        corpus, files = local.read(ds, local_source)
+    else:
+        archive = raw_path(name, ds)
+        if not archive.is_file():
+            raise TextbenchError(f"{archive} not found; run `textbench download --dataset {name}` first")
+        corpus = reuters.read(ds, archive) if ds.kind == "reuters" else thucnews.read(ds, archive, cfg.seed)
+        files = [archive]
+    sources = [{"file": f.name, "sha256": sha256_file(f), "bytes": f.stat().st_size} for f in files]
+    return corpus, sources
+
+
+def normalise(docs: list[Doc]) -> tuple[list[Doc], int]:
+    """Collapse whitespace; drop (and count) documents left without text."""
+    kept = []
+    for d in docs:
+        d.text = " ".join(d.text.split())
+        if d.text:
+            kept.append(d)
+    return kept, len(docs) - len(kept)
+
+
+def assign_splits(docs: list[Doc], ds: DatasetConfig, seed: int) -> list[Doc]:
+    """Keep a given split (carving a missing dev from train) or draw stratified `ratios`."""
+    given = {d.split for d in docs}
+    if given == {None}:
+        _stratified(docs, ds.ratios, seed)
+    elif None in given:
+        raise TextbenchError("some documents have a split and some do not; give every row a split or none")
+    elif "dev" not in given:
+        _stratified([d for d in docs if d.split == "train"], (1 - ds.dev_ratio, ds.dev_ratio, 0.0), seed)
+    return docs
+
+
+def _stratified(docs: list[Doc], ratios: tuple[float, float, float], seed: int) -> None:
+    """Per class (sorted), a seeded permutation: first round(n*dev) → dev, next round(n*test) → test."""
+    rng = np.random.default_rng(seed)
+    by_label: dict[str, list[Doc]] = defaultdict(list)
+    for d in docs:
+        by_label[d.label].append(d)
+    for label in sorted(by_label):
+        group = by_label[label]
+        n_dev, n_test = (int(len(group) * r + 0.5) for r in ratios[1:])
+        for rank, i in enumerate(rng.permutation(len(group))):
+            group[i].split = "dev" if rank < n_dev else "test" if rank < n_dev + n_test else "train"
+
+
+def dedup(docs: list[Doc]) -> tuple[list[Doc], dict[str, int]]:
+    """Drop copies of a text from every split below the highest one it occurs in."""
+    best = {}
+    for d in docs:
+        rank = PRIORITY.index(d.split)
+        best[d.text] = min(rank, best.get(d.text, rank))
+    kept = [d for d in docs if PRIORITY.index(d.split) == best[d.text]]
+    removed = Counter(d.split for d in docs) - Counter(d.split for d in kept)
+    return kept, {s: removed.get(s, 0) for s in SPLITS}
+
+
+def drop_small_classes(docs: list[Doc], minimum: int) -> tuple[list[Doc], list[dict[str, Any]]]:
+    """Remove classes with < `minimum` documents over all splits; list them with the reason."""
+    sizes = Counter(d.label for d in docs)
+    small = {lb for lb, n in sizes.items() if n < minimum}
+    dropped = [
+        {"label": lb, "docs": sizes[lb], "reason": f"fewer than min_docs_per_class={minimum} documents"}
+        for lb in sorted(small)
+    ]
+    return [d for d in docs if d.label not in small], dropped
+
+
+def write_split(path: Path, docs: list[Doc], extras: dict[str, pa.DataType]) -> None:
+    """One split as Parquet with a fixed schema (id, text, label, extras...) and no timestamps."""
+    schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("label", pa.string())]
+                       + [(k, t) for k, t in extras.items()])
+    columns = {"id": [d.id for d in docs], "text": [d.text for d in docs], "label": [d.label for d in docs]}
+    columns.update({k: [d.extra[k] for d in docs] for k in extras})
+    pq.write_table(pa.table(columns, schema=schema), path, compression="zstd")

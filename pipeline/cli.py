@@ -7,6 +7,7 @@ Every failure the user can fix arrives as a TextbenchError and is printed as one
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 
 import typer
@@ -59,3 +60,24 @@ def prepare(dataset: str = DatasetOpt, params: Path = ParamsOpt) -> None:
     from pipeline.data import prepare as run
 
     print(run(config(params), dataset))
+
+
+class Scheme(str, Enum):
+    subword = "subword"
+    vocab = "vocab"
+
+
+@app.command()
+def tokenize(
+    dataset: str = DatasetOpt,
+    scheme: list[Scheme] = typer.Option(
+        [], "--scheme", "-s", help="subword (the encoder's WordPiece, BERT family) or vocab (word/char ids); "
+        "repeat for both; default both"),
+    params: Path = ParamsOpt,
+) -> None:
+    """Token ids into data/tokenized/<dataset>/<scheme>/{train,dev,test}.parquet + meta.json (+ vocab.json)."""
+    from pipeline.tokenize.stage import tokenize_dataset
+
+    schemes = tuple(s.value for s in scheme) or ("subword", "vocab")
+    for path in tokenize_dataset(config(params), dataset, schemes):
+        print(path)

@@ -1,0 +1,110 @@
+"""`TextEncoder`: text → token ids, shared by the tokenize stage and by prediction.
+
+The stage and `load_encoder(dir).encode` run the same `encode_batch`, so a model sees at
+prediction time exactly the ids it was trained on: same cleaning, tokenization and truncation.
+
+Truncation keeps `max_len` ids including special tokens. `head` keeps the first pieces;
+`head+tail` keeps the first k and the last (budget - k), with k = round(budget * 128 / 510),
+the 128 + 382 split that Sun et al. ("How to Fine-Tune BERT for Text Classification", 2019)
+found best for 512-token BERT, scaled to the configured budget.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import TextbenchError
+
+HEAD_SHARE = 128 / 510
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SPACES = re.compile(r"\s+")
+
+
+def clean(text: str | None) -> str:
+    """NFKC-normalise (full-width → half-width), turn control characters into spaces, collapse whitespace."""
+    text = unicodedata.normalize("NFKC", text or "")
+    return _SPACES.sub(" ", _CONTROL.sub(" ", text)).strip()
+
+
+def head_tokens(budget: int, truncation: str) -> int:
+    """How many leading pieces a truncated document keeps (the rest of `budget` comes from its tail)."""
+    return budget if truncation == "head" else round(budget * HEAD_SHARE)
+
+
+def truncate(pieces: list[int], budget: int, head: int) -> list[int]:
+    """Keep at most `budget` pieces: the first `head` and the last `budget - head`."""
+    if len(pieces) <= budget:
+        return pieces
+    return pieces[:head] + pieces[len(pieces) - (budget - head):]
+
+
+@dataclass
+class EncodedBatch:
+    """ids as written (truncated, with specials); per document: length before truncation, content pieces, [UNK]s."""
+
+    ids: list[list[int]]
+    full_lengths: list[int]
+    pieces: list[int]
+    unks: list[int]
+
+
+class TextEncoder(ABC):
+    """Cleans, tokenizes and truncates texts to ids; `meta` is the scheme's meta.json settings."""
+
+    def __init__(self, max_len: int, truncation: str, unk_id: int, prefix: list[int], suffix: list[int]):
+        self.max_len, self.truncation, self.unk_id = max_len, truncation, unk_id
+        self.prefix, self.suffix = prefix, suffix
+        self.budget = max_len - len(prefix) - len(suffix)
+        if self.budget < 1:
+            raise TextbenchError(f"max_len {max_len} leaves no room beside {len(prefix) + len(suffix)} special tokens")
+        self.head = head_tokens(self.budget, truncation)
+
+    @abstractmethod
+    def pieces(self, texts: list[str]) -> list[list[int]]:
+        """Ids of each cleaned text, without special tokens and untruncated."""
+
+    @abstractmethod
+    def tokens(self, ids: list[int]) -> list[str]:
+        """Token strings of `ids` (for explanations and round-trip checks)."""
+
+    def encode_batch(self, texts: list[str]) -> EncodedBatch:
+        """Encode with the statistics the stage records (lengths before truncation, [UNK] counts)."""
+        all_pieces = self.pieces(texts)
+        extra = len(self.prefix) + len(self.suffix)
+        return EncodedBatch(
+            ids=[self.prefix + truncate(p, self.budget, self.head) + self.suffix for p in all_pieces],
+            full_lengths=[len(p) + extra for p in all_pieces],
+            pieces=[len(p) for p in all_pieces],
+            unks=[p.count(self.unk_id) for p in all_pieces],
+        )
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        """Ids exactly as the tokenize stage writes them."""
+        return self.encode_batch(texts).ids
+
+    def close(self) -> None:
+        """Release worker processes, if any."""
+
+
+def load_encoder(directory: str | Path) -> TextEncoder:
+    """The encoder described by `directory/meta.json` (a tokenized scheme dir or a model's tokenizer/)."""
+    directory = Path(directory)
+    meta_path = directory / "meta.json"
+    if not meta_path.is_file():
+        raise TextbenchError(f"{meta_path}: not found; run `textbench tokenize -d <dataset>` first")
+    meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+    if meta.get("scheme") == "subword":
+        from pipeline.tokenize.subword import SubwordEncoder
+
+        return SubwordEncoder.from_dir(directory, meta)
+    if meta.get("scheme") == "vocab":
+        from pipeline.tokenize.vocab import VocabEncoder
+
+        return VocabEncoder.from_dir(directory, meta)
+    raise TextbenchError(f"{meta_path}: unknown scheme {meta.get('scheme')!r} (expected subword or vocab)")

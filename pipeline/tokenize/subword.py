@@ -1,0 +1,81 @@
+"""WordPiece/BPE ids from the encoder's own HF fast tokenizer (for the BERT family).
+
+The Rust backend encodes a whole record batch at once; the padding and truncation stored in
+tokenizer.json are switched off so the stage alone decides the length ([CLS] + pieces + [SEP]).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from pipeline.encoders import offline_hint, resolve_encoder
+from pipeline.errors import TextbenchError
+from pipeline.tokenize.encoder import TextEncoder, clean
+
+
+def load_hf_tokenizer(ref: str, name: str) -> Any:
+    """AutoTokenizer for a resolved reference; any failure is one TextbenchError with the offline hint."""
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(ref)
+    except Exception as e:  # transformers raises OSError, ValueError, HF hub errors...
+        detail = (str(e).strip().splitlines() or [""])[0][:200]
+        raise TextbenchError(f"{offline_hint(name)} [{type(e).__name__}: {detail}]") from None
+    if not getattr(tok, "is_fast", False):
+        raise TextbenchError(f"encoder '{name}' has no fast (Rust) tokenizer; give a checkpoint with tokenizer.json")
+    return tok
+
+
+class SubwordEncoder(TextEncoder):
+    """A fast HF tokenizer with [CLS]/[SEP] (or <s>/</s>) added around the truncated pieces."""
+
+    def __init__(self, tokenizer: Any, encoder: str, max_len: int, truncation: str):
+        from tokenizers import Tokenizer
+
+        self.hf = tokenizer
+        self.encoder = encoder
+        self.backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+        self.backend.no_padding()
+        self.backend.no_truncation()
+        first = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+        last = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+        if first is None or last is None or tokenizer.unk_token_id is None:
+            raise TextbenchError(f"encoder '{encoder}': tokenizer lacks [CLS]/[SEP]/[UNK] (or <s>/</s>/<unk>) tokens")
+        super().__init__(max_len, truncation, tokenizer.unk_token_id, [first], [last])
+
+    @classmethod
+    def from_config(cls, encoder: str, max_len: int, truncation: str) -> "SubwordEncoder":
+        """Load `datasets.<ds>.encoder` (e.g. 'minilm', a local dir, a cached hub name)."""
+        return cls(load_hf_tokenizer(resolve_encoder(encoder), encoder), encoder, max_len, truncation)
+
+    @classmethod
+    def from_dir(cls, directory: Path, meta: dict[str, Any]) -> "SubwordEncoder":
+        """Rebuild from the tokenizer files saved beside meta.json; refuse if they changed since."""
+        enc = cls(load_hf_tokenizer(str(directory), str(directory)), meta["encoder"], meta["max_len"], meta["truncation"])
+        if enc.identity() != meta["tokenizer_sha256"]:
+            raise TextbenchError(f"{directory}: tokenizer files differ from the ones meta.json was written with; rerun tokenize")
+        return enc
+
+    def identity(self) -> str:
+        """sha256 of the full tokenizer definition (vocab, normalizer, pre-tokenizer, post-processor)."""
+        return hashlib.sha256(self.backend.to_str().encode()).hexdigest()
+
+    def pieces(self, texts: list[str]) -> list[list[int]]:
+        encodings = self.backend.encode_batch([clean(t) for t in texts], add_special_tokens=False)
+        return [e.ids for e in encodings]
+
+    def tokens(self, ids: list[int]) -> list[str]:
+        return [self.backend.id_to_token(int(i)) or "" for i in ids]
+
+    def vocab_size(self) -> int:
+        return self.backend.get_vocab_size(with_added_tokens=True)
+
+    def pad_id(self) -> int:
+        return self.hf.pad_token_id if self.hf.pad_token_id is not None else 0
+
+    def save(self, directory: Path) -> None:
+        """Write the HF tokenizer files (save_pretrained) so a trained model can carry them."""
+        self.hf.save_pretrained(str(directory))

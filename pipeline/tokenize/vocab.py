@@ -1,0 +1,106 @@
+"""Word/char ids for the classic models (TextCNN, TextRNN, FastText, DPCNN, Transformer, RNN).
+
+Tokens, after `clean` and lowercasing:
+- English: `WORD_PATTERN` matches — runs of letters/digits, joined across inner ', - or .
+  (`don't`, `mid-year`, `u.s.`, `3.5`); all other punctuation is dropped.
+- Chinese `char`: every non-space character. Chinese `jieba`: jieba's words (HMM on), spaces dropped,
+  segmented in a `multiprocessing` pool of `tokenize.workers` processes (order preserved).
+The vocabulary comes from the train split only: `<pad>`=0, `<unk>`=1, then tokens with count ≥
+`min_freq` by count descending, ties by token, cut at `max_size` entries in all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import TextbenchError
+from pipeline.tokenize.encoder import TextEncoder, clean
+
+PAD, UNK = "<pad>", "<unk>"
+WORD_PATTERN = r"[^\W_]+(?:['\-.][^\W_]+)*"
+_WORD = re.compile(WORD_PATTERN)
+
+
+def _init_jieba() -> None:
+    """Load jieba's dictionary once (per process), with its chatty logger silenced."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+
+
+def _jieba_words(texts: list[str]) -> list[list[str]]:
+    import jieba
+
+    return [[w for w in jieba.lcut(t) if not w.isspace()] for t in texts]
+
+
+class Segmenter:
+    """Cleaned, lowercased text → token strings; jieba runs in a worker pool when workers > 1."""
+
+    def __init__(self, language: str, zh_mode: str = "char", workers: int = 1):
+        self.mode = "word" if language == "en" else zh_mode
+        self.workers = workers
+        self._pool: Any = None
+        if self.mode == "jieba" and workers == 1:
+            _init_jieba()
+
+    def __call__(self, texts: list[str]) -> list[list[str]]:
+        texts = [clean(t).lower() for t in texts]
+        if self.mode == "word":
+            return [_WORD.findall(t) for t in texts]
+        if self.mode == "char":
+            return [[c for c in t if not c.isspace()] for t in texts]
+        if self.workers == 1:
+            return _jieba_words(texts)
+        if self._pool is None:  # spawn: safe beside torch/tokenizers threads, same result on every OS
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ctx.Pool(self.workers, initializer=_init_jieba)
+        size = -(-len(texts) // (self.workers * 4)) or 1
+        chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
+        return [words for chunk in self._pool.map(_jieba_words, chunks) for words in chunk]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
+            self._pool = None
+
+
+def build_vocab(counts: Counter[str], max_size: int, min_freq: int) -> list[str]:
+    """Token list in id order: specials, then by count desc, token asc; at most `max_size` entries."""
+    kept = sorted((t for t, c in counts.items() if c >= min_freq and t not in (PAD, UNK)), key=lambda t: (-counts[t], t))
+    return [PAD, UNK] + kept[: max_size - 2]
+
+
+class VocabEncoder(TextEncoder):
+    """Segmenter + token→id table; unknown tokens map to `<unk>`, no special tokens are added."""
+
+    def __init__(self, itos: list[str], segmenter: Segmenter, max_len: int, truncation: str):
+        self.itos, self.segmenter = itos, segmenter
+        self.stoi = {t: i for i, t in enumerate(itos)}
+        super().__init__(max_len, truncation, self.stoi[UNK], [], [])
+
+    @classmethod
+    def from_dir(cls, directory: Path, meta: dict[str, Any]) -> "VocabEncoder":
+        path = directory / meta["vocab_file"]
+        if not path.is_file():
+            raise TextbenchError(f"{path}: vocabulary file missing beside meta.json; rerun tokenize")
+        itos = json.loads(path.read_text(encoding="utf-8"))
+        return cls(itos, Segmenter(meta["language"], meta["zh_mode"]), meta["max_len"], meta["truncation"])
+
+    def pieces(self, texts: list[str]) -> list[list[int]]:
+        unk = self.unk_id
+        return [[self.stoi.get(t, unk) for t in toks] for toks in self.segmenter(texts)]
+
+    def tokens(self, ids: list[int]) -> list[str]:
+        return [self.itos[int(i)] for i in ids]
+
+    def close(self) -> None:
+        self.segmenter.close()

@@ -49,7 +49,7 @@ def main() -> None:
 @app.command()
 def download(dataset: str = DatasetOpt, params: Path = ParamsOpt) -> None:
     """Fetch the dataset's archive into data/raw/<dataset>/ (mirror first, resumable, sha256-checked)."""
-    from pipeline.data import download as run
+    from pipeline.data.download import download as run
 
     print(run(config(params), dataset))
 
@@ -57,7 +57,7 @@ def download(dataset: str = DatasetOpt, params: Path = ParamsOpt) -> None:
 @app.command()
 def prepare(dataset: str = DatasetOpt, params: Path = ParamsOpt) -> None:
     """Parse, clean, split and de-duplicate into data/prepared/<dataset>/{train,dev,test}.parquet + card.json."""
-    from pipeline.data import prepare as run
+    from pipeline.data.prepare import prepare as run
 
     print(run(config(params), dataset))
 
@@ -80,4 +80,108 @@ def tokenize(
 
     schemes = tuple(s.value for s in scheme) or ("subword", "vocab")
     for path in tokenize_dataset(config(params), dataset, schemes):
+        print(path)
+
+
+# --- using a trained model: predict, explain, export, serve (pipeline.serve) -------------------
+
+ModelDirArg = typer.Argument(..., help="trained model directory, e.g. models/reuters/bert")
+VariantOpt = typer.Option("fp32", "--variant", help="runtime: fp32 | int8 (torch dynamic) | bf16 | onnx | "
+                          "onnx-int8 (the last two need `textbench export --onnx [--int8]` first)")
+
+
+@app.command()
+def predict(
+    model_dir: Path = ModelDirArg,
+    input: str = typer.Argument(..., help="CSV/TSV/JSONL/Parquet file with a text column, or - for one text per stdin line"),
+    output: str = typer.Option(None, "--output", "-o", help="output file (format from its suffix) or - for JSONL "
+                               "on stdout; default <input>.predictions.<ext>, stdout for stdin input"),
+    text_column: str = typer.Option("text", "--text-column", help="column holding the text"),
+    top_k: int = typer.Option(3, "--top-k", help="also write the k most likely classes and probabilities"),
+    min_confidence: float = typer.Option(0.0, "--min-confidence", help="needs_review = confidence below this"),
+    batch_size: int = typer.Option(64, "--batch-size", help="documents per forward pass"),
+    variant: str = VariantOpt,
+) -> None:
+    """Classify every row of a file (streamed, bounded memory); rows keep their order and columns."""
+    from pipeline.serve.predict import predict_file
+    from pipeline.serve.predictor import Predictor
+
+    predictor = Predictor.load(model_dir, variant=variant, batch_size=batch_size)
+    out, rows = predict_file(predictor, input, output, text_column, top_k, min_confidence)
+    if out != "-":
+        print(f"{out}: {rows} rows", file=sys.stderr)
+
+
+@app.command()
+def explain(
+    model_dir: Path = ModelDirArg,
+    text: str = typer.Argument(..., help="the text to explain"),
+    method: str = typer.Option("ig", "--method", help="ig (integrated gradients on the input embeddings) or lime"),
+    target: str = typer.Option(None, "--target", help="class to explain; default the predicted one"),
+) -> None:
+    """Print the prediction and each token with its attribution score (> 0 supports the class)."""
+    from pipeline.serve.explain import explain as run
+    from pipeline.serve.predictor import Predictor
+
+    e = run(Predictor.load(model_dir), text, method=method, target=target)
+    print(f"{e.label}\t{e.confidence:.4f}\t({e.method})")
+    for token, score in zip(e.tokens, e.scores):
+        print(f"{score:+.5f}\t{token}")
+
+
+@app.command()
+def export(
+    model_dir: Path = ModelDirArg,
+    onnx: bool = typer.Option(False, "--onnx", help="write export/model.onnx (checked against torch)"),
+    int8: bool = typer.Option(False, "--int8", help="measure torch dynamic int8; with --onnx also write model.int8.onnx"),
+    bf16: bool = typer.Option(False, "--bf16", help="measure bfloat16 weights (CPUs with AVX512-BF16/AMX)"),
+    eval_file: Path = typer.Option(None, "--eval", help="Parquet to evaluate on (default: the tokenized test split)"),
+    max_docs: int = typer.Option(1000, "--max-docs", help="evaluate on at most this many documents"),
+) -> None:
+    """Fast CPU inference: save_pretrained (BERT family), ONNX, int8, bf16; prints accuracy and speed-up."""
+    from pipeline.serve.export import export as run, format_report
+
+    print(format_report(run(model_dir, onnx=onnx, int8=int8, bf16=bf16, eval_file=eval_file, max_docs=max_docs)))
+
+
+@app.command()
+def serve(
+    models_root: Path = typer.Option(Path("models"), "--models-root", help="directory holding <ds>/<model>/ dirs"),
+    host: str = typer.Option("127.0.0.1", "--host", help="interface to bind (0.0.0.0 exposes it to the network)"),
+    port: int = typer.Option(8000, "--port", help="TCP port"),
+    variant: str = VariantOpt,
+    max_texts: int = typer.Option(256, "--max-texts", help="most texts per /predict request"),
+    max_chars: int = typer.Option(20000, "--max-chars", help="most characters per text"),
+) -> None:
+    """HTTP API (/predict, /explain, /models, /healthz, /docs) and a web page at / for every trained model."""
+    import uvicorn
+
+    from pipeline.serve.api import Limits, create_app
+
+    app_ = create_app(models_root, Limits(max_texts=max_texts, max_chars=max_chars), variant=variant)
+    uvicorn.run(app_, host=host, port=port, log_level="info")
+
+
+@app.command()
+def train(
+    dataset: str = DatasetOpt,
+    model: str = typer.Option(..., "--model", "-m", help="registry name (textcnn, fasttext, bert, bert_cnn, ...)"),
+    seed: int = typer.Option(None, "--seed", help="random seed; default params.yaml `seed`"),
+    resume: bool = typer.Option(False, "--resume", help="continue from the last checkpoint (models/<ds>/<model>/last)"),
+    params: Path = ParamsOpt,
+) -> None:
+    """Train one model on one tokenized dataset; writes models/<ds>/<model>/ and reports/<ds>/<model>/."""
+    from pipeline.train import train as run
+
+    m = run(config(params), dataset, model, seed=seed, resume=resume)
+    print(f"{dataset}/{model}: accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
+          f"weighted-F1 {m['weighted_f1']:.4f}  ({m['train_time_s']:.0f}s train)")
+
+
+@app.command()
+def report(params: Path = ParamsOpt) -> None:
+    """Compare every run of the benchmark: reports/metrics.json, comparison.md, index.html and figures/."""
+    from pipeline.report import build_report
+
+    for path in build_report(config(params)):
         print(path)

@@ -1,0 +1,97 @@
+"""THUCNews prepare on generated THUCNews-layout zips: seeded sampling, splits, clear errors."""
+
+from __future__ import annotations
+
+import json
+import random
+import zipfile
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from pipeline.config import Config, config_from_dict
+from pipeline.data.prepare import prepare
+from pipeline.errors import TextbenchError
+from pipeline.io import sha256_file
+
+CATS = {"体育": 30, "财经": 25, "科技": 20}
+
+
+def make_zip(path: Path, cats: dict[str, int] = CATS, shuffle: int | None = None,
+             extra: dict[str, bytes] | None = None) -> Path:
+    members = [(f"THUCNews/{c}/{i}.txt", f"{c}标题{i}\n{c}正文 第{i}篇\n".encode()) for c, n in cats.items()
+               for i in range(n)]
+    members += list((extra or {}).items())
+    if shuffle is not None:
+        random.Random(shuffle).shuffle(members)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members:
+            zf.writestr(name, data)
+    return path
+
+
+def make_config(project: Path, **ds) -> Config:
+    raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    raw["datasets"]["thucnews"].update({"categories": list(CATS), "per_class": 20, "ratios": [0.8, 0.1, 0.1], **ds})
+    return config_from_dict(raw)
+
+
+def zip_path(project: Path) -> Path:
+    return project / "data/raw/thucnews/THUCNews-sample.zip"
+
+
+def test_sample_split_and_text(project):
+    make_zip(zip_path(project))
+    out = prepare(make_config(project), "thucnews")
+    card = json.loads((out / "card.json").read_text())
+    assert card["labels"] == sorted(CATS)
+    assert card["counts"]["train"] == {c: 16 for c in CATS} and card["counts"]["test"] == {c: 2 for c in CATS}
+    assert card["reader"]["available_per_class"] == CATS
+    rows = pq.read_table(out / "train.parquet").to_pylist()
+    row = rows[0]
+    cat, num = row["id"].split("/")
+    assert row["text"] == f"{cat}标题{num} {cat}正文 第{num}篇" and row["label"] == cat
+
+
+def test_sample_does_not_depend_on_member_order(project):
+    make_zip(zip_path(project))
+    first = {p.name: sha256_file(p) for p in sorted(prepare(make_config(project), "thucnews").glob("*.parquet"))}
+    make_zip(zip_path(project), shuffle=7)
+    again = {p.name: sha256_file(p) for p in sorted(prepare(make_config(project), "thucnews").glob("*.parquet"))}
+    assert again == first
+    other_seed = config_from_dict({**make_config(project).model_dump(), "seed": 1})
+    ids = lambda: {r["id"] for s in ("train", "dev", "test") for r in
+                   pq.read_table(project / f"data/prepared/thucnews/{s}.parquet").to_pylist()}
+    before = ids()
+    prepare(other_seed, "thucnews")
+    assert ids() != before
+
+
+@pytest.mark.parametrize("ds, extra, match", [
+    ({"categories": ["体育", "汽车"]}, None, r"category '汽车' does not exist"),
+    ({"categories": ["体育", "空"]}, {"THUCNews/空/": b""}, r"category '空' is empty"),
+    ({"per_class": 26}, None, r"category '财经' has 25 documents but per_class is 26; lower .* to at most 25"),
+    ({"per_class": 0}, {"THUCNews/科技/bad.txt": b"\xff\xfe bad"}, r"member THUCNews/科技/bad.txt is not valid UTF-8"),
+])
+def test_bad_input_is_one_clear_error_and_no_output(project, ds, extra, match):
+    make_zip(zip_path(project), extra=extra)
+    with pytest.raises(TextbenchError, match=match):
+        prepare(make_config(project, **ds), "thucnews")
+    assert not (project / "data/prepared/thucnews").exists()
+
+
+def test_corrupt_and_truncated_zip(project):
+    path = make_zip(zip_path(project))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(TextbenchError, match="corrupt or truncated zip"):
+        prepare(make_config(project), "thucnews")
+    flipped = bytearray(data)
+    flipped[200] ^= 0xFF  # inside the first member's compressed data: CRC or inflate fails
+    path.write_bytes(bytes(flipped))
+    with pytest.raises(TextbenchError, match="corrupt or truncated zip|not valid UTF-8"):
+        prepare(make_config(project, per_class=0), "thucnews")
+    assert not (project / "data/prepared/thucnews").exists()

@@ -31,6 +31,7 @@ from pipeline.io import atomic_dir, fingerprint, sha256_file, write_json
 
 SPLITS = paths.SPLITS
 PRIORITY = ("test", "dev", "train")
+TOKENIZE_KEYS = {"max_len", "encoder"}  # dataset keys the tokenize stage uses, not this one
 
 
 def prepare(cfg: Config, name: str) -> Path:
@@ -45,7 +46,7 @@ def prepare(cfg: Config, name: str) -> Path:
         raise TextbenchError(f"dataset '{name}': no documents left after filtering; check datasets.{name} params")
     labels = sorted({d.label for d in docs})
     counts = {s: dict(sorted(Counter(d.label for d in docs if d.split == s).items())) for s in SPLITS}
-    params = {"seed": cfg.seed, f"datasets.{name}": ds.model_dump(mode="json")}
+    params = {"seed": cfg.seed, f"datasets.{name}": ds.model_dump(mode="json", exclude=TOKENIZE_KEYS)}
     card = {
         "dataset": name,
         "kind": ds.kind,

@@ -1,6 +1,6 @@
 """Every file location of the project, in one place. Paths are relative to the project root.
 
-    data/raw/<archive>                          downloaded archives
+    data/raw/<ds>/<archive>                     downloaded archives (one folder per dataset)
     data/prepared/<ds>/{train,dev,test}.parquet + card.json
     data/tokenized/<ds>/<scheme>/{train,dev,test}.parquet + meta.json (+ vocab.json)
     models/<ds>/<model>/                        checkpoints and the config they were trained with

@@ -1,0 +1,72 @@
+"""`textbench report`: collect every (dataset, model) run into one honest comparison.
+
+Writes, each atomically and byte-identical for identical inputs:
+    reports/metrics.json      flat scores per dataset/model (what `dvc metrics diff` compares)
+    reports/comparison.md     Markdown report, figures linked from reports/figures/
+    reports/index.html        the same report, self-contained (inline CSS, base64 PNGs)
+    reports/figures/<ds>/     the PNG figures
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline import paths
+from pipeline.config import Config
+from pipeline.io import atomic_dir, atomic_path, write_json
+from pipeline.report import aggregate
+from pipeline.report.compare import best_model, compare
+from pipeline.report.error_analysis import ERROR_ANALYSIS, ErrorAnalysis
+from pipeline.report.render import Block, Cell, Details, Heading, Image, Para, Table, markdown, page
+from pipeline.report.sections import dataset_blocks, metrics_entry
+
+__all__ = ["build_report"]
+
+
+def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> list[Path]:
+    """Build metrics.json, comparison.md, index.html and figures/ under reports/; return their paths."""
+    analyse = error_analysis or ERROR_ANALYSIS
+    metrics: dict[str, dict[str, dict]] = {}
+    summary: list[list[Cell]] = []
+    sections: list[Block] = []
+    for ds in cfg.benchmark.datasets:
+        rows = compare(aggregate.collect(cfg, ds), cfg.report, cfg.seed)
+        metrics[ds] = {r.run.model: metrics_entry(r) for r in rows if r.run.ok}
+        best = best_model([r.run for r in rows])
+        failed = [r.run.model for r in rows if not r.run.ok]
+        summary.append([Cell(ds, raw_html=f'<a href="#{ds}">{ds}</a>'), Cell(best.model if best else "—"),
+                        Cell(f"{best.metrics['accuracy']:.4f}" if best else "—"),
+                        Cell(f"{best.metrics['macro_f1']:.4f}" if best else "—"),
+                        Cell(f"{len(rows) - len(failed)}/{len(rows)}"), Cell(", ".join(failed) or "none")])
+        sections += dataset_blocks(ds, rows, cfg, analyse)
+    blocks: list[Block] = [
+        Heading(1, "textbench comparison"),
+        Para(f"Models: {', '.join(cfg.benchmark.models) or 'none'}. Seeds: {', '.join(map(str, cfg.benchmark.seeds))}. "
+             "All scores are on the held-out test split; the best model per dataset is the one with the highest "
+             "test macro-F1."),
+        Table(["Dataset", "Best model", "Accuracy", "Macro-F1", "Models ok", "Failed / missing"], summary),
+        *sections,
+    ]
+    return _write(metrics, blocks)
+
+
+def _write(metrics: dict[str, dict[str, dict]], blocks: list[Block]) -> list[Path]:
+    root = paths.reports_root()
+    with atomic_dir(root / "figures") as tmp:
+        for image in _images(blocks):
+            target = tmp / Path(image.path).relative_to("figures")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(image.png)
+    write_json(root / "metrics.json", metrics)
+    outputs = {root / "comparison.md": markdown(blocks), root / "index.html": page("textbench comparison", blocks)}
+    for path, text in outputs.items():
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    return [root / "metrics.json", *outputs, root / "figures"]
+
+
+def _images(blocks: list[Block]) -> list[Image]:
+    out: list[Image] = []
+    for b in blocks:
+        out += [b] if isinstance(b, Image) else _images(b.blocks) if isinstance(b, Details) else []
+    return out

@@ -1,0 +1,125 @@
+"""Collect what the runs left behind: per (dataset, model) metrics, predictions, curves, status.
+
+Layout read (contract 4 + the flow's status files):
+    reports/<ds>/<model>/{metrics.json, predictions.parquet, curves.csv, status.json}
+    reports/<ds>/<model>/seeds/<seed>/{metrics.json, ...}     extra seeds
+A model without results, or whose status.json says `failed`, becomes a failed `Run` that
+carries its error line; a corrupt file is a TextbenchError naming it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline import paths
+from pipeline.config import Config
+from pipeline.errors import TextbenchError
+
+SCORES = (
+    "accuracy", "macro_precision", "macro_recall", "macro_f1",
+    "weighted_precision", "weighted_recall", "weighted_f1",
+)
+REQUIRED = (*SCORES, "labels", "confusion_matrix", "per_class")
+
+
+@dataclass
+class Run:
+    """One (dataset, model): its status and, when ok, the primary seed's results."""
+
+    dataset: str
+    model: str
+    status: str  # ok | failed | missing | skipped
+    error: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    predictions: pd.DataFrame | None = None  # sorted by id
+    curves: pd.DataFrame | None = None
+    seed_metrics: dict[int, dict[str, Any]] = field(default_factory=dict)  # every seed found, primary included
+    stale: bool = False  # status.json fingerprint differs from metrics.json's
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def dir(self) -> Path:
+        return paths.report_dir(self.dataset, self.model)
+
+
+def collect(cfg: Config, dataset: str) -> list[Run]:
+    """Every model of `benchmark.models` for `dataset`, in params order."""
+    return [_run(cfg, dataset, model) for model in cfg.benchmark.models]
+
+
+def _run(cfg: Config, dataset: str, model: str) -> Run:
+    rdir = paths.report_dir(dataset, model)
+    status = read_json(rdir / "status.json") or {}
+    metrics = read_json(rdir / "metrics.json")
+    state = str(status.get("status", "ok" if metrics else "missing"))
+    if state == "failed" or metrics is None:
+        error = str(status.get("error", "")) or (
+            f"no results in reports/{dataset}/{model}: run `textbench train -d {dataset} -m {model}` or `textbench run`")
+        return Run(dataset, model, state if state in ("failed", "skipped") else "missing", error=error)
+    _check_metrics(metrics, rdir / "metrics.json")
+    seeds = {}
+    for seed in cfg.benchmark.seeds:
+        found = metrics if metrics.get("seed") == seed else read_json(rdir / "seeds" / str(seed) / "metrics.json")
+        if found is not None:
+            _check_metrics(found, rdir / "seeds" / str(seed) / "metrics.json")
+            seeds[seed] = found
+    stale = bool(status.get("fingerprint")) and status.get("fingerprint") != metrics.get("fingerprint")
+    return Run(dataset, model, "ok", metrics=metrics, predictions=_predictions(rdir, metrics["labels"]),
+               curves=_curves(rdir / "curves.csv"), seed_metrics=seeds, stale=stale)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object from `path`, None when absent; a corrupt file is a TextbenchError."""
+    if not path.is_file():
+        return None
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise TextbenchError(f"{path}: not valid JSON ({e}); delete it and rerun the stage that writes it") from None
+    if not isinstance(obj, dict):
+        raise TextbenchError(f"{path}: expected a JSON object; delete it and rerun the stage that writes it")
+    return obj
+
+
+def _check_metrics(metrics: dict[str, Any], path: Path) -> None:
+    missing = [k for k in REQUIRED if k not in metrics]
+    if missing:
+        raise TextbenchError(f"{path}: missing keys {missing}; retrain that model (textbench train) to rewrite it")
+
+
+def _predictions(rdir: Path, labels: list[str]) -> pd.DataFrame:
+    """Test predictions sorted by id, with integer `y_true`/`y_pred` indices into `labels`."""
+    path = rdir / "predictions.parquet"
+    if not path.is_file():
+        raise TextbenchError(f"{path}: missing beside metrics.json; retrain that model (textbench train)")
+    try:
+        df = pd.read_parquet(path, columns=["id", "text", "label", "pred", "confidence"])
+    except Exception as e:  # pyarrow raises several types for corrupt or foreign files
+        raise TextbenchError(f"{path}: unreadable predictions ({e.__class__.__name__}: {e}); "
+                             "retrain that model (textbench train)") from None
+    index = {name: i for i, name in enumerate(labels)}
+    unknown = sorted(set(df["label"]).union(df["pred"]) - index.keys())
+    if unknown:
+        raise TextbenchError(f"{path}: classes {unknown[:5]} are not in metrics.json labels; retrain that model")
+    df = df.sort_values("id", kind="stable").reset_index(drop=True)
+    df["y_true"] = df["label"].map(index).to_numpy(np.int64)
+    df["y_pred"] = df["pred"].map(index).to_numpy(np.int64)
+    return df
+
+
+def _curves(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise TextbenchError(f"{path}: unreadable training curves ({e}); retrain that model") from None

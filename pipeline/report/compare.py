@@ -1,0 +1,95 @@
+"""Per-dataset comparison: the best model, CIs, paired tests against it, and seed spread.
+
+The best model is the one with the highest test macro-F1 (ties: accuracy, then name). Each
+other model is compared with it on the same test documents (joined by id):
+  * McNemar's exact test on the paired correct/incorrect table (accuracy difference);
+  * a paired bootstrap of the macro-F1 difference (same resamples for both models).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.config import ReportConfig
+from pipeline.report import stats
+from pipeline.report.aggregate import Run
+
+
+@dataclass(frozen=True)
+class Paired:
+    """A model against the best one on the same test ids."""
+
+    mcnemar: stats.McNemar
+    delta_f1: float  # best − this model, macro-F1 on the full test set
+    delta_ci: tuple[float, float]
+    delta_p: float
+
+
+@dataclass(frozen=True)
+class Row:
+    """Everything the tables say about one model."""
+
+    run: Run
+    accuracy_ci: tuple[float, float] | None = None
+    macro_f1_ci: tuple[float, float] | None = None
+    paired: Paired | None = None  # None for the best model itself and for unpaired test sets
+    seeds: dict[str, tuple[float, float]] | None = None  # metric → (mean, std) over seeds
+
+
+def best_model(runs: list[Run]) -> Run | None:
+    """The ok run with the highest macro-F1 (ties: accuracy, then model name)."""
+    ok = [r for r in runs if r.ok]
+    return max(ok, key=lambda r: (r.metrics["macro_f1"], r.metrics["accuracy"], _neg(r.model)), default=None)
+
+
+def compare(runs: list[Run], cfg: ReportConfig, seed: int) -> list[Row]:
+    """One Row per run (failed runs get an empty Row), in the runs' order."""
+    best = best_model(runs)
+    boots = {r.model: _bootstrap(r, cfg.bootstrap, seed) for r in runs if r.ok}
+    rows = []
+    for run in runs:
+        if not run.ok:
+            rows.append(Row(run))
+            continue
+        boot = boots[run.model]
+        rows.append(Row(
+            run,
+            accuracy_ci=stats.interval(boot.accuracy, cfg.confidence) if cfg.bootstrap else None,
+            macro_f1_ci=stats.interval(boot.macro_f1, cfg.confidence) if cfg.bootstrap else None,
+            paired=_paired(best, run, boots, cfg) if best is not None and run is not best else None,
+            seeds=_seeds(run),
+        ))
+    return rows
+
+
+def _bootstrap(run: Run, n_boot: int, seed: int) -> stats.Bootstrap:
+    df = run.predictions
+    assert df is not None
+    return stats.bootstrap(df["y_true"].to_numpy(), df["y_pred"].to_numpy(), len(run.metrics["labels"]), n_boot, seed)
+
+
+def _paired(best: Run, run: Run, boots: dict[str, stats.Bootstrap], cfg: ReportConfig) -> Paired | None:
+    a, b = best.predictions, run.predictions
+    assert a is not None and b is not None
+    if not np.array_equal(a["id"].to_numpy(), b["id"].to_numpy()) or best.metrics["labels"] != run.metrics["labels"]:
+        return None  # different test sets: no paired comparison is possible
+    test = stats.mcnemar((a["y_true"] == a["y_pred"]).to_numpy(), (b["y_true"] == b["y_pred"]).to_numpy())
+    n_classes = len(run.metrics["labels"])
+    delta = stats.macro_f1(a["y_true"].to_numpy(), a["y_pred"].to_numpy(), n_classes) - stats.macro_f1(
+        b["y_true"].to_numpy(), b["y_pred"].to_numpy(), n_classes)
+    diff = boots[best.model].macro_f1 - boots[run.model].macro_f1
+    ci = stats.interval(diff, cfg.confidence) if len(diff) else (float("nan"), float("nan"))
+    return Paired(test, delta, ci, stats.paired_bootstrap_p(diff))
+
+
+def _seeds(run: Run) -> dict[str, tuple[float, float]] | None:
+    if len(run.seed_metrics) < 2:
+        return None
+    return {k: stats.mean_std([float(m[k]) for m in run.seed_metrics.values()]) for k in ("accuracy", "macro_f1", "weighted_f1")}
+
+
+def _neg(name: str) -> tuple[int, ...]:
+    """Sort key that prefers alphabetically earlier names under max()."""
+    return tuple(-ord(c) for c in name)

@@ -1,0 +1,98 @@
+"""What a reader must know before trusting a table: the dataset card and tokenizer warnings.
+
+Reads `data/prepared/<ds>/card.json` and `data/tokenized/<ds>/<scheme>/meta.json` when present
+and turns them into short lines. The files are written by other stages, so only their contract
+keys are relied on; everything else is found by key name (`*dropped*`, `*duplicate*`, `*unk*`,
+`*truncat*`, `*warning*`) so new fields show up without changes here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline import paths
+from pipeline.report.aggregate import read_json
+
+UNK_WARN = 0.10  # an [UNK] share above this makes the subword scheme's results suspect
+
+
+def card_lines(dataset: str) -> list[str]:
+    """Summary of card.json: classes, documents per split, what was dropped or deduplicated."""
+    card = read_json(paths.prepared_dir(dataset) / "card.json")
+    if card is None:
+        return [f"no dataset card (data/prepared/{dataset}/card.json not found)"]
+    lines = []
+    if isinstance(card.get("labels"), list):
+        lines.append(f"{len(card['labels'])} classes kept")
+    lines += [f"{split}: {total:,} documents" for split, total in _split_totals(card).items()]
+    for key, value in sorted(card.items()):
+        nested = value.items() if isinstance(value, dict) and not _notable(key) else []
+        lines += [f"{key}: {_short(value)}"] if _notable(key) else []
+        lines += [f"{key}.{k}: {_short(v)}" for k, v in sorted(nested) if _notable(k)]
+    return lines
+
+
+def _notable(key: str) -> bool:
+    return any(w in key.lower() for w in ("dropped", "duplicate", "empty", "no_test", "missing"))
+
+
+def tokenizer_lines(dataset: str) -> list[tuple[str, bool]]:
+    """(line, is_warning) for each scheme's [UNK] rates, truncation shares and warnings."""
+    out: list[tuple[str, bool]] = []
+    for scheme in paths.SCHEMES:
+        meta = read_json(paths.tokenized_dir(dataset, scheme) / "meta.json")
+        if meta is None:
+            continue
+        for key, value in sorted(_flatten(meta).items()):
+            leaf = key.lower()
+            if "warning" in leaf:
+                out += [(f"{scheme}: {w}", True) for w in (value if isinstance(value, list) else [value]) if w]
+            elif "unk" in leaf and _is_rate(value):
+                bad = value > UNK_WARN
+                note = f" — above {UNK_WARN:.0%}: this encoder does not cover the language" if bad else ""
+                out.append((f"{scheme} ({meta.get('encoder', meta.get('zh_mode', ''))}): {key} = {value:.1%}{note}", bad))
+            elif "truncat" in leaf and _is_rate(value):
+                out.append((f"{scheme}: {key} = {value:.1%} of documents cut to max_len {meta.get('max_len')}", False))
+    return out
+
+
+def _split_totals(card: dict[str, Any]) -> dict[str, int]:
+    """Documents per split from the first `{split: {class: n}}` or `{split: n}` mapping found."""
+    for value in card.values():
+        if isinstance(value, dict) and {"train", "test"} <= value.keys():
+            totals = {s: _total(value[s]) for s in paths.SPLITS if s in value}
+            if all(t is not None for t in totals.values()):
+                return {s: int(t) for s, t in totals.items() if t is not None}
+    return {}
+
+
+def _total(value: Any) -> int | None:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, dict) and all(isinstance(v, int) for v in value.values()):
+        return sum(value.values())
+    return None
+
+
+def _flatten(obj: dict[str, Any], prefix: str = "", depth: int = 3) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and depth > 1 and value and all(isinstance(v, (dict, int, float)) for v in value.values()):
+            out.update(_flatten(value, f"{name}.", depth - 1))
+        else:
+            out[name] = value
+    return out
+
+
+def _is_rate(value: Any) -> bool:
+    return isinstance(value, float) and 0.0 <= value <= 1.0
+
+
+def _short(value: Any, limit: int = 12) -> str:
+    if isinstance(value, dict):
+        value = [f"{k} ({_short(v)})" if not isinstance(v, dict) else str(k) for k, v in value.items()]
+    if isinstance(value, list):
+        more = f" … (+{len(value) - limit})" if len(value) > limit else ""
+        return (", ".join(str(v) for v in value[:limit]) or "none") + more
+    return str(value)

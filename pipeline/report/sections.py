@@ -1,0 +1,212 @@
+"""One dataset's part of the report as document blocks (tables, figures, notes)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from pipeline import paths
+from pipeline.config import Config
+from pipeline.errors import TextbenchError
+from pipeline.report import context, plots
+from pipeline.report.compare import Row, best_model
+from pipeline.report.error_analysis import ErrorAnalysis, confidently_wrong
+from pipeline.report.render import Block, Bullets, Cell, Details, Heading, Image, Para, Table
+
+# (header, metrics.json key, higher is better, formatter)
+Column = tuple[str, str, bool, Callable[[float], str]]
+
+
+def _score(x: float) -> str:
+    return f"{x:.4f}"
+
+
+def _count(x: float) -> str:
+    return f"{x / 1e6:.2f}M" if x >= 1e6 else f"{x / 1e3:.1f}k" if x >= 1e3 else f"{x:.0f}"
+
+
+def _seconds(x: float) -> str:
+    return f"{x:,.1f}"
+
+
+def _rate(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+MAIN_COLUMNS: list[Column] = [
+    ("Accuracy", "accuracy", True, _score),
+    ("Macro-P", "macro_precision", True, _score),
+    ("Macro-R", "macro_recall", True, _score),
+    ("Macro-F1", "macro_f1", True, _score),
+    ("Weighted-P", "weighted_precision", True, _score),
+    ("Weighted-R", "weighted_recall", True, _score),
+    ("Weighted-F1", "weighted_f1", True, _score),
+    ("Params", "params", False, _count),
+    ("Train (s)", "train_time_s", False, _seconds),
+    ("Infer (docs/s)", "infer_samples_per_s", True, _rate),
+]
+
+
+def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis) -> list[Block]:
+    """Heading, data notes, results, significance, seeds, per-class, figures and errors for `ds`."""
+    blocks: list[Block] = [Heading(2, f"Dataset: {ds}", anchor=ds), Heading(3, "Data and tokenization"),
+                           Bullets([(line, False) for line in context.card_lines(ds)] + context.tokenizer_lines(ds))]
+    best = best_model([r.run for r in rows])
+    blocks += [Heading(3, "Test results"), main_table(rows)]
+    if best is None:
+        return blocks + [Para("No model has results on this dataset yet.")]
+    labels = best.metrics["labels"]
+    blocks.append(Para(f"Best model by test macro-F1: {best.model} (accuracy {best.metrics['accuracy']:.4f}, "
+                       f"macro-F1 {best.metrics['macro_f1']:.4f}). Highlighted: best value per column "
+                       "(highest score/throughput, lowest parameters/time)."))
+    blocks += significance_blocks(rows, cfg)
+    if any(r.seeds for r in rows):
+        blocks += [Heading(3, f"Seeds ({len(cfg.benchmark.seeds)} configured)"), seeds_table(rows)]
+    blocks += [Heading(3, "Per-class F1"), per_class_table(rows)]
+    fig = f"figures/{ds}"
+    ok_runs = [r.run for r in rows if r.run.ok]
+    blocks.append(Image(f"{fig}/per_class_f1.png", plots.per_class_f1(ok_runs), "per-class F1 (models × classes)"))
+    if plots.needs_cjk_font(labels):
+        blocks.append(Para("Figures label classes by index (#0 = first class of the per-class table): no CJK font "
+                           "is installed (apt-get install fonts-noto-cjk or fonts-wqy-microhei)."))
+    if (png := plots.cost(ok_runs)) is not None:
+        blocks += [Heading(3, "Accuracy versus cost"), Image(f"{fig}/cost.png", png, "accuracy vs training time")]
+    if (png := plots.curves(ok_runs)) is not None:
+        blocks += [Heading(3, "Training curves"), Image(f"{fig}/curves.png", png, "dev macro-F1 and loss per step")]
+    blocks += [Heading(3, f"Confusion matrix of the best model ({best.model})"),
+               Image(f"{fig}/confusion_{best.model}.png", plots.confusion(best), f"{best.model} confusion matrix"),
+               Details(f"Confusion matrices of all {len(ok_runs)} models",
+                       [Image(f"{fig}/confusion_{r.model}.png", plots.confusion(r), f"{r.model} confusion matrix")
+                        for r in ok_runs])]
+    return blocks + error_blocks(ds, best.model, cfg.report.error_examples, analyse)
+
+
+def main_table(rows: list[Row]) -> Table:
+    """Every model: scores and costs, best per column highlighted; failed runs show their error."""
+    columns = [c for c in MAIN_COLUMNS if c[1] in ("accuracy",) or any(c[1] in r.run.metrics for r in rows)]
+    best = {key: _best([_value(r, key) for r in rows], higher) for _, key, higher, _ in columns}
+    out = []
+    for r in rows:
+        cells = [Cell(r.run.model)]
+        for _, key, _, fmt in columns:
+            v = _value(r, key)
+            cells.append(Cell("—" if v is None else fmt(v), best=v is not None and v == best[key]))
+        cells.append(Cell(_status(r), wrap=True, alert=not r.run.ok or r.run.stale))
+        out.append(cells)
+    return Table(["Model", *(c[0] for c in columns), "Status"], out, "test split; primary seed")
+
+
+def significance_blocks(rows: list[Row], cfg: Config) -> list[Block]:
+    """Bootstrap CIs and the paired tests of every model against the best one."""
+    level, alpha = cfg.report.confidence, 1 - cfg.report.confidence
+    text = (f"{level:.0%} percentile bootstrap intervals over {cfg.report.bootstrap} resamples of the test "
+            f"predictions (seed {cfg.seed}). Each model is compared with the best one on the same test documents: "
+            "McNemar's exact test (two-sided binomial on the discordant pairs; b = only the best model right, "
+            "c = only this model right) for accuracy, and a paired bootstrap of the macro-F1 difference "
+            f"(same resamples for both models). ✱ = significant at α = {alpha:.2g}.")
+    best = best_model([r.run for r in rows])
+    out = []
+    for r in rows:
+        if not r.run.ok:
+            out.append([Cell(r.run.model), *(Cell("—") for _ in range(5))])
+            continue
+        m, p = r.run.metrics, r.paired
+        out.append([
+            Cell(r.run.model),
+            Cell(_with_ci(m["accuracy"], r.accuracy_ci)),
+            Cell(_with_ci(m["macro_f1"], r.macro_f1_ci)),
+            Cell("best" if r.run is best else
+                 "n/a (different test ids)" if p is None else f"{p.mcnemar.b}/{p.mcnemar.c}, p = {_p(p.mcnemar.p, alpha)}"),
+            Cell("" if p is None else _with_ci(p.delta_f1, p.delta_ci, signed=True)),
+            Cell("" if p is None else _p(p.delta_p, alpha, floor=2 / max(cfg.report.bootstrap, 1))),
+        ])
+    ci = f" [{level:.0%} CI]" if cfg.report.bootstrap else ""
+    headers = ["Model", f"Accuracy{ci}", f"Macro-F1{ci}", "McNemar vs best (b/c, p)", f"Best − model macro-F1{ci}",
+               "Paired bootstrap p"]
+    return [Heading(3, "Is the difference real?"), Para(text), Table(headers, out)]
+
+
+def seeds_table(rows: list[Row]) -> Table:
+    """Mean ± sample std (ddof=1) over the seeds found for each model."""
+    out = []
+    for r in rows:
+        s = r.seeds
+        cells = [Cell(f"{s[k][0]:.4f} ± {s[k][1]:.4f}") for k in ("accuracy", "macro_f1", "weighted_f1")] if s else \
+            [Cell("—")] * 3
+        out.append([Cell(r.run.model), Cell(str(len(r.run.seed_metrics))), *cells])
+    return Table(["Model", "Seeds", "Accuracy", "Macro-F1", "Weighted-F1"], out, "mean ± std (sample, ddof=1) over seeds")
+
+
+def per_class_table(rows: list[Row]) -> Table:
+    """Classes × models F1 (best per class highlighted), with the test support."""
+    ok = [r.run for r in rows if r.run.ok]
+    labels = best_model(ok).metrics["labels"]  # type: ignore[union-attr]
+    out = []
+    for label in labels:
+        f1s = [r.metrics["per_class"].get(label, {}).get("f1") for r in ok]
+        top = _best(f1s, True)
+        support = next((r.metrics["per_class"][label].get("support") for r in ok if label in r.metrics["per_class"]), None)
+        out.append([Cell(label), Cell("—" if support is None else f"{support:.0f}"),
+                    *(Cell("—" if v is None else _score(v), best=v is not None and v == top) for v in f1s)])
+    return Table(["Class", "Support", *(r.model for r in ok)], out, "test F1 per class")
+
+
+def error_blocks(ds: str, model: str, k: int, analyse: ErrorAnalysis) -> list[Block]:
+    """The best model's most confidently wrong test documents (the error-analysis hook's output)."""
+    if k == 0:
+        return []
+    args = (paths.model_dir(ds, model), paths.report_dir(ds, model) / "predictions.parquet", k)
+    note: list[Block] = []
+    try:
+        items = analyse(*args)
+    except TextbenchError as e:  # e.g. highlights need the trained model, which is not here
+        items, note = confidently_wrong(*args), [Para(f"Token highlights unavailable ({e}); plain text shown.")]
+    out = [[Cell(str(e["id"])), Cell(str(e["label"])), Cell(str(e["pred"])), Cell(f"{float(e['confidence']):.3f}"),
+            Cell(_clip(str(e["text"])), raw_html=e.get("html"), wrap=True)] for e in items]
+    return [Heading(3, f"Most confidently wrong test documents ({model})"), *note,
+            Table(["Id", "True", "Predicted", "Confidence", "Text"], out) if out else Para("No wrong predictions.")]
+
+
+def metrics_entry(row: Row) -> dict[str, Any]:
+    """The reports/metrics.json entry of one ok run (what `dvc metrics diff` compares)."""
+    m = row.run.metrics
+    entry: dict[str, Any] = {k: round(float(m[k]), 4) for _, k, higher, _ in MAIN_COLUMNS[:7]}
+    for key, digits in (("params", 0), ("train_time_s", 2), ("infer_samples_per_s", 1)):
+        if isinstance(m.get(key), (int, float)):
+            entry[key] = int(m[key]) if digits == 0 else round(float(m[key]), digits)
+    if row.accuracy_ci and row.macro_f1_ci:
+        entry.update(accuracy_ci=[round(x, 4) for x in row.accuracy_ci], macro_f1_ci=[round(x, 4) for x in row.macro_f1_ci])
+    for key, (mean, std) in (row.seeds or {}).items():
+        entry[f"{key}_mean"], entry[f"{key}_std"] = round(mean, 4), round(std, 4)
+    return entry
+
+
+def _value(r: Row, key: str) -> float | None:
+    v = r.run.metrics.get(key) if r.run.ok else None
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def _best(values: list[float | None], higher: bool) -> float | None:
+    present = [v for v in values if v is not None]
+    return (max if higher else min)(present) if present else None
+
+
+def _status(r: Row) -> str:
+    if not r.run.ok:
+        return f"{r.run.status}: {r.run.error}"
+    return "ok (stale: status.json fingerprint differs from metrics.json)" if r.run.stale else "ok"
+
+
+def _with_ci(point: float, ci: tuple[float, float] | None, signed: bool = False) -> str:
+    fmt = "+.4f" if signed else ".4f"
+    return f"{point:{fmt}}" + (f" [{ci[0]:{fmt}}, {ci[1]:{fmt}}]" if ci else "")
+
+
+def _p(p: float, alpha: float, floor: float = 0.0) -> str:
+    """p-value text; `floor` is the smallest non-zero value a test can give (bootstrap: 2/B)."""
+    text = f"< {floor:.2g}" if p < floor else f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}"
+    return f"{text} ✱" if p < alpha else text
+
+
+def _clip(text: str, limit: int = 400) -> str:
+    return text if len(text) <= limit else text[:limit] + " …"

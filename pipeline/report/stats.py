@@ -1,0 +1,91 @@
+"""Honest comparisons from saved test predictions: bootstrap CIs, paired tests, seed spread.
+
+All resampling is seeded: the same (n, seed) draws the same bootstrap samples, so two models
+scored on the same test ids in the same order are resampled *paired*, and their per-sample
+differences form a paired bootstrap distribution.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import binomtest
+
+CHUNK = 200  # bootstrap samples scored at once (bounds memory to CHUNK × n counts)
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """Per-resample scores of one model (length = number of bootstrap samples)."""
+
+    accuracy: np.ndarray
+    macro_f1: np.ndarray
+
+
+@dataclass(frozen=True)
+class McNemar:
+    """Paired correct/incorrect table: b = only A right, c = only B right; exact two-sided p."""
+
+    b: int
+    c: int
+    p: float
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
+    """Macro-F1 over all `n_classes` labels (absent ones count 0, like sklearn zero_division=0)."""
+    return float(_f1(np.ones((1, len(y_true))), y_true, y_pred, n_classes)[0])
+
+
+def bootstrap(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, n_boot: int, seed: int) -> Bootstrap:
+    """Accuracy and macro-F1 on `n_boot` resamples (with replacement) of the test set."""
+    n = len(y_true)
+    rng = np.random.default_rng(seed)
+    accs, f1s = [], []
+    for start in range(0, n_boot, CHUNK):
+        rows = min(CHUNK, n_boot - start)
+        draws = rng.integers(0, n, size=(rows, n)) + n * np.arange(rows)[:, None]
+        weights = np.bincount(draws.ravel(), minlength=rows * n).reshape(rows, n).astype(np.float64)
+        accs.append(weights @ (y_true == y_pred).astype(np.float64) / n)
+        f1s.append(_f1(weights, y_true, y_pred, n_classes))
+    empty = np.zeros(0)
+    return Bootstrap(np.concatenate(accs) if accs else empty, np.concatenate(f1s) if f1s else empty)
+
+
+def _f1(weights: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Macro-F1 for each row of sample weights [rows, n]."""
+    eye = np.eye(n_classes)
+    true_1h, pred_1h = eye[y_true], eye[y_pred]
+    tp = weights @ (true_1h * (y_true == y_pred)[:, None])
+    denom = weights @ true_1h + weights @ pred_1h
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    return f1.mean(axis=1)
+
+
+def interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Percentile interval holding `confidence` of the bootstrap distribution."""
+    tail = (1 - confidence) / 2 * 100
+    lo, hi = np.percentile(values, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def paired_bootstrap_p(diff: np.ndarray) -> float:
+    """Two-sided p-value that the paired difference is zero (share of resamples crossing 0, ×2)."""
+    if len(diff) == 0:
+        return math.nan
+    return float(min(1.0, 2 * min(np.mean(diff <= 0), np.mean(diff >= 0))))
+
+
+def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemar:
+    """Exact McNemar test: two-sided binomial test of the discordant pairs against 1/2."""
+    b = int(np.sum(correct_a & ~correct_b))
+    c = int(np.sum(~correct_a & correct_b))
+    p = 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)
+    return McNemar(b, c, p)
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1; 0 for a single value)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0

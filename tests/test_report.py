@@ -1,0 +1,260 @@
+"""The comparison report on generated runs: 2 datasets × 3 models (one failed), 2 seeds.
+
+Each run's metrics are computed from generated test predictions with pipeline.evaluate, exactly
+as the trainer does, so the report's bootstrap and paired tests see consistent inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import statistics
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from pipeline.config import load_config
+from pipeline.errors import TextbenchError
+from pipeline.evaluate import classification_metrics, predictions_table
+from pipeline.io import sha256_file, write_json
+from pipeline.report import aggregate, build_report, stats
+from pipeline.report.compare import compare
+
+REPO = Path(__file__).resolve().parents[1]
+LABELS = {"reuters": ["acq", "crude", "earn", "grain", "money-fx", "trade"], "thucnews": ["体育", "科技", "财经"]}
+ACCURACY = {"bert": 0.9, "textcnn": 0.65}  # per model; fasttext fails
+SEEDS = (42, 7)
+N_TEST = 240
+
+
+def write_run(root: Path, ds: str, model: str, seed: int, accuracy: float) -> dict[str, Any]:
+    """Contract-4 files for one (dataset, model, seed) from generated predictions."""
+    labels = LABELS[ds]
+    rng = np.random.default_rng([seed, len(ds)])  # same test labels for every model of a dataset
+    y_true = rng.integers(0, len(labels), N_TEST)
+    rng = np.random.default_rng([seed, len(ds), len(model)])
+    wrong = rng.random(N_TEST) > accuracy
+    y_pred = np.where(wrong, (y_true + rng.integers(1, len(labels), N_TEST)) % len(labels), y_true)
+    probs = np.full((N_TEST, len(labels)), 0.0)
+    conf = rng.uniform(0.5, 0.99, N_TEST)
+    probs[:] = ((1 - conf) / (len(labels) - 1))[:, None]
+    probs[np.arange(N_TEST), y_pred] = conf
+    base = root / "reports" / ds / model
+    rdir = base if seed == SEEDS[0] else base / "seeds" / str(seed)
+    rdir.mkdir(parents=True, exist_ok=True)
+    ids = [f"{ds}-{i:04d}" for i in range(N_TEST)]
+    texts = [f"document {i} about {labels[t]}" for i, t in enumerate(y_true)]
+    pq.write_table(predictions_table(ids, texts, y_true, probs, labels), rdir / "predictions.parquet")
+    metrics = classification_metrics(y_true, y_pred, labels) | {
+        "dataset": ds, "model": model, "seed": seed, "params": 110_000 if model == "textcnn" else 22_700_000,
+        "train_time_s": 12.5 if model == "textcnn" else 340.0, "train_samples_per_s": 100.0,
+        "infer_samples_per_s": 5000.0 if model == "textcnn" else 250.0, "peak_memory_mb": 900.0,
+        "best_step": 300, "fingerprint": f"fp-{model}",
+    }
+    write_json(rdir / "metrics.json", metrics)
+    steps = np.arange(0, 600, 100)
+    (rdir / "curves.csv").write_text("step,train_loss,dev_loss,dev_accuracy,dev_macro_f1\n" + "".join(
+        f"{s},{2 / (1 + s / 100):.4f},{2.2 / (1 + s / 120):.4f},{accuracy * (1 - 0.5 ** (1 + s / 100)):.4f},"
+        f"{accuracy * (1 - 0.5 ** (1 + s / 100)) - 0.02:.4f}\n" for s in steps), encoding="utf-8")
+    write_json(base / "status.json", {"status": "ok", "error": "", "fingerprint": f"fp-{model}", "wall_time_s": 1.0})
+    return metrics
+
+
+def make_project(root: Path, bootstrap: int = 300) -> None:
+    """params.yaml naming 3 models and 2 seeds; runs, a card and a tokenizer meta under root."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    params["benchmark"] = {"datasets": ["reuters", "thucnews"], "models": ["bert", "textcnn", "fasttext"],
+                           "seeds": list(SEEDS)}
+    params["report"] = {"bootstrap": bootstrap, "confidence": 0.95, "error_examples": 5}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    for ds in LABELS:
+        for model, acc in ACCURACY.items():
+            for i, seed in enumerate(SEEDS):
+                write_run(root, ds, model, seed, acc - 0.03 * i)
+        write_json(root / "reports" / ds / "fasttext" / "status.json",
+                   {"status": "failed", "error": "RuntimeError: loss became NaN at step 40", "fingerprint": "x",
+                    "wall_time_s": 3.0})
+    write_json(root / "data" / "prepared" / "reuters" / "card.json", {
+        "labels": LABELS["reuters"], "counts": {"train": {"acq": 1000, "earn": 2000}, "dev": {"acq": 100}, "test": {"acq": 50}},
+        "dropped_classes": {"cotton": 3, "zinc": 5}, "duplicates_removed": 12})
+    write_json(root / "data" / "tokenized" / "thucnews" / "subword" / "meta.json",
+               {"scheme": "subword", "encoder": "minilm", "max_len": 48, "unk_rate": {"train": 0.62, "test": 0.61}})
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("report")
+    make_project(root)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TEXTBENCH_ROOT", str(root))
+        build_report(load_config(root / "params.yaml"))
+    return root
+
+
+def test_metrics_json_holds_the_scores_of_every_finished_run(built: Path) -> None:
+    metrics = json.loads((built / "reports" / "metrics.json").read_text())
+    assert sorted(metrics) == ["reuters", "thucnews"]
+    for ds in metrics:
+        assert sorted(metrics[ds]) == ["bert", "textcnn"]  # the failed model has no scores
+        run = json.loads((built / "reports" / ds / "bert" / "metrics.json").read_text())
+        entry = metrics[ds]["bert"]
+        for key in ("accuracy", "macro_f1", "macro_precision", "macro_recall", "weighted_f1"):
+            assert entry[key] == round(run[key], 4)
+        assert entry["params"] == 22_700_000 and entry["train_time_s"] == 340.0
+
+
+def test_confidence_intervals_contain_the_point_estimate(built: Path) -> None:
+    metrics = json.loads((built / "reports" / "metrics.json").read_text())
+    for ds, models in metrics.items():
+        for model, m in models.items():
+            for key in ("accuracy", "macro_f1"):
+                lo, hi = m[f"{key}_ci"]
+                assert lo < m[key] < hi and hi - lo < 0.25, (ds, model, key)
+
+
+def test_seed_mean_and_std(built: Path) -> None:
+    metrics = json.loads((built / "reports" / "metrics.json").read_text())
+    runs = [json.loads(p.read_text()) for p in
+            (built / "reports/reuters/textcnn/metrics.json", built / "reports/reuters/textcnn/seeds/7/metrics.json")]
+    acc = [r["accuracy"] for r in runs]
+    assert metrics["reuters"]["textcnn"]["accuracy_mean"] == round(statistics.mean(acc), 4)
+    assert metrics["reuters"]["textcnn"]["accuracy_std"] == round(statistics.stdev(acc), 4)
+    md = (built / "reports" / "comparison.md").read_text()
+    assert f"{statistics.mean(acc):.4f} ± {statistics.stdev(acc):.4f}" in md
+
+
+def test_markdown_lists_every_model_and_the_failed_ones_error(built: Path) -> None:
+    md = (built / "reports" / "comparison.md").read_text()
+    for ds in LABELS:
+        section = md.split(f"## Dataset: {ds}")[1].split("## Dataset:")[0]
+        table = section.split("### Test results")[1].split("###")[0]
+        for model in ("bert", "textcnn"):
+            assert re.search(rf"^\| {model} \| (\*\*)?0\.\d{{4}}", table, re.M), model
+        assert re.search(r"^\| fasttext \|.*failed: RuntimeError: loss became NaN at step 40 \|$", table, re.M)
+        assert "| **0.9" in table or "**0.8" in table  # the best accuracy is highlighted
+        assert re.search(r"^\| textcnn \|.* p = [0-9.e-]+ ✱ \|", section, re.M)  # clearly worse: significant
+    assert "dropped_classes: cotton (3), zinc (5)" in md and "train: 3,000 documents" in md
+    assert "⚠ **subword (minilm): unk_rate.train = 62.0%" in md
+    assert md.count("![") >= 10 and "figures/reuters/confusion_bert.png" in md
+
+
+def test_mcnemar_separates_a_worse_model_from_an_identical_one(built: Path) -> None:
+    rng = np.random.default_rng(0)
+    correct = rng.random(300) < 0.9
+    assert stats.mcnemar(correct, correct).p == 1.0
+    near = correct.copy()
+    near[:3] = ~near[:3]
+    assert stats.mcnemar(correct, near).p > 0.05
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TEXTBENCH_ROOT", str(built))
+        cfg = load_config(built / "params.yaml")
+        rows = compare(aggregate.collect(cfg, "reuters"), cfg.report, cfg.seed)
+    by_model = {r.run.model: r for r in rows}
+    assert by_model["bert"].paired is None  # the best model is the reference
+    paired = by_model["textcnn"].paired
+    assert paired is not None and paired.mcnemar.p < 0.05 and paired.delta_p < 0.05 and paired.delta_ci[0] > 0
+    assert by_model["fasttext"].run.status == "failed"
+
+
+def test_bootstrap_macro_f1_matches_sklearn_on_the_full_sample() -> None:
+    rng = np.random.default_rng(1)
+    y_true, y_pred = rng.integers(0, 4, 200), rng.integers(0, 4, 200)
+    y_pred[:5] = 0  # class 3 never predicted in part of the data: zero_division cases
+    ref = classification_metrics(y_true, y_pred, ["a", "b", "c", "d", "e"])["macro_f1"]  # "e" absent: F1 0
+    assert stats.macro_f1(y_true, y_pred, 5) == pytest.approx(ref)
+
+
+def test_html_is_self_contained_with_tables_and_images(built: Path) -> None:
+    page = (built / "reports" / "index.html").read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page)
+    assert "<link" not in page and "<script" not in page
+    assert page.count('<img src="data:image/png;base64,') >= 12
+    assert page.count("<table>") >= 2 * 4 + 1
+    assert "failed: RuntimeError: loss became NaN at step 40" in page
+    assert "<details>" in page
+
+
+def test_outputs_are_byte_identical_on_rebuild(built: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "again"
+    shutil.copytree(built, copy)
+    for name in ("metrics.json", "comparison.md", "index.html"):
+        (copy / "reports" / name).unlink()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TEXTBENCH_ROOT", str(copy))
+        build_report(load_config(copy / "params.yaml"))
+    for name in ("metrics.json", "comparison.md", "index.html", "figures/reuters/cost.png"):
+        assert sha256_file(copy / "reports" / name) == sha256_file(built / "reports" / name), name
+
+
+def test_error_analysis_hook_renders_highlights(project: Path) -> None:
+    make_project(project, bootstrap=0)
+    seen = []
+
+    def highlighted(model_dir: Path, predictions: Path, k: int) -> list[dict[str, Any]]:
+        seen.append((model_dir.parts[-2:], k))
+        return [{"id": "x1", "label": "acq", "pred": "earn", "confidence": 0.99, "text": "oil <up>",
+                 "html": "oil <mark>up</mark>"}]
+
+    build_report(load_config("params.yaml"), error_analysis=highlighted)
+    page = (project / "reports" / "index.html").read_text()
+    md = (project / "reports" / "comparison.md").read_text()
+    assert seen == [(("reuters", "bert"), 5), (("thucnews", "bert"), 5)]
+    assert "oil <mark>up</mark>" in page and "| x1 | acq | earn | 0.990 | oil <up> |" in md
+    assert "CI]" not in md and "| Accuracy |" in md  # no bootstrap: no CI columns, point estimates stay
+
+
+def test_default_error_analysis_lists_confident_mistakes(built: Path) -> None:
+    md = (built / "reports" / "comparison.md").read_text()
+    section = md.split("### Most confidently wrong test documents (bert)")[1].split("##")[0]
+    confidences = [float(c) for c in re.findall(r"^\| reuters-\d+ \| [^|]+ \| [^|]+ \| ([0-9.]+) \|", section, re.M)]
+    assert len(confidences) == 5 and confidences == sorted(confidences, reverse=True)
+
+
+def test_missing_and_corrupt_runs(project: Path) -> None:
+    make_project(project, bootstrap=0)
+    shutil.rmtree(project / "reports" / "thucnews" / "textcnn")
+    build_report(load_config("params.yaml"))
+    md = (project / "reports" / "comparison.md").read_text()
+    assert re.search(r"^\| textcnn \|.*missing: no results in .*textcnn: run `textbench train -d thucnews", md, re.M)
+    (project / "reports" / "reuters" / "bert" / "metrics.json").write_text("{not json")
+    with pytest.raises(TextbenchError, match=r"reuters/bert/metrics.json: not valid JSON"):
+        build_report(load_config("params.yaml"))
+    assert "textcnn |" in (project / "reports" / "comparison.md").read_text()  # earlier report left intact
+
+
+def test_cli_report_writes_the_outputs(project: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    make_project(project, bootstrap=0)
+    result = CliRunner().invoke(app, ["report", "--params", "params.yaml"])
+    assert result.exit_code == 0, result.output
+    for name in ("metrics.json", "comparison.md", "index.html", "figures"):
+        assert name in result.output and (project / "reports" / name).exists()
+
+
+def test_report_opens_in_headless_chromium(built: Path, chromium: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from conftest import CHROMIUM_ARGS
+
+    out = REPO / "test-artifacts"
+    out.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto((built / "reports" / "index.html").as_uri())
+        page.wait_for_load_state("load")
+        page.screenshot(path=str(out / "report.png"), full_page=True)
+        widths = page.eval_on_selector_all("figure img", "els => els.map(e => e.naturalWidth)")
+        tables = page.eval_on_selector_all("table", "els => els.length")
+        headings = page.eval_on_selector_all("h2", "els => els.map(e => e.textContent)")
+        browser.close()
+    assert len(widths) >= 12 and all(w > 0 for w in widths)
+    assert tables >= 9 and headings == ["Dataset: reuters", "Dataset: thucnews"]

@@ -89,8 +89,9 @@ class TrainConfig(Section):
     grad_accum: int = Field(1, ge=1)
     class_weights: bool = False
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    eval_every: int = Field(100, ge=1, description="batches between dev evaluations")
-    early_stop: int = Field(1000, ge=0, description="stop after this many batches without dev gain; 0 = never")
+    eval_every: int = Field(100, ge=1, description="optimizer steps (= batches unless grad_accum > 1) between dev evaluations")
+    early_stop: int = Field(1000, ge=0, description="stop after this many steps without dev gain; 0 = never")
+    select_metric: Literal["accuracy", "macro_f1", "loss"] = Field("accuracy", description="dev metric picking the best checkpoint")
     max_steps: int = Field(0, ge=0, description="cap on optimizer steps; 0 = no cap")
     max_train_samples: int = Field(0, ge=0, description="subsample train for quick runs; 0 = all")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
@@ -148,10 +149,15 @@ class Config(Section):
         return self.datasets[name]
 
     def train_for(self, model: str) -> TrainConfig:
-        """`train` with the model's own overrides applied and validated."""
+        """Effective train settings of `model`, most specific wins:
+        TrainConfig defaults < params `train:` < the registry's published settings for the model
+        (e.g. BERT lr 5e-5, TextCNN 20 epochs) < params `models.<model>.train`."""
+        from pipeline.models.registry import entry  # lazy: torch is only needed once a model is named
+
+        published = entry(model).train
         spec = self.models.get(model, ModelSpec())
         try:
-            return TrainConfig(**{**self.train.model_dump(), **spec.train})
+            return TrainConfig(**{**self.train.model_dump(), **published, **spec.train})
         except ValidationError as e:
             raise TextbenchError(_format_error(e, prefix=f"models.{model}.train")) from None
 

@@ -1,0 +1,49 @@
+"""Model zoo: `REGISTRY`, `build_model`, and `load_trained` for models/<ds>/<model>/ directories."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipeline.errors import TextbenchError
+from pipeline.models.registry import REGISTRY, BuildContext, Classifier, ModelEntry, build_model, entry
+
+__all__ = ["REGISTRY", "BuildContext", "Classifier", "ModelEntry", "build_model", "entry", "load_trained",
+           "load_weights"]
+
+
+def load_weights(model: torch.nn.Module, path: Path) -> None:
+    """Load a safetensors state dict into `model`; a corrupt or mismatched file is a TextbenchError."""
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except Exception as e:  # safetensors raises several types for truncated/garbled files
+        raise TextbenchError(f"{path}: corrupt or unreadable checkpoint ({type(e).__name__}: {e}); "
+                             f"retrain (textbench train) to rebuild it") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise TextbenchError(f"{path}: weights do not fit the architecture in config.json "
+                             f"({str(e).splitlines()[0]}); retrain the model") from None
+
+
+def load_trained(model_dir: str | Path) -> tuple[Classifier, dict[str, Any]]:
+    """Rebuild a trained model from its config.json (offline, no download) and best weights; eval mode."""
+    model_dir = Path(model_dir)
+    cfg_path = model_dir / "config.json"
+    if not cfg_path.is_file():
+        raise TextbenchError(f"{cfg_path}: not found; train the model first (textbench train -d DS -m MODEL)")
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        ctx = BuildContext(num_labels=cfg["num_labels"], vocab_size=cfg["vocab_size"], pad_id=cfg["pad_id"],
+                           max_len=cfg["max_len"], encoder_config=cfg.get("encoder_config"))
+        name, arch = cfg["model"], cfg["arch"]
+    except (ValueError, KeyError) as e:
+        raise TextbenchError(f"{cfg_path}: not a textbench model config ({type(e).__name__}: {e}); retrain") from None
+    model, _ = build_model(name, ctx, arch)
+    load_weights(model, model_dir / "model.safetensors")
+    return model.eval(), cfg

@@ -1,0 +1,154 @@
+"""Classifier heads over a sequence of vectors [B, T, D] with a padding mask [B, T] → logits [B, C].
+
+The same heads sit on word embeddings (classic models) and on a BERT encoder's hidden states
+(hybrids), so TextCNN and bert_cnn, TextRNN and bert_rnn... share one implementation each.
+Every head masks padding: pooling never sees pad positions and RNNs read the true last step.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+NEG = -1e4  # "minus infinity" that survives bf16/fp16
+
+
+def pool(x: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
+    """Masked sequence pooling: `cls` (first position), `mean` or `max` over real tokens."""
+    if how == "cls":
+        return x[:, 0]
+    m = mask.unsqueeze(-1).to(x.dtype)
+    if how == "mean":
+        return (x * m).sum(1) / m.sum(1).clamp(min=1.0)
+    return x.masked_fill(m == 0, NEG).max(1).values
+
+
+class PoolHead(nn.Module):
+    """Pool, then an MLP with `hidden` units per layer (none = linear), for bert, bert_fnn, fasttext."""
+
+    def __init__(self, in_dim: int, num_labels: int, *, pooling: Literal["cls", "mean", "max"] = "cls",
+                 hidden: tuple[int, ...] = (), dropout: float = 0.1) -> None:
+        super().__init__()
+        self.pooling = pooling
+        layers: list[nn.Module] = []
+        dim = in_dim
+        for h in hidden:
+            layers += [nn.Dropout(dropout), nn.Linear(dim, h), nn.ReLU()]
+            dim = h
+        self.mlp = nn.Sequential(*layers, nn.Dropout(dropout), nn.Linear(dim, num_labels))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.mlp(pool(x, mask, self.pooling))
+
+
+class CNNHead(nn.Module):
+    """Kim (2014): parallel convolutions of several widths, masked max-over-time, dropout, linear."""
+
+    def __init__(self, in_dim: int, num_labels: int, *, kernel_sizes: tuple[int, ...] = (2, 3, 4),
+                 num_filters: int = 256, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv1d(in_dim, num_filters, k) for k in kernel_sizes)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(num_filters * len(kernel_sizes), num_labels)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        kmax = max(c.kernel_size[0] for c in self.convs)
+        if x.size(1) < kmax:  # documents shorter than the widest kernel
+            x = F.pad(x, (0, 0, 0, kmax - x.size(1)))
+        x = x.transpose(1, 2)
+        lengths = mask.sum(1, keepdim=True)
+        feats = []
+        for conv in self.convs:
+            h = F.relu(conv(x))  # [B, F, T-k+1]
+            # window t is real if it starts on a real token (at least one window per document)
+            pos = torch.arange(h.size(2), device=h.device).unsqueeze(0)
+            real = pos < torch.clamp(lengths - conv.kernel_size[0] + 1, min=1)
+            feats.append(h.masked_fill(~real.unsqueeze(1), NEG).max(2).values)
+        return self.fc(self.dropout(torch.cat(feats, 1)))
+
+
+class RNNHead(nn.Module):
+    """RNN/LSTM/GRU over packed sequences, read out by `last` true step, masked `attention`
+    (TextRNN_Att) or `max` over [states; input] (TextRCNN)."""
+
+    def __init__(self, in_dim: int, num_labels: int, *, cell: Literal["lstm", "gru", "rnn"] = "lstm",
+                 hidden: int = 128, layers: int = 2, bidirectional: bool = True,
+                 readout: Literal["last", "attention", "max"] = "last", dropout: float = 0.5) -> None:
+        super().__init__()
+        rnn_cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell]
+        self.rnn = rnn_cls(in_dim, hidden, num_layers=layers, batch_first=True, bidirectional=bidirectional,
+                           dropout=dropout if layers > 1 else 0.0)
+        self.readout = readout
+        out = hidden * (2 if bidirectional else 1)
+        if readout == "attention":
+            self.att = nn.Sequential(nn.Linear(out, out), nn.Tanh(), nn.Linear(out, 1, bias=False))
+        if readout == "max":
+            self.proj = nn.Sequential(nn.Linear(out + in_dim, out), nn.Tanh())
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(out, num_labels)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        lengths = mask.sum(1).clamp(min=1).cpu()
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        states, h_n = self.rnn(packed)
+        if self.readout == "last":
+            h_n = h_n[0] if isinstance(h_n, tuple) else h_n  # LSTM returns (h, c)
+            top = h_n[-2:] if self.rnn.bidirectional else h_n[-1:]  # last layer, both directions
+            return self.fc(self.dropout(torch.cat(list(top), 1)))
+        states, _ = pad_packed_sequence(states, batch_first=True, total_length=x.size(1))
+        if self.readout == "attention":
+            scores = self.att(states).squeeze(-1).masked_fill(mask == 0, NEG)
+            pooled = (torch.softmax(scores.float(), 1).to(states.dtype).unsqueeze(-1) * states).sum(1)
+        else:
+            pooled = pool(self.proj(torch.cat([states, x], -1)), mask, "max")
+        return self.fc(self.dropout(pooled))
+
+
+class DPCNNHead(nn.Module):
+    """Johnson & Zhang (2017): region embedding, two convolutions, then pyramid blocks
+    (pool /2 + two pre-activation convolutions + shortcut) until one position is left.
+    Short inputs (e.g. 48-token titles) just take fewer blocks."""
+
+    def __init__(self, in_dim: int, num_labels: int, *, num_filters: int = 250, region: int = 3,
+                 dropout: float = 0.2) -> None:
+        super().__init__()
+        self.region = nn.Conv1d(in_dim, num_filters, region, padding=region // 2)
+        self.conv = nn.Conv1d(num_filters, num_filters, 3, padding=1)
+        self.pool = nn.MaxPool1d(3, stride=2, padding=1)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(num_filters, num_labels)
+
+    def _convs(self, h: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.relu(self.conv(F.relu(h))))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = x * mask.unsqueeze(-1).to(x.dtype)  # pad positions contribute zeros
+        h = self.region(x.transpose(1, 2))
+        h = h + self._convs(h)
+        while h.size(2) > 1:
+            h = self.pool(h)
+            h = h + self._convs(h)
+        return self.fc(self.dropout(h.max(2).values))
+
+
+class TransformerHead(nn.Module):
+    """A small pre-norm Transformer encoder (padding masked), pooled by masked mean or first token."""
+
+    def __init__(self, in_dim: int, num_labels: int, *, layers: int = 2, heads: int = 5, ff_dim: int = 1024,
+                 pooling: Literal["cls", "mean", "max"] = "mean", dropout: float = 0.1) -> None:
+        super().__init__()
+        if in_dim % heads:
+            raise ValueError(f"embed_dim {in_dim} must be divisible by heads {heads}")
+        layer = nn.TransformerEncoderLayer(in_dim, heads, ff_dim, dropout, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(in_dim)
+        self.pooling = pooling
+        self.fc = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_dim, num_labels))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.norm(self.encoder(x, src_key_padding_mask=mask == 0))
+        return self.fc(pool(h, mask, self.pooling))

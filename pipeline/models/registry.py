@@ -1,0 +1,151 @@
+"""Model registry: name → (tokenization scheme, embedder, head, published arch and train defaults).
+
+Every model is `Classifier(embedder, head)`: a `WordEmbedder` (classic, scheme `vocab`) or an
+`EncoderEmbedder` (BERT family, scheme `subword`) followed by one head of `heads.py`. The arch
+kwargs of `models.<name>.arch` are validated against the embedder's and head's typed keyword
+arguments; an unknown or ill-typed key is a TextbenchError naming `models.<name>.arch.<key>`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import ConfigDict, ValidationError, create_model
+from torch import nn
+
+from pipeline.errors import TextbenchError
+from pipeline.models.bert import EncoderEmbedder, load_encoder_model
+from pipeline.models.classic import WordEmbedder
+from pipeline.models.heads import CNNHead, DPCNNHead, PoolHead, RNNHead, TransformerHead
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a model needs from the data: label count, vocabulary, and (BERT) the encoder.
+
+    `encoder` is the params reference used to load pretrained weights; `encoder_config` (the
+    saved AutoConfig dict) replaces it when rebuilding a trained model offline.
+    """
+
+    num_labels: int
+    vocab_size: int
+    pad_id: int
+    max_len: int
+    embeddings: np.ndarray | None = None
+    encoder: str | None = None
+    encoder_config: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    scheme: str  # "vocab" | "subword"
+    head: type[nn.Module]
+    arch: dict[str, Any] = field(default_factory=dict)  # published arch, over the classes' defaults
+    train: dict[str, Any] = field(default_factory=dict)  # published train settings (see Config.train_for)
+
+    @property
+    def embedder(self) -> type[nn.Module]:
+        return EncoderEmbedder if self.scheme == "subword" else WordEmbedder
+
+
+class Classifier(nn.Module):
+    """embedder → head; `forward(input_ids, attention_mask) -> logits [B, C]`."""
+
+    def __init__(self, embedder: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.embedder = embedder
+        self.head = head
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embedder(input_ids, attention_mask), attention_mask).float()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embedder.input_embeddings()
+
+    def lr_scale(self, name: str) -> float:
+        """Learning-rate multiplier of parameter `name` (layer-wise decay for encoders)."""
+        return self.embedder.lr_scale(name.removeprefix("embedder.")) if name.startswith("embedder.") else 1.0
+
+
+_BERT = {"epochs": 3, "batch_size": 128, "lr": 5e-5, "warmup_ratio": 0.1}
+_CLASSIC = {"epochs": 20, "batch_size": 128, "lr": 1e-3, "warmup_ratio": 0.0}
+
+REGISTRY: dict[str, ModelEntry] = {
+    # classic, scheme vocab (settings of Kim 2014 / Chinese-Text-Classification-Pytorch)
+    "textcnn": ModelEntry("vocab", CNNHead, {}, _CLASSIC),
+    "textrnn": ModelEntry("vocab", RNNHead, {"hidden": 128, "layers": 2}, {**_CLASSIC, "epochs": 10}),
+    "textrnn_att": ModelEntry("vocab", RNNHead, {"readout": "attention"}, {**_CLASSIC, "epochs": 10}),
+    "textrcnn": ModelEntry("vocab", RNNHead, {"readout": "max", "hidden": 256, "layers": 1, "dropout": 0.5},
+                           {**_CLASSIC, "epochs": 10}),
+    "fasttext": ModelEntry("vocab", PoolHead, {"pooling": "mean", "hidden": (256,), "dropout": 0.5,
+                                               "ngram_buckets": 20000}, {**_CLASSIC, "epochs": 3}),
+    "dpcnn": ModelEntry("vocab", DPCNNHead, {}, _CLASSIC),
+    "transformer": ModelEntry("vocab", TransformerHead, {"positions": True}, {**_CLASSIC, "lr": 5e-4}),
+    "rnn": ModelEntry("vocab", RNNHead, {"cell": "rnn", "bidirectional": False, "layers": 1}, {**_CLASSIC, "epochs": 10}),
+    "lstm": ModelEntry("vocab", RNNHead, {"cell": "lstm", "bidirectional": False, "layers": 1}, {**_CLASSIC, "epochs": 10}),
+    # BERT family, scheme subword (settings of Bert-Chinese-Text-Classification-Pytorch)
+    "bert": ModelEntry("subword", PoolHead, {"pooling": "cls"}, _BERT),
+    "bert_cnn": ModelEntry("subword", CNNHead, {"dropout": 0.1}, _BERT),
+    "bert_rnn": ModelEntry("subword", RNNHead, {"hidden": 256, "layers": 2, "dropout": 0.1}, _BERT),
+    "bert_lstm": ModelEntry("subword", RNNHead, {"hidden": 256, "layers": 1, "bidirectional": False,
+                                                 "dropout": 0.1}, _BERT),
+    "bert_fnn": ModelEntry("subword", PoolHead, {"pooling": "mean", "hidden": (256,)}, _BERT),
+    "bert_rcnn": ModelEntry("subword", RNNHead, {"readout": "max", "hidden": 256, "layers": 1, "dropout": 0.1}, _BERT),
+    "bert_dpcnn": ModelEntry("subword", DPCNNHead, {"dropout": 0.1}, _BERT),
+}
+
+
+def entry(name: str) -> ModelEntry:
+    """The registry entry, or an error listing every known model."""
+    if name not in REGISTRY:
+        raise TextbenchError(f"unknown model '{name}': known models are {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[name]
+
+
+def _kwargs(cls: type) -> dict[str, inspect.Parameter]:
+    return {p.name: p for p in inspect.signature(cls.__init__, eval_str=True).parameters.values() if p.kind is p.KEYWORD_ONLY}
+
+
+def resolve_arch(name: str, arch: dict[str, Any]) -> dict[str, Any]:
+    """Validated arch kwargs: class defaults < published registry arch < params `models.<name>.arch`."""
+    e = entry(name)
+    params = {**_kwargs(e.embedder), **_kwargs(e.head)}
+    fields = {k: (p.annotation, p.default) for k, p in params.items()}
+    schema = create_model(f"{name}_arch", __config__=ConfigDict(extra="forbid"), **fields)
+    try:
+        return schema(**{**e.arch, **arch}).model_dump(mode="json")
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        raise TextbenchError(f"models.{name}.arch.{key}: {msg} (valid keys: {', '.join(sorted(params))})") from None
+
+
+def build_model(name: str, ctx: BuildContext, arch: dict[str, Any], scheme: str | None = None) -> tuple[Classifier, dict[str, Any]]:
+    """Build `name` for data described by `ctx`; returns the model and its resolved arch kwargs.
+
+    `scheme`, when given, is the tokenization the data was made with; a mismatch (a BERT model
+    on `vocab` ids or a classic model on `subword` ids) is an error.
+    """
+    e = entry(name)
+    if scheme is not None and scheme != e.scheme:
+        raise TextbenchError(f"model '{name}' needs scheme '{e.scheme}' token ids, got '{scheme}' "
+                             f"(data/tokenized/<ds>/{e.scheme} is what it trains on)")
+    kw = resolve_arch(name, arch)
+    if ctx.embeddings is not None and e.scheme == "vocab":
+        kw["embed_dim"] = int(ctx.embeddings.shape[1])  # pretrained vectors fix the width
+    emb_kw = {k: kw[k] for k in _kwargs(e.embedder)}
+    head_kw = {k: kw[k] for k in _kwargs(e.head)}
+    try:
+        if e.scheme == "subword":
+            embedder: nn.Module = EncoderEmbedder(load_encoder_model(ctx.encoder, ctx.encoder_config), **emb_kw)
+        else:
+            embedder = WordEmbedder(ctx.vocab_size, ctx.pad_id, ctx.max_len, ctx.embeddings, **emb_kw)
+        head = e.head(embedder.out_dim, ctx.num_labels, **head_kw)
+    except ValueError as err:
+        raise TextbenchError(f"models.{name}.arch: {err}") from None
+    return Classifier(embedder, head), kw

@@ -1,0 +1,157 @@
+"""`train(cfg, dataset, model)`: tokenized data → trained model dir (contract 3) + reports (contract 4).
+
+Outputs are built in temporary directories and swapped in only when everything succeeded, so a
+failed or interrupted run leaves earlier results untouched. While training, the resumable
+`last/` state lives in `.<model>.partial/` beside the model dir; `resume=True` continues from it
+(or from a finished run's `last/`) and ends with the same metrics as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+from tqdm import tqdm
+
+from pipeline import paths
+from pipeline.config import Config
+from pipeline.encoders import resolve_encoder
+from pipeline.errors import TextbenchError
+from pipeline.evaluate import PeakMemory, classification_metrics, param_count, predictions_table
+from pipeline.io import atomic_dir, fingerprint, write_json
+from pipeline.models import BuildContext, build_model, entry
+from pipeline.train import checkpoint
+from pipeline.train.data import Split, read_meta, read_splits
+from pipeline.train.loop import Run, fit, make_optimizer, pick_device, pick_precision, predict, seed_everything
+
+RUNTIME_KEYS = ("device", "threads")  # train settings that do not change results
+
+
+def train(cfg: Config, dataset: str, model: str, *, seed: int | None = None, resume: bool = False,
+          model_dir: Path | None = None, report_dir: Path | None = None) -> dict[str, Any]:
+    """Train `model` on `dataset` and write its model and report dirs; returns metrics.json's content."""
+    e = entry(model)
+    ds = cfg.dataset(dataset)
+    tc = cfg.train_for(model)
+    arch = cfg.models[model].arch if model in cfg.models else {}
+    seed = cfg.seed if seed is None else seed
+    model_dir = Path(model_dir or paths.model_dir(dataset, model))
+    report_dir = Path(report_dir or paths.report_dir(dataset, model))
+    partial = model_dir.parent / f".{model_dir.name}.partial"
+
+    tok_dir = paths.tokenized_dir(dataset, e.scheme)
+    meta = read_meta(tok_dir)
+    labels = list(meta["labels"])
+    encoder = meta.get("encoder") if e.scheme == "subword" else None
+    if encoder is not None and encoder != ds.encoder:
+        raise TextbenchError(f"{tok_dir}/meta.json was tokenized with encoder '{encoder}' but "
+                             f"datasets.{dataset}.encoder is '{ds.encoder}'; rerun `textbench tokenize -d {dataset}`")
+    splits = read_splits(tok_dir, len(labels))
+    splits["train"] = _subsample(splits["train"], tc.max_train_samples, seed)
+    texts = _test_texts(dataset, splits["test"])
+    embeddings = np.load(tok_dir / meta["embeddings_file"]) if meta.get("embeddings_file") else None
+
+    seed_everything(seed)
+    device = pick_device(tc.device, tc.threads)
+    precision = pick_precision(tc.precision, device)
+    ctx = BuildContext(num_labels=len(labels), vocab_size=int(meta["vocab_size"]), pad_id=int(meta["pad_id"]),
+                       max_len=int(meta["max_len"]), embeddings=embeddings, encoder=encoder)
+    net, arch_kw = build_model(model, ctx, arch, scheme=meta["scheme"])
+    net.to(device)
+    train_kw = tc.model_dump()
+    fp = fingerprint(model, arch_kw, {k: v for k, v in train_kw.items() if k not in RUNTIME_KEYS}, seed,
+                     meta.get("fingerprint"), labels)
+    opt = make_optimizer(net, tc)
+    state = checkpoint.TrainState(fingerprint=fp, num_labels=len(labels))
+    best: dict[str, torch.Tensor] = {}
+    if resume:
+        last = next((d for d in (partial / "last", model_dir / "last") if (d / "state.json").is_file()), None)
+        if last is None:
+            tqdm.write(f"--resume: no checkpoint under {partial} or {model_dir}/last; starting from scratch")
+        else:
+            state, best = checkpoint.load_last(last, net, opt, state)
+            if last != partial / "last":  # continuing a finished run: work on a copy of its state
+                shutil.copytree(last, partial / "last", dirs_exist_ok=True)
+    run = Run(net, splits["train"], splits["dev"], labels, tc, seed, ctx.pad_id, device, precision, partial / "last")
+    memory = PeakMemory(device)
+    state, best = fit(run, state, best, opt, memory)
+
+    net.load_state_dict(best)
+    t0 = time.perf_counter()
+    probs, _ = predict(net, splits["test"], tc.batch_size, ctx.pad_id, device, precision)
+    infer_s = time.perf_counter() - t0
+    test = splits["test"]
+    metrics = {
+        "dataset": dataset, "model": model, "seed": seed,
+        **classification_metrics(test.labels, probs.argmax(1), labels),
+        "params": {"arch": arch_kw, "train": train_kw, "precision": precision, "device": str(device)},
+        **param_count(net),
+        "train_time_s": state.wall_s, "train_samples_per_s": state.samples / max(state.compute_s, 1e-9),
+        "infer_samples_per_s": len(test) / max(infer_s, 1e-9), "peak_memory_mb": memory.mb,
+        "best_step": state.best_step, "steps": state.step, "fingerprint": fp,
+    }
+    model_cfg = {
+        "model": model, "dataset": dataset, "scheme": e.scheme, "arch": arch_kw, "train": train_kw,
+        "labels": labels, "num_labels": len(labels), "seed": seed, "fingerprint": fp,
+        "vocab_size": ctx.vocab_size, "pad_id": ctx.pad_id, "max_len": ctx.max_len, "encoder": encoder,
+        "encoder_config": net.embedder.hf_config() if e.scheme == "subword" else None,
+    }
+    _write_model_dir(model_dir, model_cfg, best, tok_dir, meta, partial / "last")
+    _write_report_dir(report_dir, metrics, predictions_table(test.ids, texts, test.labels, probs, labels), state.curves)
+    shutil.rmtree(partial, ignore_errors=True)
+    return metrics
+
+
+def _subsample(split: Split, n: int, seed: int) -> Split:
+    """First `n` rows of a seeded permutation (all rows when n is 0 or ≥ the split)."""
+    if not n or n >= len(split):
+        return split
+    return split.subset(np.sort(np.random.default_rng([seed, 1]).permutation(len(split))[:n]))
+
+
+def _test_texts(dataset: str, test: Split) -> list[str]:
+    """Raw test texts (for predictions.parquet) from the prepared split, matched by id."""
+    path = paths.prepared_dir(dataset) / "test.parquet"
+    if not path.is_file():
+        raise TextbenchError(f"{path}: not found; run `textbench prepare -d {dataset}` (predictions need the texts)")
+    table = pq.read_table(path, columns=["id", "text"])
+    by_id = dict(zip(table.column("id").to_pylist(), table.column("text").to_pylist()))
+    missing = [i for i in test.ids if i not in by_id]
+    if missing:
+        raise TextbenchError(f"{path}: {len(missing)} tokenized test ids (e.g. {missing[0]}) are not in the "
+                             f"prepared split; rerun `textbench tokenize -d {dataset}`")
+    return [by_id[i] for i in test.ids]
+
+
+def _write_model_dir(model_dir: Path, model_cfg: dict[str, Any], best: dict[str, torch.Tensor], tok_dir: Path,
+                     meta: dict[str, Any], last: Path) -> None:
+    from safetensors.torch import save_file
+
+    with atomic_dir(model_dir) as tmp:
+        write_json(tmp / "config.json", model_cfg)
+        save_file(best, str(tmp / "model.safetensors"))
+        tok = tmp / "tokenizer"
+        tok.mkdir()
+        for f in tok_dir.iterdir():  # meta.json, vocab.json and any tokenizer files; not the data
+            if f.is_file() and f.suffix not in (".parquet", ".npy") and not f.name.startswith("."):
+                shutil.copy2(f, tok / f.name)
+        if model_cfg["scheme"] == "subword" and not (tok / "tokenizer.json").is_file():
+            from transformers import AutoTokenizer
+
+            AutoTokenizer.from_pretrained(resolve_encoder(meta["encoder"])).save_pretrained(str(tok))
+        shutil.copytree(last, tmp / "last")
+
+
+def _write_report_dir(report_dir: Path, metrics: dict[str, Any], predictions: Any, curves: list[dict[str, float]]) -> None:
+    with atomic_dir(report_dir) as tmp:
+        write_json(tmp / "metrics.json", metrics)
+        pq.write_table(predictions, tmp / "predictions.parquet")
+        cols = ["step", "train_loss", "dev_loss", "dev_accuracy", "dev_macro_f1"]
+        lines = [",".join(cols)] + [",".join(f"{r[c]:.6g}" if c != "step" else str(r[c]) for c in cols) for r in curves]
+        (tmp / "curves.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+

@@ -1,0 +1,218 @@
+"""The training loop: AdamW + warmup schedule, clipping, accumulation, autocast, dev evaluation,
+best-on-dev selection, early stopping, NaN guard and the resumable `last/` checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from pipeline.config import TrainConfig
+from pipeline.errors import TextbenchError
+from pipeline.evaluate import PeakMemory, classification_metrics
+from pipeline.train import checkpoint
+from pipeline.train.data import Split, collate, epoch_batches, eval_batches
+
+
+def pick_device(spec: str, threads: int) -> torch.device:
+    """`auto` = CUDA when present, else CPU with `threads` (0 = all cores) intra-op threads."""
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise TextbenchError(f"train.device: '{spec}' requested but no CUDA device is available; use auto or cpu")
+    device = torch.device(spec)
+    if device.type == "cpu":
+        torch.set_num_threads(threads or os.cpu_count() or 1)
+    return device
+
+
+def pick_precision(spec: str, device: torch.device) -> str:
+    """`auto`: bf16 on CUDA with bf16 support and on CPUs with AVX512-BF16/AMX, else fp32."""
+    if spec != "auto":
+        return spec
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported() else "fp32"
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch; deterministic kernels where that costs little."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+def make_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.AdamW:
+    """AdamW; no weight decay on biases and norm weights (1-D params); per-layer lr scales."""
+    groups: dict[tuple[bool, float], list[torch.nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            groups.setdefault((p.ndim >= 2, model.lr_scale(name)), []).append(p)
+    return torch.optim.AdamW(
+        [{"params": ps, "weight_decay": tc.weight_decay if decay else 0.0, "lr_scale": scale}
+         for (decay, scale), ps in sorted(groups.items(), key=lambda kv: (not kv[0][0], -kv[0][1]))],
+        lr=tc.lr,
+    )
+
+
+def lr_factor(step: int, total: int, tc: TrainConfig) -> float:
+    """Multiplier of the base lr for optimizer step `step` (0-based): linear warmup, then decay."""
+    warm = math.ceil(tc.warmup_ratio * total)
+    if step < warm:
+        return (step + 1) / warm
+    if tc.scheduler == "constant":
+        return 1.0
+    progress = (step - warm) / max(1, total - warm)
+    return max(0.0, 1.0 - progress) if tc.scheduler == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, split: Split, batch_size: int, pad_id: int, device: torch.device,
+            precision: str) -> tuple[np.ndarray, float]:
+    """Class probabilities [N, C] (rows in split order) and the mean cross-entropy."""
+    model.eval()
+    probs: np.ndarray | None = None
+    loss = 0.0
+    for rows in eval_batches(split, batch_size):
+        ids, mask = collate([split.input_ids[i] for i in rows], pad_id)
+        with autocast(device, precision):
+            logits = model(ids.to(device), mask.to(device)).float()
+        y = torch.from_numpy(split.labels[rows]).to(device)
+        loss += F.cross_entropy(logits, y, reduction="sum").item()
+        p = torch.softmax(logits, -1).cpu().numpy()
+        if probs is None:
+            probs = np.zeros((len(split), p.shape[1]), dtype=np.float32)
+        probs[rows] = p
+    assert probs is not None
+    return probs, loss / len(split)
+
+
+@dataclass
+class Run:
+    """One training run's fixed inputs."""
+
+    model: torch.nn.Module
+    train: Split
+    dev: Split
+    labels: list[str]
+    tc: TrainConfig
+    seed: int
+    pad_id: int
+    device: torch.device
+    precision: str
+    last_dir: Path  # where `last/` is written while training
+
+    def total_steps(self) -> int:
+        per_epoch = math.ceil(math.ceil(len(self.train) / self.tc.batch_size) / self.tc.grad_accum)
+        total = per_epoch * self.tc.epochs
+        return min(total, self.tc.max_steps) if self.tc.max_steps else total
+
+
+def _positions(run: Run, state: checkpoint.TrainState) -> Iterator[tuple[int, int, int, np.ndarray]]:
+    """(epoch, batch index, batches in epoch, rows) from the saved data position on."""
+    for epoch in range(state.epoch, run.tc.epochs):
+        batches = epoch_batches(run.train, run.tc.batch_size, run.seed, epoch)
+        start = state.batch if epoch == state.epoch else 0
+        for b in range(start, len(batches)):
+            yield epoch, b, len(batches), batches[b]
+
+
+def fit(run: Run, state: checkpoint.TrainState, best: dict[str, torch.Tensor], opt: torch.optim.AdamW,
+        memory: PeakMemory) -> tuple[checkpoint.TrainState, dict[str, torch.Tensor]]:
+    """Train from `state` until epochs, max_steps or early stopping; returns final state and best weights."""
+    tc, model, device = run.tc, run.model, run.device
+    total = run.total_steps()
+    weight = None
+    if tc.class_weights:
+        counts = np.bincount(run.train.labels, minlength=len(run.labels)).astype(np.float64)
+        weight = torch.tensor(len(run.train) / (len(run.labels) * np.maximum(counts, 1)), dtype=torch.float32, device=device)
+    scaler = torch.amp.GradScaler(device.type, enabled=run.precision == "fp16")
+    if state.scaler:
+        scaler.load_state_dict(state.scaler)
+    bar = tqdm(total=total, initial=state.step, desc="train", unit="step", dynamic_ncols=True, leave=False)
+    micro, started = 0, time.perf_counter()
+    model.train()
+    for epoch, b, n_batches, rows in _positions(run, state):
+        if state.step >= total:
+            break
+        t0 = time.perf_counter()
+        ids, mask = collate([run.train.input_ids[i] for i in rows], run.pad_id)
+        y = torch.from_numpy(run.train.labels[rows]).to(device)
+        with autocast(device, run.precision):
+            logits = model(ids.to(device), mask.to(device))
+        loss = F.cross_entropy(logits.float(), y, weight=weight)
+        if not torch.isfinite(loss):
+            raise TextbenchError(f"training diverged: loss is {loss.item()} at step {state.step} (epoch {epoch}); "
+                                 f"lower models.<name>.train.lr, keep grad_clip > 0, or set precision: fp32")
+        scaler.scale(loss / tc.grad_accum).backward()
+        state.loss_sum += loss.item()
+        state.loss_count += 1
+        state.samples += len(rows)
+        micro += 1
+        epoch_end = b + 1 == n_batches
+        if micro == tc.grad_accum or epoch_end:
+            for g in opt.param_groups:
+                g["lr"] = tc.lr * g["lr_scale"] * lr_factor(state.step, total, tc)
+            if tc.grad_clip:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            scaler.step(opt)
+            scaler.update()
+            opt.zero_grad(set_to_none=True)
+            micro = 0
+            state.step += 1
+            state.epoch, state.batch = (epoch + 1, 0) if epoch_end else (epoch, b + 1)
+            bar.update(1)
+        state.compute_s += time.perf_counter() - t0
+        memory.sample()
+        if micro == 0 and (state.step % tc.eval_every == 0 or state.step >= total):
+            state.wall_s += time.perf_counter() - started
+            best = _evaluate(run, state, best, bar)
+            state.scaler = scaler.state_dict()
+            checkpoint.save_last(run.last_dir, model, best, opt, state)
+            started = time.perf_counter()
+            model.train()
+            if tc.early_stop and state.step - state.best_step >= tc.early_stop:
+                break
+    bar.close()
+    if not state.curves or state.curves[-1]["step"] != state.step:  # ended between evaluations
+        state.wall_s += time.perf_counter() - started
+        best = _evaluate(run, state, best, bar)
+        checkpoint.save_last(run.last_dir, model, best, opt, state)
+    return state, best
+
+
+def _evaluate(run: Run, state: checkpoint.TrainState, best: dict[str, torch.Tensor], bar: tqdm) -> dict[str, torch.Tensor]:
+    """Dev evaluation: append a curves row; keep the weights if the selection metric improved."""
+    probs, dev_loss = predict(run.model, run.dev, run.tc.batch_size, run.pad_id, run.device, run.precision)
+    m = classification_metrics(run.dev.labels, probs.argmax(1), run.labels)
+    row = {"step": state.step, "train_loss": state.loss_sum / max(1, state.loss_count), "dev_loss": dev_loss,
+           "dev_accuracy": m["accuracy"], "dev_macro_f1": m["macro_f1"]}
+    state.curves.append(row)
+    state.loss_sum, state.loss_count = 0.0, 0
+    score = -dev_loss if run.tc.select_metric == "loss" else row[f"dev_{run.tc.select_metric}"]
+    if score > state.best_score:
+        state.best_score, state.best_step = score, state.step
+        best = {k: v.detach().cpu().clone().contiguous() for k, v in run.model.state_dict().items()}
+    bar.set_postfix(dev_acc=f"{m['accuracy']:.3f}", dev_f1=f"{m['macro_f1']:.3f}", refresh=False)
+    return best

@@ -1,0 +1,227 @@
+"""HTTP API and web page over every trained model under a models root (`textbench serve`).
+
+    GET  /            the page: paste text, pick a model, see probabilities and highlighted tokens
+    GET  /healthz     liveness
+    GET  /models      every trained model dir (<ds>/<model>) with labels and test metrics if present
+    POST /predict     {"model": "<ds>/<model>", "texts": [...]} or {"text": "..."} → labels + probabilities
+    POST /explain     {"model": ..., "text": ..., "method": "ig"|"lime"} → token attributions
+    GET  /docs        OpenAPI UI (FastAPI default)
+
+Bad input gets a 4xx JSON `{"detail": "..."}` naming the problem (oversized, empty, not UTF-8, not
+JSON, unknown model, too many texts); the server keeps serving. Models load on first use and stay
+cached (least recently used evicted beyond `cache_size`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.errors import TextbenchError
+from pipeline.serve.explain import explain, highlight_html
+from pipeline.serve.predictor import Predictor
+
+PAGE = Path(__file__).with_name("page.html")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 1_000_000
+    max_texts: int = 256
+    max_chars: int = 20_000
+    max_lime_samples: int = 1000
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = Field(None, description="'<dataset>/<model>'; may be omitted when only one model is served")
+    texts: list[str] | None = Field(None, description="a batch of texts")
+    text: str | None = Field(None, description="a single text (instead of `texts`)")
+
+
+class ExplainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = Field(None, description="'<dataset>/<model>'")
+    text: str = Field(description="the text to explain")
+    method: Literal["ig", "lime"] = Field("ig", description="integrated gradients (fast) or LIME (model-agnostic)")
+    target: str | None = Field(None, description="class to explain; default: the predicted one")
+    num_samples: int = Field(300, ge=10, description="LIME perturbations")
+
+
+class Registry:
+    """Trained model dirs under a root, loaded on first use and kept in a small LRU cache."""
+
+    def __init__(self, models_root: Path, variant: str = "fp32", cache_size: int = 4):
+        self.root, self.variant, self.cache_size = Path(models_root), variant, cache_size
+        self._cache: OrderedDict[str, Predictor] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def available(self) -> dict[str, Path]:
+        """{"<ds>/<model>": dir} for every dir holding config.json and model.safetensors."""
+        found = sorted(p.parent for p in self.root.glob("*/*/config.json") if (p.parent / "model.safetensors").is_file())
+        return {f"{d.parent.name}/{d.name}": d for d in found}
+
+    def resolve(self, name: str | None) -> str:
+        models = self.available()
+        if not models:
+            raise HTTPException(404, f"no trained models under {self.root}; run `textbench train` first")
+        if name is None:
+            if len(models) == 1:
+                return next(iter(models))
+            raise HTTPException(422, f"several models are served; name one in 'model': {sorted(models)}")
+        if name not in models:
+            raise HTTPException(404, f"unknown model '{name}'; available: {sorted(models)}")
+        return name
+
+    def get(self, name: str | None) -> Predictor:
+        name = self.resolve(name)
+        with self._lock:
+            if name not in self._cache:
+                self._cache[name] = Predictor.load(self.available()[name], variant=self.variant)
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+            self._cache.move_to_end(name)
+            return self._cache[name]
+
+    def describe(self) -> list[dict]:
+        out = []
+        for name, d in self.available().items():
+            config = json.loads((d / "config.json").read_text(encoding="utf-8"))
+            metrics_path = self.root.parent / "reports" / d.parent.name / d.name / "metrics.json"
+            metrics = None
+            if metrics_path.is_file():
+                m = json.loads(metrics_path.read_text(encoding="utf-8"))
+                metrics = {k: m.get(k) for k in ("accuracy", "macro_f1", "weighted_f1", "infer_samples_per_s")}
+            out.append({"name": name, "dataset": config.get("dataset"), "model": config.get("model"),
+                        "scheme": config.get("scheme"), "labels": config.get("labels"), "metrics": metrics,
+                        "loaded": name in self._cache})
+        return out
+
+
+class BodyGuard:
+    """ASGI middleware: reject bodies over `max_bytes` (413) or not valid UTF-8 (400) before parsing."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._reject(scope, receive, send, 413, self._too_big())
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                return await self._reject(scope, receive, send, 413, self._too_big())
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            return await self._reject(scope, receive, send, 400, f"request body is not valid UTF-8 (bad byte at offset {e.start})")
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    def _too_big(self) -> str:
+        return f"request body exceeds {self.max_bytes} bytes; send fewer or shorter texts"
+
+    @staticmethod
+    async def _reject(scope, receive, send, status: int, detail: str):
+        await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
+
+
+def create_app(models_root: str | Path = "models", limits: Limits = Limits(), variant: str = "fp32") -> FastAPI:
+    """The FastAPI app serving every trained model under `models_root`."""
+    registry = Registry(Path(models_root), variant)
+    app = FastAPI(title="textbench", description="Classify text with the benchmark's trained models.",
+                  version="1")
+    app.add_middleware(BodyGuard, max_bytes=limits.max_body_bytes)
+    app.state.registry = registry
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        if first.get("type") == "json_invalid":
+            reason = first.get("ctx", {}).get("error", "")
+            detail = f"request body is not valid JSON ({reason} at character {first['loc'][-1]})"
+        else:
+            where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+            detail = f"{where}: {first.get('msg')}"
+        return JSONResponse({"detail": detail, "errors": jsonable_encoder(exc.errors())}, status_code=422)
+
+    @app.exception_handler(TextbenchError)
+    async def _broken(_request: Request, exc: TextbenchError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=500)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> str:
+        return PAGE.read_text(encoding="utf-8")
+
+    @app.get("/healthz", summary="Liveness")
+    def healthz() -> dict:
+        return {"status": "ok", "models": len(registry.available())}
+
+    @app.get("/models", summary="Trained models with labels and test metrics")
+    def models() -> list[dict]:
+        return registry.describe()
+
+    @app.post("/predict", summary="Classify one text or a batch")
+    def predict(req: PredictRequest) -> dict:
+        texts = _texts(req, limits)
+        predictor = registry.get(req.model)
+        return {"model": predictor.name, "labels": predictor.labels, "predictions": predictor.predict(texts)}
+
+    @app.post("/explain", summary="Token attributions for one text")
+    def explain_text(req: ExplainRequest) -> dict:
+        _check_text(req.text, limits, "text")
+        if req.num_samples > limits.max_lime_samples:
+            raise HTTPException(422, f"num_samples: at most {limits.max_lime_samples}")
+        predictor = registry.get(req.model)
+        if req.target is not None and req.target not in predictor.labels:
+            raise HTTPException(422, f"target: unknown class '{req.target}'; classes: {predictor.labels}")
+        e = explain(predictor, req.text, method=req.method, target=req.target, num_samples=req.num_samples)
+        return {"model": predictor.name, **e.as_dict(), "html": highlight_html(e.tokens, e.scores)}
+
+    return app
+
+
+def _texts(req: PredictRequest, limits: Limits) -> list[str]:
+    if (req.texts is None) == (req.text is None):
+        raise HTTPException(422, "send exactly one of 'text' (a string) or 'texts' (a list of strings)")
+    texts = req.texts if req.texts is not None else [req.text]
+    if not texts:
+        raise HTTPException(422, "texts: empty list; send at least one text")
+    if len(texts) > limits.max_texts:
+        raise HTTPException(413, f"texts: {len(texts)} texts, at most {limits.max_texts} per request")
+    for i, t in enumerate(texts):
+        _check_text(t, limits, f"texts[{i}]" if req.texts is not None else "text")
+    return texts
+
+
+def _check_text(text: str, limits: Limits, where: str) -> None:
+    if not text.strip():
+        raise HTTPException(422, f"{where}: empty text")
+    if len(text) > limits.max_chars:
+        raise HTTPException(413, f"{where}: {len(text)} characters, at most {limits.max_chars}")

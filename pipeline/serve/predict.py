@@ -1,0 +1,76 @@
+"""Batch prediction over a file or stdin, streamed chunk by chunk with bounded memory.
+
+Output = every input row, in input order, plus `label`, `confidence`, `top1_label`, `top1_prob`,
+... `topK_label`, `topK_prob` and `needs_review` (confidence below --min-confidence). Input columns
+with one of those names are kept, renamed `input_<name>`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+from tqdm import tqdm
+
+from pipeline.errors import TextbenchError
+from pipeline.serve.predictor import Predictor
+from pipeline.serve.tables import count_rows, open_writer, read_chunks
+
+
+def default_output(input_path: str) -> str:
+    """`-` → stdout; `x/data.csv` → `x/data.predictions.csv`."""
+    if input_path == "-":
+        return "-"
+    p = Path(input_path)
+    return str(p.with_name(f"{p.stem}.predictions{p.suffix}"))
+
+
+def predict_file(predictor: Predictor, input_path: str, output: str | None = None, text_column: str = "text",
+                 top_k: int = 3, min_confidence: float = 0.0, chunk_rows: int = 4096) -> tuple[str, int]:
+    """Predict every row of `input_path` into `output`; returns (output path, rows written).
+
+    Rows are read `chunk_rows` at a time (the window sorted by length for batching), scored, and
+    appended to a temporary file that is renamed onto `output` at the end.
+    """
+    if top_k < 1:
+        raise TextbenchError(f"--top-k must be at least 1, got {top_k}")
+    if not 0.0 <= min_confidence <= 1.0:
+        raise TextbenchError(f"--min-confidence must be within [0, 1], got {min_confidence}")
+    output = output or default_output(input_path)
+    if output != "-" and input_path != "-" and Path(output).resolve() == Path(input_path).resolve():
+        raise TextbenchError(f"{output}: output would overwrite the input; pass another -o")
+    k = min(top_k, len(predictor.labels))
+    total = count_rows(input_path)
+    written = 0
+    with open_writer(output) as writer, tqdm(total=total, unit="rows", desc="predict", file=sys.stderr,
+                                             disable=None) as bar:
+        for chunk in read_chunks(input_path, chunk_rows, text_column):
+            texts = [t if t is not None else "" for t in chunk.column(text_column).to_pylist()]
+            probs = predictor.predict_proba(texts)
+            writer.write(with_predictions(chunk, probs, predictor.labels, k, min_confidence))
+            written += chunk.num_rows
+            bar.update(chunk.num_rows)
+    return output, written
+
+
+def with_predictions(chunk: pa.Table, probs: np.ndarray, labels: list[str], k: int, min_confidence: float) -> pa.Table:
+    """`chunk` plus the prediction columns (colliding input columns renamed `input_<name>`)."""
+    top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    best = top[:, 0] if len(probs) else np.zeros(0, dtype=int)
+    confidence = probs[np.arange(len(probs)), best] if len(probs) else np.zeros(0, dtype=np.float32)
+    labels_arr = np.asarray(labels, dtype=object)
+    cols: dict[str, pa.Array] = {
+        "label": pa.array(labels_arr[best].tolist(), pa.string()),
+        "confidence": pa.array(confidence, pa.float32()),
+    }
+    for j in range(k):
+        cols[f"top{j + 1}_label"] = pa.array(labels_arr[top[:, j]].tolist(), pa.string())
+        cols[f"top{j + 1}_prob"] = pa.array(probs[np.arange(len(probs)), top[:, j]], pa.float32())
+    cols["needs_review"] = pa.array(confidence < min_confidence, pa.bool_())
+    names = [f"input_{n}" if n in cols else n for n in chunk.column_names]
+    table = chunk.rename_columns(names)
+    for name, values in cols.items():
+        table = table.append_column(name, values)
+    return table

@@ -1,0 +1,172 @@
+"""Load a trained model directory and turn texts into class probabilities, exactly as trained.
+
+`Predictor.load(models/<ds>/<model>)` rebuilds the model (`pipeline.models.load_trained`) and its
+tokenizer (`pipeline.tokenize.load_encoder(<dir>/tokenizer)`), so the text goes through the same
+cleaning, tokenization and truncation as the training data. Texts are sorted by length before
+batching (less padding), and results come back in input order.
+
+Variants (same weights, different runtimes): `fp32` (torch), `int8` (torch dynamic quantization of
+Linear/LSTM/GRU layers, CPU), `bf16` (torch bfloat16 weights), `onnx` / `onnx-int8` (onnxruntime on
+the files `textbench export` writes under `<dir>/export/`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from pipeline.errors import TextbenchError
+
+VARIANTS = ("fp32", "int8", "bf16", "onnx", "onnx-int8")
+ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
+
+Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (input_ids, attention_mask) int64 [B, T] → logits
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """`auto` → the first CUDA device when there is one, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def bf16_supported() -> bool:
+    """Whether this CPU has native bfloat16 matmuls (AVX512-BF16 / AMX) for oneDNN."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """Dynamic int8 quantization of the Linear and recurrent layers (weights int8, activations fp32)."""
+    layers = {torch.nn.Linear, torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN}
+    return torch.ao.quantization.quantize_dynamic(model, layers, dtype=torch.qint8)
+
+
+class Predictor:
+    """A trained model + its tokenizer: `predict_proba(texts) -> [N, C]` probabilities in input order."""
+
+    def __init__(self, model: torch.nn.Module, encoder, config: dict, meta: dict, variant: str = "fp32",
+                 batch_size: int = 64, device: str = "auto", model_dir: Path | None = None):
+        if variant not in VARIANTS:
+            raise TextbenchError(f"unknown variant '{variant}': use one of {list(VARIANTS)}")
+        self.model, self.encoder, self.config = model, encoder, config
+        self.labels: list[str] = list(config["labels"])
+        self.meta, self.pad_id, self.language = meta, int(meta["pad_id"]), meta.get("language", "en")
+        self.variant, self.batch_size = variant, batch_size
+        self.model_dir = model_dir
+        self.device = resolve_device(device) if variant in ("fp32", "bf16") else torch.device("cpu")
+        self.lock = threading.Lock()  # one forward at a time: concurrent CPU forwards only fight for cores
+        self._run = self._make_runner()
+
+    @classmethod
+    def load(cls, model_dir: str | Path, variant: str = "fp32", batch_size: int = 64, device: str = "auto") -> "Predictor":
+        """Rebuild a predictor from `models/<ds>/<model>/` (no data/ directory needed)."""
+        from pipeline.models import load_trained
+        from pipeline.tokenize import load_encoder
+
+        model_dir = Path(model_dir)
+        if not (model_dir / "config.json").is_file():
+            raise TextbenchError(f"{model_dir}: not a trained model directory (no config.json); run `textbench train` first")
+        meta_path = model_dir / "tokenizer" / "meta.json"
+        if not meta_path.is_file():
+            raise TextbenchError(f"{meta_path}: missing; the model directory is incomplete, retrain it")
+        model, config = load_trained(model_dir)
+        encoder = load_encoder(model_dir / "tokenizer")
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        return cls(model, encoder, config, meta, variant, batch_size, device, model_dir)
+
+    @property
+    def name(self) -> str:
+        return f"{self.config.get('dataset', '?')}/{self.config.get('model', '?')}"
+
+    def _make_runner(self) -> Runner:
+        if self.variant.startswith("onnx"):
+            return self._onnx_runner()
+        model = self.model.eval()
+        dtype = torch.float32
+        if self.variant == "int8":
+            model = quantize_int8(model)
+        elif self.variant == "bf16":
+            model, dtype = _to_bf16(model), torch.bfloat16
+        model = model.to(self.device)
+
+        @torch.inference_mode()
+        def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            ids_t = torch.from_numpy(ids).to(self.device)
+            mask_t = torch.from_numpy(mask).to(self.device)
+            return model(ids_t, mask_t).float().cpu().numpy()
+
+        self._infer_model, self._dtype = model, dtype
+        return run
+
+    def _onnx_runner(self) -> Runner:
+        import onnxruntime as ort
+
+        path = (self.model_dir or Path(".")) / "export" / ONNX_FILES[self.variant]
+        if not path.is_file():
+            flags = "--onnx --int8" if self.variant == "onnx-int8" else "--onnx"
+            raise TextbenchError(f"{path}: not found; run `textbench export {self.model_dir} {flags}` first")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return lambda ids, mask: session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        """Token ids exactly as the training data was tokenized."""
+        return self.encoder.encode(list(texts))
+
+    def pad(self, ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Right-pad a batch to its longest row → (input_ids, attention_mask) int64 [B, T]."""
+        width = max(1, max((len(x) for x in ids), default=1))
+        out = np.full((len(ids), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(ids), width), dtype=np.int64)
+        for i, row in enumerate(ids):
+            out[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        return out, mask
+
+    def logits_from_ids(self, ids: list[list[int]]) -> np.ndarray:
+        """Logits [N, C] for token id lists, batched by similar length, in input order."""
+        logits = np.zeros((len(ids), len(self.labels)), dtype=np.float32)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            batch_ids, mask = self.pad([ids[i] for i in idx])
+            with self.lock:
+                logits[idx] = self._run(batch_ids, mask)
+        return logits
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        """Class probabilities [N, C] (softmax of the logits), rows in input order."""
+        if not len(texts):
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return softmax(self.logits_from_ids(self.encode(texts)))
+
+    def predict(self, texts: list[str]) -> list[dict]:
+        """Per text: `label`, `confidence` and the full `probs` dict {class: probability}."""
+        probs = self.predict_proba(texts)
+        return [
+            {
+                "label": self.labels[int(p.argmax())],
+                "confidence": float(p.max()),
+                "probs": {label: float(v) for label, v in zip(self.labels, p)},
+            }
+            for p in probs
+        ]
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _to_bf16(model: torch.nn.Module) -> torch.nn.Module:
+    """bfloat16 weights; the wrapper casts logits back to fp32."""
+    import copy
+
+    return copy.deepcopy(model).to(torch.bfloat16)

@@ -1,0 +1,197 @@
+"""Streaming table readers and writers for batch prediction: CSV, TSV, JSONL, Parquet, stdin lines.
+
+Readers yield `pyarrow.Table` chunks of at most `chunk_rows` rows, so a million-row file is never
+held in memory. CSV/TSV values are read as strings (they round-trip unchanged). Writers append
+chunk by chunk to a temporary file that replaces the target only when everything succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import IO, Iterator
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from pipeline.errors import TextbenchError
+from pipeline.io import atomic_path
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def table_format(path: str | Path) -> str:
+    """The format a file name implies, or an error listing the supported suffixes."""
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise TextbenchError(f"{path}: unknown file type; use one of {sorted(FORMATS)} (or '-' for stdin lines)")
+    return fmt
+
+
+def count_rows(path: str | Path) -> int | None:
+    """Row count when it is cheap to know (Parquet metadata), else None."""
+    if path != "-" and table_format(path) == "parquet":
+        return pq.ParquetFile(path).metadata.num_rows
+    return None
+
+
+def read_chunks(path: str | Path, chunk_rows: int, text_column: str = "text") -> Iterator[pa.Table]:
+    """Yield the input's rows in order, `chunk_rows` at a time; `-` reads stdin, one text per line."""
+    if path == "-":
+        yield from _lines(sys.stdin, chunk_rows, text_column)
+        return
+    path = Path(path)
+    if not path.is_file():
+        raise TextbenchError(f"{path}: input file not found")
+    fmt = table_format(path)
+    try:
+        chunks = {"csv": _delimited, "tsv": _delimited, "jsonl": _jsonl, "parquet": _parquet}[fmt](path, chunk_rows)
+        for i, chunk in enumerate(chunks):
+            if i == 0 and text_column not in chunk.column_names:
+                raise TextbenchError(
+                    f"{path}: no column '{text_column}' (columns: {chunk.column_names}); pass --text-column NAME"
+                )
+            yield chunk
+    except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as e:
+        raise TextbenchError(f"{path}: cannot read as {fmt} ({str(e).splitlines()[0]})") from None
+
+
+def _lines(stream: IO[str], chunk_rows: int, column: str) -> Iterator[pa.Table]:
+    rows: list[str] = []
+    for line in stream:
+        rows.append(line.rstrip("\r\n"))
+        if len(rows) == chunk_rows:
+            yield pa.table({column: pa.array(rows, pa.string())})
+            rows = []
+    if rows:
+        yield pa.table({column: pa.array(rows, pa.string())})
+
+
+def _delimited(path: Path, chunk_rows: int) -> Iterator[pa.Table]:
+    delimiter = "\t" if table_format(path) == "tsv" else ","
+    with open(path, newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f, delimiter=delimiter), None)
+    if not header:
+        raise TextbenchError(f"{path}: empty file (expected a header row)")
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=1 << 22),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header}, strings_can_be_null=False
+        ),
+    )
+    yield from _rechunk((pa.Table.from_batches([b]) for b in reader), chunk_rows)
+
+
+def _jsonl(path: Path, chunk_rows: int) -> Iterator[pa.Table]:
+    schema: pa.Schema | None = None
+    rows: list[dict] = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise TextbenchError(f"{path}:{n}: not a JSON object ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise TextbenchError(f"{path}:{n}: expected a JSON object per line, got {type(row).__name__}")
+            rows.append(row)
+            if len(rows) == chunk_rows:
+                table = pa.Table.from_pylist(rows, schema=schema)
+                schema, rows = table.schema, []
+                yield table
+    if rows:
+        yield pa.Table.from_pylist(rows, schema=schema)
+
+
+def _parquet(path: Path, chunk_rows: int) -> Iterator[pa.Table]:
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+        yield pa.Table.from_batches([batch])
+
+
+def _rechunk(tables: Iterator[pa.Table], chunk_rows: int) -> Iterator[pa.Table]:
+    """Regroup tables of arbitrary sizes into chunks of exactly `chunk_rows` (the last may be short)."""
+    pending: list[pa.Table] = []
+    size = 0
+    for t in tables:
+        pending.append(t)
+        size += t.num_rows
+        while size >= chunk_rows:
+            whole = pa.concat_tables(pending)
+            yield whole.slice(0, chunk_rows)
+            pending, size = [whole.slice(chunk_rows)], size - chunk_rows
+    if size:
+        yield pa.concat_tables(pending)
+
+
+class TableWriter:
+    """Append tables to CSV/TSV/JSONL/Parquet (schema fixed by the first chunk), or JSONL to a stream."""
+
+    def __init__(self, target: Path | IO[str], fmt: str):
+        self.target, self.fmt = target, fmt
+        self._parquet: pq.ParquetWriter | None = None
+        self._csv: pacsv.CSVWriter | None = None
+        self._file: IO | None = None
+
+    def write(self, table: pa.Table) -> None:
+        if self.fmt == "jsonl":
+            if self._file is None:
+                self._file = self.target if not isinstance(self.target, Path) else open(self.target, "w", encoding="utf-8")
+            for row in table.to_pylist():
+                self._file.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            return
+        if self._parquet is None and self._csv is None:
+            self._schema = table.schema
+            if self.fmt == "parquet":
+                self._parquet = pq.ParquetWriter(self.target, table.schema)
+            else:
+                delimiter = "\t" if self.fmt == "tsv" else ","
+                self._csv = pacsv.CSVWriter(self.target, table.schema, write_options=pacsv.WriteOptions(delimiter=delimiter))
+        try:
+            table = table.cast(self._schema)
+        except (pa.ArrowInvalid, ValueError) as e:
+            raise TextbenchError(f"input rows change type between chunks ({e}); write JSONL output instead") from None
+        (self._parquet or self._csv).write_table(table)
+
+    def close(self) -> None:
+        for w in (self._parquet, self._csv):
+            if w is not None:
+                w.close()
+        if self._file is not None and isinstance(self.target, Path):
+            self._file.close()
+        elif self._file is not None:
+            self._file.flush()
+
+
+@contextlib.contextmanager
+def open_writer(out: str | Path) -> Iterator[TableWriter]:
+    """A writer for `out` ('-' = JSONL on stdout); the file appears only if the block succeeds."""
+    if str(out) == "-":
+        writer = TableWriter(sys.stdout, "jsonl")
+        yield writer
+        writer.close()
+        return
+    fmt = table_format(out)
+    with atomic_path(out) as tmp:
+        writer = TableWriter(tmp, fmt)
+        try:
+            yield writer
+        finally:
+            writer.close()
+        if writer._parquet is None and writer._csv is None and writer._file is None:
+            _write_empty(tmp, fmt)
+
+
+def _write_empty(path: Path, fmt: str) -> None:
+    """An input with no rows gives an empty (but valid) output file."""
+    if fmt == "parquet":
+        pq.write_table(pa.table({}), path)
+    else:
+        path.write_text("", encoding="utf-8")
+

@@ -28,4 +28,11 @@ def confidently_wrong(model_dir: Path, predictions: Path, k: int) -> list[dict[s
     ]
 
 
-ERROR_ANALYSIS: ErrorAnalysis = confidently_wrong
+def highlighted(model_dir: Path, predictions: Path, k: int) -> list[dict[str, Any]]:
+    """`confidently_wrong` plus integrated-gradient token highlights (`html`); needs the trained model."""
+    from pipeline.serve.explain import error_analysis
+
+    return error_analysis(model_dir, predictions, k)
+
+
+ERROR_ANALYSIS: ErrorAnalysis = highlighted

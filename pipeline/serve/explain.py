@@ -133,7 +133,10 @@ def error_analysis(model_dir: str | Path, predictions_parquet: str | Path, k: in
     wrong = sorted((r for r in table if r["label"] != r["pred"]), key=lambda r: (-r["confidence"], r["id"]))[:k]
     if not wrong:
         return []
-    predictor = predictor or Predictor.load(model_dir)
+    if predictor is None:
+        if not (Path(model_dir) / "config.json").is_file():  # relative name: the report stays byte-stable
+            raise TextbenchError(f"{Path(*Path(model_dir).parts[-3:])}: no trained model (config.json missing)")
+        predictor = Predictor.load(model_dir)
     out = []
     for row in wrong:
         e = explain(predictor, row["text"], method=method, target=row["pred"])

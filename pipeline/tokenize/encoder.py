@@ -28,7 +28,9 @@ _SPACES = re.compile(r"\s+")
 
 def clean(text: str | None) -> str:
     """NFKC-normalise (full-width → half-width), turn control characters into spaces, collapse whitespace."""
-    text = unicodedata.normalize("NFKC", text or "")
+    text = text or ""
+    if not text.isascii():  # NFKC leaves ASCII unchanged; skipping it is most of clean()'s speed on English
+        text = unicodedata.normalize("NFKC", text)
     return _SPACES.sub(" ", _CONTROL.sub(" ", text)).strip()
 
 

@@ -1,18 +1,25 @@
 """WordPiece/BPE ids from the encoder's own HF fast tokenizer (for the BERT family).
 
-The Rust backend encodes a whole record batch at once; the padding and truncation stored in
-tokenizer.json are switched off so the stage alone decides the length ([CLS] + pieces + [SEP]).
+The padding and truncation stored in tokenizer.json are switched off so the stage alone decides
+the length ([CLS] + pieces + [SEP]). For BERT-style tokenizers (BertNormalizer, BertPreTokenizer,
+WordPiece) every step is local to a space-separated word, so the pieces of a text are the
+concatenation of its words' pieces: each distinct word is sent to the Rust tokenizer once and
+then served from a cache (a corpus repeats its words constantly; this is most of the stage's
+speed). Any other tokenizer encodes whole texts in batches. Both give the tokenizer's exact ids.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
 from pipeline.encoders import offline_hint, resolve_encoder
 from pipeline.errors import TextbenchError
 from pipeline.tokenize.encoder import TextEncoder, clean
+
+CACHE_WORDS = 1_000_000
 
 
 def load_hf_tokenizer(ref: str, name: str) -> Any:
@@ -45,6 +52,10 @@ class SubwordEncoder(TextEncoder):
         if first is None or last is None or tokenizer.unk_token_id is None:
             raise TextbenchError(f"encoder '{encoder}': tokenizer lacks [CLS]/[SEP]/[UNK] (or <s>/</s>/<unk>) tokens")
         super().__init__(max_len, truncation, tokenizer.unk_token_id, [first], [last])
+        spec = json.loads(self.backend.to_str())
+        word_local = ((spec.get("normalizer") or {}).get("type"), (spec.get("pre_tokenizer") or {}).get("type"),
+                      spec["model"].get("type")) == ("BertNormalizer", "BertPreTokenizer", "WordPiece")
+        self.word_cache: dict[str, list[int]] | None = {} if word_local else None
 
     @classmethod
     def from_config(cls, encoder: str, max_len: int, truncation: str) -> "SubwordEncoder":
@@ -64,8 +75,17 @@ class SubwordEncoder(TextEncoder):
         return hashlib.sha256(self.backend.to_str().encode()).hexdigest()
 
     def pieces(self, texts: list[str]) -> list[list[int]]:
-        encodings = self.backend.encode_batch([clean(t) for t in texts], add_special_tokens=False)
-        return [e.ids for e in encodings]
+        cleaned = [clean(t) for t in texts]
+        cache = self.word_cache
+        if cache is None:
+            return [e.ids for e in self.backend.encode_batch_fast(cleaned, add_special_tokens=False)]
+        words = [t.split(" ") if t else [] for t in cleaned]
+        new = list({w: None for ws in words for w in ws if w not in cache})
+        if len(cache) + len(new) > CACHE_WORDS:
+            cache.clear()
+            new = list({w: None for ws in words for w in ws})
+        cache.update(zip(new, (e.ids for e in self.backend.encode_batch_fast(new, add_special_tokens=False))))
+        return [[i for w in ws for i in cache[w]] for ws in words]
 
     def tokens(self, ids: list[int]) -> list[str]:
         return [self.backend.id_to_token(int(i)) or "" for i in ids]

@@ -95,3 +95,23 @@ def test_corrupt_and_truncated_zip(project):
     with pytest.raises(TextbenchError, match="corrupt or truncated zip|not valid UTF-8"):
         prepare(make_config(project, per_class=0), "thucnews")
     assert not (project / "data/prepared/thucnews").exists()
+
+
+def test_zipstream_matches_zipfile_on_zip64_stored_and_deflated(tmp_path, monkeypatch):
+    from pipeline.data import zipstream
+
+    monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 3)  # makes zipfile write the zip64 end records
+    path = tmp_path / "z.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("THUCNews/体育/", b"")
+        for i in range(6):
+            info = zipfile.ZipInfo(f"THUCNews/体育/{i}.txt")
+            info.compress_type = zipfile.ZIP_DEFLATED if i % 2 else zipfile.ZIP_STORED
+            with zf.open(info, "w", force_zip64=i == 3) as w:
+                w.write(f"标题{i}\n正文".encode() * (i + 1))
+    assert b"PK\x06\x06" in path.read_bytes()  # the zip64 end record is really there
+    with open(path, "rb") as f:
+        members = list(zipstream.iter_members(f))
+        assert [m.name for m in members] == zipfile.ZipFile(path).namelist()
+        got = {m.name: zipstream.read_member(f, m) for m in members}
+    assert got == {n: zipfile.ZipFile(path).read(n) for n in got}

@@ -33,9 +33,9 @@ def raw_path(name: str, ds: DatasetConfig) -> Path:
     return paths.raw_dir() / name / ds.filename
 
 
-def local_source(ds: DatasetConfig) -> Path:
-    """A local corpus's path (relative paths are relative to the project root)."""
-    p = Path(ds.path).expanduser()
+def project_path(path: str) -> Path:
+    """A user-given path; relative paths are relative to the project root."""
+    p = Path(path).expanduser()
     return p if p.is_absolute() else paths.root() / p
 
 
@@ -80,8 +80,8 @@ def download(cfg: Config, name: str) -> Path:
 
 def _record_local(name: str, ds: DatasetConfig) -> Path:
     """Local corpora are not copied: check the path and write a small receipt DVC can track."""
-    src = local_source(ds)
-    files = {k: local_source(ds.model_copy(update={"path": v})) for k, v in ds.files.items()}
+    src = project_path(ds.path)
+    files = {k: project_path(v) for k, v in ds.files.items()}
     if not ds.path and not files:
         raise TextbenchError(f"params.yaml: datasets.{name}: a local dataset needs `path` or `files`")
     for p in ([src] if ds.path else []) + list(files.values()):
@@ -103,8 +103,7 @@ def _sources(cfg: Config, ds: DatasetConfig) -> list[str]:
         if "://" in mirror:
             out.append(f"{mirror.rstrip('/')}/{ds.filename}")
         else:
-            m = Path(mirror).expanduser()
-            out.append(str((m if m.is_absolute() else paths.root() / m) / ds.filename))
+            out.append(str(project_path(mirror) / ds.filename))
     if ds.url:
         out.append(ds.url)
     return out

@@ -8,8 +8,6 @@ from `files: {train: .., dev: .., test: ..}`, or from nowhere (stratified `ratio
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
-
 import pandas as pd
 import pyarrow as pa
 import pyarrow.json as pajson
@@ -17,33 +15,35 @@ import pyarrow.parquet as pq
 
 from pipeline.config import DatasetConfig
 from pipeline.data.corpus import Corpus, Doc
+from pipeline.data.download import project_path
 from pipeline.errors import TextbenchError
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 SPLIT_NAMES = ("train", "dev", "test")
 
 
-def read(ds: DatasetConfig, resolve: Callable[[DatasetConfig], Path]) -> tuple[Corpus, list[Path]]:
-    """All documents of the local corpus and the files they came from (for card.json hashes)."""
+def read(ds: DatasetConfig, name: str) -> tuple[Corpus, list[Path]]:
+    """All documents of local dataset `name` and the files they came from (for card.json hashes)."""
+    key = f"datasets.{name}"
     if ds.files:
         if unknown := set(ds.files) - set(SPLIT_NAMES):
-            raise TextbenchError(f"datasets.<ds>.files: unknown split(s) {sorted(unknown)}; use train/dev/test")
+            raise TextbenchError(f"{key}.files: unknown split(s) {sorted(unknown)}; use train/dev/test")
         if "train" not in ds.files or "test" not in ds.files:
-            raise TextbenchError("datasets.<ds>.files needs at least `train` and `test` (dev is carved from train)")
+            raise TextbenchError(f"{key}.files needs at least `train` and `test` (dev is carved from train)")
         docs, files = [], []
         for split in SPLIT_NAMES:
             if split in ds.files:
-                path = resolve(ds.model_copy(update={"path": ds.files[split]}))
-                docs += _read_table(path, ds, split)
+                path = project_path(ds.files[split])
+                docs += _read_table(path, ds, split, key)
                 files.append(path)
         return Corpus(docs=docs), files
-    path = resolve(ds)
+    path = project_path(ds.path)
     if not path.exists():
-        raise TextbenchError(f"local corpus {path} does not exist; fix datasets.<ds>.path")
+        raise TextbenchError(f"local corpus {path} does not exist; fix {key}.path")
     if path.is_dir() and ds.format in ("auto", "folder"):
         docs, files = _read_folder(path)
         return Corpus(docs=docs), files
-    return Corpus(docs=_read_table(path, ds, None)), [path]
+    return Corpus(docs=_read_table(path, ds, None, key)), [path]
 
 
 def _read_folder(root: Path) -> tuple[list[Doc], list[Path]]:
@@ -60,13 +60,13 @@ def _read_folder(root: Path) -> tuple[list[Doc], list[Path]]:
     return docs, files
 
 
-def _read_table(path: Path, ds: DatasetConfig, split: str | None) -> list[Doc]:
-    table = _load(path, ds.format)
+def _read_table(path: Path, ds: DatasetConfig, split: str | None, key: str) -> list[Doc]:
+    table = _load(path, ds.format, key)
     cols = [ds.text_column, ds.label_column] + ([ds.split_column] if ds.split_column and split is None else [])
     if missing := [c for c in cols if c not in table.column_names]:
         raise TextbenchError(
             f"{path}: column(s) {missing} not found (columns: {table.column_names}); "
-            "set datasets.<ds>.text_column/label_column/split_column"
+            f"set {key}.text_column/label_column/split_column"
         )
     get = {c: [None if v is None else str(v) for v in table.column(c).to_pylist()] for c in cols}
     ids = [str(v) for v in table.column("id").to_pylist()] if "id" in table.column_names else None
@@ -83,9 +83,9 @@ def _read_table(path: Path, ds: DatasetConfig, split: str | None) -> list[Doc]:
     return docs
 
 
-def _load(path: Path, fmt: str) -> pa.Table:
+def _load(path: Path, fmt: str, key: str) -> pa.Table:
     if not path.is_file():
-        raise TextbenchError(f"local corpus file {path} does not exist; fix datasets.<ds>.path/files")
+        raise TextbenchError(f"local corpus file {path} does not exist; fix {key}.path/files")
     fmt = FORMATS.get(path.suffix.lower(), "") if fmt == "auto" else fmt
     try:
         if fmt in ("csv", "tsv"):
@@ -97,4 +97,4 @@ def _load(path: Path, fmt: str) -> pa.Table:
             return pq.read_table(path)
     except (pa.ArrowInvalid, OSError, ValueError, pd.errors.ParserError) as e:
         raise TextbenchError(f"{path}: cannot be read as {fmt} ({str(e).splitlines()[0]})") from None
-    raise TextbenchError(f"{path}: unknown format; set datasets.<ds>.format to csv, tsv, jsonl or parquet")
+    raise TextbenchError(f"{path}: unknown format; set {key}.format to csv, tsv, jsonl or parquet")

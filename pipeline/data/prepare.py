@@ -25,7 +25,7 @@ from pipeline import paths
 from pipeline.config import Config, DatasetConfig
 from pipeline.data import local, reuters, thucnews
 from pipeline.data.corpus import Corpus, Doc
-from pipeline.data.download import local_source, raw_path
+from pipeline.data.download import raw_path
 from pipeline.errors import TextbenchError
 from pipeline.io import atomic_dir, fingerprint, sha256_file, write_json
 
@@ -79,12 +79,12 @@ def prepare(cfg: Config, name: str) -> Path:
 
 def _read(cfg: Config, name: str, ds: DatasetConfig) -> tuple[Corpus, list[dict[str, Any]]]:
     if ds.kind == "local":
-        corpus, files = local.read(ds, local_source)
+        corpus, files = local.read(ds, name)
     else:
         archive = raw_path(name, ds)
         if not archive.is_file():
             raise TextbenchError(f"{archive} not found; run `textbench download --dataset {name}` first")
-        corpus = reuters.read(ds, archive) if ds.kind == "reuters" else thucnews.read(ds, archive, cfg.seed)
+        corpus = reuters.read(ds, archive) if ds.kind == "reuters" else thucnews.read(ds, name, archive, cfg.seed)
         files = [archive]
     sources = [{"file": f.name, "sha256": sha256_file(f), "bytes": f.stat().st_size} for f in files]
     return corpus, sources

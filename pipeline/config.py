@@ -70,7 +70,9 @@ class VocabConfig(Section):
 
 
 class TokenizeConfig(Section):
-    truncation: Literal["head", "head+tail"] = "head"
+    """How prepared text becomes token ids (pipeline/tokenize); vocab settings apply to the vocab scheme."""
+
+    truncation: Literal["head", "head+tail"] = Field("head", description="head, or head+tail (first k + last rest)")
     batch_size: int = Field(1000, ge=1, description="documents per record batch")
     workers: int = Field(2, ge=1, description="processes for jieba segmentation")
     vocab: VocabConfig = VocabConfig()

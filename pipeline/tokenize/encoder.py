@@ -23,7 +23,6 @@ from pipeline.errors import TextbenchError
 
 HEAD_SHARE = 128 / 510
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_SPACES = re.compile(r"\s+")
 
 
 def clean(text: str | None) -> str:
@@ -31,7 +30,7 @@ def clean(text: str | None) -> str:
     text = text or ""
     if not text.isascii():  # NFKC leaves ASCII unchanged; skipping it is most of clean()'s speed on English
         text = unicodedata.normalize("NFKC", text)
-    return _SPACES.sub(" ", _CONTROL.sub(" ", text)).strip()
+    return " ".join(_CONTROL.sub(" ", text).split())
 
 
 def head_tokens(budget: int, truncation: str) -> int:

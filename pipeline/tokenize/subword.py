@@ -2,16 +2,18 @@
 
 The padding and truncation stored in tokenizer.json are switched off so the stage alone decides
 the length ([CLS] + pieces + [SEP]). For BERT-style tokenizers (BertNormalizer, BertPreTokenizer,
-WordPiece) every step is local to a space-separated word, so the pieces of a text are the
-concatenation of its words' pieces: each distinct word is sent to the Rust tokenizer once and
-then served from a cache (a corpus repeats its words constantly; this is most of the stage's
-speed). Any other tokenizer encodes whole texts in batches. Both give the tokenizer's exact ids.
+WordPiece) every step is local to a space-separated word, and ASCII punctuation is always split
+off, so the pieces of a text are the concatenation of its chunks' pieces: each distinct chunk is
+tokenized once and then served from a cache (a corpus repeats its words constantly; this, not
+batching, is most of the stage's speed: the Rust normalizer dominates the plain path). Any other tokenizer encodes whole texts in batches. Both give the tokenizer's exact ids.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ from pipeline.errors import TextbenchError
 from pipeline.tokenize.encoder import TextEncoder, clean
 
 CACHE_WORDS = 1_000_000
+# Space-free chunks, with each ASCII punctuation mark on its own (BertPreTokenizer isolates those anyway).
+_CHUNK = re.compile(r"[!-/:-@\[-`{-~]|[^ !-/:-@\[-`{-~]+")
 
 
 def load_hf_tokenizer(ref: str, name: str) -> Any:
@@ -79,13 +83,23 @@ class SubwordEncoder(TextEncoder):
         cache = self.word_cache
         if cache is None:
             return [e.ids for e in self.backend.encode_batch_fast(cleaned, add_special_tokens=False)]
-        words = [t.split(" ") if t else [] for t in cleaned]
-        new = list({w: None for ws in words for w in ws if w not in cache})
+        words = [_CHUNK.findall(t.lower() if t.isascii() else t) for t in cleaned]
+        new = [w for w in {w: None for ws in words for w in ws} if w not in cache]
         if len(cache) + len(new) > CACHE_WORDS:
             cache.clear()
             new = list({w: None for ws in words for w in ws})
-        cache.update(zip(new, (e.ids for e in self.backend.encode_batch_fast(new, add_special_tokens=False))))
-        return [[i for w in ws for i in cache[w]] for ws in words]
+        self._learn(new)
+        get = cache.__getitem__
+        return [list(chain.from_iterable(map(get, ws))) for ws in words]
+
+    def _learn(self, words: list[str]) -> None:
+        """Cache the ids of new chunks. An ASCII chunk without spaces or punctuation is one pre-token whose
+        BertNormalizer output is just its lowercase, so WordPiece alone gives its ids; others take the full path."""
+        cache, wordpiece = self.word_cache, self.backend.model.tokenize
+        assert cache is not None
+        other = [w for w in words if not w.isascii()]
+        cache.update((w, [t.id for t in wordpiece(w.lower())]) for w in words if w.isascii())
+        cache.update(zip(other, (e.ids for e in self.backend.encode_batch_fast(other, add_special_tokens=False))))
 
     def tokens(self, ids: list[int]) -> list[str]:
         return [self.backend.id_to_token(int(i)) or "" for i in ids]

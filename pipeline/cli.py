@@ -168,12 +168,16 @@ def train(
     model: str = typer.Option(..., "--model", "-m", help="registry name (textcnn, fasttext, bert, bert_cnn, ...)"),
     seed: int = typer.Option(None, "--seed", help="random seed; default params.yaml `seed`"),
     resume: bool = typer.Option(False, "--resume", help="continue from the last checkpoint (models/<ds>/<model>/last)"),
+    model_dir: Path = typer.Option(None, "--model-dir", help="write the model here instead of models/<ds>/<model>/ "
+                                   "(the flow puts extra seeds in .../seeds/<seed>/)"),
+    report_dir: Path = typer.Option(None, "--report-dir", help="write metrics/predictions/curves here instead of "
+                                    "reports/<ds>/<model>/"),
     params: Path = ParamsOpt,
 ) -> None:
     """Train one model on one tokenized dataset; writes models/<ds>/<model>/ and reports/<ds>/<model>/."""
     from pipeline.train import train as run
 
-    m = run(config(params), dataset, model, seed=seed, resume=resume)
+    m = run(config(params), dataset, model, seed=seed, resume=resume, model_dir=model_dir, report_dir=report_dir)
     print(f"{dataset}/{model}: accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
           f"weighted-F1 {m['weighted_f1']:.4f}  ({m['train_time_s']:.0f}s train)")
 
@@ -185,3 +189,81 @@ def report(params: Path = ParamsOpt) -> None:
 
     for path in build_report(config(params)):
         print(path)
+
+
+# --- orchestration: the Prefect flow, profiles, scheduled reruns, PR diffs ---------------------
+
+
+class Runner(str, Enum):
+    local = "local"
+    dask = "dask"
+    ray = "ray"
+
+
+@app.command()
+def run(
+    params: Path = ParamsOpt,
+    dataset: list[str] = typer.Option([], "--dataset", "-d", help="only this dataset of benchmark.datasets (repeatable)"),
+    model: list[str] = typer.Option([], "--model", "-m", help="only this model of benchmark.models (repeatable)"),
+    force: bool = typer.Option(False, "--force", help="retrain even when the fingerprint is unchanged"),
+    runner: Runner = typer.Option(None, "--runner", help="override orchestration.task_runner (local, dask, ray)"),
+    strict: bool = typer.Option(False, "--strict", help="exit 1 when any model failed (default: record and go on)"),
+) -> None:
+    """Train the whole benchmark with Prefect: one process per dataset × model × seed, unchanged ones skipped."""
+    from flows.benchmark import run_benchmark
+
+    results = run_benchmark(params, dataset or None, model or None, force, runner.value if runner else None)
+    failed = [r for r in results if r["status"] == "failed"]
+    for r in results:
+        print(f"{r['job']}: {r['status']} ({r.get('wall_time_s', 0):.0f}s){'  ' + r['error'] if r.get('error') else ''}")
+    if failed:
+        print(f"warning: {len(failed)} of {len(results)} trainings failed (see reports/<ds>/<model>/status.json); "
+              f"fix and rerun `textbench run` (only those retrain)", file=sys.stderr)
+        if strict:
+            raise typer.Exit(1)
+
+
+@app.command()
+def profile(
+    name: str = typer.Argument(None, help="profile to switch to: default, or the name of a profiles/<name>.yaml"),
+    params: Path = ParamsOpt,
+) -> None:
+    """Switch params.yaml to a named profile (e.g. `paper`: the published settings); no NAME lists them."""
+    from pipeline import profiles
+
+    if name is None:
+        now = profiles.current(params)
+        for p in profiles.available(params):
+            print(f"{'*' if p == now else ' '} {p}")
+        return
+    print(profiles.switch(params, name))
+
+
+@app.command()
+def schedule(
+    cron: str = typer.Option(..., "--cron", help='cron schedule of the reruns, e.g. "0 3 * * *" (03:00 daily)'),
+    command: str = typer.Option("dvc repro", "--command", help="what each run executes in this project dir "
+                                "(e.g. \"dvc exp run\"); dvc.lock records it"),
+    name: str = typer.Option("nightly", "--name", help="deployment name shown in the Prefect UI"),
+) -> None:
+    """Register a scheduled rerun deployment on the Prefect server (PREFECT_API_URL) and serve it until Ctrl-C."""
+    from flows.deploy import schedule as serve
+
+    serve(Path.cwd(), cron, command, name)
+
+
+@app.command()
+def diff(
+    base: str = typer.Option(..., "--base", help="git revision to compare against (e.g. main, origin/main)"),
+    head: str = typer.Option(None, "--head", help="revision to compare (default: the workspace)"),
+    out: Path = typer.Option(None, "--out", help="also write the markdown here (the PR comment body)"),
+) -> None:
+    """Markdown of `dvc metrics diff` and `dvc params diff` from BASE to HEAD (the pull-request comment)."""
+    from pipeline.io import atomic_path
+    from pipeline.metrics_diff import metrics_diff_markdown
+
+    text = metrics_diff_markdown(base, head, Path.cwd())
+    if out is not None:
+        with atomic_path(out) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    print(text, end="")

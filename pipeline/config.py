@@ -108,16 +108,28 @@ class ModelSpec(Section):
 
 
 class BenchmarkConfig(Section):
+    """What `textbench run` trains: every dataset × model × seed (the first seed fills the contract dirs)."""
+
     datasets: list[str]
     models: list[str]
-    seeds: list[int] = [42]
+    seeds: list[int] = Field([42], min_length=1, description="extra seeds go to .../<model>/seeds/<seed>/")
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"seeds {v} repeat a value")
+        return v
 
 
 class OrchestrationConfig(Section):
+    """How the Prefect flow runs the training tasks (flows/benchmark.py)."""
+
     task_runner: Literal["local", "dask", "ray"] = "local"
-    dask_address: str = Field("", description="existing scheduler address; empty = LocalCluster")
-    retries: int = Field(0, ge=0)
-    gpus: str = Field("auto", description="auto | none | comma-separated device ids")
+    dask_address: str = Field("", description="existing Dask scheduler address; empty = LocalCluster")
+    ray_address: str = Field("", description="existing Ray cluster address; empty = a temporary local Ray")
+    retries: int = Field(0, ge=0, description="extra attempts of a failed training before it is marked failed")
+    gpus: str = Field("auto", description="auto | none | comma-separated device ids; one training per GPU")
 
 
 class ReportConfig(Section):

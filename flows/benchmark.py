@@ -1,0 +1,333 @@
+"""The benchmark flow: one `textbench train` process per (dataset, model, seed), fanned out by Prefect.
+
+    plan(cfg)          every Job with its output dirs and fingerprint (first seed → contract dirs,
+                       extra seeds → models|reports/<ds>/<model>/seeds/<seed>/)
+    train_job          Prefect task: skip if the fingerprint is unchanged, else hold a device slot
+                       and run the trainer as a subprocess (memory and CUDA state die with it)
+    benchmark          Prefect flow: submit every job, update a progress artifact as they finish,
+                       then publish the comparison table; one failing model never stops the others
+
+Each job's outcome is `reports/<ds>/<model>[/seeds/<seed>]/status.json`:
+`status` ok | failed | skipped (unchanged, results reused) | running (killed mid-run: the next run
+resumes it from the trainer's `.partial/last`), `error` (the trainer's last `error:` line),
+`fingerprint` (metrics.json's, so a report can tell stale results), `job_fingerprint` (what the
+skip decision compares: data + effective params + seed + training code), `wall_time_s`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from prefect import allow_failure, flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture, as_completed
+from tqdm import tqdm
+
+from flows.runners import make_task_runner, submit_options
+from flows.slots import CPU, hold_slot, resolve_slots, slot_env
+from pipeline import paths
+from pipeline.config import Config, load_config
+from pipeline.errors import TextbenchError
+from pipeline.io import fingerprint, write_json
+from pipeline.train import RUNTIME_KEYS
+
+# Sources whose change invalidates trained models (the trainer and the architectures).
+CODE_DIRS = ("models", "train")
+CODE_FILES = ("config.py", "encoders.py", "io.py")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training run and where its outputs go."""
+
+    dataset: str
+    model: str
+    seed: int
+    scheme: str
+    model_dir: str
+    report_dir: str
+    fingerprint: str
+    primary: bool  # first seed: writes the contract dirs
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}/{self.model}/seed{self.seed}"
+
+    @property
+    def status_path(self) -> Path:
+        return Path(self.report_dir) / "status.json"
+
+
+class TrainingFailed(Exception):
+    """The trainer exited non-zero; the message is its last `error:` line (or the exit status)."""
+
+
+def code_version() -> str:
+    """Hash of the training code (pipeline/models, pipeline/train, config/encoders/io) and torch version."""
+    import torch
+
+    base = Path(paths.__file__).parent
+    files = sorted(p for d in CODE_DIRS for p in (base / d).rglob("*.py")) + [base / f for f in CODE_FILES]
+    return fingerprint(torch.__version__, *[(p.relative_to(base).as_posix(), p.read_bytes().hex()) for p in files])
+
+
+def data_fingerprint(dataset: str, scheme: str) -> str:
+    """The tokenize stage's fingerprint of data/tokenized/<ds>/<scheme>/ (meta.json)."""
+    meta = paths.tokenized_dir(dataset, scheme) / "meta.json"
+    try:
+        return str(json.loads(meta.read_text(encoding="utf-8"))["fingerprint"])
+    except FileNotFoundError:
+        raise TextbenchError(f"{meta}: not found; run `textbench tokenize -d {dataset}` (or `dvc repro`) first") from None
+    except (ValueError, KeyError) as e:
+        raise TextbenchError(f"{meta}: unreadable ({type(e).__name__}: {e}); rerun `textbench tokenize -d {dataset}`") from None
+
+
+def plan(cfg: Config, datasets: list[str] | None = None, models: list[str] | None = None) -> list[Job]:
+    """Every (dataset, model, seed) of `benchmark`, optionally narrowed to some datasets/models."""
+    from pipeline.models.registry import entry, resolve_arch
+
+    for given, known, key in ((datasets, cfg.benchmark.datasets, "datasets"), (models, cfg.benchmark.models, "models")):
+        unknown = sorted(set(given or ()) - set(known))
+        if unknown:
+            raise TextbenchError(f"{unknown} not in params.yaml benchmark.{key} ({known})")
+    code = code_version()
+    jobs = []
+    for ds in cfg.benchmark.datasets:
+        if datasets and ds not in datasets:
+            continue
+        for model in cfg.benchmark.models:
+            if models and model not in models:
+                continue
+            scheme = entry(model).scheme
+            spec = cfg.models.get(model)
+            arch = resolve_arch(model, spec.arch if spec else {})
+            train = {k: v for k, v in cfg.train_for(model).model_dump(mode="json").items() if k not in RUNTIME_KEYS}
+            data = data_fingerprint(ds, scheme)
+            for i, seed in enumerate(cfg.benchmark.seeds):
+                mdir, rdir = paths.model_dir(ds, model), paths.report_dir(ds, model)
+                if i:
+                    mdir, rdir = mdir / "seeds" / str(seed), rdir / "seeds" / str(seed)
+                fp = fingerprint(data, model, arch, train, seed, code)
+                jobs.append(Job(ds, model, seed, scheme, str(mdir), str(rdir), fp, primary=i == 0))
+    return jobs
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from `path`; {} when absent or unreadable (the job is then simply redone)."""
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
+def read_status(job: Job) -> dict[str, Any]:
+    return read_json(job.status_path)
+
+
+def is_done(job: Job) -> bool:
+    """True when a run of this exact job fingerprint succeeded and its outputs are still the ones it wrote."""
+    status = read_status(job)
+    metrics = read_json(Path(job.report_dir) / "metrics.json")
+    return (
+        status.get("status") in ("ok", "skipped")
+        and status.get("job_fingerprint") == job.fingerprint
+        and bool(metrics) and metrics.get("fingerprint") == status.get("fingerprint")
+        and (Path(job.model_dir) / "model.safetensors").is_file()
+    )
+
+
+def partial_last(job: Job) -> Path:
+    """Where the trainer keeps the resumable state of an unfinished run."""
+    mdir = Path(job.model_dir)
+    return mdir.parent / f".{mdir.name}.partial" / "last"
+
+
+def can_resume(job: Job) -> bool:
+    """A run of this job fingerprint was killed (or failed) after checkpointing: continue it.
+
+    The checkpoint must be newer than that run's start, so a stale `.partial` of other params is
+    never resumed (the trainer would refuse it).
+    """
+    status = read_status(job)
+    state = partial_last(job) / "state.json"
+    return (
+        status.get("status") in ("running", "failed")
+        and status.get("job_fingerprint") == job.fingerprint
+        and state.is_file()
+        and state.stat().st_mtime >= float(status.get("started_at", float("inf")))
+    )
+
+
+def write_status(job: Job, status: str, wall_time_s: float, error: str = "", **extra: Any) -> dict[str, Any]:
+    """Write status.json; `fingerprint` is metrics.json's when the run succeeded, else the job's."""
+    metrics_fp = read_json(Path(job.report_dir) / "metrics.json").get("fingerprint") if status in ("ok", "skipped") else None
+    record = {"status": status, "error": error, "fingerprint": metrics_fp or job.fingerprint,
+              "job_fingerprint": job.fingerprint, "wall_time_s": round(wall_time_s, 3),
+              "dataset": job.dataset, "model": job.model, "seed": job.seed, **extra}
+    write_json(job.status_path, record)
+    return record
+
+
+@contextlib.contextmanager
+def keep_seed_dirs(job: Job) -> Iterator[None]:
+    """Keep extra seeds' `seeds/` subdirs while the first seed's trainer swaps in its new dirs.
+
+    They are parked beside the dir as `.<model>.seeds` for the duration (a killed run leaves them
+    there; the next run of the job puts them back first).
+    """
+    pairs = [(Path(d) / "seeds", Path(d).parent / f".{Path(d).name}.seeds") for d in (job.model_dir, job.report_dir)]
+    for live, parked in pairs:
+        _restore(live, parked)
+        if job.primary and live.is_dir():
+            os.replace(live, parked)
+    try:
+        yield
+    finally:
+        for live, parked in pairs:
+            _restore(live, parked)
+
+
+def _restore(live: Path, parked: Path) -> None:
+    if parked.is_dir() and not live.exists():
+        live.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(parked, live)
+
+
+def train_command(params: Path, job: Job, resume: bool) -> list[str]:
+    """The `textbench train` invocation for `job` (same interpreter, so the same environment)."""
+    cmd = [sys.executable, "-m", "pipeline", "train", "--params", str(params),
+           "--dataset", job.dataset, "--model", job.model, "--seed", str(job.seed)]
+    if not job.primary:
+        cmd += ["--model-dir", job.model_dir, "--report-dir", job.report_dir]
+    return cmd + (["--resume"] if resume else [])
+
+
+def run_streaming(cmd: list[str], env: dict[str, str], cwd: Path, log: Any) -> tuple[int, str]:
+    """Run `cmd`, sending each output line to `log`; return (exit status, last `error:` line).
+
+    The child gets its own process group, which is killed if this task is interrupted.
+    """
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    error = ""
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            for line in raw.decode("utf-8", "replace").replace("\r", "\n").splitlines():
+                if line.strip():
+                    log.info(line.rstrip())
+                if line.startswith("error:"):
+                    error = line.strip()
+        return proc.wait(), error
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+
+
+def slot_dir() -> Path:
+    """Where slot locks live: $TEXTBENCH_SLOT_DIR, else one folder per machine under the temp dir."""
+    return Path(os.environ.get("TEXTBENCH_SLOT_DIR") or Path(tempfile.gettempdir()) / "textbench-slots")
+
+
+@task(cache_policy=NO_CACHE, task_run_name="train {job.dataset}/{job.model} seed {job.seed}")
+def train_job(job: Job, params: str, gpus: str, root: str, force: bool = False) -> dict[str, Any]:
+    """Train one job unless its fingerprint is unchanged; raise TrainingFailed with the error line."""
+    log = get_run_logger()
+    if not force and is_done(job):
+        log.info(f"{job.name}: unchanged (job fingerprint {job.fingerprint}), reusing earlier results")
+        return write_status(job, "skipped", read_status(job).get("wall_time_s", 0.0))
+    resume = not force and can_resume(job)
+    with hold_slot(resolve_slots(gpus), slot_dir()) as slot, keep_seed_dirs(job):
+        log.info(f"{job.name}: training on {slot}{' (resuming the killed run)' if resume else ''}")
+        started = time.time()
+        write_status(job, "running", 0.0, slot=slot, started_at=started)
+        env = {**os.environ, **slot_env(slot), "PYTHONUNBUFFERED": "1", "TQDM_MININTERVAL": "30",
+               "TEXTBENCH_ROOT": root}
+        code, error = run_streaming(train_command(Path(params), job, resume), env, Path(root), log)
+        wall = time.time() - started
+        if code != 0:
+            error = error or f"error: textbench train exited with status {code}"
+            write_status(job, "failed", wall, error=error, slot=slot, started_at=started)
+            raise TrainingFailed(error)
+        return write_status(job, "ok", wall, slot=slot)
+
+
+def comparison_markdown(jobs: list[Job], results: dict[str, dict[str, Any]]) -> str:
+    """Markdown table: one row per job with its status and headline scores."""
+    rows = ["| dataset | model | seed | status | accuracy | macro F1 | weighted F1 | train s |",
+            "|---|---|---|---|---:|---:|---:|---:|"]
+    for job in jobs:
+        status = results.get(job.name, {"status": "failed", "error": "did not finish"})
+        m = {}
+        if status["status"] != "failed":
+            try:
+                m = json.loads((Path(job.report_dir) / "metrics.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                m = {}
+        cell = status["status"] if status["status"] != "failed" else f"failed: {status.get('error', '')}"
+        scores = [f"{m[k]:.4f}" if isinstance(m.get(k), (int, float)) else "—"
+                  for k in ("accuracy", "macro_f1", "weighted_f1")]
+        secs = f"{m['train_time_s']:.0f}" if isinstance(m.get("train_time_s"), (int, float)) else "—"
+        rows.append(f"| {job.dataset} | {job.model} | {job.seed} | {cell} | {' | '.join(scores)} | {secs} |")
+    return "\n".join(rows) + "\n"
+
+
+@flow(name="textbench-benchmark", log_prints=True)
+def benchmark(params: str = "params.yaml", datasets: list[str] | None = None, models: list[str] | None = None,
+              force: bool = False) -> list[dict[str, Any]]:
+    """Train every planned job (skipping unchanged ones) and return each job's status record."""
+    cfg = load_config(params)
+    jobs = plan(cfg, datasets, models)
+    root = str(paths.root())
+    params_abs = str(Path(params).resolve())
+    retrying = train_job.with_options(retries=cfg.orchestration.retries)
+    futures: dict[PrefectFuture[Any], Job] = {}
+    primary: dict[tuple[str, str], PrefectFuture[Any]] = {}
+    with submit_options(cfg.orchestration, gpu_slots=resolve_slots(cfg.orchestration.gpus) != [CPU]):
+        for job in jobs:  # extra seeds wait for the first seed, which replaces the model's dirs
+            after = [] if job.primary else [allow_failure(primary[job.dataset, job.model])]
+            future = retrying.submit(job, params_abs, cfg.orchestration.gpus, root, force, wait_for=after)
+            primary.setdefault((job.dataset, job.model), future)
+            futures[future] = job
+    progress = create_progress_artifact(0.0, key="textbench-progress", description="trained or skipped jobs")
+    results: dict[str, dict[str, Any]] = {}
+    with tqdm(total=len(jobs), desc="benchmark", unit="model", file=sys.stderr) as bar:
+        for future in as_completed(list(futures)):
+            job = futures[future]
+            try:
+                results[job.name] = future.result()
+            except Exception as e:  # the task wrote status.json unless it never started (e.g. crashed)
+                status = read_status(job)
+                mine = status.get("status") == "failed" and status.get("job_fingerprint") == job.fingerprint
+                results[job.name] = status if mine else write_status(
+                    job, "failed", 0.0, error=f"error: {type(e).__name__}: {e}")
+                get_run_logger().error(f"{job.name} failed: {results[job.name]['error']}")
+            bar.update()
+            update_progress_artifact(progress, 100.0 * len(results) / max(len(jobs), 1))
+    create_markdown_artifact(comparison_markdown(jobs, results), key="textbench-comparison",
+                             description="textbench: status and headline scores per dataset × model × seed")
+    return [{**results[job.name], "job": job.name} for job in jobs]
+
+
+def run_benchmark(params: Path, datasets: list[str] | None = None, models: list[str] | None = None,
+                  force: bool = False, runner: str | None = None) -> list[dict[str, Any]]:
+    """Run the flow with the task runner of `orchestration` (or `runner`), sized to the device slots."""
+    cfg = load_config(params)
+    orch = cfg.orchestration if runner is None else cfg.orchestration.model_copy(update={"task_runner": runner})
+    slots = resolve_slots(orch.gpus)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    configured = benchmark.with_options(task_runner=make_task_runner(orch, len(slots)))
+    return configured(str(params), datasets, models, force)

@@ -1,0 +1,279 @@
+"""The benchmark flow: device slots, plan/fingerprints, skip/resume logic, failure isolation, runners.
+
+Flow runs use Prefect's test harness (a temporary local server, no network) and the real trainer as
+a subprocess on a tiny generated corpus (local CSV → prepare → tokenize `vocab`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flows import benchmark as bm
+from flows.runners import make_task_runner
+from flows.slots import CPU, hold_slot, resolve_slots, slot_env
+from pipeline.config import OrchestrationConfig, load_config
+from pipeline.errors import TextbenchError
+
+WORDS = {"sport": "goal match team score win league", "money": "bank rate stock market price fund",
+         "tech": "chip code software robot data cloud"}
+
+
+@pytest.fixture
+def tiny(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project with a 3-class local corpus, tokenized (vocab), and a 2-model × 2-seed benchmark."""
+    from pipeline.data.prepare import prepare
+    from pipeline.tokenize.stage import tokenize_dataset
+
+    lines = ["text,label"]
+    for i in range(30):
+        for label, words in WORDS.items():
+            w = words.split()
+            lines.append(f"{w[i % 6]} {w[(i + 1) % 6]} {w[(i * 5) % 6]} item {i},{label}")
+    (project / "tiny.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    raw["datasets"] = {"tiny": {"kind": "local", "path": "tiny.csv", "ratios": [0.6, 0.2, 0.2], "max_len": 16}}
+    raw["benchmark"] = {"datasets": ["tiny"], "models": ["textcnn", "fasttext"], "seeds": [1, 2]}
+    raw["train"] = {**raw.get("train", {}), "epochs": 1, "batch_size": 8, "eval_every": 2, "max_steps": 4,
+                    "max_train_samples": 0, "threads": 1}
+    raw["models"] = {"textcnn": {"arch": {"embed_dim": 16, "num_filters": 8}},
+                     "fasttext": {"arch": {"embed_dim": 16, "ngram_buckets": 100}}}
+    raw["orchestration"] = {"gpus": "none"}
+    (project / "params.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    cfg = load_config(project / "params.yaml")
+    prepare(cfg, "tiny")
+    tokenize_dataset(cfg, "tiny", ("vocab",))
+    monkeypatch.setenv("TEXTBENCH_SLOT_DIR", str(project / ".slots"))
+    return project
+
+
+def edit_params(project: Path, fn) -> None:
+    raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    fn(raw)
+    (project / "params.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+
+
+def statuses(project: Path) -> dict[str, dict]:
+    return {str(p.parent.relative_to(project / "reports")): json.loads(p.read_text())
+            for p in (project / "reports").rglob("status.json")}
+
+
+# --- device slots -------------------------------------------------------------------------------
+
+
+def test_resolve_slots() -> None:
+    assert resolve_slots("none") == [CPU]
+    assert resolve_slots("auto", detected=[]) == [CPU]
+    assert resolve_slots("auto", detected=["0", "1"]) == ["0", "1"]
+    assert resolve_slots("1, 3,1") == ["1", "3"]
+    assert slot_env("3") == {"CUDA_VISIBLE_DEVICES": "3"} and slot_env(CPU) == {"CUDA_VISIBLE_DEVICES": ""}
+    with pytest.raises(TextbenchError, match="orchestration.gpus"):
+        resolve_slots("gpu0")
+
+
+def test_two_gpus_five_tasks_never_share_a_gpu(tmp_path: Path) -> None:
+    """5 concurrent tasks on 2 fake GPUs: never two on one GPU at a time, and both GPUs get work."""
+    slots = resolve_slots("auto", detected=["0", "1"])
+    spans: list[tuple[str, float, float]] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        with hold_slot(slots, tmp_path, poll_s=0.01) as slot:
+            start = time.monotonic()
+            time.sleep(0.15)
+            with lock:
+                spans.append((slot, start, time.monotonic()))
+
+    threads = [threading.Thread(target=work) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(spans) == 5 and {s for s, _, _ in spans} == {"0", "1"}
+    for gpu in ("0", "1"):
+        mine = sorted((a, b) for s, a, b in spans if s == gpu)
+        assert all(prev[1] <= nxt[0] for prev, nxt in zip(mine, mine[1:])), f"GPU {gpu} was shared: {mine}"
+
+
+# --- plan, fingerprints, skip and resume decisions --------------------------------------------------
+
+
+def test_plan_layout_and_per_model_fingerprints(tiny: Path) -> None:
+    jobs = bm.plan(load_config(tiny / "params.yaml"))
+    assert [j.name for j in jobs] == ["tiny/textcnn/seed1", "tiny/textcnn/seed2", "tiny/fasttext/seed1",
+                                      "tiny/fasttext/seed2"]
+    first, extra = jobs[0], jobs[1]
+    assert Path(first.model_dir) == tiny / "models/tiny/textcnn" and first.primary
+    assert Path(extra.report_dir) == tiny / "reports/tiny/textcnn/seeds/2" and not extra.primary
+    assert "--model-dir" in bm.train_command(Path("p.yaml"), extra, False)
+    assert len({j.fingerprint for j in jobs}) == 4
+
+    edit_params(tiny, lambda raw: raw["models"]["textcnn"].setdefault("train", {}).update(lr=0.002))
+    again = bm.plan(load_config(tiny / "params.yaml"))
+    changed = [j.name for j, k in zip(jobs, again) if j.fingerprint != k.fingerprint]
+    assert changed == ["tiny/textcnn/seed1", "tiny/textcnn/seed2"]
+
+    edit_params(tiny, lambda raw: raw["train"].update(threads=2))  # runtime-only: results do not change
+    assert [j.fingerprint for j in bm.plan(load_config(tiny / "params.yaml"))] == [k.fingerprint for k in again]
+    with pytest.raises(TextbenchError, match="benchmark.models"):
+        bm.plan(load_config(tiny / "params.yaml"), models=["nope"])
+
+
+def test_plan_needs_tokenized_data(project: Path) -> None:
+    edit_params(project, lambda raw: raw["benchmark"].update(models=["textcnn"]))
+    with pytest.raises(TextbenchError, match="textbench tokenize -d reuters"):
+        bm.plan(load_config(project / "params.yaml"))
+
+
+def test_resume_only_a_fresh_checkpoint_of_the_same_job(tiny: Path) -> None:
+    job = bm.plan(load_config(tiny / "params.yaml"))[0]
+    state = bm.partial_last(job) / "state.json"
+    state.parent.mkdir(parents=True)
+    state.write_text("{}")
+    bm.write_status(job, "running", 0.0, started_at=time.time() - 60)  # killed after checkpointing
+    assert bm.can_resume(job) and bm.train_command(Path("p"), job, True)[-1] == "--resume"
+    bm.write_status(job, "running", 0.0, started_at=time.time() + 60)  # checkpoint older than the run
+    assert not bm.can_resume(job)
+    other = bm.Job(**{**job.__dict__, "fingerprint": "0" * 16})
+    bm.write_status(other, "running", 0.0, started_at=0.0)  # a run of other params
+    assert not bm.can_resume(job) and not bm.is_done(job)
+
+
+def test_run_streaming_keeps_the_last_error_line(tmp_path: Path) -> None:
+    lines: list[str] = []
+
+    class Log:
+        def info(self, msg: str) -> None:
+            lines.append(msg)
+
+    code = "import sys; print('step 1\\rstep 2'); print('error: first'); print('error: disk full', file=sys.stderr); sys.exit(2)"
+    rc, error = bm.run_streaming([sys.executable, "-c", code], {"PYTHONUNBUFFERED": "1"}, tmp_path, Log())
+    assert (rc, error) == (2, "error: disk full") and "step 2" in lines
+
+
+def test_task_runner_choices() -> None:
+    from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect_dask import DaskTaskRunner
+
+    local = make_task_runner(OrchestrationConfig(), 3)
+    assert isinstance(local, ThreadPoolTaskRunner) and local._max_workers == 3
+    assert isinstance(make_task_runner(OrchestrationConfig(task_runner="dask", dask_address="tcp://h:8786"), 2),
+                      DaskTaskRunner)
+    try:
+        import prefect_ray  # noqa: F401
+    except ImportError:  # not installed here: the error says how to get it
+        with pytest.raises(TextbenchError, match="pip install prefect-ray"):
+            make_task_runner(OrchestrationConfig(task_runner="ray"), 1)
+
+
+# --- the flow (Prefect test server) -----------------------------------------------------------------
+
+# A stand-in trainer with the real CLI's arguments and output layout (whole dirs swapped in with
+# atomic_dir, like pipeline.train): fast, and it fails on demand with an `error:` line.
+FAKE_TRAINER = """
+import argparse, json, os, sys
+from pathlib import Path
+from pipeline.io import atomic_dir, fingerprint, write_json
+p = argparse.ArgumentParser()
+for a in ("--params", "--dataset", "--model", "--seed", "--model-dir", "--report-dir"):
+    p.add_argument(a)
+p.add_argument("--resume", action="store_true")
+a = p.parse_args()
+with open(os.environ["FAKE_CALLS"], "a") as f:
+    f.write(f"{a.model}/{a.seed}{' resume' if a.resume else ''}\\n")
+print("loading data")
+if a.model in os.environ.get("FAKE_FAIL", "").split(","):
+    print("error: models.x: boom (fix it)", file=sys.stderr)
+    sys.exit(2)
+mdir = Path(a.model_dir or f"models/{a.dataset}/{a.model}")
+rdir = Path(a.report_dir or f"reports/{a.dataset}/{a.model}")
+fp = fingerprint(Path(a.params).read_text(), a.model, a.seed)
+with atomic_dir(mdir) as tmp:
+    (tmp / "model.safetensors").write_bytes(b"w")
+with atomic_dir(rdir) as tmp:
+    write_json(tmp / "metrics.json", {"seed": int(a.seed), "fingerprint": fp, "accuracy": 0.5, "macro_f1": 0.25,
+                                      "weighted_f1": 0.5, "train_time_s": 1.0})
+"""
+
+
+@pytest.fixture
+def fake_trainer(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Route the flow's training subprocesses to FAKE_TRAINER; returns the file listing its calls."""
+    script, calls = tiny / "fake_train.py", tiny / "calls.log"
+    script.write_text(FAKE_TRAINER, encoding="utf-8")
+    calls.write_text("")
+    monkeypatch.setenv("FAKE_CALLS", str(calls))
+    real = bm.train_command
+    monkeypatch.setattr(bm, "train_command", lambda params, job, resume: [
+        sys.executable, str(script), *real(params, job, resume)[4:]])
+    return calls
+
+
+def calls_of(log: Path) -> list[str]:
+    lines = sorted(log.read_text().split())
+    log.write_text("")
+    return lines
+
+
+def test_flow_isolates_failures_skips_unchanged_and_retrains_one_model(
+        tiny: Path, fake_trainer: Path, prefect_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    params = tiny / "params.yaml"
+    monkeypatch.setenv("FAKE_FAIL", "fasttext")
+    edit_params(tiny, lambda raw: raw["orchestration"].update(retries=1))
+    results = {r["job"]: r for r in bm.run_benchmark(params)}
+    assert {k: r["status"] for k, r in results.items()} == {
+        "tiny/textcnn/seed1": "ok", "tiny/textcnn/seed2": "ok", "tiny/fasttext/seed1": "failed",
+        "tiny/fasttext/seed2": "failed"}
+    assert fake_trainer.read_text().count("fasttext/1") == 2  # retried once, then recorded as failed
+    st = statuses(tiny)
+    assert st["tiny/fasttext"]["error"] == "error: models.x: boom (fix it)"
+    assert st["tiny/fasttext"]["job_fingerprint"] == bm.plan(load_config(params))[2].fingerprint
+    metrics = json.loads((tiny / "reports/tiny/textcnn/metrics.json").read_text())
+    assert metrics["seed"] == 1 and st["tiny/textcnn"]["fingerprint"] == metrics["fingerprint"]
+    assert json.loads((tiny / "reports/tiny/textcnn/seeds/2/metrics.json").read_text())["seed"] == 2
+    calls_of(fake_trainer)
+
+    # fixed fasttext trains; unchanged textcnn is skipped
+    monkeypatch.setenv("FAKE_FAIL", "")
+    assert [r["status"] for r in bm.run_benchmark(params)] == ["skipped", "skipped", "ok", "ok"]
+    assert calls_of(fake_trainer) == ["fasttext/1", "fasttext/2"]
+
+    # one model's lr changes: only it retrains (on Dask), and its extra seed's dirs survive the swap
+    edit_params(tiny, lambda raw: raw["models"]["textcnn"].setdefault("train", {}).update(lr=0.002))
+    assert [r["status"] for r in bm.run_benchmark(params, runner="dask")] == ["ok", "ok", "skipped", "skipped"]
+    assert calls_of(fake_trainer) == ["textcnn/1", "textcnn/2"]
+    assert (tiny / "reports/tiny/textcnn/seeds/2/metrics.json").is_file()
+    assert (tiny / "models/tiny/textcnn/seeds/2/model.safetensors").is_file()
+    assert all(s["status"] == "skipped" for s in bm.run_benchmark(params))
+    assert calls_of(fake_trainer) == []
+
+
+def test_killed_run_resumes_only_the_unfinished_model(tiny: Path, fake_trainer: Path, prefect_server) -> None:
+    params = tiny / "params.yaml"
+    edit_params(tiny, lambda raw: raw["benchmark"].update(seeds=[1]))
+    bm.run_benchmark(params)
+    calls_of(fake_trainer)
+    textcnn = bm.plan(load_config(params))[0]  # as if `kill -9` hit textcnn after a checkpoint
+    bm.write_status(textcnn, "running", 0.0, started_at=time.time() - 5)
+    (bm.partial_last(textcnn)).mkdir(parents=True)
+    (bm.partial_last(textcnn) / "state.json").write_text("{}")
+    assert [r["status"] for r in bm.run_benchmark(params)] == ["ok", "skipped"]
+    assert calls_of(fake_trainer) == ["resume", "textcnn/1"]
+
+
+def test_flow_with_the_real_trainer(tiny: Path, prefect_server) -> None:
+    """One real `textbench train` subprocess: contract outputs, status fingerprint = metrics fingerprint."""
+    params = tiny / "params.yaml"
+    edit_params(tiny, lambda raw: raw["benchmark"].update(models=["textcnn"], seeds=[7]))
+    [result] = bm.run_benchmark(params)
+    assert result["status"] == "ok", result
+    metrics = json.loads((tiny / "reports/tiny/textcnn/metrics.json").read_text())
+    assert metrics["seed"] == 7 and result["fingerprint"] == metrics["fingerprint"]
+    assert (tiny / "models/tiny/textcnn/model.safetensors").is_file()
+    assert [r["status"] for r in bm.run_benchmark(params)] == ["skipped"]

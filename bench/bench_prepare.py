@@ -77,8 +77,9 @@ def naive_thucnews_read(ds, name: str, archive: Path, seed: int):
 
     with zipfile.ZipFile(archive) as zf:
         texts = {n: zf.read(n).decode("utf-8") for n in zf.namelist()}
-    chosen, _ = thucnews.choose(((n, None) for n in texts), ds.categories, ds.per_class, seed, archive.name, name)
-    return Corpus(docs=[Doc(n, texts[n], c) for c, picked in chosen.items() for n, _ in picked])
+    chosen, available = thucnews.choose(((n, None) for n in texts), ds.categories, ds.per_class, seed, archive.name, name)
+    docs = [Doc(n, texts[n], c) for c, picked in chosen.items() for n, _ in picked]
+    return Corpus(docs=docs, stats={"available_per_class": available})
 
 
 def run_case(case: str, archive: Path, per_class: int) -> dict:
@@ -97,10 +98,10 @@ def run_case(case: str, archive: Path, per_class: int) -> dict:
     base = peak_mb()
     t0 = time.perf_counter()
     card = json.loads((prepare(cfg, ds) / "card.json").read_text())
-    seconds = time.perf_counter() - t0
-    docs = card["reader"]["parsed_docs"] if ds == "reuters" else len(zipfile.ZipFile(archive).namelist())
+    seconds, peak = time.perf_counter() - t0, peak_mb()
+    docs = card["reader"]["parsed_docs"] if ds == "reuters" else sum(card["reader"]["available_per_class"].values())
     return {"case": case, "docs": docs, "seconds": round(seconds, 2), "docs_per_s": round(docs / seconds),
-            "peak_rss_mb": round(peak_mb()), "peak_growth_mb": round(peak_mb() - base)}
+            "peak_rss_mb": round(peak), "peak_growth_mb": round(peak - base)}
 
 
 def measure(case: str, archive: Path, per_class: int) -> dict:

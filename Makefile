@@ -6,6 +6,8 @@ export DVC_NO_ANALYTICS := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+# DVC stage commands call `textbench`/`dvc`: find them in the venv without activating it.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: setup setup-browser repro test lock
 

@@ -1,0 +1,122 @@
+"""Named parameter profiles: `textbench profile paper` rewrites params.yaml, `textbench profile default` restores it.
+
+A profile is `profiles/<name>.yaml`: only the keys that differ from the default, deep-merged over it
+(mappings merge, `!replace` mappings and all other values replace). Switching writes the merged result to params.yaml
+itself, so DVC's param tracking (dvc.lock, `dvc params diff`) always tells the truth about what ran.
+The first switch away from a hand-edited params.yaml snapshots it as `profiles/default.yaml`, which
+`textbench profile default` copies back byte for byte (comments included).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.config import Config, config_from_dict
+from pipeline.errors import TextbenchError
+from pipeline.io import atomic_path
+
+DEFAULT = "default"
+MARKER = "# textbench profile: "
+
+
+def profiles_dir(params: Path) -> Path:
+    return params.resolve().parent / "profiles"
+
+
+def available(params: Path) -> list[str]:
+    """`default` plus every overlay in profiles/ (default.yaml is the snapshot, not an overlay)."""
+    return [DEFAULT] + sorted(p.stem for p in profiles_dir(params).glob("*.yaml") if p.stem != DEFAULT)
+
+
+def current(params: Path) -> str:
+    """The profile params.yaml was generated from (`default` when it carries no marker line)."""
+    first = params.read_text(encoding="utf-8").split("\n", 1)[0] if params.is_file() else ""
+    return first.removeprefix(MARKER).strip() if first.startswith(MARKER) else DEFAULT
+
+
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `overlay` applied: nested mappings merge key by key, other values replace, and a
+    mapping tagged `!replace` replaces the default's mapping as a whole."""
+    out = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, Replace):
+            out[key] = dict(value)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+class Replace(dict):
+    """A profile mapping tagged `!replace`: it is not merged into the default, it replaces it."""
+
+
+class _Loader(yaml.SafeLoader):
+    """safe_load plus the `!replace` tag."""
+
+
+_Loader.add_constructor("!replace", lambda loader, node: Replace(loader.construct_mapping(node, deep=True)))
+
+
+def _yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}
+    except FileNotFoundError:
+        raise TextbenchError(f"{path}: not found") from None
+    except yaml.YAMLError as e:
+        raise TextbenchError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise TextbenchError(f"{path}: expected a mapping of params keys")
+    return data
+
+
+def default_source(params: Path) -> Path:
+    """The default params: params.yaml itself while it is the default, else the snapshot."""
+    if current(params) == DEFAULT:
+        return params
+    snapshot = profiles_dir(params) / f"{DEFAULT}.yaml"
+    if not snapshot.is_file():
+        raise TextbenchError(f"{snapshot}: missing, so the default params cannot be restored; "
+                             f"check it out from git (git checkout {snapshot.name}) or edit params.yaml by hand")
+    return snapshot
+
+
+def resolve(params: Path, name: str) -> tuple[dict[str, Any], Config]:
+    """The merged params mapping of profile `name` and its validated Config (nothing is written)."""
+    if name not in available(params):
+        raise TextbenchError(f"unknown profile '{name}': available are {', '.join(available(params))} "
+                             f"(add profiles/{name}.yaml to define it)")
+    base = _yaml(default_source(params))
+    if name == DEFAULT:
+        return base, config_from_dict(base, source=str(default_source(params)))
+    overlay_path = profiles_dir(params) / f"{name}.yaml"
+    merged = deep_merge(base, _yaml(overlay_path))
+    return merged, config_from_dict(merged, source=f"{overlay_path} (merged over the default params)")
+
+
+def switch(params: Path, name: str) -> str:
+    """Make params.yaml the `name` profile; returns a one-line summary of what happened."""
+    merged, _ = resolve(params, name)
+    was = current(params) if params.is_file() else DEFAULT
+    if name == DEFAULT:
+        if was == DEFAULT:
+            return f"{params} already holds the default profile"
+        snapshot = default_source(params)
+        with atomic_path(params) as tmp:
+            shutil.copyfile(snapshot, tmp)
+        return f"{params}: restored the default profile from {snapshot}"
+    if was == DEFAULT:
+        snapshot = profiles_dir(params) / f"{DEFAULT}.yaml"
+        with atomic_path(snapshot) as tmp:
+            shutil.copyfile(params, tmp)
+    header = (f"{MARKER}{name}\n# Generated by `textbench profile {name}` from profiles/{DEFAULT}.yaml + "
+              f"profiles/{name}.yaml; `textbench profile {DEFAULT}` restores the default.\n")
+    with atomic_path(params) as tmp:
+        tmp.write_text(header + yaml.safe_dump(merged, sort_keys=False, allow_unicode=True, width=110),
+                       encoding="utf-8")
+    return f"{params}: now the '{name}' profile (was '{was}'); run `dvc repro` to rebuild what changed"

@@ -1,0 +1,107 @@
+"""Profiles: `textbench profile paper|default` round trip, and every profile's full plan builds."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from pipeline import profiles
+from pipeline.cli import app
+from pipeline.config import Config
+from pipeline.errors import TextbenchError
+
+REPO = Path(__file__).resolve().parents[1]
+HUB_VOCAB = {"bert-base-uncased": 30522, "bert-base-chinese": 21128}
+
+
+@pytest.fixture
+def proj(project: Path) -> Path:
+    shutil.copytree(REPO / "profiles", project / "profiles", ignore=shutil.ignore_patterns("default.yaml"))
+    return project
+
+
+@functools.cache
+def encoder_config(ref: str) -> dict:
+    """The encoder's HF config without weights: local/packaged or cached config, else a BertConfig of its shape."""
+    from transformers import AutoConfig, BertConfig
+
+    from pipeline.encoders import resolve_encoder
+
+    try:
+        return AutoConfig.from_pretrained(resolve_encoder(ref)).to_dict()
+    except OSError:  # a hub name that is not cached here: build the published shape offline
+        return BertConfig(vocab_size=HUB_VOCAB[ref]).to_dict()
+
+
+def build_plan(cfg: Config) -> int:
+    """Build every dataset × model of the benchmark on the meta device (shapes only, no memory)."""
+    from pipeline.models import BuildContext, build_model, entry
+
+    built = 0
+    for name in cfg.benchmark.datasets:
+        ds = cfg.dataset(name)
+        for model in cfg.benchmark.models:
+            cfg.train_for(model)
+            subword = entry(model).scheme == "subword"
+            ctx = BuildContext(num_labels=10, vocab_size=5000, pad_id=0, max_len=ds.max_len,
+                               encoder_config=encoder_config(ds.encoder) if subword else None)
+            arch = cfg.models[model].arch if model in cfg.models else {}
+            with torch.device("meta"):
+                net, _ = build_model(model, ctx, arch)
+            assert sum(p.numel() for p in net.parameters()) > 0
+            built += 1
+    return built
+
+
+@pytest.mark.parametrize("name", profiles.available(REPO / "params.yaml"))
+def test_every_profile_builds_its_full_plan(proj: Path, name: str) -> None:
+    from pipeline.models import REGISTRY
+
+    _, cfg = profiles.resolve(proj / "params.yaml", name)
+    assert sorted(cfg.benchmark.models) == sorted(REGISTRY), "every registered model is benchmarked"
+    assert build_plan(cfg) == len(cfg.benchmark.datasets) * len(REGISTRY)
+
+
+def test_paper_round_trip(proj: Path) -> None:
+    params = proj / "params.yaml"
+    original = params.read_bytes()
+    runner = CliRunner()
+    result = runner.invoke(app, ["profile", "paper"])
+    assert result.exit_code == 0, result.output
+    assert profiles.current(params) == "paper"
+    assert (proj / "profiles/default.yaml").read_bytes() == original  # snapshot of the hand-edited file
+
+    from pipeline.config import load_config
+
+    cfg = load_config(params)
+    assert cfg.datasets["reuters"].encoder == "bert-base-uncased" and cfg.datasets["thucnews"].encoder == "bert-base-chinese"
+    assert cfg.datasets["thucnews"].per_class == 20000 and cfg.datasets["thucnews"].filename == "THUCNews.zip"
+    assert list(cfg.datasets["thucnews"].ratios) == [0.9, 0.05, 0.05]
+    bert, textcnn, fasttext = cfg.train_for("bert"), cfg.train_for("textcnn"), cfg.train_for("fasttext")
+    assert (bert.epochs, bert.batch_size, bert.lr) == (3, 128, 5e-5)
+    assert (textcnn.epochs, textcnn.batch_size, textcnn.lr) == (20, 128, 1e-3)
+    assert (fasttext.epochs, fasttext.lr) == (3, 1e-3) and cfg.models["fasttext"].arch == {"hidden": [256]}
+    assert cfg.models["textcnn"].arch == {}  # the CPU-sized default arch was replaced, not merged
+    assert (cfg.train.eval_every, cfg.train.early_stop, cfg.train.max_train_samples) == (100, 1000, 0)
+
+    listing = runner.invoke(app, ["profile"])
+    assert "* paper" in listing.output and "  default" in listing.output
+    assert runner.invoke(app, ["profile", "default"]).exit_code == 0
+    assert params.read_bytes() == original  # comments and all
+    assert "already" in runner.invoke(app, ["profile", "default"]).output
+
+
+def test_profile_errors(proj: Path) -> None:
+    params = proj / "params.yaml"
+    with pytest.raises(TextbenchError, match="unknown profile 'nope': available are default, paper"):
+        profiles.switch(params, "nope")
+    (proj / "profiles/broken.yaml").write_text("train: {epoch: 3}\n", encoding="utf-8")
+    before = params.read_bytes()
+    with pytest.raises(TextbenchError, match=r"broken.yaml.*train.epoch: unknown key"):
+        profiles.switch(params, "broken")
+    assert params.read_bytes() == before  # nothing written on error

@@ -53,14 +53,14 @@ def download(cfg: Config, name: str) -> Path:
             return dest
         _reject(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
     failures = []
     for source in _sources(cfg, ds):
         try:
-            _fetch(source, dest.with_name(dest.name + ".part"))
+            _fetch(source, part)
         except _SourceFailed as e:
             failures.append(f"{source}: {e}")
             continue
-        part = dest.with_name(dest.name + ".part")
         got = sha256_file(part) if ds.sha256 else ""
         if got != ds.sha256:
             rejected = _reject(part)

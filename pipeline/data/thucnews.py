@@ -2,8 +2,9 @@
 
 The real zip holds ~836k members, so nothing is extracted and no text is read before the sample
 is chosen: the central directory is streamed (`zipstream`), members are grouped by category from
-their NAMES, each name is ranked by sha256("<seed>:<name>") and the `per_class` lowest are kept. The choice therefore depends only on
-the seed and the names, never on the member order inside the zip. Only chosen members are read.
+their NAMES, each name is ranked by sha256("<seed>:<name>") and the `per_class` lowest are kept.
+The choice therefore depends only on the seed and the names, never on the member order inside the
+zip. Only chosen members are read.
 Text = title + " " + body (whitespace is normalised afterwards anyway).
 """
 
@@ -90,7 +91,8 @@ def read(ds: DatasetConfig, name: str, archive: Path, seed: int) -> Corpus:
             with tqdm(total=sum(len(v) for v in chosen.values()), desc="thucnews", unit="doc") as bar:
                 for cat, picked in chosen.items():
                     for member_name, member in picked:
-                        docs.append(Doc(_doc_id(member_name), _text(zipstream.read_member(f, member), member_name, archive.name), cat))
+                        text = _text(zipstream.read_member(f, member), member_name, archive.name)
+                        docs.append(Doc(_doc_id(member_name), text, cat))
                         bar.update()
     except (BadZipFile, zlib.error, struct.error, EOFError, OSError) as e:
         raise TextbenchError(

@@ -133,9 +133,11 @@ class OrchestrationConfig(Section):
 
 
 class ReportConfig(Section):
-    bootstrap: int = Field(1000, ge=0)
-    confidence: float = Field(0.95, gt=0, lt=1)
-    error_examples: int = Field(10, ge=0)
+    """`textbench report`: confidence intervals, significance level and error examples."""
+
+    bootstrap: int = Field(1000, ge=0, description="bootstrap resamples of the test predictions; 0 = no CIs")
+    confidence: float = Field(0.95, gt=0, lt=1, description="CI level; tests are significant at 1 - confidence")
+    error_examples: int = Field(10, ge=0, description="most confidently wrong test documents shown; 0 = none")
 
 
 class Config(Section):

@@ -65,14 +65,13 @@ def write_run(root: Path, ds: str, model: str, seed: int, accuracy: float) -> di
     return metrics
 
 
-def make_project(root: Path, bootstrap: int = 300) -> None:
+def make_project(root: Path, bootstrap: int = 200, datasets: tuple[str, ...] = tuple(LABELS)) -> None:
     """params.yaml naming 3 models and 2 seeds; runs, a card and a tokenizer meta under root."""
     params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
-    params["benchmark"] = {"datasets": ["reuters", "thucnews"], "models": ["bert", "textcnn", "fasttext"],
-                           "seeds": list(SEEDS)}
+    params["benchmark"] = {"datasets": list(datasets), "models": ["bert", "textcnn", "fasttext"], "seeds": list(SEEDS)}
     params["report"] = {"bootstrap": bootstrap, "confidence": 0.95, "error_examples": 5}
     (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
-    for ds in LABELS:
+    for ds in datasets:
         for model, acc in ACCURACY.items():
             for i, seed in enumerate(SEEDS):
                 write_run(root, ds, model, seed, acc - 0.03 * i)
@@ -113,7 +112,7 @@ def test_confidence_intervals_contain_the_point_estimate(built: Path) -> None:
     for ds, models in metrics.items():
         for model, m in models.items():
             for key in ("accuracy", "macro_f1"):
-                lo, hi = m[f"{key}_ci"]
+                lo, hi = m[f"{key}_ci_low"], m[f"{key}_ci_high"]
                 assert lo < m[key] < hi and hi - lo < 0.25, (ds, model, key)
 
 
@@ -192,7 +191,7 @@ def test_outputs_are_byte_identical_on_rebuild(built: Path, tmp_path: Path) -> N
 
 
 def test_error_analysis_hook_renders_highlights(project: Path) -> None:
-    make_project(project, bootstrap=0)
+    make_project(project, bootstrap=0, datasets=("reuters",))
     seen = []
 
     def highlighted(model_dir: Path, predictions: Path, k: int) -> list[dict[str, Any]]:
@@ -203,7 +202,7 @@ def test_error_analysis_hook_renders_highlights(project: Path) -> None:
     build_report(load_config("params.yaml"), error_analysis=highlighted)
     page = (project / "reports" / "index.html").read_text()
     md = (project / "reports" / "comparison.md").read_text()
-    assert seen == [(("reuters", "bert"), 5), (("thucnews", "bert"), 5)]
+    assert seen == [(("reuters", "bert"), 5)]
     assert "oil <mark>up</mark>" in page and "| x1 | acq | earn | 0.990 | oil <up> |" in md
     assert "CI]" not in md and "| Accuracy |" in md  # no bootstrap: no CI columns, point estimates stay
 
@@ -216,13 +215,13 @@ def test_default_error_analysis_lists_confident_mistakes(built: Path) -> None:
 
 
 def test_missing_and_corrupt_runs(project: Path) -> None:
-    make_project(project, bootstrap=0)
+    make_project(project, bootstrap=0, datasets=("thucnews",))
     shutil.rmtree(project / "reports" / "thucnews" / "textcnn")
     build_report(load_config("params.yaml"))
     md = (project / "reports" / "comparison.md").read_text()
     assert re.search(r"^\| textcnn \|.*missing: no results in .*textcnn: run `textbench train -d thucnews", md, re.M)
-    (project / "reports" / "reuters" / "bert" / "metrics.json").write_text("{not json")
-    with pytest.raises(TextbenchError, match=r"reuters/bert/metrics.json: not valid JSON"):
+    (project / "reports" / "thucnews" / "bert" / "metrics.json").write_text("{not json")
+    with pytest.raises(TextbenchError, match=r"thucnews/bert/metrics.json: not valid JSON"):
         build_report(load_config("params.yaml"))
     assert "textcnn |" in (project / "reports" / "comparison.md").read_text()  # earlier report left intact
 
@@ -232,7 +231,7 @@ def test_cli_report_writes_the_outputs(project: Path) -> None:
 
     from pipeline.cli import app
 
-    make_project(project, bootstrap=0)
+    make_project(project, bootstrap=0, datasets=("reuters",))
     result = CliRunner().invoke(app, ["report", "--params", "params.yaml"])
     assert result.exit_code == 0, result.output
     for name in ("metrics.json", "comparison.md", "index.html", "figures"):
@@ -258,3 +257,23 @@ def test_report_opens_in_headless_chromium(built: Path, chromium: str) -> None:
         browser.close()
     assert len(widths) >= 12 and all(w > 0 for w in widths)
     assert tables >= 9 and headings == ["Dataset: reuters", "Dataset: thucnews"]
+
+
+def test_dvc_reads_the_metrics_and_plots_declarations(built: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    repo = tmp_path / "repo"
+    shutil.copytree(built, repo)
+    shutil.copy(REPO / "dvc.yaml", repo / "dvc.yaml")
+    dvc = [sys.executable, "-m", "dvc"]
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run([*dvc, "init", "-q"], cwd=repo, check=True)
+    shown = subprocess.run([*dvc, "metrics", "show", "--json"], cwd=repo, check=True, capture_output=True, text=True)
+    (rev,) = json.loads(shown.stdout).values()  # the workspace of a repo without commits
+    metrics = rev["data"]["reports/metrics.json"]["data"]
+    assert metrics["reuters"]["bert"]["macro_f1"] == json.loads((built / "reports/metrics.json").read_text())["reuters"]["bert"]["macro_f1"]
+    plotted = subprocess.run([*dvc, "plots", "show", "--json"], cwd=repo, check=True, capture_output=True, text=True)
+    data = json.loads(plotted.stdout)
+    assert not data.get("errors")
+    assert {"reports/curves/reuters/bert.csv", "reports/curves/thucnews/textcnn.csv"} <= set(data["data"])

@@ -5,39 +5,44 @@ Writes, each atomically and byte-identical for identical inputs:
     reports/comparison.md     Markdown report, figures linked from reports/figures/
     reports/index.html        the same report, self-contained (inline CSS, base64 PNGs)
     reports/figures/<ds>/     the PNG figures
+    reports/curves/<ds>/<model>.csv   training curves gathered for `dvc plots show`
 """
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 from pipeline import paths
 from pipeline.config import Config
 from pipeline.io import atomic_dir, atomic_path, write_json
 from pipeline.report import aggregate
-from pipeline.report.compare import best_model, compare
+from pipeline.errors import TextbenchError
+from pipeline.report.compare import Row, best_model, compare
 from pipeline.report.error_analysis import ERROR_ANALYSIS, ErrorAnalysis
 from pipeline.report.render import Block, Cell, Details, Heading, Image, Para, Table, markdown, page
 from pipeline.report.sections import dataset_blocks, metrics_entry
 
 __all__ = ["build_report"]
+RESERVED = {"figures", "curves"}  # reports/ subdirectories this module writes
 
 
 def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> list[Path]:
     """Build metrics.json, comparison.md, index.html and figures/ under reports/; return their paths."""
     analyse = error_analysis or ERROR_ANALYSIS
+    clash = sorted(RESERVED.intersection(cfg.benchmark.datasets))
+    if clash:
+        raise TextbenchError(f"params.yaml: benchmark.datasets: {clash} clash with the report's own reports/ "
+                             f"subdirectories {sorted(RESERVED)}; rename the dataset")
     metrics: dict[str, dict[str, dict]] = {}
     summary: list[list[Cell]] = []
     sections: list[Block] = []
+    runs: list[aggregate.Run] = []
     for ds in cfg.benchmark.datasets:
         rows = compare(aggregate.collect(cfg, ds), cfg.report, cfg.seed)
+        runs += [r.run for r in rows]
         metrics[ds] = {r.run.model: metrics_entry(r) for r in rows if r.run.ok}
-        best = best_model([r.run for r in rows])
-        failed = [r.run.model for r in rows if not r.run.ok]
-        summary.append([Cell(ds, raw_html=f'<a href="#{ds}">{ds}</a>'), Cell(best.model if best else "—"),
-                        Cell(f"{best.metrics['accuracy']:.4f}" if best else "—"),
-                        Cell(f"{best.metrics['macro_f1']:.4f}" if best else "—"),
-                        Cell(f"{len(rows) - len(failed)}/{len(rows)}"), Cell(", ".join(failed) or "none")])
+        summary.append(_summary_row(ds, rows))
         sections += dataset_blocks(ds, rows, cfg, analyse)
     blocks: list[Block] = [
         Heading(1, "textbench comparison"),
@@ -47,22 +52,34 @@ def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> li
         Table(["Dataset", "Best model", "Accuracy", "Macro-F1", "Models ok", "Failed / missing"], summary),
         *sections,
     ]
-    return _write(metrics, blocks)
+    return _write(metrics, blocks, [r for r in runs if r.ok and r.curves is not None])
 
 
-def _write(metrics: dict[str, dict[str, dict]], blocks: list[Block]) -> list[Path]:
+def _summary_row(ds: str, rows: list[Row]) -> list[Cell]:
+    best = best_model([r.run for r in rows])
+    failed = [r.run.model for r in rows if not r.run.ok]
+    return [Cell(ds, raw_html=f'<a href="#{escape(ds)}">{escape(ds)}</a>'), Cell(best.model if best else "—"),
+            Cell(f"{best.metrics['accuracy']:.4f}" if best else "—"), Cell(f"{best.metrics['macro_f1']:.4f}" if best else "—"),
+            Cell(f"{len(rows) - len(failed)}/{len(rows)}"), Cell(", ".join(failed) or "none", alert=bool(failed))]
+
+
+def _write(metrics: dict[str, dict[str, dict]], blocks: list[Block], runs: list[aggregate.Run]) -> list[Path]:
     root = paths.reports_root()
     with atomic_dir(root / "figures") as tmp:
         for image in _images(blocks):
             target = tmp / Path(image.path).relative_to("figures")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(image.png)
+    with atomic_dir(root / "curves") as tmp:  # one CSV per (ds, model): `dvc plots show` draws the directory
+        for run in runs:
+            (tmp / run.dataset).mkdir(exist_ok=True)
+            (tmp / run.dataset / f"{run.model}.csv").write_bytes((run.dir / "curves.csv").read_bytes())
     write_json(root / "metrics.json", metrics)
     outputs = {root / "comparison.md": markdown(blocks), root / "index.html": page("textbench comparison", blocks)}
     for path, text in outputs.items():
         with atomic_path(path) as tmp:
             tmp.write_text(text, encoding="utf-8")
-    return [root / "metrics.json", *outputs, root / "figures"]
+    return [root / "metrics.json", *outputs, root / "figures", root / "curves"]
 
 
 def _images(blocks: list[Block]) -> list[Image]:

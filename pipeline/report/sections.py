@@ -73,11 +73,10 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
         blocks += [Heading(3, "Accuracy versus cost"), Image(f"{fig}/cost.png", png, "accuracy vs training time")]
     if (png := plots.curves(ok_runs)) is not None:
         blocks += [Heading(3, "Training curves"), Image(f"{fig}/curves.png", png, "dev macro-F1 and loss per step")]
-    blocks += [Heading(3, f"Confusion matrix of the best model ({best.model})"),
-               Image(f"{fig}/confusion_{best.model}.png", plots.confusion(best), f"{best.model} confusion matrix"),
-               Details(f"Confusion matrices of all {len(ok_runs)} models",
-                       [Image(f"{fig}/confusion_{r.model}.png", plots.confusion(r), f"{r.model} confusion matrix")
-                        for r in ok_runs])]
+    confusions = {r.model: Image(f"{fig}/confusion_{r.model}.png", plots.confusion(r), f"{r.model} confusion matrix")
+                  for r in ok_runs}
+    blocks += [Heading(3, f"Confusion matrix of the best model ({best.model})"), confusions[best.model],
+               Details(f"Confusion matrices of all {len(ok_runs)} models", list(confusions.values()))]
     return blocks + error_blocks(ds, best.model, cfg.report.error_examples, analyse)
 
 
@@ -175,7 +174,8 @@ def metrics_entry(row: Row) -> dict[str, Any]:
         if isinstance(m.get(key), (int, float)):
             entry[key] = int(m[key]) if digits == 0 else round(float(m[key]), digits)
     if row.accuracy_ci and row.macro_f1_ci:
-        entry.update(accuracy_ci=[round(x, 4) for x in row.accuracy_ci], macro_f1_ci=[round(x, 4) for x in row.macro_f1_ci])
+        for key, (lo, hi) in (("accuracy", row.accuracy_ci), ("macro_f1", row.macro_f1_ci)):
+            entry[f"{key}_ci_low"], entry[f"{key}_ci_high"] = round(lo, 4), round(hi, 4)
     for key, (mean, std) in (row.seeds or {}).items():
         entry[f"{key}_mean"], entry[f"{key}_std"] = round(mean, 4), round(std, 4)
     return entry

@@ -88,7 +88,7 @@ def _record_local(name: str, ds: DatasetConfig) -> Path:
         if not p.exists():
             raise TextbenchError(f"datasets.{name}: local corpus {p} does not exist; fix datasets.{name}.path/files")
     receipt = paths.raw_dir() / name / "source.json"
-    write_json(receipt, {"dataset": name, "path": str(src) if ds.path else "", "files": {k: str(v) for k, v in files.items()}})
+    write_json(receipt, {"dataset": name, "path": ds.path, "files": ds.files})  # as given: portable
     return receipt
 
 

@@ -34,7 +34,7 @@ class Run:
 
     dataset: str
     model: str
-    status: str  # ok | failed | missing | skipped
+    status: str  # ok | failed | missing | skipped | running (killed mid-run, no earlier results)
     error: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     predictions: pd.DataFrame | None = None  # sorted by id
@@ -64,7 +64,7 @@ def _run(cfg: Config, dataset: str, model: str) -> Run:
     if state == "failed" or metrics is None:
         error = str(status.get("error", "")) or (
             f"no results in reports/{dataset}/{model}: run `textbench train -d {dataset} -m {model}` or `textbench run`")
-        return Run(dataset, model, state if state in ("failed", "skipped") else "missing", error=error)
+        return Run(dataset, model, state if state in ("failed", "skipped", "running") else "missing", error=error)
     _check_metrics(metrics, rdir / "metrics.json")
     seeds = {}
     for seed in cfg.benchmark.seeds:

@@ -78,10 +78,9 @@ def confusion(run: Run) -> bytes:
         return _png(fig)
 
 
-def per_class_f1(runs: list[Run]) -> bytes:
-    """Heatmap of per-class F1: models (rows) × classes (columns)."""
+def per_class_f1(runs: list[Run], labels: list[str]) -> bytes:
+    """Heatmap of per-class F1: models (rows) × `labels` (columns)."""
     ok = [r for r in runs if r.ok]
-    labels = ok[0].metrics["labels"]
     grid = np.array([[r.metrics["per_class"].get(lab, {}).get("f1", np.nan) for lab in labels] for r in ok], dtype=float)
     with matplotlib.rc_context(_style()):
         fig = Figure(figsize=(max(5.0, 0.42 * len(labels) + 2.5), 0.45 * len(ok) + 1.8))

@@ -9,6 +9,7 @@ from pipeline import paths
 from pipeline.config import Config
 from pipeline.errors import TextbenchError
 from pipeline.report import context, plots
+from pipeline.report.aggregate import SCORES
 from pipeline.report.compare import Row, best_model
 from pipeline.report.error_analysis import ErrorAnalysis, confidently_wrong
 from pipeline.report.render import Block, Bullets, Cell, Details, Heading, Image, Para, Table
@@ -65,7 +66,7 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
     blocks += [Heading(3, "Per-class F1"), per_class_table(rows)]
     fig = f"figures/{ds}"
     ok_runs = [r.run for r in rows if r.run.ok]
-    blocks.append(Image(f"{fig}/per_class_f1.png", plots.per_class_f1(ok_runs), "per-class F1 (models × classes)"))
+    blocks.append(Image(f"{fig}/per_class_f1.png", plots.per_class_f1(ok_runs, labels), "per-class F1 (models × classes)"))
     if plots.needs_cjk_font(labels):
         blocks.append(Para("Figures label classes by index (#0 = first class of the per-class table): no CJK font "
                            "is installed (apt-get install fonts-noto-cjk or fonts-wqy-microhei)."))
@@ -82,7 +83,7 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
 
 def main_table(rows: list[Row]) -> Table:
     """Every model: scores and costs, best per column highlighted; failed runs show their error."""
-    columns = [c for c in MAIN_COLUMNS if c[1] in ("accuracy",) or any(c[1] in r.run.metrics for r in rows)]
+    columns = [c for c in MAIN_COLUMNS if c[1] in SCORES or any(c[1] in r.run.metrics for r in rows)]
     best = {key: _best([_value(r, key) for r in rows], higher) for _, key, higher, _ in columns}
     out = []
     for r in rows:
@@ -169,7 +170,7 @@ def error_blocks(ds: str, model: str, k: int, analyse: ErrorAnalysis) -> list[Bl
 def metrics_entry(row: Row) -> dict[str, Any]:
     """The reports/metrics.json entry of one ok run (what `dvc metrics diff` compares)."""
     m = row.run.metrics
-    entry: dict[str, Any] = {k: round(float(m[k]), 4) for _, k, higher, _ in MAIN_COLUMNS[:7]}
+    entry: dict[str, Any] = {k: round(float(m[k]), 4) for k in SCORES}
     for key, digits in (("params", 0), ("train_time_s", 2), ("infer_samples_per_s", 1)):
         if isinstance(m.get(key), (int, float)):
             entry[key] = int(m[key]) if digits == 0 else round(float(m[key]), digits)

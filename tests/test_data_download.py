@@ -30,7 +30,7 @@ class Server:
     """A loopback HTTP server honouring Range; `fail_next` drops that many requests mid-body."""
 
     def __init__(self, payload: bytes):
-        self.payload, self.fail_next, self.requests = payload, 0, []
+        self.payload, self.fail_next, self.unavailable_next, self.requests = payload, 0, 0, []
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -38,6 +38,10 @@ class Server:
                 outer.requests.append(self.headers.get("Range"))
                 if self.path != "/corpus.zip":
                     self.send_error(404)
+                    return
+                if outer.unavailable_next:
+                    outer.unavailable_next -= 1
+                    self.send_error(503)
                     return
                 start = int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers.get("Range") else 0
                 body = outer.payload[start:]
@@ -100,6 +104,23 @@ def test_http_retries_a_broken_transfer_and_resumes(project, server):
     # mirror URL 404s once, then the canonical URL: full, resumed, resumed
     assert server.requests[0] is None and server.requests[1] is None
     assert all(r and r.startswith("bytes=") for r in server.requests[2:4])
+
+
+def test_http_retries_after_503(project, server):
+    server.unavailable_next = 2
+    assert download(make_config(project, "", url=f"{server.url}/corpus.zip"), "thucnews").read_bytes() == PAYLOAD
+    assert len(server.requests) == 3
+
+
+def test_bad_mirror_copy_falls_through_to_url_and_bad_final_file_is_replaced(project, server, tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "corpus.zip").write_bytes(b"not the archive")
+    cfg = make_config(project, str(mirror), url=f"{server.url}/corpus.zip")
+    dest = download(cfg, "thucnews")
+    assert dest.read_bytes() == PAYLOAD and dest.with_suffix(".zip.rejected").read_bytes() == b"not the archive"
+    dest.write_bytes(b"damaged")  # a final file that no longer matches is set aside and fetched again
+    assert download(make_config(project, "", url=f"{server.url}/corpus.zip"), "thucnews").read_bytes() == PAYLOAD
 
 
 def test_checksum_mismatch_keeps_no_final_file(project, server):

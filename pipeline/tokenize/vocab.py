@@ -41,6 +41,13 @@ def _jieba_words(texts: list[str]) -> list[list[str]]:
     return [[w for w in jieba.lcut(t) if not w.isspace()] for t in texts]
 
 
+def _context() -> Any:
+    """fork where the OS has it: workers start at once, inherit the loaded dictionary and need no
+    importable __main__; the children only run jieba (pure Python), so the parent's threads are harmless."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
 class Segmenter:
     """Cleaned, lowercased text → token strings; jieba runs in a worker pool when workers > 1."""
 
@@ -48,7 +55,7 @@ class Segmenter:
         self.mode = "word" if language == "en" else zh_mode
         self.workers = workers
         self._pool: Any = None
-        if self.mode == "jieba" and workers == 1:
+        if self.mode == "jieba":
             _init_jieba()
 
     def __call__(self, texts: list[str]) -> list[list[str]]:
@@ -59,9 +66,8 @@ class Segmenter:
             return [[c for c in t if not c.isspace()] for t in texts]
         if self.workers == 1:
             return _jieba_words(texts)
-        if self._pool is None:  # spawn: safe beside torch/tokenizers threads, same result on every OS
-            ctx = multiprocessing.get_context("spawn")
-            self._pool = ctx.Pool(self.workers, initializer=_init_jieba)
+        if self._pool is None:
+            self._pool = _context().Pool(self.workers, initializer=_init_jieba)
         size = -(-len(texts) // (self.workers * 4)) or 1
         chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
         return [words for chunk in self._pool.map(_jieba_words, chunks) for words in chunk]

@@ -49,8 +49,8 @@ def predictions_table(ids: list[str], texts: list[str], y_true: np.ndarray, prob
 
 
 def param_count(model: torch.nn.Module) -> dict[str, int]:
-    return {"params": sum(p.numel() for p in model.parameters()),
-            "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+    return {"num_params": sum(p.numel() for p in model.parameters()),
+            "num_trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad)}
 
 
 class PeakMemory:

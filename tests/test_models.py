@@ -1,0 +1,175 @@
+"""Model zoo: every registered model builds from params.yaml, learns, overfits a batch, masks
+padding; arch validation, scheme checks, train-settings precedence, offline loading errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from train_fixtures import LABELS, SPECIALS, WORDS, tiny_bert, toy_docs
+
+from pipeline.config import load_config
+from pipeline.errors import TextbenchError
+from pipeline.models import REGISTRY, BuildContext, build_model
+from pipeline.train.data import collate
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest single-threaded, and the CI machine is shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+def make(name: str, bert_dir: Path, arch: dict | None = None):
+    ctx = BuildContext(num_labels=len(LABELS), vocab_size=len(WORDS) + len(SPECIALS), pad_id=0, max_len=16,
+                       encoder=str(bert_dir))
+    params_arch = load_config(REPO / "params.yaml").models[name].arch if arch is None else arch
+    return build_model(name, ctx, params_arch)
+
+
+def batch(name: str, n: int = 16):
+    docs, labels = toy_docs(n, seed=0)
+    off = len(SPECIALS)
+    seqs = [[2] + [w + off for w in d] + [3] if REGISTRY[name].scheme == "subword" else [w + off for w in d] for d in docs]
+    import numpy as np
+
+    ids, mask = collate([np.array(s) for s in seqs], pad_id=0)
+    return ids, mask, torch.tensor(labels)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_model_learns_and_overfits_a_batch(name: str, bert_dir: Path) -> None:
+    torch.manual_seed(0)
+    model, arch = make(name, bert_dir)
+    assert arch == {**arch, **load_config(REPO / "params.yaml").models[name].arch}  # params reach the builder
+    ids, mask, y = batch(name)
+    lr = 3e-3 if REGISTRY[name].scheme == "subword" else 1e-2
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    losses = []
+    for step in range(100):
+        model.train()
+        loss = F.cross_entropy(model(ids, mask), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if step % 5 == 4:
+            model.eval()
+            with torch.no_grad():
+                if (model(ids, mask).argmax(1) == y).all():
+                    break
+    assert losses[-1] < losses[0], f"{name}: loss {losses[0]:.3f} → {losses[-1]:.3f}"
+    model.eval()
+    with torch.no_grad():
+        assert (model(ids, mask).argmax(1) == y).float().mean().item() == 1.0
+    assert isinstance(model.get_input_embeddings(), torch.nn.Embedding)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in REGISTRY if n not in ("dpcnn", "bert_dpcnn")))
+def test_padding_does_not_change_logits(name: str, bert_dir: Path) -> None:
+    """Extra pad positions are masked (DPCNN's pyramid depth depends on length by design)."""
+    torch.manual_seed(0)
+    model, _ = make(name, bert_dir)
+    model.eval()
+    ids, mask, _ = batch(name, 8)
+    pad = torch.zeros(ids.size(0), 7, dtype=ids.dtype)
+    with torch.no_grad():
+        a = model(ids, mask)
+        b = model(torch.cat([ids, pad], 1), torch.cat([mask, pad], 1))
+    torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_short_inputs_work_for_every_model(bert_dir: Path) -> None:
+    """One-token documents (and one empty one) through every model, e.g. DPCNN on 48-token titles and less."""
+    import numpy as np
+
+    for name in REGISTRY:
+        model, _ = make(name, bert_dir)
+        ids, mask = collate([np.array([7]), np.array([], dtype=np.int64)], pad_id=0)
+        assert model.eval()(ids, mask).shape == (2, len(LABELS)), name
+
+
+def test_arch_validation_names_the_key(bert_dir: Path) -> None:
+    with pytest.raises(TextbenchError, match=r"models\.textcnn\.arch\.kernel_size: unknown key.*kernel_sizes"):
+        make("textcnn", bert_dir, {"kernel_size": [3]})
+    with pytest.raises(TextbenchError, match=r"models\.textrnn\.arch\.hidden"):
+        make("textrnn", bert_dir, {"hidden": "big"})
+    with pytest.raises(TextbenchError, match=r"models\.transformer\.arch: embed_dim 30 must be divisible by heads 4"):
+        make("transformer", bert_dir, {"embed_dim": 30, "heads": 4})
+
+
+def test_unknown_model_and_scheme_mismatch(bert_dir: Path) -> None:
+    ctx = BuildContext(num_labels=2, vocab_size=10, pad_id=0, max_len=8, encoder=str(bert_dir))
+    with pytest.raises(TextbenchError, match="unknown model 'bret'.*bert, bert_cnn"):
+        build_model("bret", ctx, {})
+    with pytest.raises(TextbenchError, match="'bert_cnn' needs scheme 'subword'.*got 'vocab'"):
+        build_model("bert_cnn", ctx, {}, scheme="vocab")
+    with pytest.raises(TextbenchError, match="'textcnn' needs scheme 'vocab'.*got 'subword'"):
+        build_model("textcnn", ctx, {}, scheme="subword")
+
+
+def test_encoder_not_loadable_offline(tmp_path: Path) -> None:
+    ctx = BuildContext(num_labels=2, vocab_size=10, pad_id=0, max_len=8, encoder=str(tmp_path / "missing"))
+    with pytest.raises(TextbenchError, match="cannot load encoder .*local checkpoint directory"):
+        build_model("bert", ctx, {})
+
+
+def test_pretrained_embeddings_fix_width_and_can_be_frozen(bert_dir: Path) -> None:
+    import numpy as np
+
+    vectors = np.random.default_rng(0).normal(size=(45, 24)).astype(np.float32)
+    ctx = BuildContext(num_labels=4, vocab_size=45, pad_id=0, max_len=16, embeddings=vectors)
+    model, arch = build_model("textcnn", ctx, {"freeze_embeddings": True})
+    assert arch["embed_dim"] == 24
+    emb = model.get_input_embeddings()
+    assert torch.equal(emb.weight.data, torch.from_numpy(vectors)) and not emb.weight.requires_grad
+
+
+def test_layer_lr_decay_scales_lower_layers(bert_dir: Path) -> None:
+    model, _ = make("bert", bert_dir, {"layer_lr_decay": 0.5})
+    assert model.lr_scale("head.mlp.1.weight") == 1.0
+    assert model.lr_scale("embedder.encoder.encoder.layer.1.attention.self.query.weight") == 0.5
+    assert model.lr_scale("embedder.encoder.encoder.layer.0.attention.self.query.weight") == 0.25
+    assert model.lr_scale("embedder.encoder.embeddings.word_embeddings.weight") == 0.125
+
+
+def test_packaged_minilm_builds_offline() -> None:
+    ctx = BuildContext(num_labels=3, vocab_size=30522, pad_id=0, max_len=32, encoder="minilm")
+    model, _ = build_model("bert_cnn", ctx, {})
+    ids = torch.tensor([[101, 3514, 7597, 4125, 102]])
+    out = model.eval()(ids, torch.ones_like(ids))
+    assert out.shape == (1, 3)
+    assert model.embedder.out_dim == 384 and model.embedder.hf_config()["num_hidden_layers"] == 6
+
+
+def test_train_settings_precedence(project: Path) -> None:
+    """TrainConfig defaults < params train < registry published < params models.<name>.train."""
+    import yaml
+
+    raw = yaml.safe_load((project / "params.yaml").read_text())
+    raw["train"] = {"epochs": 7, "lr": 0.1, "weight_decay": 0.2}
+    raw["models"] = {"bert": {"train": {"epochs": 1}}}
+    from pipeline.config import config_from_dict
+
+    cfg = config_from_dict(raw)
+    bert, textcnn, fasttext = cfg.train_for("bert"), cfg.train_for("textcnn"), cfg.train_for("fasttext")
+    assert bert.epochs == 1 and bert.lr == 5e-5 and bert.weight_decay == 0.2  # params model > published > train
+    assert textcnn.epochs == 20 and textcnn.lr == 1e-3 and textcnn.weight_decay == 0.2
+    assert fasttext.epochs == 3 and textcnn.grad_clip == 1.0  # TrainConfig default where nobody sets it
+    raw["models"] = {"bert": {"train": {"epochs": 0}}}
+    with pytest.raises(TextbenchError, match=r"models\.bert\.train\.epochs"):
+        config_from_dict(raw).train_for("bert")
+    with pytest.raises(TextbenchError, match="unknown model 'nope'"):
+        cfg.train_for("nope")

@@ -1,0 +1,131 @@
+"""Trainer on generated tokenized fixtures: the CLI writes contracts 3 and 4, resume after a crash
+ends with the same metrics as an uninterrupted run, and bad inputs leave earlier results untouched."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+from train_fixtures import LABELS, tiny_bert, write_toy_project
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.config import load_config
+from pipeline.errors import TextbenchError
+from pipeline.evaluate import classification_metrics
+from pipeline.models import load_trained
+from pipeline.train import loop, train
+
+METRIC_KEYS = {"dataset", "model", "seed", "accuracy", "macro_precision", "macro_recall", "macro_f1",
+               "weighted_precision", "weighted_recall", "weighted_f1", "per_class", "confusion_matrix", "labels",
+               "params", "train_time_s", "train_samples_per_s", "infer_samples_per_s", "peak_memory_mb",
+               "best_step", "fingerprint"}
+
+
+@pytest.fixture(scope="module")
+def bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture
+def toy(project: Path, bert_dir: Path) -> Path:
+    write_toy_project(project, bert_dir)
+    return project
+
+
+@pytest.mark.parametrize("model", ["textcnn", "bert_cnn"])
+def test_cli_train_writes_every_contract_file(toy: Path, model: str) -> None:
+    result = CliRunner().invoke(app, ["train", "-d", "toy", "-m", model])
+    assert result.exit_code == 0, result.output
+    assert "accuracy" in result.output
+    mdir, rdir = toy / "models" / "toy" / model, toy / "reports" / "toy" / model
+    cfg = json.loads((mdir / "config.json").read_text())
+    assert {"model", "dataset", "scheme", "arch", "train", "labels", "num_labels", "seed", "fingerprint"} <= set(cfg)
+    assert cfg["labels"] == LABELS and cfg["num_labels"] == 4 and cfg["seed"] == 42
+    assert (cfg["encoder_config"] is not None) == model.startswith("bert")
+    assert {"meta.json"} <= {p.name for p in (mdir / "tokenizer").iterdir()}
+    assert (mdir / "tokenizer" / ("tokenizer.json" if model.startswith("bert") else "vocab.json")).is_file()
+    assert {p.name for p in (mdir / "last").iterdir()} == {"model.safetensors", "best.safetensors",
+                                                           "optimizer.safetensors", "rng.safetensors", "state.json"}
+    assert not list((toy / "models" / "toy").glob(".*"))  # no partial/temp dirs left
+    metrics = json.loads((rdir / "metrics.json").read_text())
+    assert METRIC_KEYS <= set(metrics) and metrics["accuracy"] > 0.5
+    assert set(metrics["per_class"]) == set(LABELS) and len(metrics["confusion_matrix"]) == 4
+    preds = pq.read_table(rdir / "predictions.parquet")
+    assert preds.column_names == ["id", "text", "label", "pred", "confidence", "probs"]
+    assert str(preds.schema.field("probs").type) == "list<element: float>" and preds.num_rows == 24
+    assert preds.column("text")[0].as_py().startswith("w")
+    acc = np.mean(np.array(preds.column("label").to_pylist()) == np.array(preds.column("pred").to_pylist()))
+    assert acc == pytest.approx(metrics["accuracy"])
+    curves = (rdir / "curves.csv").read_text().splitlines()
+    assert curves[0] == "step,train_loss,dev_loss,dev_accuracy,dev_macro_f1" and len(curves) >= 3
+    model_, cfg2 = load_trained(mdir)  # rebuilt offline from config.json; same test predictions
+    assert not model_.training and cfg2 == cfg
+
+
+def test_resume_after_crash_matches_uninterrupted_run(toy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = load_config(toy / "params.yaml")
+    full = train(cfg, "toy", "textrnn_att", report_dir=toy / "full")
+
+    calls = {"n": 0}
+    real_evaluate = loop._evaluate
+
+    def crash_after_two(*args, **kwargs):
+        if calls["n"] == 2:
+            raise RuntimeError("killed")
+        calls["n"] += 1
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "_evaluate", crash_after_two)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(cfg, "toy", "textrnn_att", model_dir=toy / "m2", report_dir=toy / "r2")
+    assert not (toy / "m2").exists() and not (toy / "r2").exists()  # nothing half-written
+    state = json.loads((toy / ".m2.partial" / "last" / "state.json").read_text())["state"]
+    assert state["step"] == 8  # crashed at the third evaluation (eval_every 4)
+    monkeypatch.setattr(loop, "_evaluate", real_evaluate)
+    resumed = train(cfg, "toy", "textrnn_att", resume=True, model_dir=toy / "m2", report_dir=toy / "r2")
+    for key in ("accuracy", "macro_f1", "weighted_f1", "per_class", "confusion_matrix", "best_step", "fingerprint"):
+        assert resumed[key] == full[key], key
+    assert (toy / "full" / "curves.csv").read_text() == (toy / "r2" / "curves.csv").read_text()
+    a = pq.read_table(toy / "full" / "predictions.parquet").column("probs").to_pylist()
+    b = pq.read_table(toy / "r2" / "predictions.parquet").column("probs").to_pylist()
+    assert a == b
+
+
+def test_bad_inputs_leave_earlier_results_untouched(toy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = load_config(toy / "params.yaml")
+    train(cfg, "toy", "fasttext")
+    mdir, rdir = toy / "models" / "toy" / "fasttext", toy / "reports" / "toy" / "fasttext"
+    before = (rdir / "metrics.json").read_bytes(), (mdir / "model.safetensors").read_bytes()
+
+    with monkeypatch.context() as m, pytest.raises(TextbenchError, match="training diverged: loss is nan at step 0"):
+        m.setattr(loop.F, "cross_entropy", lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
+        train(cfg, "toy", "fasttext")
+    assert ((rdir / "metrics.json").read_bytes(), (mdir / "model.safetensors").read_bytes()) == before
+
+    state_path = mdir / "last" / "state.json"
+    state = json.loads(state_path.read_text())
+    state["state"]["num_labels"] = 3
+    state_path.write_text(json.dumps(state))
+    with pytest.raises(TextbenchError, match="checkpoint has 3 labels but the data has 4"):
+        train(cfg, "toy", "fasttext", resume=True)
+
+    result = CliRunner().invoke(app, ["train", "-d", "toy", "-m", "fastext"])
+    assert result.exit_code != 0 and "fasttext" in str(result.exception)
+
+    (mdir / "model.safetensors").write_bytes(before[1][: len(before[1]) // 2])  # truncated
+    with pytest.raises(TextbenchError, match="model.safetensors: corrupt or unreadable checkpoint"):
+        load_trained(mdir)
+    assert (rdir / "metrics.json").read_bytes() == before[0]
+
+
+def test_metrics_fix_labels_and_zero_division() -> None:
+    m = classification_metrics([0, 0, 1], [0, 1, 1], ["a", "b", "c"])
+    assert m["accuracy"] == pytest.approx(2 / 3)
+    assert m["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert m["confusion_matrix"] == [[1, 1, 0], [0, 1, 0], [0, 0, 0]]
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)

@@ -204,7 +204,7 @@ def test_error_analysis_hook_renders_highlights(project: Path) -> None:
     md = (project / "reports" / "comparison.md").read_text()
     assert seen == [(("reuters", "bert"), 5)]
     assert "oil <mark>up</mark>" in page and "| x1 | acq | earn | 0.990 | oil <up> |" in md
-    assert "CI]" not in md and "| Accuracy |" in md  # no bootstrap: no CI columns, point estimates stay
+    assert "CI]" not in md and "nan" not in md and "| Accuracy |" in md  # no bootstrap: no CIs, points stay
 
 
 def test_default_error_analysis_lists_confident_mistakes(built: Path) -> None:

@@ -23,8 +23,8 @@ class Paired:
 
     mcnemar: stats.McNemar
     delta_f1: float  # best − this model, macro-F1 on the full test set
-    delta_ci: tuple[float, float]
-    delta_p: float
+    delta_ci: tuple[float, float] | None  # None without bootstrap resamples
+    delta_p: float | None
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,11 @@ def compare(runs: list[Run], cfg: ReportConfig, seed: int) -> list[Row]:
             rows.append(Row(run))
             continue
         boot = boots[run.model]
+        resampled = len(boot.accuracy) > 0
         rows.append(Row(
             run,
-            accuracy_ci=stats.interval(boot.accuracy, cfg.confidence) if cfg.bootstrap else None,
-            macro_f1_ci=stats.interval(boot.macro_f1, cfg.confidence) if cfg.bootstrap else None,
+            accuracy_ci=stats.interval(boot.accuracy, cfg.confidence) if resampled else None,
+            macro_f1_ci=stats.interval(boot.macro_f1, cfg.confidence) if resampled else None,
             paired=_paired(best, run, boots, cfg) if best is not None and run is not best else None,
             seeds=_seeds(run),
         ))
@@ -80,8 +81,9 @@ def _paired(best: Run, run: Run, boots: dict[str, stats.Bootstrap], cfg: ReportC
     delta = stats.macro_f1(a["y_true"].to_numpy(), a["y_pred"].to_numpy(), n_classes) - stats.macro_f1(
         b["y_true"].to_numpy(), b["y_pred"].to_numpy(), n_classes)
     diff = boots[best.model].macro_f1 - boots[run.model].macro_f1
-    ci = stats.interval(diff, cfg.confidence) if len(diff) else (float("nan"), float("nan"))
-    return Paired(test, delta, ci, stats.paired_bootstrap_p(diff))
+    if len(diff) == 0:
+        return Paired(test, delta, None, None)
+    return Paired(test, delta, stats.interval(diff, cfg.confidence), stats.paired_bootstrap_p(diff))
 
 
 def _seeds(run: Run) -> dict[str, tuple[float, float]] | None:

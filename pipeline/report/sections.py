@@ -118,7 +118,7 @@ def significance_blocks(rows: list[Row], cfg: Config) -> list[Block]:
             Cell("best" if r.run is best else
                  "n/a (different test ids)" if p is None else f"{p.mcnemar.b}/{p.mcnemar.c}, p = {_p(p.mcnemar.p, alpha)}"),
             Cell("" if p is None else _with_ci(p.delta_f1, p.delta_ci, signed=True)),
-            Cell("" if p is None else _p(p.delta_p, alpha, floor=2 / max(cfg.report.bootstrap, 1))),
+            Cell("" if p is None or p.delta_p is None else _p(p.delta_p, alpha, floor=2 / cfg.report.bootstrap)),
         ])
     ci = f" [{level:.0%} CI]" if cfg.report.bootstrap else ""
     headers = ["Model", f"Accuracy{ci}", f"Macro-F1{ci}", "McNemar vs best (b/c, p)", f"Best − model macro-F1{ci}",

@@ -7,7 +7,6 @@ differences form a paired bootstrap distribution.
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass
 
@@ -42,6 +41,8 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
 def bootstrap(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, n_boot: int, seed: int) -> Bootstrap:
     """Accuracy and macro-F1 on `n_boot` resamples (with replacement) of the test set."""
     n = len(y_true)
+    if n == 0:
+        return Bootstrap(np.zeros(0), np.zeros(0))
     rng = np.random.default_rng(seed)
     accs, f1s = [], []
     for start in range(0, n_boot, CHUNK):
@@ -50,8 +51,7 @@ def bootstrap(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, n_boot: in
         weights = np.bincount(draws.ravel(), minlength=rows * n).reshape(rows, n).astype(np.float64)
         accs.append(weights @ (y_true == y_pred).astype(np.float64) / n)
         f1s.append(_f1(weights, y_true, y_pred, n_classes))
-    empty = np.zeros(0)
-    return Bootstrap(np.concatenate(accs) if accs else empty, np.concatenate(f1s) if f1s else empty)
+    return Bootstrap(np.concatenate([np.zeros(0), *accs]), np.concatenate([np.zeros(0), *f1s]))
 
 
 def _f1(weights: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -73,8 +73,6 @@ def interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
 
 def paired_bootstrap_p(diff: np.ndarray) -> float:
     """Two-sided p-value that the paired difference is zero (share of resamples crossing 0, ×2)."""
-    if len(diff) == 0:
-        return math.nan
     return float(min(1.0, 2 * min(np.mean(diff <= 0), np.mean(diff >= 0))))
 
 

@@ -6,8 +6,8 @@ cleaning, tokenization and truncation as the training data. Texts are sorted by 
 batching (less padding), and results come back in input order.
 
 Variants (same weights, different runtimes): `fp32` (torch), `int8` (torch dynamic quantization of
-Linear/LSTM/GRU layers, CPU), `bf16` (torch bfloat16 weights), `onnx` / `onnx-int8` (onnxruntime on
-the files `textbench export` writes under `<dir>/export/`).
+Linear/LSTM/GRU layers, CPU), `bf16` (bfloat16 autocast, as the trainer evaluates with precision
+bf16), `onnx` / `onnx-int8` (onnxruntime on the files `textbench export` writes under `<dir>/export/`).
 """
 
 from __future__ import annotations
@@ -87,20 +87,18 @@ class Predictor:
         if self.variant.startswith("onnx"):
             return self._onnx_runner()
         model = self.model.eval()
-        dtype = torch.float32
         if self.variant == "int8":
             model = quantize_int8(model)
-        elif self.variant == "bf16":
-            model, dtype = _to_bf16(model), torch.bfloat16
         model = model.to(self.device)
+        bf16 = self.variant == "bf16"
 
         @torch.inference_mode()
         def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
             ids_t = torch.from_numpy(ids).to(self.device)
             mask_t = torch.from_numpy(mask).to(self.device)
-            return model(ids_t, mask_t).float().cpu().numpy()
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+                return model(ids_t, mask_t).float().cpu().numpy()
 
-        self._infer_model, self._dtype = model, dtype
         return run
 
     def _onnx_runner(self) -> Runner:
@@ -164,9 +162,3 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     e = np.exp(z)
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
-
-def _to_bf16(model: torch.nn.Module) -> torch.nn.Module:
-    """bfloat16 weights; the wrapper casts logits back to fp32."""
-    import copy
-
-    return copy.deepcopy(model).to(torch.bfloat16)

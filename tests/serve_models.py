@@ -1,0 +1,81 @@
+"""Tiny real models for the predict/serve/explain/export tests, trained once per test session.
+
+A generated two-class task whose only signal is one planted word per class ("goal" → sports,
+"stock" → finance) amid shared filler words; the real tokenize stage and the real trainer
+(`pipeline.train.train`) turn it into models/<ds>/<model>/ dirs exactly like a user's.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SIGNAL = {"sports": "goal", "finance": "stock"}
+FILLER = "the a report said today market people new year week city group news team board".split()
+TRAIN = {
+    "textcnn": {"precision": "fp32", "epochs": 4, "batch_size": 16, "lr": 0.003, "eval_every": 10},
+    "bert": {"precision": "fp32", "epochs": 1, "max_steps": 24, "batch_size": 16, "lr": 0.0002, "eval_every": 8, "warmup_ratio": 0.0},
+}
+
+
+def document(rng: random.Random, label: str) -> str:
+    words = [rng.choice(FILLER) for _ in range(rng.randint(4, 12))]
+    words.insert(rng.randrange(len(words) + 1), SIGNAL[label])
+    return " ".join(words)
+
+
+def write_corpus(root: Path, sizes: dict[str, int] = {"train": 240, "dev": 40, "test": 40}) -> None:
+    """Prepared-contract parquet splits + card.json for dataset `reuters` under `root`."""
+    rng = random.Random(7)
+    out = root / "data" / "prepared" / "reuters"
+    out.mkdir(parents=True, exist_ok=True)
+    for split, n in sizes.items():
+        labels = [sorted(SIGNAL)[i % 2] for i in range(n)]
+        table = pa.table({"id": [f"{split}{i:03d}" for i in range(n)],
+                          "text": [document(rng, label) for label in labels], "label": labels})
+        pq.write_table(table, out / f"{split}.parquet")
+    (out / "card.json").write_text('{"labels": ["finance", "sports"]}', encoding="utf-8")
+
+
+@functools.cache
+def trained_root() -> Path:
+    """A project root holding data/, models/reuters/{textcnn,bert} and reports/ (built once)."""
+    from pipeline.config import load_config
+    from pipeline.tokenize.stage import tokenize_dataset
+    from pipeline.train import train
+
+    root = Path(tempfile.mkdtemp(prefix="textbench-serve-"))
+    atexit.register(shutil.rmtree, root, True)
+    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    params["datasets"]["reuters"]["max_len"] = 32
+    params["train"]["threads"] = 1  # 2 threads on a loaded 2-core box run ~15x slower
+    params["models"] = {name: {"train": settings} for name, settings in TRAIN.items()}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    write_corpus(root)
+    old = os.environ.get("TEXTBENCH_ROOT")
+    os.environ["TEXTBENCH_ROOT"] = str(root)
+    try:
+        cfg = load_config(root / "params.yaml")
+        tokenize_dataset(cfg, "reuters", ("vocab", "subword"))
+        for model in TRAIN:
+            train(cfg, "reuters", model)
+    finally:
+        if old is None:
+            os.environ.pop("TEXTBENCH_ROOT")
+        else:
+            os.environ["TEXTBENCH_ROOT"] = old
+    return root
+
+
+def model_dir(name: str) -> Path:
+    return trained_root() / "models" / "reuters" / name

@@ -1,0 +1,133 @@
+"""`textbench predict` / `Predictor` on models trained by the real trainer (tests/serve_models.py):
+tokenization exactly as trained, every row back in order in every format, --min-confidence,
+stdin, column collisions, and one clear error per bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.errors import TextbenchError
+from pipeline.serve.predict import predict_file
+from pipeline.serve.predictor import Predictor
+from serve_models import model_dir, trained_root
+
+TEXTS = ["the goal was great", "stock market news", "", "people said the week", "goal and stock",
+         "a stock, a goal; and \"quotes\"\nacross lines", "team news today", "board said stock rose"] * 5
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def textcnn() -> Predictor:
+    return Predictor.load(model_dir("textcnn"), batch_size=4)
+
+
+@pytest.mark.parametrize("name", ["textcnn", "bert"])
+def test_predictor_reproduces_the_trainers_test_predictions(name: str) -> None:
+    """Same tokenization and weights as training: the probabilities the trainer wrote are recomputed."""
+    preds = pq.read_table(trained_root() / "reports" / "reuters" / name / "predictions.parquet").to_pandas()
+    predictor = Predictor.load(model_dir(name), batch_size=7)
+    probs = predictor.predict_proba(preds["text"].tolist())
+    np.testing.assert_allclose(probs, np.stack(preds["probs"]), atol=1e-4)
+    assert [predictor.labels[i] for i in probs.argmax(1)] == preds["pred"].tolist()
+
+
+def test_batching_and_length_sorting_do_not_change_results(textcnn: Predictor) -> None:
+    one_by_one = np.concatenate([textcnn.predict_proba([t]) for t in TEXTS])
+    np.testing.assert_allclose(textcnn.predict_proba(TEXTS), one_by_one, atol=1e-5)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".parquet"])
+def test_every_row_round_trips_in_order(textcnn: Predictor, tmp_path: Path, suffix: str) -> None:
+    df = pd.DataFrame({"id": [f"r{i}" for i in range(len(TEXTS))], "body": TEXTS, "label": "gold"})
+    src = tmp_path / f"in{suffix}"
+    {".csv": lambda: df.to_csv(src, index=False), ".tsv": lambda: df.to_csv(src, index=False, sep="\t"),
+     ".jsonl": lambda: df.to_json(src, orient="records", lines=True, force_ascii=False),
+     ".parquet": lambda: df.to_parquet(src)}[suffix]()
+    out, rows = predict_file(textcnn, str(src), None, text_column="body", top_k=2, chunk_rows=6)
+    assert out == str(tmp_path / f"in.predictions{suffix}") and rows == len(TEXTS)
+    got = _read(Path(out))
+    assert list(got.columns) == ["id", "body", "input_label", "label", "confidence", "top1_label", "top1_prob",
+                                 "top2_label", "top2_prob", "needs_review"]
+    assert got["id"].tolist() == df["id"].tolist() and got["body"].fillna("").tolist() == TEXTS
+    assert (got["input_label"] == "gold").all()
+    probs = textcnn.predict_proba(TEXTS)
+    assert got["label"].tolist() == [textcnn.labels[i] for i in probs.argmax(1)]
+    np.testing.assert_allclose(got["confidence"], probs.max(1), rtol=1e-5)
+    assert (got["top1_label"] == got["label"]).all() and (got["top1_prob"] >= got["top2_prob"]).all()
+    assert not got["needs_review"].any()
+
+
+def test_min_confidence_marks_exactly_the_uncertain_rows(textcnn: Predictor, tmp_path: Path) -> None:
+    pd.DataFrame({"text": TEXTS}).to_parquet(tmp_path / "in.parquet")
+    confidence = textcnn.predict_proba(TEXTS).max(1)
+    threshold = float(np.median(confidence))
+    out, _ = predict_file(textcnn, str(tmp_path / "in.parquet"), str(tmp_path / "out.parquet"),
+                          min_confidence=threshold, chunk_rows=5)
+    got = pd.read_parquet(out)
+    assert got["needs_review"].tolist() == (got["confidence"] < threshold).tolist()
+    assert 0 < got["needs_review"].sum() < len(TEXTS)
+
+
+def test_stdin_lines_to_jsonl_on_stdout() -> None:
+    result = runner.invoke(app, ["predict", str(model_dir("bert")), "-", "--top-k", "1"],
+                           input="the goal was great\nstock prices fell\n\n")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["text"] for r in rows] == ["the goal was great", "stock prices fell", ""]
+    assert [r["label"] for r in rows[:2]] == ["sports", "finance"]
+    assert set(rows[0]) == {"text", "label", "confidence", "top1_label", "top1_prob", "needs_review"}
+
+
+def test_cli_writes_the_output_file(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_text("text\ngoal\nstock\n", encoding="utf-8")
+    result = runner.invoke(app, ["predict", str(model_dir("textcnn")), str(tmp_path / "in.csv"),
+                                 "-o", str(tmp_path / "out.jsonl"), "--min-confidence", "1.0"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["label"] for r in rows] == ["sports", "finance"] and all(r["needs_review"] for r in rows)
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("missing", "input file not found"),
+    ("suffix", "unknown file type"),
+    ("column", "no column 'text'"),
+    ("json", "not a JSON object"),
+    ("k", "--top-k must be at least 1"),
+])
+def test_bad_input_is_one_clear_error_and_no_output(textcnn: Predictor, tmp_path: Path, case: str,
+                                                     expected: str) -> None:
+    src = {"missing": tmp_path / "nope.csv", "suffix": tmp_path / "in.xlsx", "column": tmp_path / "in.csv",
+           "json": tmp_path / "in.jsonl", "k": tmp_path / "in.csv"}[case]
+    if case in ("column", "k"):
+        src.write_text("body\nhello\n", encoding="utf-8")
+    if case == "json":
+        src.write_text('{"text": "ok"}\n{broken\n', encoding="utf-8")
+    if case == "suffix":
+        src.write_text("x", encoding="utf-8")
+    with pytest.raises(TextbenchError, match=expected):
+        predict_file(textcnn, str(src), str(tmp_path / "out.csv"), top_k=0 if case == "k" else 3, chunk_rows=1)
+    assert not (tmp_path / "out.csv").exists()
+    assert not list(tmp_path.glob(".out.csv.*"))
+
+
+def test_not_a_model_dir_is_a_clear_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["predict", str(tmp_path), "-"], input="x\n")
+    assert result.exit_code != 0
+    assert "not a trained model directory" in str(result.exception)
+
+
+def _read(path: Path) -> pd.DataFrame:
+    if path.suffix == ".jsonl":
+        return pd.read_json(path, lines=True, dtype=False)
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",", dtype={"id": str, "body": str},
+                       keep_default_na=False)

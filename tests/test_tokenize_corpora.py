@@ -103,6 +103,7 @@ def test_thucnews_minilm_unk_rate_is_surfaced(at: Path, caplog: pytest.LogCaptur
         out = tokenize_scheme(config(at), "thucnews", "subword")
     meta = json.loads((out / "meta.json").read_text())
     assert meta["splits"]["train"]["unk_rate"] > 0.5
+    assert len(meta["warnings"]) == 3 and "bert-base-chinese" in meta["warnings"][0]  # the report shows these
     assert re.search(r"thucnews/subword train: \d+\.\d% of tokens are \[UNK\]", caplog.text)
 
 

@@ -178,24 +178,31 @@ def _build_vocab(cfg: Config, dataset: str, out: Path, train: Path) -> tuple[Tex
     try:
         counts = _train_counts(segmenter, train, tk.batch_size)
         itos = build_vocab(counts, vc.max_size, vc.min_freq)
+        write_json(out / "vocab.json", itos)
+        meta: dict[str, Any] = {
+            "zh_mode": vc.zh_mode if ds.language == "zh" else None, "vocab_file": "vocab.json", "vocab_size": len(itos),
+            "pad_id": 0, "unk_id": 1, "lowercase": True, "token_pattern": WORD_PATTERN if ds.language == "en" else None,
+            "vocab_settings": vc.model_dump(), "tokenizer_sha256": sha256_file(out / "vocab.json"), "train_types": len(counts),
+        }
+        if vc.embeddings:
+            vocab_path = root() / vc.embeddings_vocab if vc.embeddings_vocab else None
+            matrix, coverage = aligned_embeddings(root() / vc.embeddings, vocab_path, itos, counts, cfg.seed)
+            np.save(out / "embeddings.npy", matrix, allow_pickle=False)
+            meta |= {"embeddings_file": "embeddings.npy", "embeddings_coverage": coverage, "embeddings_seed": cfg.seed,
+                     "embeddings_sha256": sha256_file(root() / vc.embeddings)}
     except BaseException:
         segmenter.close()
         raise
-    enc = VocabEncoder(itos, segmenter, ds.max_len, tk.truncation)
-    write_json(out / "vocab.json", itos)
-    meta: dict[str, Any] = {
-        "zh_mode": vc.zh_mode if ds.language == "zh" else None, "vocab_file": "vocab.json", "vocab_size": len(itos), "pad_id": 0, "unk_id": 1,
-        "lowercase": True, "token_pattern": WORD_PATTERN if ds.language == "en" else None,
-        "vocab_settings": vc.model_dump(), "tokenizer_sha256": sha256_file(out / "vocab.json"),
-        "train_types": len(counts),
-    }
-    if vc.embeddings:
-        vocab_path = root() / vc.embeddings_vocab if vc.embeddings_vocab else None
-        matrix, coverage = aligned_embeddings(root() / vc.embeddings, vocab_path, itos, counts, cfg.seed)
-        np.save(out / "embeddings.npy", matrix, allow_pickle=False)
-        meta |= {"embeddings_file": "embeddings.npy", "embeddings_coverage": coverage, "embeddings_seed": cfg.seed,
-                 "embeddings_sha256": sha256_file(root() / vc.embeddings)}
-    return enc, meta
+    return VocabEncoder(itos, segmenter, ds.max_len, tk.truncation), meta
+
+
+def unk_warnings(dataset: str, scheme: str, encoder: str, splits: dict[str, Any]) -> list[str]:
+    """One line per split whose unknown-token rate exceeds UNK_WARN (kept in meta.json and logged)."""
+    why = {"subword": f"[UNK]: encoder '{encoder}' does not cover this text (Chinese needs a Chinese encoder, "
+                      "e.g. bert-base-chinese); results will suffer",
+           "vocab": "<unk>: tokens absent from the train vocabulary (raise max_size / lower min_freq?)"}[scheme]
+    return [f"{dataset}/{scheme} {s}: {100 * st['unk_rate']:.1f}% of tokens are {why}"
+            for s, st in splits.items() if st["unk_rate"] > UNK_WARN]
 
 
 def tokenize_scheme(cfg: Config, dataset: str, scheme: str) -> Path:
@@ -226,13 +233,10 @@ def tokenize_scheme(cfg: Config, dataset: str, scheme: str) -> Path:
                                                  meta["tokenizer_sha256"], meta.get("embeddings_sha256")),
         }
         meta["fingerprint"] = fingerprint(meta["tokenizer_fingerprint"], meta["inputs_sha256"], labels)
+        meta["warnings"] = unk_warnings(dataset, scheme, ds.encoder, splits)
+        for line in meta["warnings"]:
+            log.warning("%s", line)
         write_json(tmp / "meta.json", meta)
-        why = {"subword": f"[UNK]: encoder '{ds.encoder}' does not cover this text (Chinese needs a Chinese encoder, "
-                          "e.g. bert-base-chinese); results will suffer",
-               "vocab": "<unk>: tokens absent from the train vocabulary (raise max_size / lower min_freq?)"}[scheme]
-        for s, st in splits.items():
-            if st["unk_rate"] > UNK_WARN:
-                log.warning("%s/%s %s: %.1f%% of tokens are %s", dataset, scheme, s, 100 * st["unk_rate"], why)
     return out_dir
 
 

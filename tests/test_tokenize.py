@@ -236,3 +236,15 @@ def test_console_script_prints_one_error_line(project: Path):
     assert proc.stderr.strip().splitlines() == [
         f"error: {project / 'data/prepared/reuters/train.parquet'}: prepared split not found; run `textbench prepare -d reuters` first"
     ]
+
+
+def test_word_cache_equals_the_plain_tokenizer():
+    from pipeline.tokenize.subword import SubwordEncoder
+
+    enc = SubwordEncoder.from_config("minilm", 512, "head")
+    texts = ["Ünïcode Straße ΣΟΦΙΑ naïve café 東京 x\u200by ｆｕｌｌ ﬁ ℃ İstanbul", "a" * 150 + " ok",
+             "MiXeD CaSe... 3.5% U.S.-based (don't) #tag @user", "\x07ctrl\ttab\nnew   line", "", "股市大涨，投资者欢迎"]
+    cached = enc.pieces(texts + texts)
+    assert enc.word_cache
+    enc.word_cache = None  # the path every non-BERT tokenizer takes: whole texts through the Rust pipeline
+    assert enc.pieces(texts + texts) == cached

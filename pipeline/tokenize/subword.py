@@ -11,7 +11,6 @@ batching, is most of the stage's speed: the Rust normalizer dominates the plain 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from itertools import chain
 from pathlib import Path
@@ -56,9 +55,8 @@ class SubwordEncoder(TextEncoder):
         if first is None or last is None or tokenizer.unk_token_id is None:
             raise TextbenchError(f"encoder '{encoder}': tokenizer lacks [CLS]/[SEP]/[UNK] (or <s>/</s>/<unk>) tokens")
         super().__init__(max_len, truncation, tokenizer.unk_token_id, [first], [last])
-        spec = json.loads(self.backend.to_str())
-        word_local = ((spec.get("normalizer") or {}).get("type"), (spec.get("pre_tokenizer") or {}).get("type"),
-                      spec["model"].get("type")) == ("BertNormalizer", "BertPreTokenizer", "WordPiece")
+        parts = (self.backend.normalizer, self.backend.pre_tokenizer, self.backend.model)
+        word_local = tuple(type(p).__name__ for p in parts) == ("BertNormalizer", "BertPreTokenizer", "WordPiece")
         self.word_cache: dict[str, list[int]] | None = {} if word_local else None
 
     @classmethod

@@ -163,13 +163,14 @@ def test_fingerprint_tracks_settings(project: Path):
         return tuple(json.loads((p / "meta.json").read_text())["fingerprint"] for p in out)
 
     base = fp()
+    copy = load_encoder(project / "data/tokenized/reuters/subword").hf
+    copy.save_pretrained(str(project / "my-encoder"))  # same vocabulary, another encoder reference
     for key, value in [("datasets.reuters.max_len", 64), ("tokenize.truncation", "head+tail"),
-                       ("tokenize.vocab.min_freq", 2)]:
+                       ("tokenize.vocab.min_freq", 2), ("datasets.reuters.encoder", str(project / "my-encoder"))]:
         set_params(project, **{key: value})
         now = fp()
-        assert now[1] != base[1], key
-        if key != "tokenize.vocab.min_freq":
-            assert now[0] != base[0], key
+        assert (now[0] != base[0]) == (key != "tokenize.vocab.min_freq"), key
+        assert (now[1] != base[1]) == (key != "datasets.reuters.encoder"), key
         base = now
 
 

@@ -229,7 +229,7 @@ def tokenize_scheme(cfg: Config, dataset: str, scheme: str) -> Path:
             "labels": labels,
             "splits": splits,
             "inputs_sha256": {s: sha256_file(p) for s, p in inputs.items()},
-            "tokenizer_fingerprint": fingerprint(settings, meta.get("zh_mode"), meta.get("vocab_settings"),
+            "tokenizer_fingerprint": fingerprint(settings, meta.get("encoder"), meta.get("zh_mode"), meta.get("vocab_settings"),
                                                  meta["tokenizer_sha256"], meta.get("embeddings_sha256")),
         }
         meta["fingerprint"] = fingerprint(meta["tokenizer_fingerprint"], meta["inputs_sha256"], labels)

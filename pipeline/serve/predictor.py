@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -24,8 +25,19 @@ from pipeline.errors import TextbenchError
 
 VARIANTS = ("fp32", "int8", "bf16", "onnx", "onnx-int8")
 ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
+ONNX_MIN_LEN = 16  # exported graphs are traced on (and fed) at least this many positions
 
 Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (input_ids, attention_mask) int64 [B, T] → logits
+
+
+def onnx_session(path: Path):
+    """An onnxruntime CPU session using as many threads as torch does (fair comparisons)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.intra_op_num_threads = torch.get_num_threads()
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -43,7 +55,9 @@ def bf16_supported() -> bool:
 def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
     """Dynamic int8 quantization of the Linear and recurrent layers (weights int8, activations fp32)."""
     layers = {torch.nn.Linear, torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN}
-    return torch.ao.quantization.quantize_dynamic(model, layers, dtype=torch.qint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao deprecation notices: still the stock CPU int8 path in 2.13
+        return torch.ao.quantization.quantize_dynamic(model, layers, dtype=torch.qint8)
 
 
 class Predictor:
@@ -102,24 +116,27 @@ class Predictor:
         return run
 
     def _onnx_runner(self) -> Runner:
-        import onnxruntime as ort
-
         path = (self.model_dir or Path(".")) / "export" / ONNX_FILES[self.variant]
         if not path.is_file():
             flags = "--onnx --int8" if self.variant == "onnx-int8" else "--onnx"
             raise TextbenchError(f"{path}: not found; run `textbench export {self.model_dir} {flags}` first")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        return lambda ids, mask: session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+        session = onnx_session(path)
+
+        def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            if ids.shape[1] < ONNX_MIN_LEN:  # the graph was traced on inputs this long (see export)
+                ids, mask = (np.pad(a, ((0, 0), (0, ONNX_MIN_LEN - a.shape[1])), constant_values=v)
+                             for a, v in ((ids, self.pad_id), (mask, 0)))
+            return session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+
+        return run
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         """Token ids exactly as the training data was tokenized."""
         return self.encoder.encode(list(texts))
 
-    def pad(self, ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-        """Right-pad a batch to its longest row → (input_ids, attention_mask) int64 [B, T]."""
-        width = max(1, max((len(x) for x in ids), default=1))
+    def pad(self, ids: list[list[int]], min_len: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Right-pad a batch to its longest row (at least `min_len`) → (input_ids, attention_mask) int64 [B, T]."""
+        width = max(min_len, max((len(x) for x in ids), default=1))
         out = np.full((len(ids), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(ids), width), dtype=np.int64)
         for i, row in enumerate(ids):

@@ -5,7 +5,8 @@ the length ([CLS] + pieces + [SEP]). For BERT-style tokenizers (BertNormalizer, 
 WordPiece) every step is local to a space-separated word, and ASCII punctuation is always split
 off, so the pieces of a text are the concatenation of its chunks' pieces: each distinct chunk is
 tokenized once and then served from a cache (a corpus repeats its words constantly; this, not
-batching, is most of the stage's speed: the Rust normalizer dominates the plain path). Any other tokenizer encodes whole texts in batches. Both give the tokenizer's exact ids.
+batching, is most of the stage's speed: the Rust normalizer dominates the plain path). Any other
+tokenizer encodes whole texts in batches. Both give the tokenizer's exact ids (tested).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from pipeline.errors import TextbenchError
 from pipeline.tokenize.encoder import TextEncoder, clean
 
 CACHE_WORDS = 1_000_000
-# Space-free chunks, with each ASCII punctuation mark on its own (BertPreTokenizer isolates those anyway).
-_CHUNK = re.compile(r"[!-/:-@\[-`{-~]|[^ !-/:-@\[-`{-~]+")
+# Chunks without spaces/control characters; each ASCII punctuation mark alone (BertPreTokenizer
+# splits them anyway).
+_CHUNK = re.compile(r"[!-/:-@\[-`{-~]|[^\s\x00-\x1f\x7f-\x9f!-/:-@\[-`{-~]+")
 
 
 def load_hf_tokenizer(ref: str, name: str) -> Any:
@@ -77,11 +79,11 @@ class SubwordEncoder(TextEncoder):
         return hashlib.sha256(self.backend.to_str().encode()).hexdigest()
 
     def pieces(self, texts: list[str]) -> list[list[int]]:
-        cleaned = [clean(t) for t in texts]
         cache = self.word_cache
         if cache is None:
-            return [e.ids for e in self.backend.encode_batch_fast(cleaned, add_special_tokens=False)]
-        words = [_CHUNK.findall(t.lower() if t.isascii() else t) for t in cleaned]
+            return [e.ids for e in self.backend.encode_batch_fast([clean(t) for t in texts], add_special_tokens=False)]
+        # ASCII text: clean() would only blank controls and collapse spaces, which _CHUNK treats as separators anyway
+        words = [_CHUNK.findall(t.lower() if t.isascii() else clean(t)) for t in (x or "" for x in texts)]
         new = [w for w in {w: None for ws in words for w in ws} if w not in cache]
         if len(cache) + len(new) > CACHE_WORDS:
             cache.clear()

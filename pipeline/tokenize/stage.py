@@ -235,7 +235,7 @@ def tokenize_scheme(cfg: Config, dataset: str, scheme: str) -> Path:
         meta["fingerprint"] = fingerprint(meta["tokenizer_fingerprint"], meta["inputs_sha256"], labels)
         meta["warnings"] = unk_warnings(dataset, scheme, ds.encoder, splits)
         for line in meta["warnings"]:
-            log.warning("%s", line)
+            log.warning("warning: %s", line)
         write_json(tmp / "meta.json", meta)
     return out_dir
 

@@ -24,7 +24,7 @@ SIGNAL = {"sports": "goal", "finance": "stock"}
 FILLER = "the a report said today market people new year week city group news team board".split()
 TRAIN = {
     "textcnn": {"precision": "fp32", "epochs": 4, "batch_size": 16, "lr": 0.003, "eval_every": 10},
-    "bert": {"precision": "fp32", "epochs": 1, "max_steps": 24, "batch_size": 16, "lr": 0.0002, "eval_every": 8, "warmup_ratio": 0.0},
+    "bert": {"precision": "fp32", "epochs": 1, "max_steps": 10, "batch_size": 16, "lr": 0.0002, "eval_every": 5, "warmup_ratio": 0.0},
 }
 
 

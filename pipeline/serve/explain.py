@@ -108,7 +108,7 @@ def highlight_html(tokens: list[str], scores: list[float]) -> str:
     for token, score in zip(tokens, scores):
         if token in SPECIAL:
             continue
-        glue = token.startswith("##") or _is_cjk(token)
+        glue = token.startswith("##") or _is_cjk(token) or (len(token) == 1 and not token.isalnum())
         word = token[2:] if token.startswith("##") else token
         alpha = round(min(1.0, abs(score) / scale) * 0.8, 3)
         rgb = "22,163,74" if score >= 0 else "220,38,38"

@@ -1,0 +1,161 @@
+"""`textbench serve`: the API answers valid and invalid requests (TestClient), a real uvicorn survives
+a loopback load test with zero server errors, and a real Chromium uses the page end to end."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import CHROMIUM_ARGS, REPO
+from pipeline.serve.api import Limits, create_app
+from serve_models import trained_root
+
+ARTIFACTS = REPO / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    app = create_app(trained_root() / "models", Limits(max_body_bytes=4000, max_texts=4, max_chars=200))
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def test_models_health_and_docs(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "models": 2}
+    models = {m["name"]: m for m in client.get("/models").json()}
+    assert set(models) == {"reuters/bert", "reuters/textcnn"}
+    assert models["reuters/textcnn"]["labels"] == ["finance", "sports"]
+    assert models["reuters/bert"]["metrics"]["accuracy"] == pytest.approx(1.0)
+    spec = client.get("/openapi.json").json()
+    assert {"/predict", "/explain", "/models", "/healthz"} <= set(spec["paths"])
+    assert "textbench" in client.get("/").text and "<script src" not in client.get("/").text
+
+
+def test_predict_single_and_batch(client: TestClient) -> None:
+    one = client.post("/predict", json={"model": "reuters/bert", "text": "the goal was late"}).json()
+    assert one["model"] == "reuters/bert" and one["predictions"][0]["label"] == "sports"
+    many = client.post("/predict", json={"model": "reuters/textcnn", "texts": ["stock fell", "goal", "stock up"]})
+    preds = many.json()["predictions"]
+    assert [p["label"] for p in preds] == ["finance", "sports", "finance"]
+    for p in preds:
+        assert set(p["probs"]) == {"finance", "sports"} and sum(p["probs"].values()) == pytest.approx(1.0, abs=1e-5)
+        assert p["confidence"] == pytest.approx(max(p["probs"].values()))
+
+
+@pytest.mark.parametrize("body, status, message", [
+    (b'\xff\xfe{"text": "goal"}', 400, "not valid UTF-8"),
+    (b'{"text": ', 422, "not valid JSON"),
+    (b"[" + b'"goal",' * 1000 + b"]", 413, "exceeds 4000 bytes"),
+    (b'{"model": "reuters/bert", "texts": []}', 422, "empty list"),
+    (b'{"model": "reuters/bert", "text": "   "}', 422, "empty text"),
+    (b'{"model": "reuters/bert", "texts": ["a", "b", "c", "d", "e"]}', 413, "at most 4 per request"),
+    (b'{"model": "reuters/bert", "text": "' + b"x" * 300 + b'"}', 413, "at most 200"),
+    (b'{"model": "nope/none", "text": "goal"}', 404, "unknown model 'nope/none'"),
+    (b'{"text": "goal"}', 422, "several models are served"),
+    (b'{"model": "reuters/bert", "text": "a", "texts": ["b"]}', 422, "exactly one of"),
+    (b'{"model": "reuters/bert", "text": 5}', 422, "text: Input should be a valid string"),
+    (b'{"model": "reuters/bert", "txt": "goal"}', 422, "txt: Extra inputs are not permitted"),
+])
+def test_bad_requests_get_clear_4xx_json_and_the_server_keeps_serving(client: TestClient, body: bytes, status: int,
+                                                                       message: str) -> None:
+    r = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == status and message in r.json()["detail"]
+    assert client.post("/predict", json={"model": "reuters/textcnn", "text": "goal"}).status_code == 200
+
+
+def test_explain_endpoint(client: TestClient) -> None:
+    r = client.post("/explain", json={"model": "reuters/bert", "text": "the stock rose", "method": "ig"}).json()
+    assert r["label"] == "finance" and len(r["tokens"]) == len(r["scores"]) == 5
+    assert r["tokens"][int(np.argmax(r["scores"]))] == "stock" and "stock</span>" in r["html"]
+    lime = client.post("/explain", json={"model": "reuters/textcnn", "text": "a goal today", "method": "lime",
+                                         "num_samples": 100}).json()
+    assert lime["method"] == "lime" and lime["tokens"] == ["a", "goal", "today"]
+    bad = client.post("/explain", json={"model": "reuters/bert", "text": "x", "target": "weather"})
+    assert bad.status_code == 422 and "unknown class" in bad.json()["detail"]
+
+
+@pytest.fixture(scope="module")
+def server() -> str:
+    """`textbench serve` as a real uvicorn process on a free loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "serve", "--models-root", str(trained_root() / "models"),
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail(f"server did not start: {proc.stderr.read().decode()[-2000:]}")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_load_2000_requests_from_8_clients_without_server_errors(server: str) -> None:
+    """Every 10th request is malformed: those must get 4xx, all others 200, none 5xx."""
+    def client_run(worker: int) -> list[tuple[int, float, bool]]:
+        out = []
+        with httpx.Client(base_url=server, timeout=30) as c:
+            for i in range(250):
+                bad = i % 10 == 0
+                body = {"model": "reuters/textcnn", "texts": []} if bad else \
+                    {"model": "reuters/textcnn", "texts": [f"goal number {worker} {i}", "stock report"]}
+                start = time.perf_counter()
+                status = c.post("/predict", json=body).status_code
+                out.append((status, time.perf_counter() - start, bad))
+        return out
+
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = [r for rs in pool.map(client_run, range(8)) for r in rs]
+    elapsed = time.perf_counter() - start
+    statuses = [s for s, _, _ in results]
+    assert len(results) == 2000 and not [s for s in statuses if s >= 500]
+    assert all((s == 422) if bad else (s == 200) for s, _, bad in results)
+    lat = np.array([t for _, t, _ in results]) * 1000
+    print(f"\nload: 2000 requests, 8 clients, {elapsed:.1f}s ({2000 / elapsed:.0f} req/s), "
+          f"p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms")
+    assert elapsed < 120
+
+
+def test_page_in_a_real_browser(server: str, chromium: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 760})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server)
+        page.wait_for_selector("#model option[value='reuters/bert']", state="attached")
+        page.select_option("#model", "reuters/bert")
+        page.fill("#text", "Late in the second half the striker scored the winning goal for the home team.")
+        page.click("#go")
+        page.wait_for_selector("#probchart rect.bar")
+        page.wait_for_selector("#highlight .tok")
+        assert page.inner_text("#verdict").startswith("sports")
+        assert page.locator("#probchart rect.bar").count() == 2
+        tokens = page.locator("#highlight .tok").all_inner_texts()
+        assert "goal" in tokens and "[CLS]" not in tokens
+        page.screenshot(path=str(ARTIFACTS / "serve-page.png"), full_page=True)
+        page.fill("#text", "")
+        page.click("#go")
+        assert "Paste some text" in page.inner_text("#error")
+        browser.close()
+    assert not errors

@@ -173,3 +173,18 @@ def test_train_settings_precedence(project: Path) -> None:
         config_from_dict(raw).train_for("bert")
     with pytest.raises(TextbenchError, match="unknown model 'nope'"):
         cfg.train_for("nope")
+
+
+def test_bf16_autocast_works_for_every_model(bert_dir: Path) -> None:
+    """`precision: auto` picks bf16 on capable CPUs/GPUs: every model must run forward+backward under it."""
+    from pipeline.train.loop import autocast
+
+    for name in REGISTRY:
+        model, _ = make(name, bert_dir)
+        ids, mask, y = batch(name, 8)
+        with autocast(torch.device("cpu"), "bf16"):
+            logits = model(ids, mask)
+        assert logits.dtype == torch.float32, name  # the classifier hands fp32 logits to the loss
+        loss = F.cross_entropy(logits, y)
+        loss.backward()
+        assert torch.isfinite(loss) and model.get_input_embeddings().weight.grad is not None, name

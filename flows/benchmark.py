@@ -19,12 +19,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -34,6 +32,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, as_completed
 from tqdm import tqdm
 
+from flows.proc import run_streaming
 from flows.runners import make_task_runner, submit_options
 from flows.slots import CPU, hold_slot, resolve_slots, slot_env
 from pipeline import paths
@@ -212,29 +211,6 @@ def train_command(params: Path, job: Job, resume: bool) -> list[str]:
     if not job.primary:
         cmd += ["--model-dir", job.model_dir, "--report-dir", job.report_dir]
     return cmd + (["--resume"] if resume else [])
-
-
-def run_streaming(cmd: list[str], env: dict[str, str], cwd: Path, log: Any) -> tuple[int, str]:
-    """Run `cmd`, sending each output line to `log`; return (exit status, last `error:` line).
-
-    The child gets its own process group, which is killed if this task is interrupted.
-    """
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    error = ""
-    try:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            for line in raw.decode("utf-8", "replace").replace("\r", "\n").splitlines():
-                if line.strip():
-                    log.info(line.rstrip())
-                if line.startswith("error:"):
-                    error = line.strip()
-        return proc.wait(), error
-    except BaseException:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        raise
 
 
 def slot_dir() -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.deployments.runner import EntrypointType
 
-from flows.benchmark import run_streaming
+from flows.proc import run_streaming
 from pipeline.errors import TextbenchError
 
 DEFAULT_COMMAND = "dvc repro"

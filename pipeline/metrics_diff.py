@@ -29,5 +29,6 @@ def metrics_diff_markdown(base: str, head: str | None = None, repo: Path = Path(
     sections = [f"## textbench: `{base}` → `{target}`"]
     for kind, title in (("metrics", "Metrics"), ("params", "Params")):
         table = _dvc([kind, "diff", *revs, "--md"], repo)
-        sections.append(f"### {title}\n\n{table if table else f'No {kind} changed.'}")
+        rows = table.splitlines()[2:]  # below the header and the |---| line
+        sections.append(f"### {title}\n\n{table if rows else f'No {kind} changed.'}")
     return "\n\n".join(sections) + "\n"

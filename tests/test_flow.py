@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from flows import benchmark as bm
+from flows.proc import run_streaming
 from flows.runners import make_task_runner
 from flows.slots import CPU, hold_slot, resolve_slots, slot_env
 from pipeline.config import OrchestrationConfig, load_config
@@ -153,7 +154,7 @@ def test_run_streaming_keeps_the_last_error_line(tmp_path: Path) -> None:
             lines.append(msg)
 
     code = "import sys; print('step 1\\rstep 2'); print('error: first'); print('error: disk full', file=sys.stderr); sys.exit(2)"
-    rc, error = bm.run_streaming([sys.executable, "-c", code], {"PYTHONUNBUFFERED": "1"}, tmp_path, Log())
+    rc, error = run_streaming([sys.executable, "-c", code], {"PYTHONUNBUFFERED": "1"}, tmp_path, Log())
     assert (rc, error) == (2, "error: disk full") and "step 2" in lines
 
 

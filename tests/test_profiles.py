@@ -98,7 +98,7 @@ def test_paper_round_trip(proj: Path) -> None:
 
 def test_profile_errors(proj: Path) -> None:
     params = proj / "params.yaml"
-    with pytest.raises(TextbenchError, match="unknown profile 'nope': available are default, paper"):
+    with pytest.raises(TextbenchError, match="unknown profile .nope.: available are default, ci, paper"):
         profiles.switch(params, "nope")
     (proj / "profiles/broken.yaml").write_text("train: {epoch: 3}\n", encoding="utf-8")
     before = params.read_bytes()

@@ -1,0 +1,74 @@
+"""`textbench diff`: markdown of `dvc metrics diff` + `dvc params diff` between two commits of a real
+git + DVC repository (the body of the pull-request comment)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.errors import TextbenchError
+from pipeline.metrics_diff import metrics_diff_markdown
+
+DVC_YAML = """stages:
+  train:
+    cmd: python -c "print('trained')"
+    params: [train.lr, train.epochs]
+    metrics:
+      - reports/metrics.json:
+          cache: false
+"""
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo, check=True,
+                   capture_output=True)
+
+
+def commit(repo: Path, accuracy: float, lr: float, message: str) -> None:
+    (repo / "params.yaml").write_text(f"train:\n  lr: {lr}\n  epochs: 3\n", encoding="utf-8")
+    (repo / "reports").mkdir(exist_ok=True)
+    (repo / "reports/metrics.json").write_text(json.dumps({"reuters": {"textcnn": {"accuracy": accuracy,
+                                                                                  "macro_f1": 0.5}}}))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=repo, check=True)
+    (repo / "dvc.yaml").write_text(DVC_YAML, encoding="utf-8")
+    commit(repo, 0.8, 0.001, "base")
+    git(repo, "checkout", "-q", "-b", "pr")
+    commit(repo, 0.85, 0.002, "raise lr")
+    return repo
+
+
+def test_markdown_shows_the_changed_metric_and_param(repo: Path) -> None:
+    text = metrics_diff_markdown("main", "pr", repo)
+    metrics, params = text.split("### Params")
+    assert "accuracy" in metrics and "0.8" in metrics and "0.85" in metrics and "0.05" in metrics
+    assert "macro_f1" not in metrics  # unchanged metrics are left out
+    assert "train.lr" in params and "0.001" in params and "0.002" in params and "epochs" not in params
+    assert "|" in metrics and "|" in params  # GitHub tables
+
+
+def test_cli_against_the_workspace_writes_the_comment_body(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(repo)
+    out = repo.parent / "comment.md"
+    result = CliRunner().invoke(app, ["diff", "--base", "pr", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "No metrics changed." in out.read_text() and "No params changed." in out.read_text()
+
+
+def test_unknown_revision_is_one_clear_error(repo: Path) -> None:
+    with pytest.raises(TextbenchError, match="dvc metrics diff no-such-branch"):
+        metrics_diff_markdown("no-such-branch", None, repo)

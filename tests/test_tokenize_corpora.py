@@ -46,9 +46,11 @@ def real_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def config(root: Path, **tokenize: object):
+    """The shipped params with the settings these tests assert on pinned (max_len, vocab limits)."""
     raw = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
-    vocab = tokenize.pop("vocab", {})
-    raw["tokenize"] = {**raw["tokenize"], **tokenize, "vocab": {**raw["tokenize"]["vocab"], **vocab}}
+    raw["datasets"]["reuters"]["max_len"], raw["datasets"]["thucnews"]["max_len"] = 256, 48
+    vocab = {"max_size": 50000, "min_freq": 1, "embeddings": "", **tokenize.pop("vocab", {})}  # type: ignore[dict-item]
+    raw["tokenize"] = {**raw["tokenize"], "truncation": "head", **tokenize, "vocab": {**raw["tokenize"]["vocab"], **vocab}}
     return config_from_dict(raw)
 
 

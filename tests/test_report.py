@@ -51,7 +51,8 @@ def write_run(root: Path, ds: str, model: str, seed: int, accuracy: float) -> di
     texts = [f"document {i} about {labels[t]}" for i, t in enumerate(y_true)]
     pq.write_table(predictions_table(ids, texts, y_true, probs, labels), rdir / "predictions.parquet")
     metrics = classification_metrics(y_true, y_pred, labels) | {
-        "dataset": ds, "model": model, "seed": seed, "params": 110_000 if model == "textcnn" else 22_700_000,
+        "dataset": ds, "model": model, "seed": seed, "params": {"arch": {}, "train": {"lr": 1e-3}},
+        "num_params": 110_000 if model == "textcnn" else 22_700_000,
         "train_time_s": 12.5 if model == "textcnn" else 340.0, "train_samples_per_s": 100.0,
         "infer_samples_per_s": 5000.0 if model == "textcnn" else 250.0, "peak_memory_mb": 900.0,
         "best_step": 300, "fingerprint": f"fp-{model}",
@@ -80,9 +81,11 @@ def make_project(root: Path, bootstrap: int = 200, datasets: tuple[str, ...] = t
                     "wall_time_s": 3.0})
     write_json(root / "data" / "prepared" / "reuters" / "card.json", {
         "labels": LABELS["reuters"], "counts": {"train": {"acq": 1000, "earn": 2000}, "dev": {"acq": 100}, "test": {"acq": 50}},
-        "dropped_classes": {"cotton": 3, "zinc": 5}, "duplicates_removed": 12})
+        "dropped_classes": [{"label": "cotton", "docs": 3, "reason": "fewer than 10"}, {"label": "zinc", "docs": 5, "reason": "fewer than 10"}],
+        "duplicates_removed": 12})
     write_json(root / "data" / "tokenized" / "thucnews" / "subword" / "meta.json",
-               {"scheme": "subword", "encoder": "minilm", "max_len": 48, "unk_rate": {"train": 0.62, "test": 0.61}})
+               {"scheme": "subword", "encoder": "minilm", "max_len": 48,
+                "splits": {"train": {"unk_rate": 0.62, "truncated_share": 0.0}, "test": {"unk_rate": 0.61, "truncated_share": 0.01}}})
 
 
 @pytest.fixture(scope="module")
@@ -137,8 +140,9 @@ def test_markdown_lists_every_model_and_the_failed_ones_error(built: Path) -> No
         assert re.search(r"^\| fasttext \|.*failed: RuntimeError: loss became NaN at step 40 \|$", table, re.M)
         assert "| **0.9" in table or "**0.8" in table  # the best accuracy is highlighted
         assert re.search(r"^\| textcnn \|.* p = [0-9.e-]+ ✱ \|", section, re.M)  # clearly worse: significant
-    assert "dropped_classes: cotton (3), zinc (5)" in md and "train: 3,000 documents" in md
-    assert "⚠ **subword (minilm): unk_rate.train = 62.0%" in md
+    assert "dropped_classes: cotton (3), zinc (5) — fewer than 10" in md and "train: 3,000 documents" in md
+    assert "⚠ **subword (minilm): [UNK] share of tokens: train 62.0%, test 61.0% — above 10%" in md
+    assert "subword (minilm): documents truncated to max_len 48: train 0.0%, test 1.0%" in md
     assert md.count("![") >= 10 and "figures/reuters/confusion_bert.png" in md
 
 
@@ -149,6 +153,11 @@ def test_mcnemar_separates_a_worse_model_from_an_identical_one(built: Path) -> N
     near = correct.copy()
     near[:3] = ~near[:3]
     assert stats.mcnemar(correct, near).p > 0.05
+    from scipy.stats import binomtest  # the reference: exact two-sided binomial test of b against (b + c) / 2
+    assert stats.mcnemar(np.array([True] * 30 + [False] * 12), np.array([False] * 30 + [True] * 12)).p == \
+        pytest.approx(binomtest(30, 42, 0.5).pvalue)
+    big_a, big_b = np.repeat([True, False], [6000, 6300]), np.repeat([False, True], [6000, 6300])  # chi² branch
+    assert stats.mcnemar(big_a, big_b).p == pytest.approx(binomtest(6000, 12300, 0.5).pvalue, rel=1e-3)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TEXTBENCH_ROOT", str(built))
         cfg = load_config(built / "params.yaml")
@@ -259,6 +268,7 @@ def test_report_opens_in_headless_chromium(built: Path, chromium: str) -> None:
     assert tables >= 9 and headings == ["Dataset: reuters", "Dataset: thucnews"]
 
 
+@pytest.mark.slow  # three dvc processes
 def test_dvc_reads_the_metrics_and_plots_declarations(built: Path, tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -66,6 +66,8 @@ def _run(cfg: Config, dataset: str, model: str) -> Run:
             f"no results in reports/{dataset}/{model}: run `textbench train -d {dataset} -m {model}` or `textbench run`")
         return Run(dataset, model, state if state in ("failed", "skipped", "running") else "missing", error=error)
     _check_metrics(metrics, rdir / "metrics.json")
+    if isinstance(metrics.get("params"), int):  # older trainers: `params` was the parameter count
+        metrics.setdefault("num_params", metrics["params"])
     seeds = {}
     for seed in cfg.benchmark.seeds:
         found = metrics if metrics.get("seed") == seed else read_json(rdir / "seeds" / str(seed) / "metrics.json")

@@ -37,22 +37,30 @@ def _notable(key: str) -> bool:
 
 
 def tokenizer_lines(dataset: str) -> list[tuple[str, bool]]:
-    """(line, is_warning) for each scheme's [UNK] rates, truncation shares and warnings."""
+    """(line, is_warning) per scheme: [UNK] rate and truncated share by split, and any warnings."""
     out: list[tuple[str, bool]] = []
     for scheme in paths.SCHEMES:
         meta = read_json(paths.tokenized_dir(dataset, scheme) / "meta.json")
         if meta is None:
             continue
-        for key, value in sorted(_flatten(meta).items()):
-            leaf = key.lower()
-            if "warning" in leaf:
-                out += [(f"{scheme}: {w}", True) for w in (value if isinstance(value, list) else [value]) if w]
-            elif "unk" in leaf and _is_rate(value):
-                bad = value > UNK_WARN
-                note = f" — above {UNK_WARN:.0%}: this encoder does not cover the language" if bad else ""
-                out.append((f"{scheme} ({meta.get('encoder', meta.get('zh_mode', ''))}): {key} = {value:.1%}{note}", bad))
-            elif "truncat" in leaf and _is_rate(value):
-                out.append((f"{scheme}: {key} = {value:.1%} of documents cut to max_len {meta.get('max_len')}", False))
+        who = f"{scheme} ({meta.get('encoder') or meta.get('zh_mode') or meta.get('language', '')})"
+        rates: dict[str, dict[str, float]] = {}  # metric → split → rate
+        for key, value in _flatten(meta).items():
+            parts = key.split(".")
+            metric = next((p for p in parts if "unk" in p.lower() or "truncat" in p.lower()), None)
+            if "warning" in key.lower():
+                out += [(f"{who}: {w}", True) for w in (value if isinstance(value, list) else [value]) if w]
+            elif metric and _is_rate(value):
+                split = next((p for p in parts if p in paths.SPLITS), "all")
+                rates.setdefault(metric, {})[split] = value
+        for metric, by_split in sorted(rates.items(), key=lambda kv: "unk" not in kv[0].lower()):
+            values = ", ".join(f"{s} {by_split[s]:.1%}" for s in (*paths.SPLITS, "all") if s in by_split)
+            if "unk" in metric.lower():
+                bad = max(by_split.values()) > UNK_WARN
+                note = f" — above {UNK_WARN:.0%}: the encoder does not cover this language; do not trust these scores" if bad else ""
+                out.append((f"{who}: [UNK] share of tokens: {values}{note}", bad))
+            else:
+                out.append((f"{who}: documents truncated to max_len {meta.get('max_len')}: {values}", False))
     return out
 
 
@@ -90,9 +98,20 @@ def _is_rate(value: Any) -> bool:
 
 
 def _short(value: Any, limit: int = 12) -> str:
+    """A card value in one line: lists and dicts joined, records as `label (docs)` + their common reason."""
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        reasons = {str(v.get("reason", "")) for v in value}
+        names = [_record(v) for v in value]
+        return _short(names, limit) + (f" — {reasons.pop()}" if len(reasons) == 1 and "" not in reasons else "")
     if isinstance(value, dict):
         value = [f"{k} ({_short(v)})" if not isinstance(v, dict) else str(k) for k, v in value.items()]
     if isinstance(value, list):
         more = f" … (+{len(value) - limit})" if len(value) > limit else ""
         return (", ".join(str(v) for v in value[:limit]) or "none") + more
     return str(value)
+
+
+def _record(rec: dict[str, Any]) -> str:
+    name = rec.get("label", rec.get("name", rec.get("class", "?")))
+    count = next((v for v in rec.values() if isinstance(v, int) and not isinstance(v, bool)), None)
+    return f"{name} ({count})" if count is not None else str(name)

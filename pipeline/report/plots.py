@@ -100,16 +100,16 @@ def per_class_f1(runs: list[Run], labels: list[str]) -> bytes:
 
 def cost(runs: list[Run]) -> bytes | None:
     """Accuracy vs training time (log x); marker area ∝ parameter count. None without cost data."""
-    ok = [r for r in runs if r.ok and _num(r.metrics.get("train_time_s")) and _num(r.metrics.get("params"))]
+    ok = [r for r in runs if r.ok and _num(r.metrics.get("train_time_s")) and _num(r.metrics.get("num_params"))]
     if not ok:
         return None
-    biggest = max(float(r.metrics["params"]) for r in ok)
+    biggest = max(float(r.metrics["num_params"]) for r in ok)
     with matplotlib.rc_context(_style()):
         fig = Figure(figsize=(6.5, 4.2))
         ax = fig.add_subplot()
         for i, r in enumerate(ok):
             x, y = float(r.metrics["train_time_s"]), float(r.metrics["accuracy"])
-            ax.scatter([x], [y], s=40 + 900 * float(r.metrics["params"]) / biggest, color=COLORS[i % 10], alpha=0.6,
+            ax.scatter([x], [y], s=40 + 900 * float(r.metrics["num_params"]) / biggest, color=COLORS[i % 10], alpha=0.6,
                        edgecolors="black", linewidths=0.5)
             ax.annotate(r.model, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
         ax.set_xscale("log")

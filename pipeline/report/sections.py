@@ -42,7 +42,7 @@ MAIN_COLUMNS: list[Column] = [
     ("Weighted-P", "weighted_precision", True, _score),
     ("Weighted-R", "weighted_recall", True, _score),
     ("Weighted-F1", "weighted_f1", True, _score),
-    ("Params", "params", False, _count),
+    ("Params", "num_params", False, _count),
     ("Train (s)", "train_time_s", False, _seconds),
     ("Infer (docs/s)", "infer_samples_per_s", True, _rate),
 ]
@@ -101,7 +101,7 @@ def significance_blocks(rows: list[Row], cfg: Config) -> list[Block]:
     level, alpha = cfg.report.confidence, 1 - cfg.report.confidence
     text = (f"{level:.0%} percentile bootstrap intervals over {cfg.report.bootstrap} resamples of the test "
             f"predictions (seed {cfg.seed}). Each model is compared with the best one on the same test documents: "
-            "McNemar's exact test (two-sided binomial on the discordant pairs; b = only the best model right, "
+            "McNemar's exact test (two-sided binomial on the discordant pairs, chi² beyond 10,000 of them; b = only the best model right, "
             "c = only this model right) for accuracy, and a paired bootstrap of the macro-F1 difference "
             f"(same resamples for both models). ✱ = significant at α = {alpha:.2g}.")
     best = best_model([r.run for r in rows])
@@ -171,9 +171,11 @@ def metrics_entry(row: Row) -> dict[str, Any]:
     """The reports/metrics.json entry of one ok run (what `dvc metrics diff` compares)."""
     m = row.run.metrics
     entry: dict[str, Any] = {k: round(float(m[k]), 4) for k in SCORES}
-    for key, digits in (("params", 0), ("train_time_s", 2), ("infer_samples_per_s", 1)):
+    if isinstance(m.get("num_params"), int):
+        entry["params"] = m["num_params"]  # the parameter count
+    for key, digits in (("train_time_s", 2), ("infer_samples_per_s", 1)):
         if isinstance(m.get(key), (int, float)):
-            entry[key] = int(m[key]) if digits == 0 else round(float(m[key]), digits)
+            entry[key] = round(float(m[key]), digits)
     if row.accuracy_ci and row.macro_f1_ci:
         for key, (lo, hi) in (("accuracy", row.accuracy_ci), ("macro_f1", row.macro_f1_ci)):
             entry[f"{key}_ci_low"], entry[f"{key}_ci_high"] = round(lo, 4), round(hi, 4)

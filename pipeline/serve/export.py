@@ -114,7 +114,11 @@ def check_onnx(predictor: Predictor, path: Path, atol: float = 1e-3) -> float:
         ids, mask = predictor.pad(predictor.encode(batch), ONNX_MIN_LEN)
         with torch.inference_mode():
             expected = predictor.model(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
-        got = session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+        try:
+            got = session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+        except Exception as e:  # onnxruntime raises its own types when a traced shape was baked in
+            raise TextbenchError(f"{predictor.name}: the ONNX graph fails on another input shape "
+                                 f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
         diff = max(diff, float(np.abs(got - expected).max()))
     if diff > atol:
         raise TextbenchError(f"{predictor.name}: ONNX logits differ from torch by {diff:.2e} (> {atol}); "

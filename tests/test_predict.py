@@ -101,15 +101,18 @@ def test_cli_writes_the_output_file(tmp_path: Path) -> None:
     ("column", "no column 'text'"),
     ("json", "not a JSON object"),
     ("k", "--top-k must be at least 1"),
+    ("utf8", "cannot read as csv"),
 ])
 def test_bad_input_is_one_clear_error_and_no_output(textcnn: Predictor, tmp_path: Path, case: str,
                                                      expected: str) -> None:
     src = {"missing": tmp_path / "nope.csv", "suffix": tmp_path / "in.xlsx", "column": tmp_path / "in.csv",
-           "json": tmp_path / "in.jsonl", "k": tmp_path / "in.csv"}[case]
+           "json": tmp_path / "in.jsonl", "k": tmp_path / "in.csv", "utf8": tmp_path / "in.csv"}[case]
     if case in ("column", "k"):
         src.write_text("body\nhello\n", encoding="utf-8")
     if case == "json":
         src.write_text('{"text": "ok"}\n{broken\n', encoding="utf-8")
+    if case == "utf8":
+        src.write_bytes(b"text\nfine\nbro\xffken\n")
     if case == "suffix":
         src.write_text("x", encoding="utf-8")
     with pytest.raises(TextbenchError, match=expected):

@@ -73,7 +73,7 @@ def _lines(stream: IO[str], chunk_rows: int, column: str) -> Iterator[pa.Table]:
 
 def _delimited(path: Path, chunk_rows: int) -> Iterator[pa.Table]:
     delimiter = "\t" if table_format(path) == "tsv" else ","
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # pyarrow skips a BOM too
         header = next(csv.reader(f, delimiter=delimiter), None)
     if not header:
         raise TextbenchError(f"{path}: empty file (expected a header row)")

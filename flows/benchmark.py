@@ -19,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +34,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, as_completed
 from tqdm import tqdm
 
-from flows.proc import run_streaming
+from flows.proc import kill_children, run_streaming
 from flows.runners import make_task_runner, submit_options
 from flows.slots import CPU, hold_slot, resolve_slots, slot_env
 from pipeline import paths
@@ -306,4 +308,25 @@ def run_benchmark(params: Path, datasets: list[str] | None = None, models: list[
     slots = resolve_slots(orch.gpus)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     configured = benchmark.with_options(task_runner=make_task_runner(orch, len(slots)))
-    return configured(str(params), datasets, models, force)
+    with stop_children_on_signals():
+        return configured(str(params), datasets, models, force)
+
+
+@contextlib.contextmanager
+def stop_children_on_signals() -> Iterator[None]:
+    """Ctrl-C or SIGTERM kills the running trainings too (they run in their own sessions); the
+    killed models' status stays resumable. Only installs handlers in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: Any) -> None:
+        kill_children()
+        raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

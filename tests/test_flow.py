@@ -278,3 +278,23 @@ def test_flow_with_the_real_trainer(tiny: Path, prefect_server) -> None:
     assert metrics["seed"] == 7 and result["fingerprint"] == metrics["fingerprint"]
     assert (tiny / "models/tiny/textcnn/model.safetensors").is_file()
     assert [r["status"] for r in bm.run_benchmark(params)] == ["skipped"]
+
+
+def test_kill_children_stops_running_trainings(tmp_path: Path) -> None:
+    """What Ctrl-C/SIGTERM of `textbench run` does: the trainings in their own sessions die too."""
+    from flows.proc import kill_children
+
+    out: list[tuple[int, str]] = []
+
+    class Log:
+        def info(self, msg: str) -> None:
+            pass
+
+    t = threading.Thread(target=lambda: out.append(run_streaming(
+        [sys.executable, "-c", "import time; print('training', flush=True); time.sleep(60)"], {}, tmp_path, Log())))
+    t.start()
+    time.sleep(1.0)
+    start = time.monotonic()
+    kill_children()
+    t.join(timeout=20)
+    assert out and out[0][0] == -9 and time.monotonic() - start < 10

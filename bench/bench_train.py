@@ -5,7 +5,7 @@ trainer: length-bucketed batches padded to their longest document + autocast at 
 Both run the same model, optimizer and number of steps (after one warm-up step each); prints
 samples/s and the ratio. Needs `textbench tokenize -d reuters` (TEXTBENCH_ROOT or cwd).
 
-    .venv/bin/python bench/bench_train.py --steps 5
+    .venv/bin/python bench/bench_train.py --steps 6 --threads 1
 """
 
 from __future__ import annotations
@@ -65,7 +65,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=5, help="timed steps per variant")
     ap.add_argument("--models", nargs="+", default=["textcnn", "bert"])
+    ap.add_argument("--threads", type=int, default=0, help="torch threads; 0 = torch's default (all cores)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"threads={torch.get_num_threads()} precision(auto)={pick_precision('auto', torch.device('cpu'))}")
     for name in args.models:
         batch = 64 if name == "textcnn" else 16

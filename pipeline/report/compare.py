@@ -87,7 +87,7 @@ def _paired(best: Run, run: Run, boots: dict[str, stats.Bootstrap], cfg: ReportC
 
 
 def _seeds(run: Run) -> dict[str, tuple[float, float]] | None:
-    if len(run.seed_metrics) < 2:
+    if not run.seed_metrics:
         return None
     return {k: stats.mean_std([float(m[k]) for m in run.seed_metrics.values()]) for k in ("accuracy", "macro_f1", "weighted_f1")}
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib import font_manager
+from matplotlib import font_manager, ticker
 from matplotlib.figure import Figure
 
 from pipeline.report.aggregate import Run
@@ -58,7 +58,7 @@ def confusion(run: Run) -> bytes:
     cm = np.asarray(run.metrics["confusion_matrix"], dtype=float)
     rows = cm.sum(axis=1, keepdims=True)
     norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-    side = max(4.0, 0.32 * len(labels) + 2)
+    side = min(11.0, max(4.0, 0.32 * len(labels) + 2))
     with matplotlib.rc_context(_style()):
         fig = Figure(figsize=(side + 1, side))
         ax = fig.add_subplot()
@@ -113,6 +113,7 @@ def cost(runs: list[Run]) -> bytes | None:
                        edgecolors="black", linewidths=0.5)
             ax.annotate(r.model, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
         ax.set_xscale("log")
+        _plain_ticks(ax.xaxis)
         ax.set_xlabel("training time (s, log scale)")
         ax.set_ylabel("test accuracy")
         ax.set_title("accuracy vs cost (marker area ∝ parameters)")
@@ -140,8 +141,15 @@ def curves(runs: list[Run]) -> bytes | None:
         f1_ax.set(xlabel="step", ylabel="dev macro-F1", title="dev macro-F1")
         loss_ax.set(xlabel="step", ylabel="loss", title="loss (solid: dev, dotted: train)")
         loss_ax.set_yscale("log")
+        _plain_ticks(loss_ax.yaxis)
         f1_ax.legend(fontsize=7, loc="lower right")
         return _png(fig)
+
+
+def _plain_ticks(axis: matplotlib.axis.Axis) -> None:
+    """Log-axis tick labels as 20, 50, 100 instead of 2×10¹."""
+    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
 
 
 def _num(value: object) -> bool:

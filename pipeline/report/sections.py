@@ -61,7 +61,7 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
                        f"macro-F1 {best.metrics['macro_f1']:.4f}). Highlighted: best value per column "
                        "(highest score/throughput, lowest parameters/time)."))
     blocks += significance_blocks(rows, cfg)
-    if any(r.seeds for r in rows):
+    if len(cfg.benchmark.seeds) > 1:
         blocks += [Heading(3, f"Seeds ({len(cfg.benchmark.seeds)} configured)"), seeds_table(rows)]
     blocks += [Heading(3, "Per-class F1"), per_class_table(rows)]
     fig = f"figures/{ds}"
@@ -131,9 +131,10 @@ def seeds_table(rows: list[Row]) -> Table:
     out = []
     for r in rows:
         s = r.seeds
-        cells = [Cell(f"{s[k][0]:.4f} ± {s[k][1]:.4f}") for k in ("accuracy", "macro_f1", "weighted_f1")] if s else \
-            [Cell("—")] * 3
-        out.append([Cell(r.run.model), Cell(str(len(r.run.seed_metrics))), *cells])
+        n = len(r.run.seed_metrics)
+        cells = [Cell("—" if not s else f"{s[k][0]:.4f}" + (f" ± {s[k][1]:.4f}" if n > 1 else ""))
+                 for k in ("accuracy", "macro_f1", "weighted_f1")]
+        out.append([Cell(r.run.model), Cell(str(n)), *cells])
     return Table(["Model", "Seeds", "Accuracy", "Macro-F1", "Weighted-F1"], out, "mean ± std (sample, ddof=1) over seeds")
 
 
@@ -179,7 +180,7 @@ def metrics_entry(row: Row) -> dict[str, Any]:
     if row.accuracy_ci and row.macro_f1_ci:
         for key, (lo, hi) in (("accuracy", row.accuracy_ci), ("macro_f1", row.macro_f1_ci)):
             entry[f"{key}_ci_low"], entry[f"{key}_ci_high"] = round(lo, 4), round(hi, 4)
-    for key, (mean, std) in (row.seeds or {}).items():
+    for key, (mean, std) in (row.seeds if len(row.run.seed_metrics) > 1 else {}).items():
         entry[f"{key}_mean"], entry[f"{key}_std"] = round(mean, 4), round(std, 4)
     return entry
 
@@ -190,8 +191,9 @@ def _value(r: Row, key: str) -> float | None:
 
 
 def _best(values: list[float | None], higher: bool) -> float | None:
+    """The value to highlight; None when fewer than two distinct values (nothing stands out)."""
     present = [v for v in values if v is not None]
-    return (max if higher else min)(present) if present else None
+    return (max if higher else min)(present) if len(set(present)) > 1 else None
 
 
 def _status(r: Row) -> str:

@@ -26,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ContextManager, Iterator
 
 from prefect import allow_failure, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
@@ -45,7 +45,7 @@ from pipeline.train import RUNTIME_KEYS
 
 # Sources whose change invalidates trained models (the trainer and the architectures).
 CODE_DIRS = ("models", "train")
-CODE_FILES = ("config.py", "encoders.py", "io.py")
+CODE_FILES = ("evaluate.py",)
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class TrainingFailed(Exception):
 
 
 def code_version() -> str:
-    """Hash of the training code (pipeline/models, pipeline/train, config/encoders/io) and torch version."""
+    """Hash of the training code (pipeline/models, pipeline/train, pipeline/evaluate.py) and torch version."""
     import torch
 
     base = Path(paths.__file__).parent
@@ -306,10 +306,20 @@ def run_benchmark(params: Path, datasets: list[str] | None = None, models: list[
     cfg = load_config(params)
     orch = cfg.orchestration if runner is None else cfg.orchestration.model_copy(update={"task_runner": runner})
     slots = resolve_slots(orch.gpus)
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     configured = benchmark.with_options(task_runner=make_task_runner(orch, len(slots)))
-    with stop_children_on_signals():
+    with prefect_defaults(), stop_children_on_signals():
         return configured(str(params), datasets, models, force)
+
+
+def prefect_defaults() -> ContextManager[Any]:
+    """No analytics, and patience for the temporary server on a busy machine (unless set in the env)."""
+    from prefect.settings import (PREFECT_SERVER_ANALYTICS_ENABLED, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+                                  temporary_settings)
+
+    updates = {setting: value for setting, value in ((PREFECT_SERVER_ANALYTICS_ENABLED, False),
+                                                     (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, 300))
+               if setting.name not in os.environ}
+    return temporary_settings(updates=updates)
 
 
 @contextlib.contextmanager

@@ -135,38 +135,40 @@ class TableWriter:
 
     def __init__(self, target: Path | IO[str], fmt: str):
         self.target, self.fmt = target, fmt
-        self._parquet: pq.ParquetWriter | None = None
-        self._csv: pacsv.CSVWriter | None = None
-        self._file: IO | None = None
+        self._writer = None  # ParquetWriter | CSVWriter | text stream, opened by the first write
 
     def write(self, table: pa.Table) -> None:
-        if self.fmt == "jsonl":
-            if self._file is None:
-                self._file = self.target if not isinstance(self.target, Path) else open(self.target, "w", encoding="utf-8")
-            for row in table.to_pylist():
-                self._file.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-            return
-        if self._parquet is None and self._csv is None:
+        if self._writer is None:
             self._schema = table.schema
-            if self.fmt == "parquet":
-                self._parquet = pq.ParquetWriter(self.target, table.schema)
-            else:
-                delimiter = "\t" if self.fmt == "tsv" else ","
-                self._csv = pacsv.CSVWriter(self.target, table.schema, write_options=pacsv.WriteOptions(delimiter=delimiter))
+            self._writer = self._open(table.schema)
+        if self.fmt == "jsonl":
+            self._writer.writelines(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in table.to_pylist())
+            return
         try:
             table = table.cast(self._schema)
         except (pa.ArrowInvalid, ValueError) as e:
             raise TextbenchError(f"input rows change type between chunks ({e}); write JSONL output instead") from None
-        (self._parquet or self._csv).write_table(table)
+        self._writer.write_table(table)
+
+    def _open(self, schema: pa.Schema):
+        if self.fmt == "jsonl":
+            return open(self.target, "w", encoding="utf-8") if isinstance(self.target, Path) else self.target
+        if self.fmt == "parquet":
+            return pq.ParquetWriter(self.target, schema)
+        options = pacsv.WriteOptions(delimiter="\t" if self.fmt == "tsv" else ",")
+        return pacsv.CSVWriter(self.target, schema, write_options=options)
 
     def close(self) -> None:
-        for w in (self._parquet, self._csv):
-            if w is not None:
-                w.close()
-        if self._file is not None and isinstance(self.target, Path):
-            self._file.close()
-        elif self._file is not None:
-            self._file.flush()
+        """Finish the file; an input without rows still gives a valid, empty output file."""
+        if self._writer is None:
+            if self.fmt == "parquet":
+                pq.write_table(pa.table({}), self.target)
+            elif isinstance(self.target, Path):
+                self.target.write_text("", encoding="utf-8")
+        elif isinstance(self.target, Path):
+            self._writer.close()
+        else:
+            self._writer.flush()
 
 
 @contextlib.contextmanager
@@ -177,21 +179,9 @@ def open_writer(out: str | Path) -> Iterator[TableWriter]:
         yield writer
         writer.close()
         return
-    fmt = table_format(out)
     with atomic_path(out) as tmp:
-        writer = TableWriter(tmp, fmt)
+        writer = TableWriter(tmp, table_format(out))
         try:
             yield writer
         finally:
             writer.close()
-        if writer._parquet is None and writer._csv is None and writer._file is None:
-            _write_empty(tmp, fmt)
-
-
-def _write_empty(path: Path, fmt: str) -> None:
-    """An input with no rows gives an empty (but valid) output file."""
-    if fmt == "parquet":
-        pq.write_table(pa.table({}), path)
-    else:
-        path.write_text("", encoding="utf-8")
-

@@ -40,8 +40,8 @@ class Row:
 
 def best_model(runs: list[Run]) -> Run | None:
     """The ok run with the highest macro-F1 (ties: accuracy, then model name)."""
-    ok = [r for r in runs if r.ok]
-    return max(ok, key=lambda r: (r.metrics["macro_f1"], r.metrics["accuracy"], _neg(r.model)), default=None)
+    ok = sorted((r for r in runs if r.ok), key=lambda r: r.model)  # max() keeps the first of equals
+    return max(ok, key=lambda r: (r.metrics["macro_f1"], r.metrics["accuracy"]), default=None)
 
 
 def compare(runs: list[Run], cfg: ReportConfig, seed: int) -> list[Row]:
@@ -91,7 +91,3 @@ def _seeds(run: Run) -> dict[str, tuple[float, float]] | None:
         return None
     return {k: stats.mean_std([float(m[k]) for m in run.seed_metrics.values()]) for k in ("accuracy", "macro_f1", "weighted_f1")}
 
-
-def _neg(name: str) -> tuple[int, ...]:
-    """Sort key that prefers alphabetically earlier names under max()."""
-    return tuple(-ord(c) for c in name)

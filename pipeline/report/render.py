@@ -103,7 +103,8 @@ def _html(b: Block) -> str:
         items = "".join(f'<li class="{"warn" if w else ""}">{esc(t)}</li>' for t, w in b.items)
         return f"<ul>{items}</ul>"
     if isinstance(b, Table):
-        head = "".join(f"<th>{esc(h)}</th>" for h in b.headers)
+        wrapped = {i for row in b.rows for i, c in enumerate(row) if c.wrap}  # text columns: left-aligned headers
+        head = "".join(f'<th{" class=text" if i in wrapped else ""}>{esc(h)}</th>' for i, h in enumerate(b.headers))
         body = "".join(
             "<tr>" + "".join(f"<td{_classes(c)}>{c.raw_html or esc(c.text)}</td>" for c in row) + "</tr>" for row in b.rows)
         caption = f"<caption>{esc(b.caption)}</caption>" if b.caption else ""
@@ -136,6 +137,7 @@ th{background:#f0f3f6;position:sticky;top:0}
 td:first-child,th:first-child{text-align:left;font-weight:600}
 tbody tr:nth-child(even){background:#fafbfc}
 td.best{background:#dafbe1;font-weight:700;color:#116329}
+th.text{text-align:left}
 td.text{white-space:normal;text-align:left;font-weight:400;min-width:180px;max-width:620px}
 td.alert{color:#b42318;font-weight:600}
 a{color:#0969da;text-decoration:none}

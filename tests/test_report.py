@@ -214,6 +214,7 @@ def test_error_analysis_hook_renders_highlights(project: Path) -> None:
     assert seen == [(("reuters", "bert"), 5)]
     assert "oil <mark>up</mark>" in page and "| x1 | acq | earn | 0.990 | oil <up> |" in md
     assert "CI]" not in md and "nan" not in md and "| Accuracy |" in md  # no bootstrap: no CIs, points stay
+    assert "No bootstrap (report.bootstrap is 0)" in md and "paired bootstrap" not in md
 
 
 def test_default_error_analysis_lists_confident_mistakes(built: Path) -> None:

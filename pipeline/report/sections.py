@@ -99,11 +99,14 @@ def main_table(rows: list[Row]) -> Table:
 def significance_blocks(rows: list[Row], cfg: Config) -> list[Block]:
     """Bootstrap CIs and the paired tests of every model against the best one."""
     level, alpha = cfg.report.confidence, 1 - cfg.report.confidence
-    text = (f"{level:.0%} percentile bootstrap intervals over {cfg.report.bootstrap} resamples of the test "
-            f"predictions (seed {cfg.seed}). Each model is compared with the best one on the same test documents: "
-            "McNemar's exact test (two-sided binomial on the discordant pairs, chi² beyond 10,000 of them; b = only the best model right, "
-            "c = only this model right) for accuracy, and a paired bootstrap of the macro-F1 difference "
-            f"(same resamples for both models). ✱ = significant at α = {alpha:.2g}.")
+    boot = cfg.report.bootstrap
+    text = (f"{level:.0%} percentile bootstrap intervals over {boot} resamples of the test predictions (seed "
+            f"{cfg.seed}). " if boot else "No bootstrap (report.bootstrap is 0): point estimates only. ")
+    text += ("Each model is compared with the best one on the same test documents: McNemar's exact test (two-sided "
+             "binomial on the discordant pairs, chi² beyond 10,000 of them; b = only the best model right, c = only "
+             "this model right) for accuracy" + (", and a paired bootstrap of the macro-F1 difference (same resamples "
+                                                 "for both models)" if boot else "") +
+             f". ✱ = significant at α = {alpha:.2g}.")
     best = best_model([r.run for r in rows])
     out = []
     for r in rows:

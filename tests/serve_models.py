@@ -79,3 +79,11 @@ def trained_root() -> Path:
 
 def model_dir(name: str) -> Path:
     return trained_root() / "models" / "reuters" / name
+
+
+@functools.cache
+def predictor(name: str):
+    """A shared fp32 `Predictor` for `model_dir(name)` (loading BERT costs seconds)."""
+    from pipeline.serve.predictor import Predictor
+
+    return Predictor.load(model_dir(name))

@@ -14,14 +14,14 @@ from pipeline.cli import app
 from pipeline.errors import TextbenchError
 from pipeline.serve.explain import error_analysis, explain, highlight_html
 from pipeline.serve.predictor import Predictor
-from serve_models import model_dir
+from serve_models import model_dir, predictor
 
 TEXT = "the market report said the goal came late this week"
 
 
 @pytest.fixture(scope="module")
 def predictors() -> dict[str, Predictor]:
-    return {name: Predictor.load(model_dir(name)) for name in ("textcnn", "bert")}
+    return {name: predictor(name) for name in ("textcnn", "bert")}
 
 
 @pytest.mark.parametrize("name", ["textcnn", "bert"])

@@ -92,10 +92,11 @@ def bench_model(model_dir: Path, texts: list[str], gold: np.ndarray, batch_size:
         p = base if variant == "fp32" else Predictor.load(model_dir, variant=variant, batch_size=batch_size, device="cpu")
         seconds, probs = timed(p.predict_proba, texts, repeat)
         rows.append({"runtime": variant, "s": seconds, "probs": probs})
-    fp32 = next(r for r in rows if r["runtime"] == "fp32")
     for r in rows:
         r["docs_per_s"] = len(texts) / r["s"]
         r["accuracy"] = float((r["probs"].argmax(1) == gold).mean())
+    fp32 = next(r for r in rows if r["runtime"] == "fp32")
+    for r in rows:
         r["acc_delta"] = r["accuracy"] - fp32["accuracy"]
         r["vs_naive"] = rows[0]["s"] / r["s"]
         r["vs_fp32"] = fp32["s"] / r["s"]

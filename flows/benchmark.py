@@ -249,12 +249,7 @@ def comparison_markdown(jobs: list[Job], results: dict[str, dict[str, Any]]) -> 
             "|---|---|---|---|---:|---:|---:|---:|"]
     for job in jobs:
         status = results.get(job.name, {"status": "failed", "error": "did not finish"})
-        m = {}
-        if status["status"] != "failed":
-            try:
-                m = json.loads((Path(job.report_dir) / "metrics.json").read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                m = {}
+        m = read_json(Path(job.report_dir) / "metrics.json") if status["status"] != "failed" else {}
         cell = status["status"] if status["status"] != "failed" else f"failed: {status.get('error', '')}"
         scores = [f"{m[k]:.4f}" if isinstance(m.get(k), (int, float)) else "—"
                   for k in ("accuracy", "macro_f1", "weighted_f1")]

@@ -22,9 +22,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 setup: $(VENV)/.installed  ## create .venv and install the locked dependencies
 
 setup-browser:  ## Debian's Chromium for the report and web-page browser tests (root, apt)
-	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
-	# a CJK font, so the report's figures and pages show Chinese class names (THUCNews)
-	fc-list | grep -qi -e "wenquanyi" -e "cjk" || apt-get install -y -q fonts-wqy-microhei
+	# chromium, and a CJK font so the report's figures and pages show Chinese class names (THUCNews)
+	command -v chromium >/dev/null && fc-list | grep -qi -e wenquanyi -e cjk || \
+	  { apt-get update -q && apt-get install -y -q chromium fonts-wqy-microhei; }
 
 repro: setup  ## run the default pipeline end to end (dvc repro)
 	$(VENV)/bin/dvc repro

@@ -111,8 +111,7 @@ def plan(cfg: Config, datasets: list[str] | None = None, models: list[str] | Non
             if models and model not in models:
                 continue
             scheme = entry(model).scheme
-            spec = cfg.models.get(model)
-            arch = resolve_arch(model, spec.arch if spec else {})
+            arch = resolve_arch(model, cfg.arch_for(model))
             train = {k: v for k, v in cfg.train_for(model).model_dump(mode="json").items() if k not in RUNTIME_KEYS}
             data = data_fingerprint(ds, scheme)
             for i, seed in enumerate(cfg.benchmark.seeds):

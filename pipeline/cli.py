@@ -239,6 +239,18 @@ def profile(
     print(profiles.switch(params, name))
 
 
+@app.command("params")
+def params_(
+    model: str = typer.Option(..., "--model", "-m", help="registry name (textcnn, fasttext, bert, bert_cnn, ...)"),
+    dataset: str = typer.Option(None, "--dataset", "-d", help="also show this dataset's max_len and encoder"),
+    params: Path = ParamsOpt,
+) -> None:
+    """Print a model's effective arch and train settings (defaults, train:, families, models merged) as YAML."""
+    from pipeline.effective import effective_yaml
+
+    print(effective_yaml(config(params), model, dataset), end="")
+
+
 @app.command()
 def schedule(
     cron: str = typer.Option(..., "--cron", help='cron schedule of the reruns, e.g. "0 3 * * *" (03:00 daily)'),

@@ -7,6 +7,8 @@ to a default.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import TextbenchError
+from pipeline.families import FAMILIES, SCHEMES, describe_families, family_of, known_models, members
 
 
 class Section(BaseModel):
@@ -101,10 +104,17 @@ class TrainConfig(Section):
 
 
 class ModelSpec(Section):
-    """One registry entry's params: architecture kwargs and overrides of `train`."""
+    """`models.<name>` or `families.<family>`: architecture kwargs and overrides of `train`."""
 
     arch: dict[str, Any] = Field(default_factory=dict)
     train: dict[str, Any] = Field(default_factory=dict)
+
+
+_NO_SPEC = ModelSpec()
+
+
+class _Invalid(ValueError):
+    """A params layer that does not validate; the message starts with the key at fault."""
 
 
 class BenchmarkConfig(Section):
@@ -146,6 +156,8 @@ class Config(Section):
     datasets: dict[str, DatasetConfig]
     tokenize: TokenizeConfig = TokenizeConfig()
     train: TrainConfig = TrainConfig()
+    families: dict[str, ModelSpec] = Field(default_factory=dict, description="classic (scheme vocab) | bert "
+                                           "(scheme subword): arch and train for every model of the family")
     models: dict[str, ModelSpec] = Field(default_factory=dict)
     benchmark: BenchmarkConfig
     orchestration: OrchestrationConfig = OrchestrationConfig()
@@ -156,6 +168,22 @@ class Config(Section):
         for name in self.benchmark.datasets:
             if name not in self.datasets:
                 raise ValueError(f"benchmark.datasets names '{name}', not a key of datasets ({sorted(self.datasets)})")
+        for name in self.benchmark.models:
+            if name not in SCHEMES:
+                raise ValueError(f"benchmark.models names '{name}', not a registered model (known models: {known_models()})")
+        for name in self.models:
+            if name not in SCHEMES:
+                raise ValueError(f"models.{name}: unknown model; known models are {known_models()}")
+        for name in self.families:
+            if name not in FAMILIES:
+                raise ValueError(f"families.{name}: unknown family; known families are {describe_families()}")
+        return self
+
+    @model_validator(mode="after")
+    def _train_overrides_validate(self) -> "Config":
+        """Every `families.<f>.train` and `models.<name>.train` is checked at load, not when training starts."""
+        for model in sorted({*self.models, *(m for f in self.families for m in members(f)[:1])}):
+            self._merged_train(model)
         return self
 
     def dataset(self, name: str) -> DatasetConfig:
@@ -165,17 +193,40 @@ class Config(Section):
         return self.datasets[name]
 
     def train_for(self, model: str) -> TrainConfig:
-        """Effective train settings of `model`, most specific wins:
-        TrainConfig defaults < params `train:` < the registry's published settings for the model
-        (e.g. BERT lr 5e-5, TextCNN 20 epochs) < params `models.<model>.train`."""
-        from pipeline.models.registry import entry  # lazy: torch is only needed once a model is named
-
-        published = entry(model).train
-        spec = self.models.get(model, ModelSpec())
+        """Effective train settings of `model`, most specific wins: TrainConfig defaults < params `train:`
+        < `families.<family>.train` (classic = scheme vocab, bert = scheme subword) < `models.<model>.train`.
+        Nothing else takes part: the registry holds no train settings (profiles/paper.yaml spells out
+        the published ones), so what params.yaml says is what trains."""
         try:
-            return TrainConfig(**{**self.train.model_dump(), **published, **spec.train})
-        except ValidationError as e:
-            raise TextbenchError(_format_error(e, prefix=f"models.{model}.train")) from None
+            return self._merged_train(model)
+        except _Invalid as e:
+            raise TextbenchError(f"params.yaml: {e}") from None
+
+    def _merged_train(self, model: str) -> TrainConfig:
+        """train_for's layers, each validated as it is applied so an error names the layer's key."""
+        family = family_of(model)  # TextbenchError listing the known models
+        merged, tc = self.train.model_dump(), self.train
+        for prefix, layer in ((f"families.{family}.train", self.families.get(family, _NO_SPEC).train),
+                              (f"models.{model}.train", self.models.get(model, _NO_SPEC).train)):
+            if layer:
+                merged = {**merged, **layer}
+                try:
+                    tc = TrainConfig(**merged)
+                except ValidationError as e:
+                    raise _Invalid(_describe(e, prefix)) from None
+        return tc
+
+    def arch_for(self, model: str) -> dict[str, Any]:
+        """The arch kwargs params give `model`, most specific wins: `families.<family>.arch` <
+        `models.<model>.arch`. `resolve_arch(model, ...)` lays them over the registry's arch (the
+        architecture's identity) and the classes' defaults and validates them. A family arch key
+        must fit every model of the family: one that does not is an error naming
+        `families.<family>.arch.<key>` (checked here, which imports torch)."""
+        family = family_of(model)
+        family_arch = self.families.get(family, _NO_SPEC).arch
+        if family_arch:
+            _check_family_arch(family, json.dumps(family_arch, sort_keys=True, default=str))
+        return {**family_arch, **self.models.get(model, _NO_SPEC).arch}
 
     @property
     def effective_mirror(self) -> str:
@@ -183,14 +234,38 @@ class Config(Section):
         return os.environ.get("TEXTBENCH_MIRROR", "") or self.mirror
 
 
-def _format_error(e: ValidationError, prefix: str = "", source: str = "params.yaml") -> str:
+@functools.lru_cache(maxsize=64)
+def _check_family_arch(family: str, arch_json: str) -> None:
+    """Each key of `families.<family>.arch` must be a valid arch kwarg of every member model."""
+    from pipeline.models.registry import resolve_arch  # lazy: the kwargs are the torch modules' signatures
+
+    for key, value in json.loads(arch_json).items():
+        for model in members(family):
+            try:
+                resolve_arch(model, {key: value})
+            except TextbenchError as e:
+                detail = str(e).split(": ", 1)[1] if str(e).startswith(f"models.{model}.arch") else str(e)
+                if detail.startswith("unknown key"):
+                    detail = (f"unknown key for {model}{detail.removeprefix('unknown key')}; a family's arch applies "
+                              f"to all of {', '.join(members(family))}: set this key under models.<name>.arch instead")
+                else:
+                    detail = f"{detail} (for {model})"
+                raise TextbenchError(f"families.{family}.arch.{key}: {detail}") from None
+
+
+def _describe(e: ValidationError, prefix: str = "") -> str:
+    """`key: message` of the first error (+ how many more)."""
     err = e.errors()[0]
     key = ".".join(str(p) for p in ((prefix,) if prefix else ()) + tuple(err["loc"]))
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown key (check the spelling against params.yaml's documented keys)"
     more = f" (+{len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
-    return f"{source}: {key}: {msg}{more}"
+    return f"{key}: {msg}{more}" if key else f"{msg}{more}"
+
+
+def _format_error(e: ValidationError, prefix: str = "", source: str = "params.yaml") -> str:
+    return f"{source}: {_describe(e, prefix)}"
 
 
 def load_config(path: str | os.PathLike = "params.yaml") -> Config:

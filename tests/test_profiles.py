@@ -50,7 +50,7 @@ def build_plan(cfg: Config) -> int:
             subword = entry(model).scheme == "subword"
             ctx = BuildContext(num_labels=10, vocab_size=5000, pad_id=0, max_len=ds.max_len,
                                encoder_config=encoder_config(ds.encoder) if subword else None)
-            arch = cfg.models[model].arch if model in cfg.models else {}
+            arch = cfg.arch_for(model)
             with torch.device("meta"):
                 net, _ = build_model(model, ctx, arch)
             assert sum(p.numel() for p in net.parameters()) > 0
@@ -85,8 +85,8 @@ def test_paper_round_trip(proj: Path) -> None:
     bert, textcnn, fasttext = cfg.train_for("bert"), cfg.train_for("textcnn"), cfg.train_for("fasttext")
     assert (bert.epochs, bert.batch_size, bert.lr) == (3, 128, 5e-5)
     assert (textcnn.epochs, textcnn.batch_size, textcnn.lr) == (20, 128, 1e-3)
-    assert (fasttext.epochs, fasttext.lr) == (3, 1e-3) and cfg.models["fasttext"].arch == {"hidden": [256]}
-    assert cfg.models["textcnn"].arch == {}  # the CPU-sized default arch was replaced, not merged
+    assert (fasttext.epochs, fasttext.lr) == (3, 1e-3) and cfg.arch_for("fasttext") == {"hidden": [256]}
+    assert cfg.arch_for("textcnn") == {}  # the CPU-sized default arch (family and model) was replaced, not merged
     assert (cfg.train.eval_every, cfg.train.early_stop, cfg.train.max_train_samples) == (100, 1000, 0)
 
     listing = runner.invoke(app, ["profile"])
@@ -94,6 +94,32 @@ def test_paper_round_trip(proj: Path) -> None:
     assert runner.invoke(app, ["profile", "default"]).exit_code == 0
     assert params.read_bytes() == original  # comments and all
     assert "already" in runner.invoke(app, ["profile", "default"]).output
+
+
+# The published settings the registry used to carry (issue 9): params alone must now give exactly these.
+PUBLISHED = {  # (epochs, batch_size, lr, warmup_ratio)
+    **dict.fromkeys(["bert", "bert_cnn", "bert_rnn", "bert_lstm", "bert_fnn", "bert_rcnn", "bert_dpcnn"], (3, 128, 5e-5, 0.1)),
+    **dict.fromkeys(["textcnn", "dpcnn"], (20, 128, 1e-3, 0.0)),
+    **dict.fromkeys(["textrnn", "textrnn_att", "textrcnn", "rnn", "lstm"], (10, 128, 1e-3, 0.0)),
+    "fasttext": (3, 128, 1e-3, 0.0),
+    "transformer": (20, 128, 5e-4, 0.0),
+}
+
+
+def test_paper_profile_gives_the_published_settings(proj: Path) -> None:
+    """Per model, the paper profile's effective train settings are the published ones, and its
+    architectures are the registry's (no CPU-sized family/model arch survives)."""
+    from pipeline.models.registry import REGISTRY, resolve_arch
+
+    _, cfg = profiles.resolve(proj / "params.yaml", "paper")
+    assert sorted(PUBLISHED) == sorted(REGISTRY)
+    for model, expected in PUBLISHED.items():
+        tc = cfg.train_for(model)
+        assert (tc.epochs, tc.batch_size, tc.lr, tc.warmup_ratio) == expected, model
+        assert (tc.max_train_samples, tc.max_steps) == (0, 0), model
+        assert resolve_arch(model, cfg.arch_for(model)) == resolve_arch(model, {}), model
+    _, ci = profiles.resolve(proj / "params.yaml", "ci")
+    assert {ci.train_for(m).max_train_samples for m in REGISTRY if REGISTRY[m].family == "bert"} == {64}
 
 
 def test_profile_errors(proj: Path) -> None:

@@ -1,9 +1,12 @@
-"""Model registry: name → (tokenization scheme, embedder, head, published arch and train defaults).
+"""Model registry: name → (tokenization scheme, embedder, head, the architecture's identity).
 
 Every model is `Classifier(embedder, head)`: a `WordEmbedder` (classic, scheme `vocab`) or an
 `EncoderEmbedder` (BERT family, scheme `subword`) followed by one head of `heads.py`. The arch
 kwargs of `models.<name>.arch` are validated against the embedder's and head's typed keyword
 arguments; an unknown or ill-typed key is a TextbenchError naming `models.<name>.arch.<key>`.
+Train settings are not the registry's business: they come from params.yaml only (`train:` <
+`families.<family>.train` < `models.<name>.train`, Config.train_for; profiles/paper.yaml spells out
+the published ones).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pydantic import ConfigDict, ValidationError, create_model
 from torch import nn
 
 from pipeline.errors import TextbenchError
+from pipeline.families import FAMILY_OF_SCHEME, SCHEMES
 from pipeline.models.bert import EncoderEmbedder, load_encoder_model
 from pipeline.models.classic import WordEmbedder
 from pipeline.models.heads import CNNHead, DPCNNHead, PoolHead, RNNHead, TransformerHead
@@ -44,8 +48,12 @@ class BuildContext:
 class ModelEntry:
     scheme: str  # "vocab" | "subword"
     head: type[nn.Module]
-    arch: dict[str, Any] = field(default_factory=dict)  # published arch, over the classes' defaults
-    train: dict[str, Any] = field(default_factory=dict)  # published train settings (see Config.train_for)
+    arch: dict[str, Any] = field(default_factory=dict)  # architecture identity, over the classes' defaults
+
+    @property
+    def family(self) -> str:
+        """`classic` (scheme vocab) or `bert` (scheme subword): params.yaml `families.<family>` applies."""
+        return FAMILY_OF_SCHEME[self.scheme]
 
     @property
     def embedder(self) -> type[nn.Module]:
@@ -71,32 +79,33 @@ class Classifier(nn.Module):
         return self.embedder.lr_scale(name.removeprefix("embedder.")) if name.startswith("embedder.") else 1.0
 
 
-_BERT = {"epochs": 3, "batch_size": 128, "lr": 5e-5, "warmup_ratio": 0.1}
-_CLASSIC = {"epochs": 20, "batch_size": 128, "lr": 1e-3, "warmup_ratio": 0.0}
 
 REGISTRY: dict[str, ModelEntry] = {
-    # classic, scheme vocab (settings of Kim 2014 / Chinese-Text-Classification-Pytorch)
-    "textcnn": ModelEntry("vocab", CNNHead, {}, _CLASSIC),
-    "textrnn": ModelEntry("vocab", RNNHead, {"hidden": 128, "layers": 2}, {**_CLASSIC, "epochs": 10}),
-    "textrnn_att": ModelEntry("vocab", RNNHead, {"readout": "attention"}, {**_CLASSIC, "epochs": 10}),
-    "textrcnn": ModelEntry("vocab", RNNHead, {"readout": "max", "hidden": 256, "layers": 1, "dropout": 0.5},
-                           {**_CLASSIC, "epochs": 10}),
+    # classic, scheme vocab (architectures of Kim 2014 / Chinese-Text-Classification-Pytorch)
+    "textcnn": ModelEntry("vocab", CNNHead, {}),
+    "textrnn": ModelEntry("vocab", RNNHead, {"hidden": 128, "layers": 2}),
+    "textrnn_att": ModelEntry("vocab", RNNHead, {"readout": "attention"}),
+    "textrcnn": ModelEntry("vocab", RNNHead, {"readout": "max", "hidden": 256, "layers": 1, "dropout": 0.5}),
     "fasttext": ModelEntry("vocab", PoolHead, {"pooling": "mean", "hidden": (256,), "dropout": 0.5,
-                                               "ngram_buckets": 20000}, {**_CLASSIC, "epochs": 3}),
-    "dpcnn": ModelEntry("vocab", DPCNNHead, {}, _CLASSIC),
-    "transformer": ModelEntry("vocab", TransformerHead, {"positions": True}, {**_CLASSIC, "lr": 5e-4}),
-    "rnn": ModelEntry("vocab", RNNHead, {"cell": "rnn", "bidirectional": False, "layers": 1}, {**_CLASSIC, "epochs": 10}),
-    "lstm": ModelEntry("vocab", RNNHead, {"cell": "lstm", "bidirectional": False, "layers": 1}, {**_CLASSIC, "epochs": 10}),
-    # BERT family, scheme subword (settings of Bert-Chinese-Text-Classification-Pytorch)
-    "bert": ModelEntry("subword", PoolHead, {"pooling": "cls"}, _BERT),
-    "bert_cnn": ModelEntry("subword", CNNHead, {"dropout": 0.1}, _BERT),
-    "bert_rnn": ModelEntry("subword", RNNHead, {"hidden": 256, "layers": 2, "dropout": 0.1}, _BERT),
+                                               "ngram_buckets": 20000}),
+    "dpcnn": ModelEntry("vocab", DPCNNHead, {}),
+    "transformer": ModelEntry("vocab", TransformerHead, {"positions": True}),
+    "rnn": ModelEntry("vocab", RNNHead, {"cell": "rnn", "bidirectional": False, "layers": 1}),
+    "lstm": ModelEntry("vocab", RNNHead, {"cell": "lstm", "bidirectional": False, "layers": 1}),
+    # BERT family, scheme subword (architectures of Bert-Chinese-Text-Classification-Pytorch)
+    "bert": ModelEntry("subword", PoolHead, {"pooling": "cls"}),
+    "bert_cnn": ModelEntry("subword", CNNHead, {"dropout": 0.1}),
+    "bert_rnn": ModelEntry("subword", RNNHead, {"hidden": 256, "layers": 2, "dropout": 0.1}),
     "bert_lstm": ModelEntry("subword", RNNHead, {"hidden": 256, "layers": 1, "bidirectional": False,
-                                                 "dropout": 0.1}, _BERT),
-    "bert_fnn": ModelEntry("subword", PoolHead, {"pooling": "mean", "hidden": (256,)}, _BERT),
-    "bert_rcnn": ModelEntry("subword", RNNHead, {"readout": "max", "hidden": 256, "layers": 1, "dropout": 0.1}, _BERT),
-    "bert_dpcnn": ModelEntry("subword", DPCNNHead, {"dropout": 0.1}, _BERT),
+                                                 "dropout": 0.1}),
+    "bert_fnn": ModelEntry("subword", PoolHead, {"pooling": "mean", "hidden": (256,)}),
+    "bert_rcnn": ModelEntry("subword", RNNHead, {"readout": "max", "hidden": 256, "layers": 1, "dropout": 0.1}),
+    "bert_dpcnn": ModelEntry("subword", DPCNNHead, {"dropout": 0.1}),
 }
+
+
+if {name: e.scheme for name, e in REGISTRY.items()} != SCHEMES:  # params validation reads SCHEMES
+    raise RuntimeError("pipeline/families.py SCHEMES must list every REGISTRY model with its scheme")
 
 
 def entry(name: str) -> ModelEntry:
@@ -111,7 +120,7 @@ def _kwargs(cls: type) -> dict[str, inspect.Parameter]:
 
 
 def resolve_arch(name: str, arch: dict[str, Any]) -> dict[str, Any]:
-    """Validated arch kwargs: class defaults < published registry arch < params `models.<name>.arch`."""
+    """Validated arch kwargs: class defaults < the registry's arch < `arch` (params, Config.arch_for)."""
     e = entry(name)
     params = {**_kwargs(e.embedder), **_kwargs(e.head)}
     fields = {k: (p.annotation, p.default) for k, p in params.items()}

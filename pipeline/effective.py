@@ -1,0 +1,39 @@
+"""What a model will actually be built and trained with under a params file (`textbench params`).
+
+The arch is `resolve_arch` over `Config.arch_for` — class defaults < the registry's arch <
+`families.<family>.arch` < `models.<name>.arch`, exactly what `textbench train` builds — and the
+train settings are `Config.train_for`: TrainConfig defaults < `train:` < `families.<family>.train`
+< `models.<name>.train`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from pipeline.config import Config
+
+
+def effective(cfg: Config, model: str, dataset: str | None = None) -> dict[str, Any]:
+    """{model, family, scheme, [dataset: {name, max_len, encoder}], arch, train} of `model`."""
+    from pipeline.models.registry import entry, resolve_arch  # lazy: torch
+
+    e = entry(model)
+    out: dict[str, Any] = {"model": model, "family": e.family, "scheme": e.scheme}
+    if dataset is not None:
+        ds = cfg.dataset(dataset)
+        out["dataset"] = {"name": dataset, "max_len": ds.max_len, "encoder": ds.encoder}
+    out["arch"] = resolve_arch(model, cfg.arch_for(model))
+    out["train"] = cfg.train_for(model).model_dump(mode="json")
+    return out
+
+
+def effective_yaml(cfg: Config, model: str, dataset: str | None = None) -> str:
+    """`effective` as YAML, keys in that order."""
+    settings = effective(cfg, model, dataset)
+    text = yaml.safe_dump(settings, sort_keys=False, allow_unicode=True, width=110)
+    if dataset is not None and cfg.tokenize.vocab.embeddings and settings["scheme"] == "vocab":
+        text += (f"# arch.embed_dim: the width of tokenize.vocab.embeddings ({cfg.tokenize.vocab.embeddings}) "
+                 f"replaces it when the vectors are used\n")
+    return text

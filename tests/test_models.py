@@ -35,7 +35,7 @@ def bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def make(name: str, bert_dir: Path, arch: dict | None = None):
     ctx = BuildContext(num_labels=len(LABELS), vocab_size=len(WORDS) + len(SPECIALS), pad_id=0, max_len=16,
                        encoder=str(bert_dir))
-    params_arch = load_config(REPO / "params.yaml").models[name].arch if arch is None else arch
+    params_arch = load_config(REPO / "params.yaml").arch_for(name) if arch is None else arch
     return build_model(name, ctx, params_arch)
 
 
@@ -53,7 +53,7 @@ def batch(name: str, n: int = 16):
 def test_model_learns_and_overfits_a_batch(name: str, bert_dir: Path) -> None:
     torch.manual_seed(0)
     model, arch = make(name, bert_dir)
-    assert arch == {**arch, **load_config(REPO / "params.yaml").models[name].arch}  # params reach the builder
+    assert arch == {**arch, **load_config(REPO / "params.yaml").arch_for(name)}  # params reach the builder
     ids, mask, y = batch(name)
     lr = 3e-3 if REGISTRY[name].scheme == "subword" else 1e-2
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
@@ -155,19 +155,20 @@ def test_packaged_minilm_builds_offline() -> None:
 
 
 def test_train_settings_precedence(project: Path) -> None:
-    """TrainConfig defaults < params train < registry published < params models.<name>.train."""
+    """TrainConfig defaults < params train < families.<family>.train < models.<name>.train (no registry layer)."""
     import yaml
 
     raw = yaml.safe_load((project / "params.yaml").read_text())
     raw["train"] = {"epochs": 7, "lr": 0.1, "weight_decay": 0.2}
+    raw["families"] = {"bert": {"train": {"epochs": 3, "lr": 5e-5}}}
     raw["models"] = {"bert": {"train": {"epochs": 1}}}
     from pipeline.config import config_from_dict
 
     cfg = config_from_dict(raw)
     bert, textcnn, fasttext = cfg.train_for("bert"), cfg.train_for("textcnn"), cfg.train_for("fasttext")
-    assert bert.epochs == 1 and bert.lr == 5e-5 and bert.weight_decay == 0.2  # params model > published > train
-    assert textcnn.epochs == 20 and textcnn.lr == 1e-3 and textcnn.weight_decay == 0.2
-    assert fasttext.epochs == 3 and textcnn.grad_clip == 1.0  # TrainConfig default where nobody sets it
+    assert bert.epochs == 1 and bert.lr == 5e-5 and bert.weight_decay == 0.2  # params model > family > train
+    assert textcnn.epochs == 7 and textcnn.lr == 0.1 and textcnn.weight_decay == 0.2  # train: is what trains
+    assert fasttext.epochs == 7 and textcnn.grad_clip == 1.0  # TrainConfig default where nobody sets it
     raw["models"] = {"bert": {"train": {"epochs": 0}}}
     with pytest.raises(TextbenchError, match=r"models\.bert\.train\.epochs"):
         config_from_dict(raw).train_for("bert")

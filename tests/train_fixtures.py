@@ -71,8 +71,12 @@ def write_toy_project(root: Path, encoder: Path, sizes: dict[str, int] | None = 
     params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
     params["datasets"]["toy"] = {"kind": "local", "path": "toy.csv", "max_len": 16, "encoder": str(encoder)}
     params["train"] = {**params.get("train", {}), "eval_every": 4, "precision": "fp32", "threads": 1}
-    params["models"] = {name: {"arch": spec.get("arch", {}), "train": {"epochs": 2, "batch_size": 16, "lr": 3e-3}}
-                        for name, spec in params.get("models", {}).items()}
+    # every registered model: the shipped arch (families + models), the toy's own train settings
+    from pipeline.families import SCHEMES
+
+    params["families"] = {f: {"arch": spec.get("arch", {})} for f, spec in params.get("families", {}).items()}
+    params["models"] = {name: {"arch": params.get("models", {}).get(name, {}).get("arch", {}),
+                               "train": {"epochs": 2, "batch_size": 16, "lr": 3e-3}} for name in SCHEMES}
     (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
 
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from pipeline import paths
 from pipeline.config import TrainConfig
 from pipeline.models import BuildContext, build_model, entry
-from pipeline.train.data import collate, epoch_batches, read_meta, read_split
+from pipeline.train.data import epoch_batches, read_meta, read_split
 from pipeline.train.loop import autocast, make_optimizer, pick_precision
 
 NAIVE_LEN = 512
@@ -46,7 +46,7 @@ def samples_per_s(name: str, batch: int, steps: int, naive: bool) -> float:
     elapsed, n = 0.0, 0
     for i, b in enumerate(batches[: steps + 1]):
         t0 = time.perf_counter()
-        ids, mask = collate([split.input_ids[j] for j in b], meta["pad_id"])
+        ids, mask = split.collate(b, meta["pad_id"])
         if naive:  # pad every batch to the fixed length
             ids = F.pad(ids, (0, NAIVE_LEN - ids.size(1)), value=meta["pad_id"])
             mask = F.pad(mask, (0, NAIVE_LEN - mask.size(1)))

@@ -8,7 +8,8 @@
                        then publish the comparison table; one failing model never stops the others
 
 Each job's outcome is `reports/<ds>/<model>[/seeds/<seed>]/status.json`:
-`status` ok | failed | skipped (unchanged, results reused) | running (killed mid-run: the next run
+`status` ok | failed | skipped (unchanged, results reused) | not_comparable (not trained: `skip_reason`) |
+running (killed mid-run: the next run
 resumes it from the trainer's `.partial/last`), `error` (the trainer's last `error:` line),
 `fingerprint` (metrics.json's, so a report can tell stale results), `job_fingerprint` (what the
 skip decision compares: data + effective params + seed + training code), `wall_time_s`.
@@ -41,6 +42,7 @@ from pipeline import paths
 from pipeline.config import Config, load_config
 from pipeline.errors import TextbenchError
 from pipeline.io import fingerprint, write_json
+from pipeline.tokenize.coverage import uncovered_reason
 from pipeline.train import RUNTIME_KEYS
 
 # Sources whose change invalidates trained models (the trainer and the architectures).
@@ -60,6 +62,7 @@ class Job:
     report_dir: str
     fingerprint: str
     primary: bool  # first seed: writes the contract dirs
+    skip_reason: str = ""  # not trained: e.g. the encoder does not cover the language (benchmark.uncovered)
 
     @property
     def name(self) -> str:
@@ -83,11 +86,13 @@ def code_version() -> str:
     return fingerprint(torch.__version__, *[(p.relative_to(base).as_posix(), p.read_bytes().hex()) for p in files])
 
 
-def data_fingerprint(dataset: str, scheme: str) -> str:
-    """The tokenize stage's fingerprint of data/tokenized/<ds>/<scheme>/ (meta.json)."""
+def tokenized_meta(dataset: str, scheme: str) -> dict[str, Any]:
+    """data/tokenized/<ds>/<scheme>/meta.json, with its `fingerprint` (what the tokenize stage made)."""
     meta = paths.tokenized_dir(dataset, scheme) / "meta.json"
     try:
-        return str(json.loads(meta.read_text(encoding="utf-8"))["fingerprint"])
+        found = json.loads(meta.read_text(encoding="utf-8"))
+        str(found["fingerprint"])
+        return found
     except FileNotFoundError:
         raise TextbenchError(f"{meta}: not found; run `textbench tokenize -d {dataset}` (or `dvc repro`) first") from None
     except (ValueError, KeyError) as e:
@@ -113,13 +118,15 @@ def plan(cfg: Config, datasets: list[str] | None = None, models: list[str] | Non
             scheme = entry(model).scheme
             arch = resolve_arch(model, cfg.arch_for(model))
             train = {k: v for k, v in cfg.train_for(model).model_dump(mode="json").items() if k not in RUNTIME_KEYS}
-            data = data_fingerprint(ds, scheme)
+            meta = tokenized_meta(ds, scheme)
+            data = str(meta["fingerprint"])
+            skip = uncovered_reason(meta, ds) if cfg.benchmark.uncovered == "skip" else ""
             for i, seed in enumerate(cfg.benchmark.seeds):
                 mdir, rdir = paths.model_dir(ds, model), paths.report_dir(ds, model)
                 if i:
                     mdir, rdir = mdir / "seeds" / str(seed), rdir / "seeds" / str(seed)
                 fp = fingerprint(data, model, arch, train, seed, code)
-                jobs.append(Job(ds, model, seed, scheme, str(mdir), str(rdir), fp, primary=i == 0))
+                jobs.append(Job(ds, model, seed, scheme, str(mdir), str(rdir), fp, primary=i == 0, skip_reason=skip))
     return jobs
 
 
@@ -223,6 +230,10 @@ def slot_dir() -> Path:
 def train_job(job: Job, params: str, gpus: str, root: str, force: bool = False) -> dict[str, Any]:
     """Train one job unless its fingerprint is unchanged; raise TrainingFailed with the error line."""
     log = get_run_logger()
+    if job.skip_reason:
+        log.warning(f"{job.name}: not trained, not comparable: {job.skip_reason} (benchmark.uncovered: train "
+                    "trains it anyway)")
+        return write_status(job, "not_comparable", 0.0, error=job.skip_reason)
     if not force and is_done(job):
         log.info(f"{job.name}: unchanged (job fingerprint {job.fingerprint}), reusing earlier results")
         return write_status(job, "skipped", read_status(job).get("wall_time_s", 0.0))
@@ -248,8 +259,9 @@ def comparison_markdown(jobs: list[Job], results: dict[str, dict[str, Any]]) -> 
             "|---|---|---|---|---:|---:|---:|---:|"]
     for job in jobs:
         status = results.get(job.name, {"status": "failed", "error": "did not finish"})
-        m = read_json(Path(job.report_dir) / "metrics.json") if status["status"] != "failed" else {}
-        cell = status["status"] if status["status"] != "failed" else f"failed: {status.get('error', '')}"
+        shown = status["status"] not in ("failed", "not_comparable")
+        m = read_json(Path(job.report_dir) / "metrics.json") if shown else {}
+        cell = status["status"] if shown else f"{status['status'].replace('_', ' ')}: {status.get('error', '')}"
         scores = [f"{m[k]:.4f}" if isinstance(m.get(k), (int, float)) else "—"
                   for k in ("accuracy", "macro_f1", "weighted_f1")]
         secs = f"{m['train_time_s']:.0f}" if isinstance(m.get("train_time_s"), (int, float)) else "—"

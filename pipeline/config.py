@@ -94,10 +94,12 @@ class TrainConfig(Section):
     grad_accum: int = Field(1, ge=1)
     class_weights: bool = False
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    eval_every: int = Field(100, ge=1, description="optimizer steps (= batches unless grad_accum > 1) between dev evaluations")
-    early_stop: int = Field(1000, ge=0, description="stop after this many steps without dev gain; 0 = never")
+    eval_every: int = Field(0, ge=0, description="optimizer steps (= batches unless grad_accum > 1) between dev "
+                            "evaluations; 0 = at the end of each epoch")
+    patience: int = Field(5, ge=0, description="stop after this many dev evaluations without a gain (a plateau); 0 = never")
     select_metric: Literal["accuracy", "macro_f1", "loss"] = Field("accuracy", description="dev metric picking the best checkpoint")
     max_steps: int = Field(0, ge=0, description="cap on optimizer steps; 0 = no cap")
+    time_budget_s: float = Field(0, ge=0, description="cap on training wall seconds (dev evaluations included); 0 = none")
     max_train_samples: int = Field(0, ge=0, description="subsample train for quick runs; 0 = all")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
     threads: int = Field(0, ge=0, description="CPU threads; 0 = all cores")
@@ -123,6 +125,9 @@ class BenchmarkConfig(Section):
     datasets: list[str]
     models: list[str]
     seeds: list[int] = Field([42], min_length=1, description="extra seeds go to .../<model>/seeds/<seed>/")
+    uncovered: Literal["skip", "train"] = Field(
+        "skip", description="BERT-family jobs whose encoder reads > 10% of tokens as [UNK]: skip them (the report "
+        "says why) or train them anyway (flagged not comparable)")
 
     @field_validator("seeds")
     @classmethod

@@ -3,6 +3,7 @@
     data/raw/<ds>/<archive>                     downloaded archives (one folder per dataset)
     data/prepared/<ds>/{train,dev,test}.parquet + card.json
     data/tokenized/<ds>/<scheme>/{train,dev,test}.parquet + meta.json (+ vocab.json)
+    data/features/<ds>/<key>/{train,dev,test}.npy   frozen-encoder token states (a cache, not a DVC output)
     models/<ds>/<model>/                        checkpoints and the config they were trained with
     reports/<ds>/<model>/                       metrics.json, predictions.parquet, curves
     reports/{metrics.json,comparison.md,index.html}
@@ -32,6 +33,11 @@ def prepared_dir(dataset: str) -> Path:
 
 def tokenized_dir(dataset: str, scheme: str) -> Path:
     return root() / "data" / "tokenized" / dataset / scheme
+
+
+def features_dir(dataset: str) -> Path:
+    """Cached frozen-encoder token states (pipeline/train/features.py): one encoding per dataset."""
+    return root() / "data" / "features" / dataset
 
 
 def model_dir(dataset: str, model: str) -> Path:

@@ -9,9 +9,9 @@ from typing import Any
 import torch
 
 from pipeline.errors import TextbenchError
-from pipeline.models.registry import REGISTRY, BuildContext, Classifier, ModelEntry, build_model, entry
+from pipeline.models.registry import REGISTRY, BuildContext, Classifier, FeatureClassifier, ModelEntry, build_model, entry
 
-__all__ = ["REGISTRY", "BuildContext", "Classifier", "ModelEntry", "build_model", "entry", "load_trained",
+__all__ = ["REGISTRY", "BuildContext", "Classifier", "FeatureClassifier", "ModelEntry", "build_model", "entry", "load_trained",
            "load_weights"]
 
 

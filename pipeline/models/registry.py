@@ -79,6 +79,20 @@ class Classifier(nn.Module):
         return self.embedder.lr_scale(name.removeprefix("embedder.")) if name.startswith("embedder.") else 1.0
 
 
+class FeatureClassifier(nn.Module):
+    """The head of a frozen-encoder `Classifier`, fed the encoder's precomputed token states
+    (pipeline/train/features.py). Its state-dict keys (`head.*`) are the Classifier's."""
+
+    def __init__(self, head: nn.Module) -> None:
+        super().__init__()
+        self.head = head
+
+    def forward(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(states, attention_mask).float()
+
+    def lr_scale(self, name: str) -> float:
+        return 1.0
+
 
 REGISTRY: dict[str, ModelEntry] = {
     # classic, scheme vocab (architectures of Kim 2014 / Chinese-Text-Classification-Pytorch)

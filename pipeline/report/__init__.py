@@ -41,7 +41,7 @@ def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> li
     for ds in cfg.benchmark.datasets:
         rows = compare(aggregate.collect(cfg, ds), cfg.report, cfg.seed)
         runs += [r.run for r in rows]
-        metrics[ds] = {r.run.model: metrics_entry(r) for r in rows if r.run.ok}
+        metrics[ds] = {r.run.model: metrics_entry(r) for r in rows if r.run.comparable}
         summary.append(_summary_row(ds, rows))
         sections += dataset_blocks(ds, rows, cfg, analyse)
     blocks: list[Block] = [
@@ -49,7 +49,7 @@ def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> li
         Para(f"Models: {', '.join(cfg.benchmark.models) or 'none'}. Seeds: {', '.join(map(str, cfg.benchmark.seeds))}. "
              "All scores are on the held-out test split; the best model per dataset is the one with the highest "
              "test macro-F1."),
-        Table(["Dataset", "Best model", "Accuracy", "Macro-F1", "Models ok", "Failed / missing"], summary),
+        Table(["Dataset", "Best model", "Accuracy", "Macro-F1", "Models ok", "Converged", "Failed / missing"], summary),
         *sections,
     ]
     return _write(metrics, blocks, [r for r in runs if r.ok and r.curves is not None])
@@ -60,7 +60,8 @@ def _summary_row(ds: str, rows: list[Row]) -> list[Cell]:
     failed = [r.run.model for r in rows if not r.run.ok]
     return [Cell(ds, raw_html=f'<a href="#{escape(ds)}">{escape(ds)}</a>'), Cell(best.model if best else "—"),
             Cell(f"{best.metrics['accuracy']:.4f}" if best else "—"), Cell(f"{best.metrics['macro_f1']:.4f}" if best else "—"),
-            Cell(f"{len(rows) - len(failed)}/{len(rows)}"), Cell(", ".join(failed) or "none", alert=bool(failed))]
+            Cell(f"{len(rows) - len(failed)}/{len(rows)}"), Cell(f"{sum(r.run.ok and r.run.converged for r in rows)}/{len(rows)}"),
+            Cell(", ".join(failed) or "none", alert=bool(failed))]
 
 
 def _write(metrics: dict[str, dict[str, dict]], blocks: list[Block], runs: list[aggregate.Run]) -> list[Path]:

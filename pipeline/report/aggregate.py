@@ -34,7 +34,7 @@ class Run:
 
     dataset: str
     model: str
-    status: str  # ok | failed | missing | skipped | running (killed mid-run, no earlier results)
+    status: str  # ok | failed | missing | skipped | running (killed mid-run, no earlier results) | not_comparable
     error: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     predictions: pd.DataFrame | None = None  # sorted by id
@@ -45,6 +45,15 @@ class Run:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def comparable(self) -> bool:
+        """Ok and measuring the model (not, e.g., an encoder that reads most tokens as [UNK])."""
+        return self.ok and not self.metrics.get("not_comparable")
+
+    @property
+    def converged(self) -> bool:
+        return bool(self.metrics.get("converged"))
 
     @property
     def dir(self) -> Path:
@@ -61,6 +70,8 @@ def _run(cfg: Config, dataset: str, model: str) -> Run:
     status = read_json(rdir / "status.json") or {}
     metrics = read_json(rdir / "metrics.json")
     state = str(status.get("status", "ok" if metrics else "missing"))
+    if state == "not_comparable":  # the flow did not train it; the reason is in `error`
+        return Run(dataset, model, state, error=str(status.get("error", "")))
     if state == "failed" or metrics is None:
         error = str(status.get("error", "")) or (
             f"no results in reports/{dataset}/{model}: run `textbench train -d {dataset} -m {model}` or `textbench run`")

@@ -1,7 +1,9 @@
 """Per-dataset comparison: the best model, CIs, paired tests against it, and seed spread.
 
-The best model is the one with the highest test macro-F1 (ties: accuracy, then name). Each
-other model is compared with it on the same test documents (joined by id):
+The best model is the one with the highest test macro-F1 (ties: accuracy, then name) among the
+comparable runs (a run flagged `not_comparable`, e.g. an encoder that reads most tokens as [UNK], is
+neither ranked nor tested). Each other comparable model is compared with it on the same test documents
+(joined by id):
   * McNemar's exact test on the paired correct/incorrect table (accuracy difference);
   * a paired bootstrap of the macro-F1 difference (same resamples for both models).
 """
@@ -39,8 +41,8 @@ class Row:
 
 
 def best_model(runs: list[Run]) -> Run | None:
-    """The ok run with the highest macro-F1 (ties: accuracy, then model name)."""
-    ok = sorted((r for r in runs if r.ok), key=lambda r: r.model)  # max() keeps the first of equals
+    """The comparable ok run with the highest macro-F1 (ties: accuracy, then model name)."""
+    ok = sorted((r for r in runs if r.comparable), key=lambda r: r.model)  # max() keeps the first of equals
     return max(ok, key=lambda r: (r.metrics["macro_f1"], r.metrics["accuracy"]), default=None)
 
 
@@ -59,7 +61,7 @@ def compare(runs: list[Run], cfg: ReportConfig, seed: int) -> list[Row]:
             run,
             accuracy_ci=stats.interval(boot.accuracy, cfg.confidence) if resampled else None,
             macro_f1_ci=stats.interval(boot.macro_f1, cfg.confidence) if resampled else None,
-            paired=_paired(best, run, boots, cfg) if best is not None and run is not best else None,
+            paired=_paired(best, run, boots, cfg) if best is not None and run is not best and run.comparable else None,
             seeds=_seeds(run),
         ))
     return rows

@@ -12,8 +12,7 @@ from typing import Any
 
 from pipeline import paths
 from pipeline.report.aggregate import read_json
-
-UNK_WARN = 0.10  # an [UNK] share above this makes the subword scheme's results suspect
+from pipeline.tokenize.coverage import UNK_WARN
 
 
 def card_lines(dataset: str) -> list[str]:

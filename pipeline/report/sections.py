@@ -53,19 +53,22 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
     blocks: list[Block] = [Heading(2, f"Dataset: {ds}", anchor=ds), Heading(3, "Data and tokenization"),
                            Bullets([(line, False) for line in context.card_lines(ds)] + context.tokenizer_lines(ds))]
     best = best_model([r.run for r in rows])
-    blocks += [Heading(3, "Test results"), main_table(rows)]
+    blocks += [Heading(3, "Test results"), Para(convergence_line(rows)), main_table(rows)]
     if best is None:
-        return blocks + [Para("No model has results on this dataset yet.")]
+        return blocks + [Para("No comparable model has results on this dataset yet.")]
     labels = best.metrics["labels"]
     blocks.append(Para(f"Best model by test macro-F1: {best.model} (accuracy {best.metrics['accuracy']:.4f}, "
                        f"macro-F1 {best.metrics['macro_f1']:.4f}). Highlighted: best value per column "
-                       "(highest score/throughput, lowest parameters/time)."))
+                       "among comparable rows (highest score/throughput, lowest parameters/time). "
+                       "Training: 'converged' = stopped on a dev plateau (`train.patience` evaluations without a "
+                       "gain); ⚠ = stopped by a cap (epochs, max_steps or time_budget_s) while dev was still "
+                       "improving, so its number may understate the model."))
     blocks += significance_blocks(rows, cfg)
     if len(cfg.benchmark.seeds) > 1:
         blocks += [Heading(3, f"Seeds ({len(cfg.benchmark.seeds)} configured)"), seeds_table(rows)]
     blocks += [Heading(3, "Per-class F1"), per_class_table(rows)]
     fig = f"figures/{ds}"
-    ok_runs = [r.run for r in rows if r.run.ok]
+    ok_runs = [r.run for r in rows if r.run.comparable]
     blocks.append(Image(f"{fig}/per_class_f1.png", plots.per_class_f1(ok_runs, labels), "per-class F1 (models × classes)"))
     if plots.needs_cjk_font(labels):
         blocks.append(Para("Figures label classes by index (#0 = first class of the per-class table): no CJK font "
@@ -81,19 +84,50 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
     return blocks + error_blocks(ds, best.model, cfg.report.error_examples, analyse)
 
 
+def convergence_line(rows: list[Row]) -> str:
+    """How many rows converged, stopped at a cap, are not comparable, or have no result."""
+    ok = [r.run for r in rows if r.run.ok]
+    converged = sum(r.converged for r in ok)
+    capped = [r.model for r in ok if not r.converged]
+    excluded = [r.run.model for r in rows if r.run.status == "not_comparable" or (r.run.ok and not r.run.comparable)]
+    text = f"{converged} of {len(rows)} models converged (dev plateau)"
+    if capped:
+        text += f"; stopped by a cap before a plateau (⚠): {', '.join(capped)}"
+    if excluded:
+        text += f"; not comparable, neither ranked nor tested: {', '.join(excluded)}"
+    missing = [r.run.model for r in rows if not r.run.ok and r.run.status != "not_comparable"]
+    if missing:
+        text += f"; no result: {', '.join(missing)}"
+    return text + "."
+
+
 def main_table(rows: list[Row]) -> Table:
-    """Every model: scores and costs, best per column highlighted; failed runs show their error."""
+    """Every model: scores and costs, best per column among comparable rows highlighted; how each
+    row's training stopped; failed and not comparable rows say why."""
     columns = [c for c in MAIN_COLUMNS if c[1] in SCORES or any(c[1] in r.run.metrics for r in rows)]
-    best = {key: _best([_value(r, key) for r in rows], higher) for _, key, higher, _ in columns}
+    best = {key: _best([_value(r, key) for r in rows if r.run.comparable], higher) for _, key, higher, _ in columns}
     out = []
     for r in rows:
-        cells = [Cell(r.run.model)]
+        mode = r.run.metrics.get("encoder_mode")
+        cells = [Cell(r.run.model + (f" ({mode})" if mode else ""))]
         for _, key, _, fmt in columns:
             v = _value(r, key)
-            cells.append(Cell("—" if v is None else fmt(v), best=v is not None and v == best[key]))
-        cells.append(Cell(_status(r), wrap=True, alert=not r.run.ok or r.run.stale))
+            cells.append(Cell("—" if v is None else fmt(v), best=r.run.comparable and v is not None and v == best[key]))
+        cells.append(Cell(training_text(r.run.metrics) if r.run.ok else "—", alert=r.run.ok and not r.run.converged))
+        cells.append(Cell(_status(r), wrap=True, alert=not r.run.comparable or r.run.stale))
         out.append(cells)
-    return Table(["Model", *(c[0] for c in columns), "Status"], out, "test split; primary seed")
+    return Table(["Model", *(c[0] for c in columns), "Training", "Status"], out, "test split; primary seed")
+
+
+def training_text(m: dict[str, Any]) -> str:
+    """How a run's training stopped: 'converged (...)' or '⚠ <cap> (...)'."""
+    reason = m.get("stop_reason")
+    if not reason:
+        return "unknown (trained before stop reasons were recorded)"
+    where = f"best step {m.get('best_step')} of {m.get('steps')}, {m.get('evaluations')} dev evals"
+    if reason == "plateau":
+        return f"converged ({where})"
+    return f"⚠ {dict(time_budget='time budget', max_steps='max_steps', epochs='epochs cap').get(reason, reason)} ({where})"
 
 
 def significance_blocks(rows: list[Row], cfg: Config) -> list[Block]:
@@ -110,8 +144,10 @@ def significance_blocks(rows: list[Row], cfg: Config) -> list[Block]:
     best = best_model([r.run for r in rows])
     out = []
     for r in rows:
-        if not r.run.ok:
-            out.append([Cell(r.run.model), *(Cell("—") for _ in range(5))])
+        if not r.run.comparable:
+            out.append([Cell(r.run.model), *(Cell("—") for _ in range(2)),
+                        Cell("not comparable" if r.run.ok or r.run.status == "not_comparable" else r.run.status),
+                        *(Cell("") for _ in range(2))])
             continue
         m, p = r.run.metrics, r.paired
         out.append([
@@ -143,7 +179,7 @@ def seeds_table(rows: list[Row]) -> Table:
 
 def per_class_table(rows: list[Row]) -> Table:
     """Classes × models F1 (best per class highlighted), with the test support."""
-    ok = [r.run for r in rows if r.run.ok]
+    ok = [r.run for r in rows if r.run.comparable]
     labels = best_model(ok).metrics["labels"]  # type: ignore[union-attr]
     out = []
     for label in labels:
@@ -201,7 +237,9 @@ def _best(values: list[float | None], higher: bool) -> float | None:
 
 def _status(r: Row) -> str:
     if not r.run.ok:
-        return f"{r.run.status}: {r.run.error}"
+        return f"{r.run.status.replace('_', ' ')}: {r.run.error}"
+    if not r.run.comparable:
+        return f"not comparable: {r.run.metrics['not_comparable']}"
     return "ok (stale: status.json fingerprint differs from metrics.json)" if r.run.stale else "ok"
 
 

@@ -24,6 +24,7 @@ from pipeline.config import Config
 from pipeline.errors import TextbenchError
 from pipeline.io import atomic_dir, fingerprint, sha256_file, write_json
 from pipeline.paths import SCHEMES, SPLITS, prepared_dir, root, tokenized_dir
+from pipeline.tokenize.coverage import UNK_WARN
 from pipeline.tokenize.embeddings import aligned_embeddings
 from pipeline.tokenize.encoder import TextEncoder
 from pipeline.tokenize.subword import SubwordEncoder
@@ -32,7 +33,6 @@ from pipeline.tokenize.vocab import WORD_PATTERN, Segmenter, VocabEncoder, build
 log = logging.getLogger(__name__)
 SCHEMA = pa.schema([("id", pa.string()), ("input_ids", pa.list_(pa.int32())), ("label", pa.int32())])
 ROW_GROUP = 8192
-UNK_WARN = 0.10
 PERCENTILES = (50, 80, 90, 95, 99)
 
 

@@ -24,9 +24,11 @@ from pipeline.encoders import resolve_encoder
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import PeakMemory, classification_metrics, param_count, predictions_table
 from pipeline.io import atomic_dir, fingerprint, write_json
-from pipeline.models import BuildContext, build_model, entry
+from pipeline.models import BuildContext, FeatureClassifier, build_model, entry
+from pipeline.tokenize.coverage import uncovered_reason
 from pipeline.train import checkpoint
 from pipeline.train.data import Split, read_meta, read_splits
+from pipeline.train.features import encoder_features
 from pipeline.train.loop import Run, fit, make_optimizer, pick_device, pick_precision, predict, seed_everything
 
 RUNTIME_KEYS = ("device", "threads")  # train settings that do not change results
@@ -52,7 +54,6 @@ def train(cfg: Config, dataset: str, model: str, *, seed: int | None = None, res
         raise TextbenchError(f"{tok_dir}/meta.json was tokenized with encoder '{encoder}' but "
                              f"datasets.{dataset}.encoder is '{ds.encoder}'; rerun `textbench tokenize -d {dataset}`")
     splits = read_splits(tok_dir, len(labels))
-    splits["train"] = _subsample(splits["train"], tc.max_train_samples, seed)
     texts = _test_texts(dataset, splits["test"])
     embeddings = np.load(tok_dir / meta["embeddings_file"]) if meta.get("embeddings_file") else None
 
@@ -63,10 +64,18 @@ def train(cfg: Config, dataset: str, model: str, *, seed: int | None = None, res
                        max_len=int(meta["max_len"]), embeddings=embeddings, encoder=encoder)
     net, arch_kw = build_model(model, ctx, arch, scheme=meta["scheme"])
     net.to(device)
+    # frozen encoder: heads train on its cached token states (computed once per dataset and encoder)
+    frozen = e.scheme == "subword" and bool(arch_kw.get("freeze_encoder"))
+    features_key = None
+    if frozen:
+        splits, features_key = encoder_features(dataset, splits, str(meta.get("fingerprint")), net.embedder.encoder,
+                                                device, precision)
+    trained = FeatureClassifier(net.head) if frozen else net
+    splits["train"] = _subsample(splits["train"], tc.max_train_samples, seed)
     train_kw = tc.model_dump()
     fp = fingerprint(model, arch_kw, {k: v for k, v in train_kw.items() if k not in RUNTIME_KEYS}, seed,
                      meta.get("fingerprint"), labels)
-    opt = make_optimizer(net, tc)
+    opt = make_optimizer(trained, tc)
     state = checkpoint.TrainState(fingerprint=fp, num_labels=len(labels))
     best: dict[str, torch.Tensor] = {}
     if resume:
@@ -74,16 +83,16 @@ def train(cfg: Config, dataset: str, model: str, *, seed: int | None = None, res
         if last is None:
             tqdm.write(f"--resume: no checkpoint under {partial} or {model_dir}/last; starting from scratch")
         else:
-            state, best = checkpoint.load_last(last, net, opt, state)
+            state, best = checkpoint.load_last(last, trained, opt, state)
             if last != partial / "last":  # continuing a finished run: work on a copy of its state
                 shutil.copytree(last, partial / "last", dirs_exist_ok=True)
-    run = Run(net, splits["train"], splits["dev"], labels, tc, seed, ctx.pad_id, device, precision, partial / "last")
+    run = Run(trained, splits["train"], splits["dev"], labels, tc, seed, ctx.pad_id, device, precision, partial / "last")
     memory = PeakMemory(device)
     state, best = fit(run, state, best, opt, memory)
 
-    net.load_state_dict(best)
+    trained.load_state_dict(best)
     t0 = time.perf_counter()
-    probs, _ = predict(net, splits["test"], tc.batch_size, ctx.pad_id, device, precision)
+    probs, _ = predict(trained, splits["test"], tc.batch_size, ctx.pad_id, device, precision)
     infer_s = time.perf_counter() - t0
     test = splits["test"]
     metrics = {
@@ -94,6 +103,10 @@ def train(cfg: Config, dataset: str, model: str, *, seed: int | None = None, res
         "train_time_s": state.wall_s, "train_samples_per_s": state.samples / max(state.compute_s, 1e-9),
         "infer_samples_per_s": len(test) / max(infer_s, 1e-9), "peak_memory_mb": memory.mb,
         "best_step": state.best_step, "steps": state.step, "fingerprint": fp,
+        "stop_reason": state.stop_reason, "converged": state.stop_reason == "plateau",
+        "evaluations": len(state.curves),
+        "encoder_mode": None if e.scheme != "subword" else "frozen features" if frozen else "fine-tuned",
+        "features_key": features_key, "not_comparable": uncovered_reason(meta, dataset),
     }
     model_cfg = {
         "model": model, "dataset": dataset, "scheme": e.scheme, "arch": arch_kw, "train": train_kw,
@@ -101,7 +114,8 @@ def train(cfg: Config, dataset: str, model: str, *, seed: int | None = None, res
         "vocab_size": ctx.vocab_size, "pad_id": ctx.pad_id, "max_len": ctx.max_len, "encoder": encoder,
         "encoder_config": net.embedder.hf_config() if e.scheme == "subword" else None,
     }
-    _write_model_dir(model_dir, model_cfg, best, tok_dir, meta, partial / "last")
+    weights = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}  # best head (+ encoder)
+    _write_model_dir(model_dir, model_cfg, weights, tok_dir, meta, partial / "last")
     _write_report_dir(report_dir, metrics, predictions_table(test.ids, texts, test.labels, probs, labels), state.curves)
     shutil.rmtree(partial, ignore_errors=True)
     return metrics

@@ -38,6 +38,7 @@ class TrainState:
     wall_s: float = 0.0  # seconds in the training loop, dev evaluations included
     curves: list[dict[str, float]] = field(default_factory=list)
     scaler: dict[str, Any] = field(default_factory=dict)
+    stop_reason: str = ""  # plateau | max_steps | time_budget | epochs, once training has ended
 
 
 def _flat_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:

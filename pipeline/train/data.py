@@ -25,15 +25,62 @@ BUCKET = 50  # batches per length-sorting window
 
 @dataclass
 class Split:
+    """Documents as one flat array of token values with row offsets (no Python object per token).
+
+    `values` is [n_tokens] token ids, or [n_tokens, hidden] encoder states (frozen-encoder features);
+    document i is `values[offsets[i]:offsets[i + 1]]`.
+    """
+
     ids: list[str]
-    input_ids: list[np.ndarray]
-    labels: np.ndarray  # int64
+    values: np.ndarray
+    offsets: np.ndarray  # int64 [N + 1]
+    labels: np.ndarray  # int64 [N]
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    @classmethod
+    def from_seqs(cls, seqs: list[np.ndarray], labels: np.ndarray | None = None, ids: list[str] | None = None) -> "Split":
+        offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
+        np.cumsum([len(q) for q in seqs], out=offsets[1:])
+        values = np.concatenate([np.asarray(q, dtype=np.int64) for q in seqs]) if seqs else np.zeros(0, np.int64)
+        return cls(ids if ids is not None else [str(i) for i in range(len(seqs))], values, offsets,
+                   labels if labels is not None else np.zeros(len(seqs), dtype=np.int64))
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
     def subset(self, rows: np.ndarray) -> "Split":
-        return Split([self.ids[i] for i in rows], [self.input_ids[i] for i in rows], self.labels[rows])
+        return Split([self.ids[i] for i in rows], *_gather(self, rows), self.labels[rows])
+
+    def collate(self, rows: np.ndarray, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows padded to the batch's longest (at least 1 position) → (inputs, attention mask [B, T]).
+
+        Token ids pad with `pad_id`; encoder states pad with zeros and come back as float32 [B, T, H].
+        An empty document keeps one real (pad) position, so every head has something to read."""
+        lengths = self.lengths[rows]
+        width = max(1, int(lengths.max()) if len(rows) else 1)
+        pos = np.arange(width)
+        real = pos[None, :] < lengths[:, None]
+        src = (self.offsets[rows][:, None] + pos[None, :])[real]
+        if self.values.ndim == 1:
+            out = np.full((len(rows), width), pad_id, dtype=np.int64)
+        else:
+            out = np.zeros((len(rows), width, self.values.shape[1]), dtype=np.float32)
+        out[real] = self.values[src]
+        mask = (pos[None, :] < np.maximum(lengths, 1)[:, None]).astype(np.int64)
+        return torch.from_numpy(out), torch.from_numpy(mask)
+
+
+def _gather(split: Split, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Values and offsets of `rows`, in that order."""
+    lengths = split.lengths[rows]
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    idx = (np.concatenate([np.arange(split.offsets[i], split.offsets[i + 1]) for i in rows])
+           if len(rows) else np.zeros(0, np.int64))
+    return split.values[idx], offsets
 
 
 def read_meta(tok_dir: Path) -> dict[str, Any]:
@@ -61,8 +108,10 @@ def read_split(tok_dir: Path, split: str, num_labels: int) -> Split:
         raise TextbenchError(f"{path}: no rows; check the dataset's split settings in params.yaml")
     if labels.min() < 0 or labels.max() >= num_labels:
         raise TextbenchError(f"{path}: label ids outside 0..{num_labels - 1} of meta.json labels; rerun tokenize")
-    seqs = [np.asarray(s, dtype=np.int64) for s in table.column("input_ids").to_pylist()]
-    return Split([str(i) for i in table.column("id").to_pylist()], seqs, labels)
+    column = table.column("input_ids").combine_chunks()
+    offsets = column.offsets.to_numpy().astype(np.int64)
+    values = column.values.to_numpy().astype(np.int64)[offsets[0]:offsets[-1]]
+    return Split([str(i) for i in table.column("id").to_pylist()], values, offsets - offsets[0], labels)
 
 
 def read_splits(tok_dir: Path, num_labels: int) -> dict[str, Split]:
@@ -70,21 +119,15 @@ def read_splits(tok_dir: Path, num_labels: int) -> dict[str, Split]:
 
 
 def collate(seqs: list[np.ndarray], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad to the longest sequence of the batch (at least 1 token); returns ids and attention mask."""
-    width = max(1, max(len(s) for s in seqs))
-    ids = np.full((len(seqs), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(seqs), width), dtype=np.int64)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = s
-        mask[i, : max(len(s), 1)] = 1  # an empty document still has one (pad) position to read
-    return torch.from_numpy(ids), torch.from_numpy(mask)
+    """Pad a list of id sequences (see `Split.collate`)."""
+    return Split.from_seqs(seqs).collate(np.arange(len(seqs)), pad_id)
 
 
 def epoch_batches(split: Split, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
     """Row indices of each batch of `epoch`, length-bucketed and shuffled from (seed, epoch)."""
     rng = np.random.default_rng([seed, epoch])
     order = rng.permutation(len(split))
-    lengths = np.array([len(s) for s in split.input_ids])
+    lengths = split.lengths
     window = batch_size * BUCKET
     batches: list[np.ndarray] = []
     for start in range(0, len(order), window):
@@ -96,6 +139,6 @@ def epoch_batches(split: Split, batch_size: int, seed: int, epoch: int) -> list[
 
 def eval_batches(split: Split, batch_size: int) -> Iterator[np.ndarray]:
     """Length-sorted batches for inference (order does not matter, padding does)."""
-    order = np.argsort([len(s) for s in split.input_ids], kind="stable")
+    order = np.argsort(split.lengths, kind="stable")
     for i in range(0, len(order), batch_size):
         yield order[i : i + batch_size]

@@ -22,7 +22,7 @@ from pipeline.config import TrainConfig
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import PeakMemory, classification_metrics
 from pipeline.train import checkpoint
-from pipeline.train.data import Split, collate, epoch_batches, eval_batches
+from pipeline.train.data import Split, epoch_batches, eval_batches
 
 
 def pick_device(spec: str, threads: int) -> torch.device:
@@ -94,9 +94,9 @@ def predict(model: torch.nn.Module, split: Split, batch_size: int, pad_id: int, 
     probs: np.ndarray | None = None
     loss = 0.0
     for rows in eval_batches(split, batch_size):
-        ids, mask = collate([split.input_ids[i] for i in rows], pad_id)
+        inputs, mask = split.collate(rows, pad_id)
         with autocast(device, precision):
-            logits = model(ids.to(device), mask.to(device)).float()
+            logits = model(inputs.to(device), mask.to(device)).float()
         y = torch.from_numpy(split.labels[rows]).to(device)
         loss += F.cross_entropy(logits, y, reduction="sum").item()
         p = torch.softmax(logits, -1).cpu().numpy()
@@ -137,9 +137,30 @@ def _positions(run: Run, state: checkpoint.TrainState) -> Iterator[tuple[int, in
             yield epoch, b, len(batches), batches[b]
 
 
+def evals_since_best(state: checkpoint.TrainState) -> int:
+    """Dev evaluations after the one that gave the best weights (the plateau length)."""
+    return sum(1 for row in state.curves if row["step"] > state.best_step)
+
+
+def stop_reason(run: Run, state: checkpoint.TrainState, total: int) -> str:
+    """Why training stops now ('' = it goes on); checked after each dev evaluation.
+
+    A plateau (`patience` evaluations without a dev gain) is convergence; every other reason is a cap
+    that stopped a run whose dev score may still have been rising."""
+    tc = run.tc
+    if tc.patience and evals_since_best(state) >= tc.patience:
+        return "plateau"
+    if tc.time_budget_s and state.wall_s >= tc.time_budget_s:
+        return "time_budget"
+    if state.step >= total:
+        return "max_steps" if tc.max_steps and total == tc.max_steps else "epochs"
+    return ""
+
+
 def fit(run: Run, state: checkpoint.TrainState, best: dict[str, torch.Tensor], opt: torch.optim.AdamW,
         memory: PeakMemory) -> tuple[checkpoint.TrainState, dict[str, torch.Tensor]]:
-    """Train from `state` until epochs, max_steps or early stopping; returns final state and best weights."""
+    """Train from `state` until a dev plateau or a cap (epochs, max_steps, time budget); `state.stop_reason`
+    says which. Returns the final state and the best-on-dev weights."""
     tc, model, device = run.tc, run.model, run.device
     total = run.total_steps()
     weight = None
@@ -153,13 +174,13 @@ def fit(run: Run, state: checkpoint.TrainState, best: dict[str, torch.Tensor], o
     micro, started = 0, time.perf_counter()
     model.train()
     for epoch, b, n_batches, rows in _positions(run, state):
-        if state.step >= total:
+        if state.stop_reason:
             break
         t0 = time.perf_counter()
-        ids, mask = collate([run.train.input_ids[i] for i in rows], run.pad_id)
+        inputs, mask = run.train.collate(rows, run.pad_id)
         y = torch.from_numpy(run.train.labels[rows]).to(device)
         with autocast(device, run.precision):
-            logits = model(ids.to(device), mask.to(device))
+            logits = model(inputs.to(device), mask.to(device))
         loss = F.cross_entropy(logits.float(), y, weight=weight)
         if not torch.isfinite(loss):
             raise TextbenchError(f"training diverged: loss is {loss.item()} at step {state.step} (epoch {epoch}); "
@@ -185,19 +206,24 @@ def fit(run: Run, state: checkpoint.TrainState, best: dict[str, torch.Tensor], o
             bar.update(1)
         state.compute_s += time.perf_counter() - t0
         memory.sample()
-        if micro == 0 and (state.step % tc.eval_every == 0 or state.step >= total):
+        if micro:
+            continue
+        over_budget = bool(tc.time_budget_s) and state.wall_s + time.perf_counter() - started >= tc.time_budget_s
+        due = epoch_end if tc.eval_every == 0 else state.step % tc.eval_every == 0
+        if due or over_budget or state.step >= total:
             state.wall_s += time.perf_counter() - started
             best = _evaluate(run, state, best, bar)
+            state.stop_reason = stop_reason(run, state, total)
             state.scaler = scaler.state_dict()
             checkpoint.save_last(run.last_dir, model, best, opt, state)
             started = time.perf_counter()
             model.train()
-            if tc.early_stop and state.step - state.best_step >= tc.early_stop:
-                break
     bar.close()
-    if not state.curves or state.curves[-1]["step"] != state.step:  # ended between evaluations
+    if not state.stop_reason:  # the data ran out between evaluations (or a resumed run was already done)
         state.wall_s += time.perf_counter() - started
-        best = _evaluate(run, state, best, bar)
+        if not state.curves or state.curves[-1]["step"] != state.step:
+            best = _evaluate(run, state, best, bar)
+        state.stop_reason = stop_reason(run, state, total) or "epochs"
         checkpoint.save_last(run.last_dir, model, best, opt, state)
     return state, best
 

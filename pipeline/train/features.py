@@ -1,0 +1,98 @@
+"""Frozen-encoder features: the encoder's token states for every split, computed once and cached.
+
+A BERT-family model with `freeze_encoder: true` never changes its encoder, so running the encoder
+at every step of every epoch of every head repeats the same work. Instead its last hidden states
+are computed once per (tokenized data, encoder weights, precision) and kept under
+`paths.features_dir(<ds>)/<key>/` as `<split>.npy` (float16 [n_tokens, hidden], rows aligned with
+the tokenized split's offsets); all seven heads and all epochs then train on them (the "BERT
+features" protocol). The first job that needs them computes them under a file lock; other jobs
+wait and reuse them. A new key replaces the dataset's older ones, so the cache holds one encoding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pipeline import paths
+from pipeline.errors import TextbenchError
+from pipeline.io import atomic_dir, fingerprint, write_json
+from pipeline.train.data import Split, eval_batches
+from pipeline.train.loop import autocast
+
+BATCH = 64  # documents per encoder pass (length-sorted, so little padding)
+VERSION = 1  # bump when the stored layout changes
+
+
+@contextlib.contextmanager
+def _locked(base: Path) -> Iterator[None]:
+    base.mkdir(parents=True, exist_ok=True)
+    with open(base / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def features_key(data_fingerprint: str, encoder: torch.nn.Module, precision: str) -> str:
+    """What the cached states depend on: the tokenized data, the encoder's weights and the precision."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(encoder.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return fingerprint("features", VERSION, data_fingerprint, h.hexdigest(), precision)
+
+
+@torch.no_grad()
+def _encode(encoder: torch.nn.Module, split: Split, out: np.ndarray, device: torch.device, precision: str,
+            desc: str) -> None:
+    encoder.eval()
+    for rows in tqdm(list(eval_batches(split, BATCH)), desc=desc, unit="batch", leave=False):
+        ids, mask = split.collate(rows, pad_id=0)
+        with autocast(device, precision):
+            states = encoder(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
+        states = states.float().cpu().numpy()
+        for j, i in enumerate(rows):
+            n = int(split.offsets[i + 1] - split.offsets[i])
+            out[split.offsets[i]:split.offsets[i + 1]] = states[j, :n]
+
+
+def encoder_features(dataset: str, splits: dict[str, Split], data_fingerprint: str, encoder: torch.nn.Module,
+                     device: torch.device, precision: str) -> tuple[dict[str, Split], str]:
+    """`splits` with token ids replaced by the encoder's cached token states; computes them if absent.
+
+    Returns the feature splits and the cache key (recorded in metrics.json)."""
+    key = features_key(data_fingerprint, encoder, precision)
+    base = paths.features_dir(dataset)
+    target = base / key
+    with _locked(base):
+        if not (target / "done.json").is_file():
+            with atomic_dir(target) as tmp:
+                for name, split in splits.items():
+                    hidden = int(encoder.config.hidden_size)
+                    out = np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=np.float16,
+                                                    shape=(int(split.offsets[-1]), hidden))
+                    _encode(encoder, split, out, device, precision, f"{dataset} encoder features {name}")
+                    out.flush()
+                    del out
+                write_json(tmp / "done.json", {"key": key, "docs": {n: len(s) for n, s in splits.items()}})
+            for stale in base.iterdir():  # one encoding per dataset: drop older keys
+                if stale.is_dir() and stale.name != key:
+                    shutil.rmtree(stale, ignore_errors=True)
+    out_splits = {}
+    for name, split in splits.items():
+        values = np.load(target / f"{name}.npy", mmap_mode="r")
+        if values.shape[0] != split.offsets[-1]:
+            raise TextbenchError(f"{target / (name + '.npy')}: {values.shape[0]} token states for "
+                                 f"{split.offsets[-1]} tokens; delete {target} to recompute it")
+        out_splits[name] = Split(split.ids, values, split.offsets, split.labels)
+    return out_splits, key

@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from flows.proc import kill_children, run_streaming
 from flows.runners import make_task_runner, submit_options
-from flows.slots import CPU, hold_slot, resolve_slots, slot_env
+from flows.slots import device_slots, hold_slot, is_cpu, slot_env
 from pipeline import paths
 from pipeline.config import Config, load_config
 from pipeline.errors import TextbenchError
@@ -63,6 +63,7 @@ class Job:
     fingerprint: str
     primary: bool  # first seed: writes the contract dirs
     skip_reason: str = ""  # not trained: e.g. the encoder does not cover the language (benchmark.uncovered)
+    frozen: bool = False  # a frozen-encoder head: trains on the dataset's cached encoder features
 
     @property
     def name(self) -> str:
@@ -126,7 +127,8 @@ def plan(cfg: Config, datasets: list[str] | None = None, models: list[str] | Non
                 if i:
                     mdir, rdir = mdir / "seeds" / str(seed), rdir / "seeds" / str(seed)
                 fp = fingerprint(data, model, arch, train, seed, code)
-                jobs.append(Job(ds, model, seed, scheme, str(mdir), str(rdir), fp, primary=i == 0, skip_reason=skip))
+                jobs.append(Job(ds, model, seed, scheme, str(mdir), str(rdir), fp, primary=i == 0, skip_reason=skip,
+                                frozen=scheme == "subword" and bool(arch.get("freeze_encoder"))))
     return jobs
 
 
@@ -226,8 +228,29 @@ def slot_dir() -> Path:
     return Path(os.environ.get("TEXTBENCH_SLOT_DIR") or Path(tempfile.gettempdir()) / "textbench-slots")
 
 
+@task(cache_policy=NO_CACHE, task_run_name="encoder features {dataset}")
+def features_job(dataset: str, params: str, slots: list[str], root: str) -> str:
+    """Compute the frozen encoder's cached token states once, before the BERT-family heads train on them.
+    A failure here only costs time: each training computes any missing features itself."""
+    log = get_run_logger()
+    cmd = [sys.executable, "-m", "pipeline", "features", "--params", params, "--dataset", dataset]
+    with hold_slot(slots, slot_dir()) as slot:
+        log.info(f"{dataset}: encoder features on {slot}")
+        code, error = run_streaming(cmd, slot_environment(slot, slots, root), Path(root), log)
+    if code != 0:
+        raise TrainingFailed(error or f"error: textbench features exited with status {code}")
+    return dataset
+
+
+def slot_environment(slot: str, slots: list[str], root: str) -> dict[str, str]:
+    """The environment of a subprocess in `slot`: its device (or CPU threads share) and the project root."""
+    threads = max(1, (os.cpu_count() or 1) // len(slots)) if is_cpu(slot) else 0
+    return {**os.environ, **slot_env(slot, threads), "PYTHONUNBUFFERED": "1", "TQDM_MININTERVAL": "30",
+            "TEXTBENCH_ROOT": root}
+
+
 @task(cache_policy=NO_CACHE, task_run_name="train {job.dataset}/{job.model} seed {job.seed}")
-def train_job(job: Job, params: str, gpus: str, root: str, force: bool = False) -> dict[str, Any]:
+def train_job(job: Job, params: str, slots: list[str], root: str, force: bool = False) -> dict[str, Any]:
     """Train one job unless its fingerprint is unchanged; raise TrainingFailed with the error line."""
     log = get_run_logger()
     if job.skip_reason:
@@ -238,13 +261,12 @@ def train_job(job: Job, params: str, gpus: str, root: str, force: bool = False) 
         log.info(f"{job.name}: unchanged (job fingerprint {job.fingerprint}), reusing earlier results")
         return write_status(job, "skipped", read_status(job).get("wall_time_s", 0.0))
     resume = not force and can_resume(job)
-    with hold_slot(resolve_slots(gpus), slot_dir()) as slot, keep_seed_dirs(job):
+    with hold_slot(slots, slot_dir()) as slot, keep_seed_dirs(job):
         log.info(f"{job.name}: training on {slot}{' (resuming the killed run)' if resume else ''}")
         started = time.time()
         write_status(job, "running", 0.0, slot=slot, started_at=started)
-        env = {**os.environ, **slot_env(slot), "PYTHONUNBUFFERED": "1", "TQDM_MININTERVAL": "30",
-               "TEXTBENCH_ROOT": root}
-        code, error = run_streaming(train_command(Path(params), job, resume), env, Path(root), log)
+        code, error = run_streaming(train_command(Path(params), job, resume), slot_environment(slot, slots, root),
+                                    Path(root), log)
         wall = time.time() - started
         if code != 0:
             error = error or f"error: textbench train exited with status {code}"
@@ -277,13 +299,20 @@ def benchmark(params: str = "params.yaml", datasets: list[str] | None = None, mo
     jobs = plan(cfg, datasets, models)
     root = str(paths.root())
     params_abs = str(Path(params).resolve())
-    retrying = train_job.with_options(retries=cfg.orchestration.retries)
+    retrying = train_job.with_options(retries=cfg.orchestration.retries, retry_delay_seconds=10)
+    slots = device_slots(cfg.orchestration)
     futures: dict[PrefectFuture[Any], Job] = {}
     primary: dict[tuple[str, str], PrefectFuture[Any]] = {}
-    with submit_options(cfg.orchestration, gpu_slots=resolve_slots(cfg.orchestration.gpus) != [CPU]):
+    with submit_options(cfg.orchestration, gpu_slots=not is_cpu(slots[0])):
+        # one encoder pass per dataset before its frozen-encoder heads (submitted first, so it runs
+        # while the classic models train; the heads are planned last and wait for it)
+        encoded = {ds: features_job.submit(ds, params_abs, slots, root) for ds in
+                   dict.fromkeys(j.dataset for j in jobs if j.frozen and not j.skip_reason and (force or not is_done(j)))}
         for job in jobs:  # extra seeds wait for the first seed, which replaces the model's dirs
             after = [] if job.primary else [allow_failure(primary[job.dataset, job.model])]
-            future = retrying.submit(job, params_abs, cfg.orchestration.gpus, root, force, wait_for=after)
+            if job.frozen and job.dataset in encoded:
+                after.append(allow_failure(encoded[job.dataset]))
+            future = retrying.submit(job, params_abs, slots, root, force, wait_for=after)
             primary.setdefault((job.dataset, job.model), future)
             futures[future] = job
     progress = create_progress_artifact(0.0, key="textbench-progress", description="trained or skipped jobs")
@@ -311,7 +340,7 @@ def run_benchmark(params: Path, datasets: list[str] | None = None, models: list[
     """Run the flow with the task runner of `orchestration` (or `runner`), sized to the device slots."""
     cfg = load_config(params)
     orch = cfg.orchestration if runner is None else cfg.orchestration.model_copy(update={"task_runner": runner})
-    slots = resolve_slots(orch.gpus)
+    slots = device_slots(orch)
     configured = benchmark.with_options(task_runner=make_task_runner(orch, len(slots)))
     with prefect_defaults(), stop_children_on_signals():
         return configured(str(params), datasets, models, force)

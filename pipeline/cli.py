@@ -183,6 +183,16 @@ def train(
 
 
 @app.command()
+def features(dataset: str = DatasetOpt, params: Path = ParamsOpt) -> None:
+    """Cache the frozen encoder's token states of every split (data/features/<dataset>/): what the BERT-family
+    heads with `freeze_encoder: true` train on. `textbench run` does this once before them; any training
+    that finds no cache makes it itself."""
+    from pipeline.train.features import build_features
+
+    print(build_features(config(params), dataset))
+
+
+@app.command()
 def report(params: Path = ParamsOpt) -> None:
     """Compare every run of the benchmark: reports/metrics.json, comparison.md, index.html and figures/."""
     from pipeline.report import build_report

@@ -145,6 +145,8 @@ class OrchestrationConfig(Section):
     ray_address: str = Field("", description="existing Ray cluster address; empty = a temporary local Ray")
     retries: int = Field(0, ge=0, description="extra attempts of a failed training before it is marked failed")
     gpus: str = Field("auto", description="auto | none | comma-separated device ids; one training per GPU")
+    cpu_slots: int = Field(0, ge=0, description="without GPUs: trainings at a time, each with cores/cpu_slots "
+                           "threads; 0 = auto (one per core, at most 4)")
 
 
 class ReportConfig(Section):

@@ -18,7 +18,7 @@ import yaml
 from flows import benchmark as bm
 from flows.proc import run_streaming
 from flows.runners import make_task_runner
-from flows.slots import CPU, hold_slot, resolve_slots, slot_env
+from flows.slots import CPU, auto_cpu_slots, device_slots, hold_slot, resolve_slots, slot_env
 from pipeline.config import OrchestrationConfig, load_config
 from pipeline.errors import TextbenchError
 
@@ -76,6 +76,29 @@ def test_resolve_slots() -> None:
     assert slot_env("3") == {"CUDA_VISIBLE_DEVICES": "3"} and slot_env(CPU) == {"CUDA_VISIBLE_DEVICES": ""}
     with pytest.raises(TextbenchError, match="orchestration.gpus"):
         resolve_slots("gpu0")
+    # without GPUs: cpu_slots trainings at a time, each told its share of the cores
+    assert resolve_slots("auto", detected=[], cpu_slots=2) == ["cpu0", "cpu1"] == resolve_slots("none", cpu_slots=2)
+    assert resolve_slots("auto", detected=["0"], cpu_slots=2) == ["0"]  # GPUs win
+    assert slot_env("cpu1", threads=1) == {"CUDA_VISIBLE_DEVICES": "", "TEXTBENCH_THREADS": "1"}
+    assert auto_cpu_slots(2) == 2 and auto_cpu_slots(1) == 1 and auto_cpu_slots(64) == 4
+    orch = OrchestrationConfig(gpus="none", cpu_slots=3)
+    assert device_slots(orch) == ["cpu0", "cpu1", "cpu2"]
+
+
+def test_trainer_takes_its_thread_share_from_the_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from pipeline.train.loop import pick_device
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("TEXTBENCH_THREADS", "1")
+        pick_device("cpu", 0)
+        assert torch.get_num_threads() == 1
+        pick_device("cpu", 2)  # an explicit train.threads wins
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_two_gpus_five_tasks_never_share_a_gpu(tmp_path: Path) -> None:
@@ -124,6 +147,23 @@ def test_plan_layout_and_per_model_fingerprints(tiny: Path) -> None:
     assert [j.fingerprint for j in bm.plan(load_config(tiny / "params.yaml"))] == [k.fingerprint for k in again]
     with pytest.raises(TextbenchError, match="benchmark.models"):
         bm.plan(load_config(tiny / "params.yaml"), models=["nope"])
+
+
+def test_plan_skips_bert_jobs_whose_encoder_does_not_cover_the_text(tiny: Path) -> None:
+    vocab = tiny / "data" / "tokenized" / "tiny" / "vocab"
+    sub = vocab.parent / "subword"
+    sub.mkdir()
+    meta = json.loads((vocab / "meta.json").read_text())
+    meta |= {"scheme": "subword", "encoder": "minilm", "splits": {s: {**st, "unk_rate": 0.6} for s, st in meta["splits"].items()}}
+    (sub / "meta.json").write_text(json.dumps(meta))
+    edit_params(tiny, lambda raw: raw["benchmark"].update(models=["textcnn", "bert", "bert_fnn"], seeds=[1]))
+    jobs = {j.model: j for j in bm.plan(load_config(tiny / "params.yaml"))}
+    assert jobs["textcnn"].skip_reason == "" and not jobs["textcnn"].frozen
+    assert "60% of" in jobs["bert"].skip_reason and "datasets.tiny.encoder" in jobs["bert_fnn"].skip_reason
+    edit_params(tiny, lambda raw: raw["benchmark"].update(uncovered="train"))
+    edit_params(tiny, lambda raw: raw.setdefault("families", {}).update(bert={"arch": {"freeze_encoder": True}}))
+    jobs = {j.model: j for j in bm.plan(load_config(tiny / "params.yaml"))}
+    assert jobs["bert"].skip_reason == "" and jobs["bert"].frozen and jobs["bert_fnn"].frozen
 
 
 def test_plan_needs_tokenized_data(project: Path) -> None:

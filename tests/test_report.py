@@ -288,3 +288,32 @@ def test_dvc_reads_the_metrics_and_plots_declarations(built: Path, tmp_path: Pat
     data = json.loads(plotted.stdout)
     assert not data.get("errors")
     assert {"reports/curves/reuters/bert.csv", "reports/curves/thucnews/textcnn.csv"} <= set(data["data"])
+
+
+def test_training_column_and_not_comparable_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """How each row stopped is shown next to its numbers; a not comparable row (its encoder reads most
+    tokens as [UNK]) is shown with its reason but neither ranked, highlighted, tested nor in metrics.json."""
+    make_project(tmp_path, bootstrap=50)
+    monkeypatch.setenv("TEXTBENCH_ROOT", str(tmp_path))
+    for ds in LABELS:
+        for model, reason in (("bert", "plateau"), ("textcnn", "time_budget")):
+            path = tmp_path / "reports" / ds / model / "metrics.json"
+            m = json.loads(path.read_text()) | {"stop_reason": reason, "converged": reason == "plateau", "steps": 900,
+                                                "evaluations": 9, "encoder_mode": "frozen features" if model == "bert" else None}
+            if ds == "thucnews" and model == "bert":
+                m["not_comparable"] = "encoder 'minilm' leaves 62% of train tokens as [UNK]; set datasets.thucnews.encoder"
+            write_json(path, m)
+    build_report(load_config(tmp_path / "params.yaml"))
+    md = (tmp_path / "reports" / "comparison.md").read_text(encoding="utf-8")
+    metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
+    assert set(metrics["reuters"]) == {"bert", "textcnn"} and set(metrics["thucnews"]) == {"textcnn"}
+    thuc = md[md.index("## Dataset: thucnews"):]
+    assert "Best model by test macro-F1: textcnn" in thuc  # bert scores higher but is not comparable
+    assert "not comparable: encoder 'minilm' leaves 62% of train tokens as [UNK]" in thuc
+    assert "1 of 3 models converged (dev plateau)" in md[md.index("## Dataset: reuters"):]
+    assert "1 of 3 models converged" in thuc and "not comparable, neither ranked nor tested: bert" in thuc
+    assert "converged (best step 300 of 900, 9 dev evals)" in md and "⚠ time budget (best step 300" in md
+    assert "bert (frozen features)" in md
+    sig = thuc[thuc.index("Is the difference real?"):]
+    bert_row = next(line for line in sig.splitlines() if line.startswith("| bert "))
+    assert "not comparable" in bert_row and "✱" not in bert_row

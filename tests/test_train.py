@@ -129,3 +129,87 @@ def test_metrics_fix_labels_and_zero_division() -> None:
     assert m["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
     assert m["confusion_matrix"] == [[1, 1, 0], [0, 1, 0], [0, 0, 0]]
     assert m["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)
+
+
+def _with_train(toy: Path, model: str, **train_kw):
+    """The toy config with `models.<model>.train` updated."""
+    import yaml
+
+    raw = yaml.safe_load((toy / "params.yaml").read_text())
+    raw["models"][model]["train"].update(train_kw)
+    (toy / "params.yaml").write_text(yaml.safe_dump(raw))
+    return load_config(toy / "params.yaml")
+
+
+@pytest.mark.parametrize(("train_kw", "reason"), [
+    ({"epochs": 60, "eval_every": 0, "patience": 2}, "plateau"),
+    ({"epochs": 60, "eval_every": 0, "patience": 0, "max_steps": 5}, "max_steps"),
+    ({"epochs": 2, "eval_every": 0, "patience": 0}, "epochs"),
+    ({"epochs": 60, "eval_every": 0, "patience": 0, "time_budget_s": 1e-6}, "time_budget"),
+])
+def test_training_records_why_it_stopped(toy: Path, train_kw: dict, reason: str) -> None:
+    cfg = _with_train(toy, "textcnn", **train_kw)
+    m = train(cfg, "toy", "textcnn")
+    assert m["stop_reason"] == reason and m["converged"] == (reason == "plateau")
+    curves = (toy / "reports" / "toy" / "textcnn" / "curves.csv").read_text().splitlines()[1:]
+    assert m["evaluations"] == len(curves)
+    per_epoch = 6  # 96 docs / batch 16, one evaluation per epoch (eval_every 0)
+    if reason == "plateau":  # the toy saturates long before 60 epochs; stopped 2 evaluations after the best
+        assert m["steps"] < 60 * per_epoch and m["steps"] - m["best_step"] == 2 * per_epoch
+    if reason == "max_steps":
+        assert m["steps"] == 5 and [int(r.split(",")[0]) for r in curves] == [5]
+    if reason == "epochs":
+        assert m["steps"] == 2 * per_epoch and len(curves) == 2
+    if reason == "time_budget":  # over budget after the first step: evaluated once and stopped
+        assert m["steps"] == 1 and len(curves) == 1
+
+
+def test_frozen_encoder_heads_train_on_cached_features(toy: Path, bert_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+    from safetensors.torch import load_file
+
+    from pipeline.models.bert import load_encoder_model
+    from pipeline.train import features
+    from pipeline.train.data import read_split
+
+    raw = yaml.safe_load((toy / "params.yaml").read_text())
+    raw["families"]["bert"] = {"arch": {"freeze_encoder": True}}
+    (toy / "params.yaml").write_text(yaml.safe_dump(raw))
+    cfg = load_config(toy / "params.yaml")
+    first = train(cfg, "toy", "bert_fnn")
+    assert first["encoder_mode"] == "frozen features" and first["accuracy"] > 0.5
+    cache = toy / "data" / "features" / "toy"
+    assert [p.name for p in cache.iterdir() if p.is_dir()] == [first["features_key"]]
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("the encoder ran again although its features are cached")
+
+    monkeypatch.setattr(features, "_encode", no_encoding)  # a second head reuses the cached states
+    second = train(cfg, "toy", "bert_cnn")
+    assert second["features_key"] == first["features_key"]
+
+    # the saved model is the whole network: the untouched pretrained encoder + the trained head,
+    # and it reproduces the predictions the trainer made from the cached features
+    mdir = toy / "models" / "toy" / "bert_cnn"
+    saved = load_file(str(mdir / "model.safetensors"))
+    pretrained = load_encoder_model(str(bert_dir), None).state_dict()
+    assert all(torch.equal(saved[f"embedder.encoder.{k}"], v) for k, v in pretrained.items())
+    preds = pq.read_table(toy / "reports" / "toy" / "bert_cnn" / "predictions.parquet").to_pandas()
+    test = read_split(toy / "data" / "tokenized" / "toy" / "subword", "test", len(LABELS))
+    assert preds["id"].tolist() == test.ids
+    model, _ = load_trained(mdir)
+    with torch.no_grad():
+        probs = torch.softmax(model(*test.collate(np.arange(len(test)), pad_id=0)), -1).numpy()
+    np.testing.assert_allclose(probs, np.stack(preds["probs"].to_numpy()), atol=1e-4)
+
+
+def test_uncovered_encoder_is_named_not_comparable() -> None:
+    from pipeline.tokenize.coverage import uncovered_reason
+
+    meta = {"scheme": "subword", "encoder": "minilm", "language": "zh",
+            "splits": {"train": {"unk_rate": 0.667}, "dev": {"unk_rate": 0.665}, "test": {"unk_rate": 0.05}}}
+    reason = uncovered_reason(meta, "thucnews")
+    assert "67% of train tokens as [UNK]" in reason and "datasets.thucnews.encoder" in reason
+    assert "bert-base-chinese" in reason
+    assert uncovered_reason({**meta, "splits": {"train": {"unk_rate": 0.02}}}, "thucnews") == ""
+    assert uncovered_reason({**meta, "scheme": "vocab"}, "thucnews") == ""

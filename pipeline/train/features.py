@@ -23,10 +23,12 @@ import torch
 from tqdm import tqdm
 
 from pipeline import paths
+from pipeline.config import Config
 from pipeline.errors import TextbenchError
+from pipeline.families import SCHEMES
 from pipeline.io import atomic_dir, fingerprint, write_json
-from pipeline.train.data import Split, eval_batches
-from pipeline.train.loop import autocast
+from pipeline.train.data import Split, eval_batches, read_meta, read_splits
+from pipeline.train.loop import autocast, pick_device, pick_precision
 
 BATCH = 64  # documents per encoder pass (length-sorted, so little padding)
 VERSION = 1  # bump when the stored layout changes
@@ -47,6 +49,8 @@ def features_key(data_fingerprint: str, encoder: torch.nn.Module, precision: str
     """What the cached states depend on: the tokenized data, the encoder's weights and the precision."""
     h = hashlib.sha256()
     for name, tensor in sorted(encoder.state_dict().items()):
+        if name.startswith("pooler."):  # not part of the token states (and randomly made when a checkpoint lacks it)
+            continue
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return fingerprint("features", VERSION, data_fingerprint, h.hexdigest(), precision)
@@ -96,3 +100,18 @@ def encoder_features(dataset: str, splits: dict[str, Split], data_fingerprint: s
                                  f"{split.offsets[-1]} tokens; delete {target} to recompute it")
         out_splits[name] = Split(split.ids, values, split.offsets, split.labels)
     return out_splits, key
+
+
+def build_features(cfg: Config, dataset: str) -> Path:
+    """The `textbench features` stage: cache the frozen encoder's states for `dataset` ahead of the
+    BERT-family trainings (the flow runs it once, before them), with the family's device and precision."""
+    from pipeline.models.bert import load_encoder_model
+
+    tok_dir = paths.tokenized_dir(dataset, "subword")
+    meta = read_meta(tok_dir)
+    tc = cfg.train_for(next(name for name, scheme in SCHEMES.items() if scheme == "subword"))
+    device = pick_device(tc.device, tc.threads)
+    encoder = load_encoder_model(meta["encoder"], None).to(device)
+    _, key = encoder_features(dataset, read_splits(tok_dir, len(meta["labels"])), str(meta.get("fingerprint")),
+                              encoder, device, pick_precision(tc.precision, device))
+    return paths.features_dir(dataset) / key

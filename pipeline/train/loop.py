@@ -26,14 +26,15 @@ from pipeline.train.data import Split, epoch_batches, eval_batches
 
 
 def pick_device(spec: str, threads: int) -> torch.device:
-    """`auto` = CUDA when present, else CPU with `threads` (0 = all cores) intra-op threads."""
+    """`auto` = CUDA when present, else CPU with `threads` intra-op threads (0 = the share the flow's CPU
+    slot gives in $TEXTBENCH_THREADS, else all cores)."""
     if spec == "auto":
         spec = "cuda" if torch.cuda.is_available() else "cpu"
     if spec.startswith("cuda") and not torch.cuda.is_available():
         raise TextbenchError(f"train.device: '{spec}' requested but no CUDA device is available; use auto or cpu")
     device = torch.device(spec)
     if device.type == "cpu":
-        torch.set_num_threads(threads or os.cpu_count() or 1)
+        torch.set_num_threads(threads or int(os.environ.get("TEXTBENCH_THREADS") or 0) or os.cpu_count() or 1)
     return device
 
 

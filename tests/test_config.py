@@ -163,7 +163,8 @@ def test_params_command_shows_an_edit_of_train_epochs(tmp_path):
     assert out["arch"]["embed_dim"] == edited["families"]["classic"]["arch"]["embed_dim"]
     bert = yaml.safe_load(CliRunner().invoke(app, ["params", "-m", "bert", "-p", str(params)]).output)
     assert bert["family"] == "bert" and "dataset" not in bert and bert["arch"]["pooling"] == "cls"
-    assert bert["train"]["epochs"] == edited["families"]["bert"]["train"]["epochs"]  # the family wins over train:
+    assert bert["train"]["lr"] == edited["families"]["bert"]["train"]["lr"]  # the family wins over train:
+    assert bert["train"]["epochs"] == 11  # ...and what it does not set comes from train:
 
 
 def test_params_command_is_listed_and_names_unknown_models(tmp_path):

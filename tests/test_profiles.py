@@ -87,7 +87,8 @@ def test_paper_round_trip(proj: Path) -> None:
     assert (textcnn.epochs, textcnn.batch_size, textcnn.lr) == (20, 128, 1e-3)
     assert (fasttext.epochs, fasttext.lr) == (3, 1e-3) and cfg.arch_for("fasttext") == {"hidden": [256]}
     assert cfg.arch_for("textcnn") == {}  # the CPU-sized default arch (family and model) was replaced, not merged
-    assert (cfg.train.eval_every, cfg.train.patience, cfg.train.max_train_samples) == (100, 10, 0)
+    assert (cfg.train.eval_every, cfg.train.patience, cfg.train.max_train_samples, cfg.train.time_budget_s) == (100, 10, 0, 0)
+    assert cfg.arch_for("bert").get("freeze_encoder", False) is False  # the paper fine-tunes the encoder
 
     listing = runner.invoke(app, ["profile"])
     assert "* paper" in listing.output and "  default" in listing.output

@@ -57,11 +57,12 @@ def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> li
 
 def _summary_row(ds: str, rows: list[Row]) -> list[Cell]:
     best = best_model([r.run for r in rows])
-    failed = [r.run.model for r in rows if not r.run.ok]
+    failed = [r.run.model for r in rows if not r.run.ok and r.run.status != "not_comparable"]
+    excluded = sum(not r.run.comparable for r in rows) - len(failed)
     return [Cell(ds, raw_html=f'<a href="#{escape(ds)}">{escape(ds)}</a>'), Cell(best.model if best else "—"),
             Cell(f"{best.metrics['accuracy']:.4f}" if best else "—"), Cell(f"{best.metrics['macro_f1']:.4f}" if best else "—"),
-            Cell(f"{len(rows) - len(failed)}/{len(rows)}"), Cell(f"{sum(r.run.ok and r.run.converged for r in rows)}/{len(rows)}"),
-            Cell(", ".join(failed) or "none", alert=bool(failed))]
+            Cell(f"{sum(r.run.ok for r in rows)}/{len(rows)}"), Cell(f"{sum(r.run.ok and r.run.converged for r in rows)}/{len(rows)}"),
+            Cell((", ".join(failed) or "none") + (f" ({excluded} not comparable)" if excluded else ""), alert=bool(failed))]
 
 
 def _write(metrics: dict[str, dict[str, dict]], blocks: list[Block], runs: list[aggregate.Run]) -> list[Path]:

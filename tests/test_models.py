@@ -189,3 +189,49 @@ def test_bf16_autocast_works_for_every_model(bert_dir: Path) -> None:
         loss = F.cross_entropy(logits, y)
         loss.backward()
         assert torch.isfinite(loss) and model.get_input_embeddings().weight.grad is not None, name
+
+
+def test_fasttext_concat_ngrams_shape_masking_and_buckets() -> None:
+    """ngram_mode concat (Chinese-Text-Classification-Pytorch's FastText): [word; bigram; trigram]
+    per position from two tables of `ngram_buckets` each; n-grams reaching into padding are zero;
+    the buckets depend on the whole n-gram, the current token included."""
+    from pipeline.models.classic import WordEmbedder
+
+    torch.manual_seed(0)
+    emb = WordEmbedder(50, 0, 16, None, embed_dim=8, ngram_buckets=997, ngram_mode="concat")
+    assert emb.out_dim == 24 and emb.bigrams.num_embeddings == emb.trigrams.num_embeddings == 997
+    ids = torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0]])
+    mask = (ids != 0).long()
+    out = emb(ids, mask)
+    assert out.shape == (2, 4, 24)
+    torch.testing.assert_close(out[..., :8], emb.embedding(ids))  # the word part is the plain embedding
+    bi, tri = out[..., 8:16], out[..., 16:]
+    assert (bi[:, 0] == 0).all() and (tri[:, :2] == 0).all()  # no token before the first: no n-gram
+    assert (bi[0, 1:] != 0).all() and (tri[0, 2:] != 0).all()
+    assert (bi[1, 2:] == 0).all() and (tri[1, 2:] == 0).all()  # pad positions: nothing
+    torch.testing.assert_close(bi[0, 1], emb.bigrams.weight[(5 * 14918087 + 6) % 997])  # the reference hash + t0
+    # buckets change with the current token and with each context token
+    b_ids, t_ids, b_ok, t_ok = emb.ngram_ids(torch.tensor([[1, 2, 3], [1, 2, 4], [1, 5, 3], [6, 2, 3]]),
+                                             torch.ones(4, 3, dtype=torch.long))
+    assert len({int(b) for b in b_ids[:, 2]}) == 3  # (2,3) (2,4) (5,3); (6,2,3) shares the bigram (2,3)
+    assert len({int(t) for t in t_ids[:, 2]}) == 4
+    assert b_ok.tolist() == [[False, True, True]] * 4 and t_ok.tolist() == [[False, False, True]] * 4
+    # big ids do not overflow int64 into negative buckets
+    b_ids, t_ids, _, _ = emb.ngram_ids(torch.tensor([[10**6, 10**6 - 1, 10**6 - 2]]), torch.ones(1, 3, dtype=torch.long))
+    assert 0 <= int(b_ids.min()) and int(t_ids.max()) < 997
+    # a trailing pad changes nothing; gradients reach both n-gram tables
+    padded = emb(torch.cat([ids, torch.zeros(2, 3, dtype=ids.dtype)], 1), torch.cat([mask, torch.zeros(2, 3, dtype=mask.dtype)], 1))
+    torch.testing.assert_close(padded[:, :4], out)
+    out.sum().backward()
+    assert emb.bigrams.weight.grad.abs().sum() > 0 and emb.trigrams.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="concat needs ngram_buckets"):
+        WordEmbedder(50, 0, 16, None, embed_dim=8, ngram_mode="concat")
+
+
+def test_fasttext_sum_mode_keeps_one_shared_table() -> None:
+    from pipeline.models.classic import WordEmbedder
+
+    emb = WordEmbedder(50, 0, 16, None, embed_dim=8, ngram_buckets=97, ngram_mode="sum")
+    assert emb.out_dim == 8 and emb.ngrams.num_embeddings == 97 and not hasattr(emb, "bigrams")
+    ids = torch.tensor([[5, 6, 7]])
+    assert emb(ids, torch.ones_like(ids)).shape == (1, 3, 8)

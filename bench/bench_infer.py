@@ -49,6 +49,8 @@ def build(root: Path, generated: bool, threads: int) -> None:
     params["mirror"] = str(CORPORA)
     params["datasets"]["reuters"]["max_len"] = 128
     params["train"]["threads"] = threads
+    params["train"] |= {"patience": 0, "time_budget_s": 0}  # the bench's fixed budgets, fine-tuned bert
+    params["families"] = {}
     params["models"] = {name: {"train": settings} for name, settings in TRAIN.items()}
     (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
     os.environ["TEXTBENCH_ROOT"] = str(root)

@@ -59,6 +59,9 @@ def trained_root() -> Path:
     params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
     params["datasets"]["reuters"]["max_len"] = 32
     params["train"]["threads"] = 1  # 2 threads on a loaded 2-core box run ~15x slower
+    # the fixture's own models: fine-tuned bert, no family defaults, fixed epochs/steps (no plateau stop)
+    params["train"] |= {"patience": 0, "time_budget_s": 0}
+    params["families"] = {}
     params["models"] = {name: {"train": settings} for name, settings in TRAIN.items()}
     (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
     write_corpus(root)

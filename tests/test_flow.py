@@ -138,7 +138,7 @@ def test_plan_layout_and_per_model_fingerprints(tiny: Path) -> None:
     assert "--model-dir" in bm.train_command(Path("p.yaml"), extra, False)
     assert len({j.fingerprint for j in jobs}) == 4
 
-    edit_params(tiny, lambda raw: raw["models"]["textcnn"].setdefault("train", {}).update(lr=0.002))
+    edit_params(tiny, lambda raw: raw["models"]["textcnn"].setdefault("train", {}).update(lr=0.0025))
     again = bm.plan(load_config(tiny / "params.yaml"))
     changed = [j.name for j, k in zip(jobs, again) if j.fingerprint != k.fingerprint]
     assert changed == ["tiny/textcnn/seed1", "tiny/textcnn/seed2"]
@@ -286,7 +286,7 @@ def test_flow_isolates_failures_skips_unchanged_and_retrains_one_model(
     assert calls_of(fake_trainer) == ["fasttext/1", "fasttext/2"]
 
     # one model's lr changes: only it retrains (on Dask), and its extra seed's dirs survive the swap
-    edit_params(tiny, lambda raw: raw["models"]["textcnn"].setdefault("train", {}).update(lr=0.002))
+    edit_params(tiny, lambda raw: raw["models"]["textcnn"].setdefault("train", {}).update(lr=0.0025))
     assert [r["status"] for r in bm.run_benchmark(params, runner="dask")] == ["ok", "ok", "skipped", "skipped"]
     assert calls_of(fake_trainer) == ["textcnn/1", "textcnn/2"]
     assert (tiny / "reports/tiny/textcnn/seeds/2/metrics.json").is_file()

@@ -101,7 +101,7 @@ REGISTRY: dict[str, ModelEntry] = {
     "textrnn_att": ModelEntry("vocab", RNNHead, {"readout": "attention"}),
     "textrcnn": ModelEntry("vocab", RNNHead, {"readout": "max", "hidden": 256, "layers": 1, "dropout": 0.5}),
     "fasttext": ModelEntry("vocab", PoolHead, {"pooling": "mean", "hidden": (256,), "dropout": 0.5,
-                                               "ngram_mode": "concat", "ngram_buckets": 20000}),
+                                               "ngram_mode": "concat", "ngram_buckets": 20000}),  # reference: 250,499
     "dpcnn": ModelEntry("vocab", DPCNNHead, {}),
     "transformer": ModelEntry("vocab", TransformerHead, {"positions": True}),
     "rnn": ModelEntry("vocab", RNNHead, {"cell": "rnn", "bidirectional": False, "layers": 1}),

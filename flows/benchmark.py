@@ -92,7 +92,8 @@ def tokenized_meta(dataset: str, scheme: str) -> dict[str, Any]:
     meta = paths.tokenized_dir(dataset, scheme) / "meta.json"
     try:
         found = json.loads(meta.read_text(encoding="utf-8"))
-        str(found["fingerprint"])
+        if "fingerprint" not in found:
+            raise KeyError("fingerprint")
         return found
     except FileNotFoundError:
         raise TextbenchError(f"{meta}: not found; run `textbench tokenize -d {dataset}` (or `dvc repro`) first") from None

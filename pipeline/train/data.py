@@ -59,18 +59,24 @@ class Split:
 
         Token ids pad with `pad_id`; encoder states pad with zeros and come back as float32 [B, T, H].
         An empty document keeps one real (pad) position, so every head has something to read."""
-        lengths = self.lengths[rows]
-        width = max(1, int(lengths.max()) if len(rows) else 1)
-        pos = np.arange(width)
-        real = pos[None, :] < lengths[:, None]
-        src = (self.offsets[rows][:, None] + pos[None, :])[real]
+        real, src = self.layout(rows)
+        width = real.shape[1]
         if self.values.ndim == 1:
             out = np.full((len(rows), width), pad_id, dtype=np.int64)
         else:
             out = np.zeros((len(rows), width, self.values.shape[1]), dtype=np.float32)
         out[real] = self.values[src]
-        mask = (pos[None, :] < np.maximum(lengths, 1)[:, None]).astype(np.int64)
+        mask = (np.arange(width)[None, :] < np.maximum(self.lengths[rows], 1)[:, None]).astype(np.int64)
         return torch.from_numpy(out), torch.from_numpy(mask)
+
+    def layout(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where `rows` sit in a padded batch: `real` [B, T] (True on tokens, T = the longest, at least 1)
+        and `src`, the flat value index of each True position in row-major order, so that
+        `batch[real] = values[src]` pads and `values[src] = batch[real]` scatters back."""
+        lengths = self.lengths[rows]
+        pos = np.arange(max(1, int(lengths.max()) if len(rows) else 1))
+        real = pos[None, :] < lengths[:, None]
+        return real, (self.offsets[rows][:, None] + pos[None, :])[real]
 
 
 def _gather(split: Split, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

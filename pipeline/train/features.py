@@ -64,10 +64,8 @@ def _encode(encoder: torch.nn.Module, split: Split, out: np.ndarray, device: tor
         ids, mask = split.collate(rows, pad_id=0)
         with autocast(device, precision):
             states = encoder(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
-        states = states.float().cpu().numpy()
-        for j, i in enumerate(rows):
-            n = int(split.offsets[i + 1] - split.offsets[i])
-            out[split.offsets[i]:split.offsets[i + 1]] = states[j, :n]
+        real, src = split.layout(rows)
+        out[src] = states.float().cpu().numpy()[real]
 
 
 def encoder_features(dataset: str, splits: dict[str, Split], data_fingerprint: str, encoder: torch.nn.Module,
@@ -81,8 +79,8 @@ def encoder_features(dataset: str, splits: dict[str, Split], data_fingerprint: s
     with _locked(base):
         if not (target / "done.json").is_file():
             with atomic_dir(target) as tmp:
+                hidden = int(encoder.config.hidden_size)
                 for name, split in splits.items():
-                    hidden = int(encoder.config.hidden_size)
                     out = np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=np.float16,
                                                     shape=(int(split.offsets[-1]), hidden))
                     _encode(encoder, split, out, device, precision, f"{dataset} encoder features {name}")

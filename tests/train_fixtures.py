@@ -17,7 +17,9 @@ SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0..4, words fro
 
 
 def tiny_bert(path: Path) -> Path:
-    """A randomly initialised 2-layer, hidden-32 BERT + fast WordPiece tokenizer saved at `path`."""
+    """A randomly initialised (seeded: the same weights every session) 2-layer, hidden-32 BERT + fast
+    WordPiece tokenizer saved at `path`."""
+    import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     path.mkdir(parents=True, exist_ok=True)
@@ -25,6 +27,7 @@ def tiny_bert(path: Path) -> Path:
     BertTokenizerFast(vocab_file=str(path / "vocab.txt")).save_pretrained(str(path))
     cfg = BertConfig(vocab_size=len(SPECIALS) + len(WORDS), hidden_size=32, num_hidden_layers=2,
                      num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+    torch.manual_seed(0)
     BertModel(cfg).save_pretrained(str(path))
     return path
 

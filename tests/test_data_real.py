@@ -59,7 +59,7 @@ def test_thucnews_sample_per_class_and_split(cfg, project):
     out = prepare(cfg, "thucnews")
     card = json.loads((out / "card.json").read_text())
     assert card["reader"]["available_per_class"]["游戏"] == 1044 and card["reader"]["available_per_class"]["教育"] == 948
-    assert all(n == 900 for n in card["reader"]["sampled_per_class"].values())
-    assert card["counts"]["train"] == {c: 810 for c in card["labels"]} and card["totals"] == {"train": 8100, "dev": 450, "test": 450}
+    assert all(n == 940 for n in card["reader"]["sampled_per_class"].values())
+    assert card["counts"]["train"] == {c: 752 for c in card["labels"]} and card["totals"] == {"train": 7520, "dev": 940, "test": 940}
     test = pq.read_table(out / "test.parquet").to_pylist()
     assert all(r["id"].startswith(r["label"] + "/") and r["text"] for r in test)

@@ -55,14 +55,15 @@ def step_times(raw: dict[str, Any], dataset: str, models: list[tuple[str, dict[s
     import torch.nn.functional as F
 
     from pipeline.models import BuildContext, build_model
-    from pipeline.train.data import epoch_batches, read_meta, read_split
+    from pipeline.artifacts import TokenizedMeta
+    from pipeline.train.data import epoch_batches, read_split
     from pipeline.train.loop import make_optimizer
 
     torch.set_num_threads(threads)
     cfg = config_from_dict(raw, source="bench_fasttext")
     tc = cfg.train_for("fasttext")
     tok = paths.tokenized_dir(dataset, "vocab")
-    meta = read_meta(tok)
+    meta = TokenizedMeta.of(tok).as_dict()
     split = read_split(tok, "train", len(meta["labels"]))
     ctx = BuildContext(num_labels=len(meta["labels"]), vocab_size=int(meta["vocab_size"]), pad_id=int(meta["pad_id"]),
                        max_len=int(meta["max_len"]))
@@ -152,8 +153,9 @@ def main() -> None:
         return
 
     ref = REFERENCE.get(args.dataset)
-    meta = json.loads((paths.tokenized_dir(args.dataset, "vocab") / "meta.json").read_text(encoding="utf-8"))
-    train_docs = int(meta["splits"]["train"]["docs"])
+    from pipeline.artifacts import TokenizedMeta
+
+    train_docs = TokenizedMeta.of(paths.tokenized_dir(args.dataset, "vocab")).splits["train"].docs
     rows = []
     for model in args.models:
         m = train_one(raw, args.dataset, model, out)

@@ -11,7 +11,6 @@ Then every textbench row of reports/<ds>/<model>/metrics.json, best first. Not a
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import pyarrow.parquet as pq
@@ -20,6 +19,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.svm import LinearSVC
 
 from pipeline import paths
+from pipeline.artifacts import RunMetrics
 from pipeline.config import load_config
 
 GRID = (0.3, 1.0, 3.0)
@@ -50,11 +50,9 @@ def main() -> None:
         print(f"\n{ds}\n| model | accuracy | macro-F1 | train s |\n|---|---:|---:|---:|")
         rows = linear_rows(ds, cfg.dataset(ds).language)
         for model in cfg.benchmark.models:
-            path = paths.report_dir(ds, model) / "metrics.json"
-            if path.is_file():
-                m = json.loads(path.read_text(encoding="utf-8"))
-                if not m.get("not_comparable"):
-                    rows.append((f"textbench {model}", m["accuracy"], m["macro_f1"], m["train_time_s"]))
+            m = RunMetrics.of(paths.report_dir(ds, model))
+            if m is not None and not getattr(m, "not_comparable", ""):
+                rows.append((f"textbench {model}", m.accuracy, m.macro_f1, getattr(m, "train_time_s", float("nan"))))
         for name, acc, f1, secs in sorted(rows, key=lambda r: -r[1]):
             print(f"| {name} | {acc:.4f} | {f1:.4f} | {secs:.1f} |")
 

@@ -85,6 +85,7 @@ def naive_thucnews_read(ds, name: str, archive: Path, seed: int):
 def run_case(case: str, archive: Path, per_class: int) -> dict:
     """Run one full `prepare` in this process (with the naive reader patched in for *-naive)."""
     from pipeline.data import reuters, thucnews
+    from pipeline.artifacts import read_card
     from pipeline.data.prepare import prepare
 
     root = Path(tempfile.mkdtemp(prefix="bench-prepare-"))
@@ -97,7 +98,8 @@ def run_case(case: str, archive: Path, per_class: int) -> dict:
         thucnews.read = naive_thucnews_read
     base = peak_mb()
     t0 = time.perf_counter()
-    card = json.loads((prepare(cfg, ds) / "card.json").read_text())
+    prepare(cfg, ds)
+    card = read_card(ds).as_dict()
     seconds, peak = time.perf_counter() - t0, peak_mb()
     docs = card["reader"]["parsed_docs"] if ds == "reuters" else sum(card["reader"]["available_per_class"].values())
     return {"case": case, "docs": docs, "seconds": round(seconds, 2), "docs_per_s": round(docs / seconds),

@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from pipeline import paths
+from pipeline.artifacts import TokenizedMeta
 from pipeline.config import TrainConfig
 from pipeline.models import BuildContext, build_model, entry
-from pipeline.train.data import epoch_batches, read_meta, read_split
+from pipeline.train.data import epoch_batches, read_split
 from pipeline.train.loop import autocast, make_optimizer, pick_precision
 
 NAIVE_LEN = 512
@@ -28,7 +29,7 @@ NAIVE_LEN = 512
 
 def samples_per_s(name: str, batch: int, steps: int, naive: bool) -> float:
     tok = paths.tokenized_dir("reuters", entry(name).scheme)
-    meta = read_meta(tok)
+    meta = TokenizedMeta.of(tok).as_dict()
     split = read_split(tok, "train", len(meta["labels"]))
     torch.manual_seed(0)
     ctx = BuildContext(num_labels=len(meta["labels"]), vocab_size=meta["vocab_size"], pad_id=meta["pad_id"],

@@ -12,12 +12,13 @@ a row misses its floor, has no result, or the best macro-F1 of a dataset misses 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from pipeline import paths
+from pipeline.artifacts import Artifact, RunMetrics, RunStatus
 from pipeline.config import load_config
+from pipeline.errors import TextbenchError
 from pipeline.families import FAMILY_OF_SCHEME, SCHEMES
 
 # accuracy floors of the default run (seed 42): dataset -> model -> floor; "*" = every other model
@@ -34,11 +35,13 @@ def floor(ds: str, model: str) -> float | None:
     return table.get(model, table.get(f"*{family}"))
 
 
-def read(path: Path) -> dict:
+def read(kind: type[Artifact], rdir: Path) -> dict:
+    """The run's typed artifact as written; {} when absent or broken (the check then fails that row)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        found = kind.of(rdir)
+    except TextbenchError:
         return {}
+    return found.as_dict() if found else {}
 
 
 def main() -> int:
@@ -53,7 +56,7 @@ def main() -> int:
         best = {"accuracy": 0.0, "macro_f1": 0.0}
         for model in cfg.benchmark.models:
             rdir = paths.report_dir(ds, model)
-            m, st = read(rdir / "metrics.json"), read(rdir / "status.json")
+            m, st = read(RunMetrics, rdir), read(RunStatus, rdir)
             need = floor(ds, model)
             skipped = st.get("status") == "not_comparable"
             flagged = skipped or bool(m.get("not_comparable"))

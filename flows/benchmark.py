@@ -18,7 +18,6 @@ skip decision compares: data + effective params + seed + training code), `wall_t
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -39,6 +38,7 @@ from flows.proc import kill_children, run_streaming
 from flows.runners import make_task_runner, submit_options
 from flows.slots import device_slots, hold_slot, is_cpu, slot_env
 from pipeline import paths
+from pipeline.artifacts import Artifact, RunMetrics, RunStatus, TokenizedMeta
 from pipeline.config import Config, load_config
 from pipeline.errors import TextbenchError
 from pipeline.io import fingerprint, write_json
@@ -87,20 +87,6 @@ def code_version() -> str:
     return fingerprint(torch.__version__, *[(p.relative_to(base).as_posix(), p.read_bytes().hex()) for p in files])
 
 
-def tokenized_meta(dataset: str, scheme: str) -> dict[str, Any]:
-    """data/tokenized/<ds>/<scheme>/meta.json, with its `fingerprint` (what the tokenize stage made)."""
-    meta = paths.tokenized_dir(dataset, scheme) / "meta.json"
-    try:
-        found = json.loads(meta.read_text(encoding="utf-8"))
-        if "fingerprint" not in found:
-            raise KeyError("fingerprint")
-        return found
-    except FileNotFoundError:
-        raise TextbenchError(f"{meta}: not found; run `textbench tokenize -d {dataset}` (or `dvc repro`) first") from None
-    except (ValueError, KeyError) as e:
-        raise TextbenchError(f"{meta}: unreadable ({type(e).__name__}: {e}); rerun `textbench tokenize -d {dataset}`") from None
-
-
 def plan(cfg: Config, datasets: list[str] | None = None, models: list[str] | None = None) -> list[Job]:
     """Every (dataset, model, seed) of `benchmark`, optionally narrowed to some datasets/models."""
     from pipeline.models.registry import entry, resolve_arch
@@ -120,8 +106,8 @@ def plan(cfg: Config, datasets: list[str] | None = None, models: list[str] | Non
             scheme = entry(model).scheme
             arch = resolve_arch(model, cfg.arch_for(model))
             train = {k: v for k, v in cfg.train_for(model).model_dump(mode="json").items() if k not in RUNTIME_KEYS}
-            meta = tokenized_meta(ds, scheme)
-            data = str(meta["fingerprint"])
+            meta = TokenizedMeta.of(paths.tokenized_dir(ds, scheme))
+            data = meta.fingerprint
             skip = uncovered_reason(meta, ds) if cfg.benchmark.uncovered == "skip" else ""
             for i, seed in enumerate(cfg.benchmark.seeds):
                 mdir, rdir = paths.model_dir(ds, model), paths.report_dir(ds, model)
@@ -133,23 +119,22 @@ def plan(cfg: Config, datasets: list[str] | None = None, models: list[str] | Non
     return jobs
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from `path`; {} when absent or unreadable (the job is then simply redone)."""
+def read_or_empty(kind: type[Artifact], path: Path) -> dict[str, Any]:
+    """The typed artifact at `path` as written; {} when absent or broken (the job is then simply redone)."""
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return kind.read(path, "").as_dict()
+    except TextbenchError:
         return {}
-    return obj if isinstance(obj, dict) else {}
 
 
 def read_status(job: Job) -> dict[str, Any]:
-    return read_json(job.status_path)
+    return read_or_empty(RunStatus, job.status_path)
 
 
 def is_done(job: Job) -> bool:
     """True when a run of this exact job fingerprint succeeded and its outputs are still the ones it wrote."""
     status = read_status(job)
-    metrics = read_json(Path(job.report_dir) / "metrics.json")
+    metrics = read_or_empty(RunMetrics, Path(job.report_dir) / "metrics.json")
     return (
         status.get("status") in ("ok", "skipped")
         and status.get("job_fingerprint") == job.fingerprint
@@ -182,7 +167,8 @@ def can_resume(job: Job) -> bool:
 
 def write_status(job: Job, status: str, wall_time_s: float, error: str = "", **extra: Any) -> dict[str, Any]:
     """Write status.json; `fingerprint` is metrics.json's when the run succeeded, else the job's."""
-    metrics_fp = read_json(Path(job.report_dir) / "metrics.json").get("fingerprint") if status in ("ok", "skipped") else None
+    ok = status in ("ok", "skipped")
+    metrics_fp = read_or_empty(RunMetrics, Path(job.report_dir) / "metrics.json").get("fingerprint") if ok else None
     record = {"status": status, "error": error, "fingerprint": metrics_fp or job.fingerprint,
               "job_fingerprint": job.fingerprint, "wall_time_s": round(wall_time_s, 3),
               "dataset": job.dataset, "model": job.model, "seed": job.seed, **extra}
@@ -283,7 +269,7 @@ def comparison_markdown(jobs: list[Job], results: dict[str, dict[str, Any]]) -> 
     for job in jobs:
         status = results.get(job.name, {"status": "failed", "error": "did not finish"})
         shown = status["status"] not in ("failed", "not_comparable")
-        m = read_json(Path(job.report_dir) / "metrics.json") if shown else {}
+        m = read_or_empty(RunMetrics, Path(job.report_dir) / "metrics.json") if shown else {}
         cell = status["status"] if shown else f"{status['status'].replace('_', ' ')}: {status.get('error', '')}"
         scores = [f"{m[k]:.4f}" if isinstance(m.get(k), (int, float)) else "—"
                   for k in ("accuracy", "macro_f1", "weighted_f1")]

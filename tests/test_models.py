@@ -3,6 +3,7 @@ padding; arch validation, scheme checks, train-settings precedence, offline load
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,40 @@ def test_arch_validation_names_the_key(bert_dir: Path) -> None:
         make("textrnn", bert_dir, {"hidden": "big"})
     with pytest.raises(TextbenchError, match=r"models\.transformer\.arch: embed_dim 30 must be divisible by heads 4"):
         make("transformer", bert_dir, {"embed_dim": 30, "heads": 4})
+
+
+@pytest.mark.parametrize("name, arch, key", [
+    ("textcnn", {"kernel_sizes": []}, "kernel_sizes"),
+    ("textcnn", {"kernel_sizes": [3, 0]}, "kernel_sizes.1"),
+    ("textcnn", {"embed_dim": 0}, "embed_dim"),
+    ("textcnn", {"num_filters": -8}, "num_filters"),
+    ("textcnn", {"dropout": 1.0}, "dropout"),
+    ("textcnn", {"dropout": -0.1}, "dropout"),
+    ("textrnn", {"layers": 0}, "layers"),
+    ("textrnn", {"hidden": True}, "hidden"),
+    ("fasttext", {"hidden": [256, -1]}, "hidden.1"),
+    ("fasttext", {"ngram_buckets": -1}, "ngram_buckets"),
+    ("dpcnn", {"region": 0}, "region"),
+    ("transformer", {"heads": 0}, "heads"),
+    ("transformer", {"ff_dim": 0}, "ff_dim"),
+    ("bert_cnn", {"layer_lr_decay": 0.0}, "layer_lr_decay"),
+])
+def test_arch_values_that_cannot_build_a_model_name_the_key(bert_dir: Path, name: str, arch: dict, key: str) -> None:
+    with pytest.raises(TextbenchError, match=rf"^models\.{name}\.arch\.{re.escape(key)}: "):
+        make(name, bert_dir, arch)
+
+
+def test_every_arch_keyword_is_bounded() -> None:
+    """A new keyword must come with its bounds (pipeline/models/bounds.py), a Literal or a bool."""
+    from typing import Literal, get_origin
+
+    from pipeline.models import bounds
+    from pipeline.models.registry import _kwargs
+
+    allowed = [bounds.Size, bounds.Sizes, bounds.Count, bounds.Dropout, bounds.Decay, tuple[bounds.Size, ...], bool]
+    for name, e in REGISTRY.items():
+        for key, p in {**_kwargs(e.embedder), **_kwargs(e.head)}.items():
+            assert p.annotation in allowed or get_origin(p.annotation) is Literal, f"{name}: {key}: {p.annotation}"
 
 
 def test_unknown_model_and_scheme_mismatch(bert_dir: Path) -> None:

@@ -4,7 +4,10 @@ stdin, column collisions, and one clear error per bad input."""
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -102,19 +105,21 @@ def test_cli_writes_the_output_file(tmp_path: Path) -> None:
     ("json", "not a JSON object"),
     ("k", "--top-k must be at least 1"),
     ("utf8", "cannot read as csv"),
+    ("parquet", "in.parquet: not a Parquet file"),
 ])
 def test_bad_input_is_one_clear_error_and_no_output(textcnn: Predictor, tmp_path: Path, case: str,
                                                      expected: str) -> None:
     src = {"missing": tmp_path / "nope.csv", "suffix": tmp_path / "in.xlsx", "column": tmp_path / "in.csv",
-           "json": tmp_path / "in.jsonl", "k": tmp_path / "in.csv", "utf8": tmp_path / "in.csv"}[case]
+           "json": tmp_path / "in.jsonl", "k": tmp_path / "in.csv", "utf8": tmp_path / "in.csv",
+           "parquet": tmp_path / "in.parquet"}[case]
     if case in ("column", "k"):
         src.write_text("body\nhello\n", encoding="utf-8")
     if case == "json":
         src.write_text('{"text": "ok"}\n{broken\n', encoding="utf-8")
     if case == "utf8":
         src.write_bytes(b"text\nfine\nbro\xffken\n")
-    if case == "suffix":
-        src.write_text("x", encoding="utf-8")
+    if case in ("suffix", "parquet"):
+        src.write_text("text\nnot parquet at all\n", encoding="utf-8")
     with pytest.raises(TextbenchError, match=expected):
         predict_file(textcnn, str(src), str(tmp_path / "out.csv"), top_k=0 if case == "k" else 3, chunk_rows=1)
     assert not (tmp_path / "out.csv").exists()
@@ -125,6 +130,29 @@ def test_not_a_model_dir_is_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["predict", str(tmp_path), "-"], input="x\n")
     assert result.exit_code != 0
     assert "not a trained model directory" in str(result.exception)
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"labels": ["finance", "sports", "weather"]}, "config.json: labels: 3 classes, but num_labels is 2"),
+    ({"num_labels": -1}, "config.json: num_labels: Input should be greater than or equal to 2"),
+    ({"arch": {"kernel_sizes": []}}, "config.json: models.textcnn.arch.kernel_sizes: Tuple should have at least 1 item"),
+])
+def test_inconsistent_model_config_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                     monkeypatch: pytest.MonkeyPatch, change: dict, expected: str) -> None:
+    """Through the real entry point: exit 2, one `error:` line naming the file and the fix, no traceback."""
+    from pipeline.cli import main
+
+    mdir = tmp_path / "reuters" / "textcnn"
+    shutil.copytree(model_dir("textcnn"), mdir)
+    config = json.loads((mdir / "config.json").read_text())
+    (mdir / "config.json").write_text(json.dumps(config | change))
+    monkeypatch.setattr(sys, "argv", ["textbench", "predict", str(mdir), "-"])
+    monkeypatch.setattr(sys, "stdin", io.StringIO("goal\n"))
+    with pytest.raises(SystemExit) as e:
+        main()
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("error:") == 1 and expected in err and "Traceback" not in err
+    assert "retrain it (textbench train -d reuters -m textcnn)" in err
 
 
 def _read(path: Path) -> pd.DataFrame:

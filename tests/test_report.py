@@ -82,9 +82,10 @@ def make_project(root: Path, bootstrap: int = 200, datasets: tuple[str, ...] = t
     write_json(root / "data" / "prepared" / "reuters" / "card.json", {
         "labels": LABELS["reuters"], "counts": {"train": {"acq": 1000, "earn": 2000}, "dev": {"acq": 100}, "test": {"acq": 50}},
         "dropped_classes": [{"label": "cotton", "docs": 3, "reason": "fewer than 10"}, {"label": "zinc", "docs": 5, "reason": "fewer than 10"}],
-        "duplicates_removed": 12})
+        "duplicates_removed": {"train": 12, "dev": 0, "test": 0}})
     write_json(root / "data" / "tokenized" / "thucnews" / "subword" / "meta.json",
-               {"scheme": "subword", "encoder": "minilm", "max_len": 48,
+               {"scheme": "subword", "encoder": "minilm", "max_len": 48, "labels": LABELS["thucnews"], "language": "zh",
+                "vocab_size": 30522, "pad_id": 0, "fingerprint": "fp",
                 "splits": {"train": {"unk_rate": 0.62, "truncated_share": 0.0}, "test": {"unk_rate": 0.61, "truncated_share": 0.01}}})
 
 

@@ -82,6 +82,41 @@ def test_explain_endpoint(client: TestClient) -> None:
     assert bad.status_code == 422 and "unknown class" in bad.json()["detail"]
 
 
+def test_a_broken_model_dir_is_listed_with_its_error_and_answers_json(tmp_path: Path) -> None:
+    """One unreadable config.json must not take /models down, and a model whose labels disagree with its
+    num_labels answers a JSON `detail` (not a plain-text 500); the good models keep serving."""
+    import json
+    import shutil
+
+    for name in ("good", "broken", "mislabelled"):
+        shutil.copytree(trained_root() / "models" / "reuters" / "textcnn", tmp_path / "models" / "reuters" / name)
+    (tmp_path / "models" / "reuters" / "broken" / "config.json").write_text("{truncated", encoding="utf-8")
+    cfg_path = tmp_path / "models" / "reuters" / "mislabelled" / "config.json"
+    cfg_path.write_text(json.dumps(json.loads(cfg_path.read_text()) | {"labels": ["finance", "sports", "weather"]}))
+    c = TestClient(create_app(tmp_path / "models"), raise_server_exceptions=False)
+
+    listed = c.get("/models")
+    assert listed.status_code == 200
+    models = {m["name"]: m for m in listed.json()}
+    assert models["reuters/good"]["labels"] == ["finance", "sports"] and models["reuters/good"]["error"] is None
+    assert "broken/config.json: not valid JSON" in models["reuters/broken"]["error"]
+    assert models["reuters/broken"]["labels"] is None
+    assert "labels: 3 classes, but num_labels is 2" in models["reuters/mislabelled"]["error"]
+    for name, message in (("broken", "not valid JSON"), ("mislabelled", "3 classes, but num_labels is 2")):
+        r = c.post("/predict", json={"model": f"reuters/{name}", "text": "goal"})
+        assert r.status_code == 500 and r.headers["content-type"] == "application/json"
+        assert message in r.json()["detail"] and "retrain it" in r.json()["detail"]
+    assert c.post("/predict", json={"model": "reuters/good", "text": "goal"}).json()["predictions"][0]["label"] == "sports"
+
+
+def test_an_unexpected_failure_is_still_a_json_detail(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.serve.predictor import Predictor
+
+    monkeypatch.setattr(Predictor, "predict", lambda self, texts: 1 / 0)
+    r = client.post("/predict", json={"model": "reuters/textcnn", "text": "goal"})
+    assert r.status_code == 500 and r.json()["detail"] == "internal error: ZeroDivisionError: division by zero"
+
+
 @pytest.fixture(scope="module")
 def server() -> str:
     """`textbench serve` as a real uvicorn process on a free loopback port."""

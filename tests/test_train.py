@@ -64,7 +64,7 @@ def test_cli_train_writes_every_contract_file(toy: Path, model: str) -> None:
     curves = (rdir / "curves.csv").read_text().splitlines()
     assert curves[0] == "step,train_loss,dev_loss,dev_accuracy,dev_macro_f1" and len(curves) >= 3
     model_, cfg2 = load_trained(mdir)  # rebuilt offline from config.json; same test predictions
-    assert not model_.training and cfg2 == cfg
+    assert not model_.training and cfg2.as_dict() == cfg
 
 
 def test_resume_after_crash_matches_uninterrupted_run(toy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -204,12 +204,14 @@ def test_frozen_encoder_heads_train_on_cached_features(toy: Path, bert_dir: Path
 
 
 def test_uncovered_encoder_is_named_not_comparable() -> None:
+    from pipeline.artifacts import TokenizedMeta
     from pipeline.tokenize.coverage import uncovered_reason
 
-    meta = {"scheme": "subword", "encoder": "minilm", "language": "zh",
-            "splits": {"train": {"unk_rate": 0.667}, "dev": {"unk_rate": 0.665}, "test": {"unk_rate": 0.05}}}
-    reason = uncovered_reason(meta, "thucnews")
+    raw = {"scheme": "subword", "encoder": "minilm", "language": "zh", "labels": ["a", "b"], "max_len": 32,
+           "vocab_size": 100, "pad_id": 0, "unk_id": 1, "vocab_file": "vocab.json", "tokenizer_sha256": "x", "fingerprint": "y",
+           "splits": {"train": {"unk_rate": 0.667}, "dev": {"unk_rate": 0.665}, "test": {"unk_rate": 0.05}}}
+    reason = uncovered_reason(TokenizedMeta(**raw), "thucnews")
     assert "67% of train tokens as [UNK]" in reason and "datasets.thucnews.encoder" in reason
     assert "bert-base-chinese" in reason
-    assert uncovered_reason({**meta, "splits": {"train": {"unk_rate": 0.02}}}, "thucnews") == ""
-    assert uncovered_reason({**meta, "scheme": "vocab"}, "thucnews") == ""
+    assert uncovered_reason(TokenizedMeta(**raw | {"splits": {"train": {"unk_rate": 0.02}}}), "thucnews") == ""
+    assert uncovered_reason(TokenizedMeta(**raw | {"scheme": "vocab"}), "thucnews") == ""

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import torch
 
+from pipeline.artifacts import ModelConfig, retrain
 from pipeline.errors import TextbenchError
 from pipeline.models.registry import REGISTRY, BuildContext, Classifier, FeatureClassifier, ModelEntry, build_model, entry
 
@@ -31,19 +30,15 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
                              f"({str(e).splitlines()[0]}); retrain the model") from None
 
 
-def load_trained(model_dir: str | Path) -> tuple[Classifier, dict[str, Any]]:
+def load_trained(model_dir: str | Path) -> tuple[Classifier, ModelConfig]:
     """Rebuild a trained model from its config.json (offline, no download) and best weights; eval mode."""
     model_dir = Path(model_dir)
-    cfg_path = model_dir / "config.json"
-    if not cfg_path.is_file():
-        raise TextbenchError(f"{cfg_path}: not found; train the model first (textbench train -d DS -m MODEL)")
+    cfg = ModelConfig.of(model_dir)
+    ctx = BuildContext(num_labels=cfg.num_labels, vocab_size=cfg.vocab_size, pad_id=cfg.pad_id, max_len=cfg.max_len,
+                       encoder_config=cfg.encoder_config)
     try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-        ctx = BuildContext(num_labels=cfg["num_labels"], vocab_size=cfg["vocab_size"], pad_id=cfg["pad_id"],
-                           max_len=cfg["max_len"], encoder_config=cfg.get("encoder_config"))
-        name, arch = cfg["model"], cfg["arch"]
-    except (ValueError, KeyError) as e:
-        raise TextbenchError(f"{cfg_path}: not a textbench model config ({type(e).__name__}: {e}); retrain") from None
-    model, _ = build_model(name, ctx, arch)
+        model, _ = build_model(cfg.model, ctx, cfg.arch)
+    except TextbenchError as e:  # an arch the code cannot build: the file is at fault, not params.yaml
+        raise TextbenchError(f"{model_dir / 'config.json'}: {e}; {retrain(model_dir)}") from None
     load_weights(model, model_dir / "model.safetensors")
     return model.eval(), cfg

@@ -15,6 +15,7 @@ from torch import nn
 
 from pipeline.encoders import offline_hint, resolve_encoder
 from pipeline.errors import TextbenchError
+from pipeline.models.bounds import Decay
 
 _LAYER = re.compile(r"\.layers?\.(\d+)\.")
 
@@ -36,10 +37,8 @@ def load_encoder_model(ref: str | None, config: dict[str, Any] | None) -> nn.Mod
 class EncoderEmbedder(nn.Module):
     """ids [B, T] → the encoder's last hidden states [B, T, H]."""
 
-    def __init__(self, encoder: nn.Module, *, freeze_encoder: bool = False, layer_lr_decay: float = 1.0) -> None:
+    def __init__(self, encoder: nn.Module, *, freeze_encoder: bool = False, layer_lr_decay: Decay = 1.0) -> None:
         super().__init__()
-        if not 0 < layer_lr_decay <= 1:
-            raise ValueError("layer_lr_decay must be in (0, 1]")
         self.encoder = encoder
         self.encoder.requires_grad_(not freeze_encoder)
         self.layer_lr_decay = layer_lr_decay

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline.models.bounds import Count, Size
+
 # multipliers of fastText's n-gram hash (any large odd constants give a stable bucket map)
 _HASH = (14918087, 18408749)
 
@@ -33,12 +35,10 @@ class WordEmbedder(nn.Module):
     """ids [B, T] → vectors [B, T, out_dim] (+ n-gram and position vectors when enabled)."""
 
     def __init__(self, vocab_size: int, pad_id: int, max_len: int, pretrained: np.ndarray | None, *,
-                 embed_dim: int = 300, freeze_embeddings: bool = False, ngram_buckets: int = 0,
+                 embed_dim: Size = 300, freeze_embeddings: bool = False, ngram_buckets: Count = 0,
                  ngram_mode: Literal["sum", "concat"] = "sum", embed_init: Literal["normal", "uniform"] = "normal",
                  positions: bool = False) -> None:
         super().__init__()
-        if ngram_buckets < 0:
-            raise ValueError(f"ngram_buckets must be >= 0, got {ngram_buckets}")
         if ngram_mode == "concat" and not ngram_buckets:
             raise ValueError("ngram_mode concat needs ngram_buckets > 0 (buckets per bigram/trigram table)")
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from pipeline.models.bounds import Dropout, Size, Sizes
+
 NEG = -1e4  # "minus infinity" that survives bf16/fp16
 
 
@@ -31,7 +33,7 @@ class PoolHead(nn.Module):
     """Pool, then an MLP with `hidden` units per layer (none = linear), for bert, bert_fnn, fasttext."""
 
     def __init__(self, in_dim: int, num_labels: int, *, pooling: Literal["cls", "mean", "max"] = "cls",
-                 hidden: tuple[int, ...] = (), dropout: float = 0.1) -> None:
+                 hidden: tuple[Size, ...] = (), dropout: Dropout = 0.1) -> None:
         super().__init__()
         self.pooling = pooling
         layers: list[nn.Module] = []
@@ -48,8 +50,8 @@ class PoolHead(nn.Module):
 class CNNHead(nn.Module):
     """Kim (2014): parallel convolutions of several widths, masked max-over-time, dropout, linear."""
 
-    def __init__(self, in_dim: int, num_labels: int, *, kernel_sizes: tuple[int, ...] = (2, 3, 4),
-                 num_filters: int = 256, dropout: float = 0.5) -> None:
+    def __init__(self, in_dim: int, num_labels: int, *, kernel_sizes: Sizes = (2, 3, 4),
+                 num_filters: Size = 256, dropout: Dropout = 0.5) -> None:
         super().__init__()
         self.convs = nn.ModuleList(nn.Conv1d(in_dim, num_filters, k) for k in kernel_sizes)
         self.dropout = nn.Dropout(dropout)
@@ -76,8 +78,8 @@ class RNNHead(nn.Module):
     (TextRNN_Att) or `max` over [states; input] (TextRCNN)."""
 
     def __init__(self, in_dim: int, num_labels: int, *, cell: Literal["lstm", "gru", "rnn"] = "lstm",
-                 hidden: int = 128, layers: int = 2, bidirectional: bool = True,
-                 readout: Literal["last", "attention", "max"] = "last", dropout: float = 0.5) -> None:
+                 hidden: Size = 128, layers: Size = 2, bidirectional: bool = True,
+                 readout: Literal["last", "attention", "max"] = "last", dropout: Dropout = 0.5) -> None:
         super().__init__()
         rnn_cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell]
         self.rnn = rnn_cls(in_dim, hidden, num_layers=layers, batch_first=True, bidirectional=bidirectional,
@@ -113,8 +115,8 @@ class DPCNNHead(nn.Module):
     (pool /2 + two pre-activation convolutions + shortcut) until one position is left.
     Short inputs (e.g. 48-token titles) just take fewer blocks."""
 
-    def __init__(self, in_dim: int, num_labels: int, *, num_filters: int = 250, region: int = 3,
-                 dropout: float = 0.2) -> None:
+    def __init__(self, in_dim: int, num_labels: int, *, num_filters: Size = 250, region: Size = 3,
+                 dropout: Dropout = 0.2) -> None:
         super().__init__()
         self.region = nn.Conv1d(in_dim, num_filters, region, padding=region // 2)
         self.conv = nn.Conv1d(num_filters, num_filters, 3, padding=1)
@@ -138,8 +140,8 @@ class DPCNNHead(nn.Module):
 class TransformerHead(nn.Module):
     """A small pre-norm Transformer encoder (padding masked), pooled by masked mean or first token."""
 
-    def __init__(self, in_dim: int, num_labels: int, *, layers: int = 2, heads: int = 5, ff_dim: int = 1024,
-                 pooling: Literal["cls", "mean", "max"] = "mean", dropout: float = 0.1) -> None:
+    def __init__(self, in_dim: int, num_labels: int, *, layers: Size = 2, heads: Size = 5, ff_dim: Size = 1024,
+                 pooling: Literal["cls", "mean", "max"] = "mean", dropout: Dropout = 0.1) -> None:
         super().__init__()
         if in_dim % heads:
             raise ValueError(f"embed_dim {in_dim} must be divisible by heads {heads}")

@@ -4,12 +4,11 @@ Layout read (contract 4 + the flow's status files):
     reports/<ds>/<model>/{metrics.json, predictions.parquet, curves.csv, status.json}
     reports/<ds>/<model>/seeds/<seed>/{metrics.json, ...}     extra seeds
 A model without results, or whose status.json says `failed`, becomes a failed `Run` that
-carries its error line; a corrupt file is a TextbenchError naming it.
+carries its error line; a corrupt or wrong-typed file is a TextbenchError naming it (pipeline/artifacts.py).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import paths
+from pipeline.artifacts import RunMetrics, RunStatus
 from pipeline.config import Config
 from pipeline.errors import TextbenchError
 
@@ -25,7 +25,6 @@ SCORES = (
     "accuracy", "macro_precision", "macro_recall", "macro_f1",
     "weighted_precision", "weighted_recall", "weighted_f1",
 )
-REQUIRED = (*SCORES, "labels", "confusion_matrix", "per_class")
 
 
 @dataclass
@@ -67,46 +66,27 @@ def collect(cfg: Config, dataset: str) -> list[Run]:
 
 def _run(cfg: Config, dataset: str, model: str) -> Run:
     rdir = paths.report_dir(dataset, model)
-    status = read_json(rdir / "status.json") or {}
-    metrics = read_json(rdir / "metrics.json")
-    state = str(status.get("status", "ok" if metrics else "missing"))
+    status = RunStatus.of(rdir)
+    metrics = RunMetrics.of(rdir)
+    state = status.status if status else "ok" if metrics else "missing"
+    error = status.error if status else ""
     if state == "not_comparable":  # the flow did not train it; the reason is in `error`
-        return Run(dataset, model, state, error=str(status.get("error", "")))
+        return Run(dataset, model, state, error=error)
     if state == "failed" or metrics is None:
-        error = str(status.get("error", "")) or (
-            f"no results in reports/{dataset}/{model}: run `textbench train -d {dataset} -m {model}` or `textbench run`")
+        error = error or (f"no results in reports/{dataset}/{model}: run `textbench train -d {dataset} -m {model}` "
+                          "or `textbench run`")
         return Run(dataset, model, state if state in ("failed", "skipped", "running") else "missing", error=error)
-    _check_metrics(metrics, rdir / "metrics.json")
-    if isinstance(metrics.get("params"), int):  # older trainers: `params` was the parameter count
-        metrics.setdefault("num_params", metrics["params"])
+    found = metrics.as_dict()
+    if isinstance(found.get("params"), int):  # older trainers: `params` was the parameter count
+        found.setdefault("num_params", found["params"])
     seeds = {}
     for seed in cfg.benchmark.seeds:
-        found = metrics if metrics.get("seed") == seed else read_json(rdir / "seeds" / str(seed) / "metrics.json")
-        if found is not None:
-            _check_metrics(found, rdir / "seeds" / str(seed) / "metrics.json")
-            seeds[seed] = found
-    stale = bool(status.get("fingerprint")) and status.get("fingerprint") != metrics.get("fingerprint")
-    return Run(dataset, model, "ok", metrics=metrics, predictions=_predictions(rdir, metrics["labels"]),
+        other = metrics if metrics.seed == seed else RunMetrics.of(rdir / "seeds" / str(seed))
+        if other is not None:
+            seeds[seed] = found if other is metrics else other.as_dict()
+    stale = bool(status and status.fingerprint) and status.fingerprint != metrics.fingerprint
+    return Run(dataset, model, "ok", metrics=found, predictions=_predictions(rdir, metrics.labels),
                curves=_curves(rdir / "curves.csv"), seed_metrics=seeds, stale=stale)
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object from `path`, None when absent; a corrupt file is a TextbenchError."""
-    if not path.is_file():
-        return None
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise TextbenchError(f"{path}: not valid JSON ({e}); delete it and rerun the stage that writes it") from None
-    if not isinstance(obj, dict):
-        raise TextbenchError(f"{path}: expected a JSON object; delete it and rerun the stage that writes it")
-    return obj
-
-
-def _check_metrics(metrics: dict[str, Any], path: Path) -> None:
-    missing = [k for k in REQUIRED if k not in metrics]
-    if missing:
-        raise TextbenchError(f"{path}: missing keys {missing}; retrain that model (textbench train) to rewrite it")
 
 
 def _predictions(rdir: Path, labels: list[str]) -> pd.DataFrame:

@@ -2,19 +2,20 @@
 
     GET  /            the page: paste text, pick a model, see probabilities and highlighted tokens
     GET  /healthz     liveness
-    GET  /models      every trained model dir (<ds>/<model>) with labels and test metrics if present
+    GET  /models      every trained model dir (<ds>/<model>) with labels and test metrics if present; a dir
+                      whose config.json is broken is listed with `error` (and answers /predict with it)
     POST /predict     {"model": "<ds>/<model>", "texts": [...]} or {"text": "..."} → labels + probabilities
     POST /explain     {"model": ..., "text": ..., "method": "ig"|"lime"} → token attributions
     GET  /docs        OpenAPI UI (FastAPI default)
 
 Bad input gets a 4xx JSON `{"detail": "..."}` naming the problem (oversized, empty, not UTF-8, not
-JSON, unknown model, too many texts); the server keeps serving. Models load on first use and stay
-cached (least recently used evicted beyond `cache_size`).
+JSON, unknown model, too many texts); a model dir that cannot be loaded gets a 500 JSON `detail` naming the
+file and what to do, and so does any unexpected failure; the server keeps serving. Models load on first use
+and stay cached (least recently used evicted beyond `cache_size`).
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.artifacts import ModelConfig, RunMetrics
 from pipeline.errors import TextbenchError
 from pipeline.serve.explain import explain, highlight_html
 from pipeline.serve.predictor import Predictor
@@ -94,18 +96,25 @@ class Registry:
             return self._cache[name]
 
     def describe(self) -> list[dict]:
-        out = []
-        for name, d in self.available().items():
-            config = json.loads((d / "config.json").read_text(encoding="utf-8"))
-            metrics_path = self.root.parent / "reports" / d.parent.name / d.name / "metrics.json"
-            metrics = None
-            if metrics_path.is_file():
-                m = json.loads(metrics_path.read_text(encoding="utf-8"))
-                metrics = {k: m.get(k) for k in ("accuracy", "macro_f1", "weighted_f1", "infer_samples_per_s")}
-            out.append({"name": name, "dataset": config.get("dataset"), "model": config.get("model"),
-                        "scheme": config.get("scheme"), "labels": config.get("labels"), "metrics": metrics,
-                        "loaded": name in self._cache})
-        return out
+        """One entry per model dir; `error` says why a dir cannot serve, `metrics_error` why its test
+        metrics are not shown (None when fine)."""
+        return [self._describe(name, d) for name, d in self.available().items()]
+
+    def _describe(self, name: str, d: Path) -> dict:
+        entry: dict = {"name": name, "dataset": None, "model": None, "scheme": None, "labels": None, "metrics": None,
+                       "loaded": name in self._cache, "error": None, "metrics_error": None}
+        try:
+            config = ModelConfig.of(d)
+        except TextbenchError as e:
+            return entry | {"error": str(e)}
+        entry |= {"dataset": config.dataset, "model": config.model, "scheme": config.scheme, "labels": config.labels}
+        try:
+            m = RunMetrics.of(self.root.parent / "reports" / d.parent.name / d.name)
+        except TextbenchError as e:
+            return entry | {"metrics_error": str(e)}
+        if m is not None:
+            entry["metrics"] = {k: getattr(m, k, None) for k in ("accuracy", "macro_f1", "weighted_f1", "infer_samples_per_s")}
+        return entry
 
 
 class BodyGuard:
@@ -174,6 +183,10 @@ def create_app(models_root: str | Path = "models", limits: Limits = Limits(), va
     @app.exception_handler(TextbenchError)
     async def _broken(_request: Request, exc: TextbenchError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=500)
+
+    @app.exception_handler(Exception)
+    async def _crashed(_request: Request, exc: Exception) -> JSONResponse:  # a bug: still a JSON detail, not plain text
+        return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:

@@ -38,7 +38,7 @@ def export(model_dir: str | Path, onnx: bool = True, int8: bool = False, bf16: b
     out = model_dir / "export"
     out.mkdir(exist_ok=True)
     report: dict = {"model": base.name, "runtimes": {}, "notes": []}
-    if base.config.get("scheme") == "subword":
+    if base.config.scheme == "subword":
         save_hf(base, model_dir, out / "hf")
         report["hf_dir"] = str(out / "hf")
     ids, gold = eval_split(base, eval_file, max_docs)
@@ -141,7 +141,7 @@ def eval_split(predictor: Predictor, eval_file: str | Path | None, max_docs: int
     `input_ids` + `label` (int) or `text` + `label` (class name) columns.
     """
     config = predictor.config
-    path = Path(eval_file) if eval_file else paths.tokenized_dir(config["dataset"], config["scheme"]) / "test.parquet"
+    path = Path(eval_file) if eval_file else paths.tokenized_dir(config.dataset, config.scheme) / "test.parquet"
     if not path.is_file():
         raise TextbenchError(f"{path}: evaluation data not found; run `textbench tokenize` or pass --eval FILE")
     table = pq.read_table(path).slice(0, max_docs)

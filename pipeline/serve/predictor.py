@@ -12,7 +12,6 @@ bf16), `onnx` / `onnx-int8` (onnxruntime on the files `textbench export` writes 
 
 from __future__ import annotations
 
-import json
 import threading
 import warnings
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from pipeline.artifacts import ModelConfig, TokenizedMeta, retrain
 from pipeline.errors import TextbenchError
 
 VARIANTS = ("fp32", "int8", "bf16", "onnx", "onnx-int8")
@@ -63,13 +63,13 @@ def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
 class Predictor:
     """A trained model + its tokenizer: `predict_proba(texts) -> [N, C]` probabilities in input order."""
 
-    def __init__(self, model: torch.nn.Module, encoder, config: dict, meta: dict, variant: str = "fp32",
+    def __init__(self, model: torch.nn.Module, encoder, config: ModelConfig, meta: TokenizedMeta, variant: str = "fp32",
                  batch_size: int = 64, device: str = "auto", model_dir: Path | None = None):
         if variant not in VARIANTS:
             raise TextbenchError(f"unknown variant '{variant}': use one of {list(VARIANTS)}")
         self.model, self.encoder, self.config = model, encoder, config
-        self.labels: list[str] = list(config["labels"])
-        self.meta, self.pad_id, self.language = meta, int(meta["pad_id"]), meta.get("language", "en")
+        self.labels: list[str] = list(config.labels)
+        self.meta, self.pad_id, self.language = meta, meta.pad_id, meta.language
         self.variant, self.batch_size = variant, batch_size
         self.model_dir = model_dir
         self.device = resolve_device(device) if variant in ("fp32", "bf16") else torch.device("cpu")
@@ -83,19 +83,16 @@ class Predictor:
         from pipeline.tokenize import load_encoder
 
         model_dir = Path(model_dir)
-        if not (model_dir / "config.json").is_file():
-            raise TextbenchError(f"{model_dir}: not a trained model directory (no config.json); run `textbench train` first")
-        meta_path = model_dir / "tokenizer" / "meta.json"
-        if not meta_path.is_file():
-            raise TextbenchError(f"{meta_path}: missing; the model directory is incomplete, retrain it")
         model, config = load_trained(model_dir)
-        encoder = load_encoder(model_dir / "tokenizer")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta = TokenizedMeta.of(model_dir / "tokenizer")
+        if meta.labels != config.labels:
+            raise TextbenchError(f"{model_dir}: tokenizer/meta.json labels differ from config.json's; {retrain(model_dir)}")
+        encoder = load_encoder(model_dir / "tokenizer", meta)
         return cls(model, encoder, config, meta, variant, batch_size, device, model_dir)
 
     @property
     def name(self) -> str:
-        return f"{self.config.get('dataset', '?')}/{self.config.get('model', '?')}"
+        return f"{self.config.dataset}/{self.config.model}"
 
     def _make_runner(self) -> Runner:
         if self.variant.startswith("onnx"):

@@ -34,8 +34,8 @@ def table_format(path: str | Path) -> str:
 
 def count_rows(path: str | Path) -> int | None:
     """Row count when it is cheap to know (Parquet metadata), else None."""
-    if path != "-" and table_format(path) == "parquet":
-        return pq.ParquetFile(path).metadata.num_rows
+    if path != "-" and table_format(path) == "parquet" and Path(path).is_file():
+        return _parquet_file(Path(path)).metadata.num_rows
     return None
 
 
@@ -56,7 +56,7 @@ def read_chunks(path: str | Path, chunk_rows: int, text_column: str = "text") ->
                     f"{path}: no column '{text_column}' (columns: {chunk.column_names}); pass --text-column NAME"
                 )
             yield chunk
-    except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as e:
+    except (pa.ArrowException, UnicodeDecodeError, OSError) as e:  # corrupt data past a valid header
         raise TextbenchError(f"{path}: cannot read as {fmt} ({str(e).splitlines()[0]})") from None
 
 
@@ -110,8 +110,17 @@ def _jsonl(path: Path, chunk_rows: int) -> Iterator[pa.Table]:
         yield pa.Table.from_pylist(rows, schema=schema)
 
 
+def _parquet_file(path: Path) -> pq.ParquetFile:
+    """The file's Parquet reader; a file that is not Parquet (whatever its suffix says) is a TextbenchError."""
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as e:
+        raise TextbenchError(f"{path}: not a Parquet file ({str(e).splitlines()[0][:160]}); "
+                             "pass a real .parquet, or name the file by its format (.csv, .tsv, .jsonl)") from None
+
+
 def _parquet(path: Path, chunk_rows: int) -> Iterator[pa.Table]:
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+    for batch in _parquet_file(path).iter_batches(batch_size=chunk_rows):
         yield pa.Table.from_batches([batch])
 
 

@@ -7,19 +7,22 @@ the vocabulary, not the method. Above UNK_WARN the tokenize stage warns, the flo
 
 from __future__ import annotations
 
-from typing import Any
+from pipeline.artifacts import TokenizedMeta
 
 UNK_WARN = 0.10  # share of unknown tokens above which a split is flagged
 
 
-def uncovered_reason(meta: dict[str, Any], dataset: str) -> str:
+def over_unk_warn(rates: dict[str, float]) -> bool:
+    """Whether any split's unknown-token share exceeds UNK_WARN."""
+    return max(rates.values(), default=0.0) > UNK_WARN
+
+
+def uncovered_reason(meta: TokenizedMeta, dataset: str) -> str:
     """Why rows trained on this subword tokenization are not comparable ('' when they are)."""
-    if meta.get("scheme") != "subword":
+    rates = meta.unk_rates()
+    if meta.scheme != "subword" or not over_unk_warn(rates):
         return ""
-    rates = {name: float(st["unk_rate"]) for name, st in meta.get("splits", {}).items()}
-    worst = max(rates, key=lambda name: rates[name], default=None)
-    if worst is None or rates[worst] <= UNK_WARN:
-        return ""
-    hint = " (e.g. bert-base-chinese)" if meta.get("language") == "zh" else ""
-    return (f"encoder '{meta.get('encoder')}' leaves {100 * rates[worst]:.0f}% of {worst} tokens as [UNK]; set "
+    worst = max(rates, key=lambda name: rates[name])
+    hint = " (e.g. bert-base-chinese)" if meta.language == "zh" else ""
+    return (f"encoder '{meta.encoder}' leaves {100 * rates[worst]:.0f}% of {worst} tokens as [UNK]; set "
             f"datasets.{dataset}.encoder to a checkpoint that covers this language{hint}")

@@ -11,14 +11,12 @@ found best for 512-token BERT, scaled to the configured budget.
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
+from pipeline.artifacts import TokenizedMeta
 from pipeline.errors import TextbenchError
 
 HEAD_SHARE = 128 / 510
@@ -93,19 +91,15 @@ class TextEncoder(ABC):
         """Release worker processes, if any."""
 
 
-def load_encoder(directory: str | Path) -> TextEncoder:
-    """The encoder described by `directory/meta.json` (a tokenized scheme dir or a model's tokenizer/)."""
+def load_encoder(directory: str | Path, meta: TokenizedMeta | None = None) -> TextEncoder:
+    """The encoder described by `directory/meta.json` (a tokenized scheme dir or a model's tokenizer/);
+    `meta`, when the caller has already read it."""
     directory = Path(directory)
-    meta_path = directory / "meta.json"
-    if not meta_path.is_file():
-        raise TextbenchError(f"{meta_path}: not found; run `textbench tokenize -d <dataset>` first")
-    meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
-    if meta.get("scheme") == "subword":
+    meta = meta or TokenizedMeta.of(directory)
+    if meta.scheme == "subword":
         from pipeline.tokenize.subword import SubwordEncoder
 
         return SubwordEncoder.from_dir(directory, meta)
-    if meta.get("scheme") == "vocab":
-        from pipeline.tokenize.vocab import VocabEncoder
+    from pipeline.tokenize.vocab import VocabEncoder
 
-        return VocabEncoder.from_dir(directory, meta)
-    raise TextbenchError(f"{meta_path}: unknown scheme {meta.get('scheme')!r} (expected subword or vocab)")
+    return VocabEncoder.from_dir(directory, meta)

@@ -8,7 +8,6 @@ data and the settings in the fingerprint. Each scheme dir is written atomically.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections import Counter
@@ -21,6 +20,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from pipeline.config import Config
+from pipeline.artifacts import read_card
 from pipeline.errors import TextbenchError
 from pipeline.io import atomic_dir, fingerprint, sha256_file, write_json
 from pipeline.paths import SCHEMES, SPLITS, prepared_dir, root, tokenized_dir
@@ -65,11 +65,9 @@ def _num_rows(path: Path) -> int:
 
 def class_labels(dataset: str, inputs: dict[str, Path]) -> list[str]:
     """card.json `labels` (the data stage's kept classes) or, without a card, the sorted train labels."""
-    card = prepared_dir(dataset) / "card.json"
-    if card.is_file():
-        labels = json.loads(card.read_text(encoding="utf-8")).get("labels")
-        if labels:
-            return [str(x) for x in labels]
+    card = read_card(dataset)
+    if card is not None:
+        return card.labels
     try:
         column = pq.read_table(inputs["train"], columns=["label"]).column("label")
     except (pa.ArrowInvalid, OSError, KeyError) as e:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.encoders import offline_hint, resolve_encoder
+from pipeline.artifacts import TokenizedMeta, tokenizer_fix
 from pipeline.errors import TextbenchError
 from pipeline.tokenize.encoder import TextEncoder, clean
 
@@ -67,11 +68,12 @@ class SubwordEncoder(TextEncoder):
         return cls(load_hf_tokenizer(resolve_encoder(encoder), encoder), encoder, max_len, truncation)
 
     @classmethod
-    def from_dir(cls, directory: Path, meta: dict[str, Any]) -> "SubwordEncoder":
+    def from_dir(cls, directory: Path, meta: TokenizedMeta) -> "SubwordEncoder":
         """Rebuild from the tokenizer files saved beside meta.json; refuse if they changed since."""
-        enc = cls(load_hf_tokenizer(str(directory), str(directory)), meta["encoder"], meta["max_len"], meta["truncation"])
-        if enc.identity() != meta["tokenizer_sha256"]:
-            raise TextbenchError(f"{directory}: tokenizer files differ from the ones meta.json was written with; rerun tokenize")
+        enc = cls(load_hf_tokenizer(str(directory), str(directory)), str(meta.encoder), meta.max_len, meta.truncation)
+        if enc.identity() != meta.tokenizer_sha256:
+            raise TextbenchError(f"{directory}: tokenizer files differ from the ones meta.json was written with; "
+                                 f"{tokenizer_fix(directory)}")
         return enc
 
     def identity(self) -> str:

@@ -11,7 +11,6 @@ The vocabulary comes from the train split only: `<pad>`=0, `<unk>`=1, then token
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import re
@@ -19,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from pipeline.artifacts import TokenizedMeta, read_vocab, tokenizer_fix
 from pipeline.errors import TextbenchError
 from pipeline.tokenize.encoder import TextEncoder, clean
 
@@ -94,12 +94,14 @@ class VocabEncoder(TextEncoder):
         super().__init__(max_len, truncation, self.stoi[UNK], [], [])
 
     @classmethod
-    def from_dir(cls, directory: Path, meta: dict[str, Any]) -> "VocabEncoder":
-        path = directory / meta["vocab_file"]
-        if not path.is_file():
-            raise TextbenchError(f"{path}: vocabulary file missing beside meta.json; rerun tokenize")
-        itos = json.loads(path.read_text(encoding="utf-8"))
-        return cls(itos, Segmenter(meta["language"], meta["zh_mode"]), meta["max_len"], meta["truncation"])
+    def from_dir(cls, directory: Path, meta: TokenizedMeta) -> "VocabEncoder":
+        fix = tokenizer_fix(directory)
+        path = directory / str(meta.vocab_file)
+        itos = read_vocab(path, fix)
+        if len(itos) != meta.vocab_size or itos[:2] != [PAD, UNK]:
+            raise TextbenchError(f"{path}: {len(itos)} tokens starting {itos[:2]}, but meta.json says vocab_size "
+                                 f"{meta.vocab_size} starting {[PAD, UNK]}; {fix}")
+        return cls(itos, Segmenter(meta.language, meta.zh_mode), meta.max_len, meta.truncation)
 
     def pieces(self, texts: list[str]) -> list[list[int]]:
         unk = self.unk_id

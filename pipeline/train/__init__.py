@@ -19,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from pipeline import paths
+from pipeline.artifacts import TokenizedMeta
 from pipeline.config import Config
 from pipeline.encoders import resolve_encoder
 from pipeline.errors import TextbenchError
@@ -27,7 +28,7 @@ from pipeline.io import atomic_dir, fingerprint, write_json
 from pipeline.models import BuildContext, FeatureClassifier, build_model, entry
 from pipeline.tokenize.coverage import uncovered_reason
 from pipeline.train import checkpoint
-from pipeline.train.data import Split, read_meta, read_splits
+from pipeline.train.data import Split, read_splits
 from pipeline.train.features import encoder_features
 from pipeline.train.loop import Run, fit, make_optimizer, pick_device, pick_precision, predict, seed_everything
 
@@ -47,34 +48,34 @@ def train(cfg: Config, dataset: str, model: str, *, seed: int | None = None, res
     partial = model_dir.parent / f".{model_dir.name}.partial"
 
     tok_dir = paths.tokenized_dir(dataset, e.scheme)
-    meta = read_meta(tok_dir)
-    labels = list(meta["labels"])
-    encoder = meta.get("encoder") if e.scheme == "subword" else None
+    meta = TokenizedMeta.of(tok_dir)
+    labels = list(meta.labels)
+    encoder = meta.encoder if e.scheme == "subword" else None
     if encoder is not None and encoder != ds.encoder:
         raise TextbenchError(f"{tok_dir}/meta.json was tokenized with encoder '{encoder}' but "
                              f"datasets.{dataset}.encoder is '{ds.encoder}'; rerun `textbench tokenize -d {dataset}`")
     splits = read_splits(tok_dir, len(labels))
     texts = _test_texts(dataset, splits["test"])
-    embeddings = np.load(tok_dir / meta["embeddings_file"]) if meta.get("embeddings_file") else None
+    embeddings = np.load(tok_dir / meta.embeddings_file) if meta.embeddings_file else None
 
     seed_everything(seed)
     device = pick_device(tc.device, tc.threads)
     precision = pick_precision(tc.precision, device)
-    ctx = BuildContext(num_labels=len(labels), vocab_size=int(meta["vocab_size"]), pad_id=int(meta["pad_id"]),
-                       max_len=int(meta["max_len"]), embeddings=embeddings, encoder=encoder)
-    net, arch_kw = build_model(model, ctx, arch, scheme=meta["scheme"])
+    ctx = BuildContext(num_labels=len(labels), vocab_size=meta.vocab_size, pad_id=meta.pad_id,
+                       max_len=meta.max_len, embeddings=embeddings, encoder=encoder)
+    net, arch_kw = build_model(model, ctx, arch, scheme=meta.scheme)
     net.to(device)
     # frozen encoder: heads train on its cached token states (computed once per dataset and encoder)
     frozen = e.scheme == "subword" and bool(arch_kw.get("freeze_encoder"))
     features_key = None
     if frozen:
-        splits, features_key = encoder_features(dataset, splits, str(meta.get("fingerprint")), net.embedder.encoder,
+        splits, features_key = encoder_features(dataset, splits, meta.fingerprint, net.embedder.encoder,
                                                 device, precision)
     trained = FeatureClassifier(net.head) if frozen else net
     splits["train"] = _subsample(splits["train"], tc.max_train_samples, seed)
     train_kw = tc.model_dump()
     fp = fingerprint(model, arch_kw, {k: v for k, v in train_kw.items() if k not in RUNTIME_KEYS}, seed,
-                     meta.get("fingerprint"), labels)
+                     meta.fingerprint, labels)
     opt = make_optimizer(trained, tc)
     state = checkpoint.TrainState(fingerprint=fp, num_labels=len(labels))
     best: dict[str, torch.Tensor] = {}
@@ -143,7 +144,7 @@ def _test_texts(dataset: str, test: Split) -> list[str]:
 
 
 def _write_model_dir(model_dir: Path, model_cfg: dict[str, Any], best: dict[str, torch.Tensor], tok_dir: Path,
-                     meta: dict[str, Any], last: Path) -> None:
+                     meta: TokenizedMeta, last: Path) -> None:
     from safetensors.torch import save_file
 
     with atomic_dir(model_dir) as tmp:
@@ -157,7 +158,7 @@ def _write_model_dir(model_dir: Path, model_cfg: dict[str, Any], best: dict[str,
         if model_cfg["scheme"] == "subword" and not (tok / "tokenizer.json").is_file():
             from transformers import AutoTokenizer
 
-            AutoTokenizer.from_pretrained(resolve_encoder(meta["encoder"])).save_pretrained(str(tok))
+            AutoTokenizer.from_pretrained(resolve_encoder(str(meta.encoder))).save_pretrained(str(tok))
         shutil.copytree(last, tmp / "last")
 
 

@@ -8,10 +8,9 @@ batches the interrupted one would have seen.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -87,16 +86,6 @@ def _gather(split: Split, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     idx = (np.concatenate([np.arange(split.offsets[i], split.offsets[i + 1]) for i in rows])
            if len(rows) else np.zeros(0, np.int64))
     return split.values[idx], offsets
-
-
-def read_meta(tok_dir: Path) -> dict[str, Any]:
-    path = tok_dir / "meta.json"
-    if not path.is_file():
-        raise TextbenchError(f"{path}: not found; run `textbench tokenize -d <dataset>` first")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise TextbenchError(f"{path}: not valid JSON ({e}); rerun `textbench tokenize`") from None
 
 
 def read_split(tok_dir: Path, split: str, num_labels: int) -> Split:

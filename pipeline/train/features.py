@@ -23,11 +23,12 @@ import torch
 from tqdm import tqdm
 
 from pipeline import paths
+from pipeline.artifacts import TokenizedMeta
 from pipeline.config import Config
 from pipeline.errors import TextbenchError
 from pipeline.families import SCHEMES
 from pipeline.io import atomic_dir, fingerprint, write_json
-from pipeline.train.data import Split, eval_batches, read_meta, read_splits
+from pipeline.train.data import Split, eval_batches, read_splits
 from pipeline.train.loop import autocast, pick_device, pick_precision
 
 BATCH = 64  # documents per encoder pass (length-sorted, so little padding)
@@ -106,10 +107,10 @@ def build_features(cfg: Config, dataset: str) -> Path:
     from pipeline.models.bert import load_encoder_model
 
     tok_dir = paths.tokenized_dir(dataset, "subword")
-    meta = read_meta(tok_dir)
+    meta = TokenizedMeta.of(tok_dir)
     tc = cfg.train_for(next(name for name, scheme in SCHEMES.items() if scheme == "subword"))
     device = pick_device(tc.device, tc.threads)
-    encoder = load_encoder_model(meta["encoder"], None).to(device)
-    _, key = encoder_features(dataset, read_splits(tok_dir, len(meta["labels"])), str(meta.get("fingerprint")),
+    encoder = load_encoder_model(meta.encoder, None).to(device)
+    _, key = encoder_features(dataset, read_splits(tok_dir, len(meta.labels)), meta.fingerprint,
                               encoder, device, pick_precision(tc.precision, device))
     return paths.features_dir(dataset) / key

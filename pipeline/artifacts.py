@@ -1,0 +1,284 @@
+"""The JSON files textbench writes and reads back: one typed model and one reader each.
+
+    data/prepared/<ds>/card.json              DatasetCard    written by prepare
+    data/tokenized/<ds>/<scheme>/meta.json    TokenizedMeta  written by tokenize; copied to models/<ds>/<model>/tokenizer/
+    <tokenizer dir>/vocab.json                read_vocab     written by tokenize (scheme vocab)
+    models/<ds>/<model>/config.json           ModelConfig    written by train
+    reports/<ds>/<model>/metrics.json         RunMetrics     written by train
+    reports/<ds>/<model>/status.json          RunStatus      written by the flow
+
+Each model checks the keys its readers rely on (types, ranges, agreement between keys) and lets
+the rest through, so a writer can add fields without breaking readers. Every command reads these
+files only through `<Model>.read` (or `read_if_present`): a missing, non-JSON, truncated or
+wrong-typed file is one TextbenchError naming the file, the key and what to do, whichever command
+meets it. The on-disk formats are the writers'; nothing here changes them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Callable, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from pipeline import paths
+from pipeline.errors import TextbenchError
+from pipeline.families import SCHEMES
+
+A = TypeVar("A", bound="Artifact")
+V = TypeVar("V")
+
+Count = Annotated[int, Field(strict=True, ge=0)]
+Positive = Annotated[int, Field(strict=True, ge=1)]
+Rate = Annotated[float, Field(strict=True, ge=0.0, le=1.0)]  # a share or a score: no NaN, string or bool
+
+
+def _unique(labels: list[str]) -> list[str]:
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"class names repeat: {sorted({x for x in labels if labels.count(x) > 1})}")
+    return labels
+
+
+def _file_name(name: str) -> str:
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise ValueError(f"'{name}' is not a file name (a file beside this one, never a path)")
+    return name
+
+
+FileName = Annotated[str, AfterValidator(_file_name)]
+Labels = Annotated[list[str], Field(min_length=2), AfterValidator(_unique)]  # a classifier's classes, in id order
+
+
+def _load(path: Path, fix: str, validate: Callable[[Any], V]) -> V:
+    """JSON at `path` through `validate`; any failure is one TextbenchError ending in `fix`."""
+    if not path.is_file():
+        raise TextbenchError(f"{path}: not found; {fix}")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as e:  # ValueError covers JSONDecodeError and UnicodeDecodeError
+        raise TextbenchError(f"{path}: not valid JSON ({str(e).splitlines()[0][:120]}); {fix}") from None
+    try:
+        return validate(raw)
+    except ValidationError as e:
+        raise TextbenchError(f"{path}: {_describe(e)}; {fix}") from None
+
+
+def _describe(e: ValidationError) -> str:
+    """`key: message` of the first error (+ how many more)."""
+    err = e.errors()[0]
+    key = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    more = f" (+{len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
+    return f"{key}: {msg}{more}" if key else f"{msg}{more}"
+
+
+class Artifact(BaseModel):
+    """Base of every artifact: the checked keys are typed, any other key is kept as written."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @classmethod
+    def read(cls: type[A], path: str | Path, fix: str) -> A:
+        """The artifact at `path`; `fix` says what rewrites it (e.g. "rerun `textbench tokenize -d X`")."""
+        return _load(Path(path), fix, cls.model_validate)
+
+    @classmethod
+    def read_if_present(cls: type[A], path: str | Path, fix: str) -> A | None:
+        """As `read`, but None when the file does not exist (a stage that has not run yet)."""
+        return cls.read(path, fix) if Path(path).exists() else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The keys as written (no defaults filled in), for readers that pass the record on."""
+        return self.model_dump(exclude_unset=True)
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+class DroppedClass(Artifact):
+    label: str
+    docs: Count = 0
+    reason: str = ""
+
+
+class DatasetCard(Artifact):
+    """card.json: the classes kept, documents per split and what preparation removed."""
+
+    labels: Annotated[list[str], Field(min_length=1)]
+    counts: dict[str, dict[str, Count]] = {}
+    totals: dict[str, Count] = {}
+    classes_missing_from_split: dict[str, list[str]] = {}
+    dropped_classes: list[DroppedClass] = []
+    duplicates_removed: dict[str, Count] = {}
+    empty_docs_dropped: Count = 0
+    reader: dict[str, Any] = {}
+
+    def split_totals(self) -> dict[str, int]:
+        """Documents per split (`totals`, else summed from `counts`), in split order."""
+        totals = self.totals or {s: sum(c.values()) for s, c in self.counts.items()}
+        return {s: totals[s] for s in paths.SPLITS if s in totals}
+
+
+def read_card(dataset: str) -> DatasetCard | None:
+    """data/prepared/<dataset>/card.json, None before the dataset is prepared."""
+    return DatasetCard.read_if_present(paths.prepared_dir(dataset) / "card.json", f"rerun `textbench prepare -d {dataset}`")
+
+
+class SplitStats(Artifact):
+    docs: Count = 0
+    unk_rate: Rate
+    truncated_share: Rate = 0.0
+
+
+class TokenizedMeta(Artifact):
+    """meta.json of a tokenized scheme (and of a model's tokenizer/): how text became ids."""
+
+    scheme: Literal["subword", "vocab"]
+    labels: Labels
+    language: Literal["en", "zh"] = "en"
+    max_len: Positive
+    truncation: Literal["head", "head+tail"] = "head"
+    vocab_size: Positive
+    pad_id: Count
+    fingerprint: str
+    tokenizer_sha256: str = ""  # scheme subword: the tokenizer files beside it must hash to this
+    encoder: str | None = None  # scheme subword
+    zh_mode: Literal["char", "jieba"] | None = None  # scheme vocab, Chinese
+    vocab_file: FileName | None = None  # scheme vocab
+    embeddings_file: FileName | None = None
+    splits: dict[str, SplitStats] = {}
+    warnings: list[str] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TokenizedMeta":
+        if self.scheme == "subword" and not self.encoder:
+            raise ValueError("encoder: required for scheme subword")
+        if self.scheme == "vocab" and not self.vocab_file:
+            raise ValueError("vocab_file: required for scheme vocab")
+        if self.pad_id >= self.vocab_size:
+            raise ValueError(f"pad_id: {self.pad_id} is outside the vocabulary of {self.vocab_size}")
+        return self
+
+    @classmethod
+    def of(cls, directory: str | Path) -> "TokenizedMeta":
+        """`directory`/meta.json: data/tokenized/<ds>/<scheme>/ or a model's tokenizer/."""
+        return cls.read(Path(directory) / "meta.json", tokenizer_fix(directory))
+
+    def unk_rates(self) -> dict[str, float]:
+        return {name: st.unk_rate for name, st in self.splits.items()}
+
+
+def tokenizer_fix(directory: str | Path) -> str:
+    """What rewrites a tokenizer dir: retraining for a model's tokenizer/, else the tokenize stage."""
+    d = Path(directory)
+    return retrain(d.parent) if d.name == "tokenizer" else f"run `textbench tokenize -d {d.parent.name}`"
+
+
+def read_vocab(path: Path, fix: str) -> list[str]:
+    """vocab.json: the id → token list of scheme vocab."""
+    return _load(path, fix, TypeAdapter(Annotated[list[str], Field(min_length=2)]).validate_python)
+
+
+# --- training outputs ------------------------------------------------------------------------
+
+
+def retrain(run_dir: str | Path) -> str:
+    """What rewrites a model or report dir: the train command for models|reports/<ds>/<model>."""
+    d = Path(run_dir)
+    if d.parent.name == "seeds":  # an extra seed of the flow
+        return f"retrain it (textbench run -d {d.parents[2].name} -m {d.parents[1].name})"
+    return f"retrain it (textbench train -d {d.parent.name} -m {d.name})"
+
+
+class ModelConfig(Artifact):
+    """config.json of a trained model: what rebuilds it offline, and its classes in output order."""
+
+    model: str
+    dataset: str
+    scheme: Literal["subword", "vocab"]
+    arch: dict[str, Any]
+    labels: Labels
+    num_labels: Annotated[int, Field(strict=True, ge=2)]
+    vocab_size: Positive
+    pad_id: Count
+    max_len: Positive
+    encoder: str | None = None
+    encoder_config: dict[str, Any] | None = None  # scheme subword: the AutoConfig that rebuilds the encoder
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ModelConfig":
+        if self.model not in SCHEMES:
+            raise ValueError(f"model: unknown model '{self.model}'")
+        if SCHEMES[self.model] != self.scheme:
+            raise ValueError(f"scheme: '{self.scheme}', but model '{self.model}' uses '{SCHEMES[self.model]}'")
+        if len(self.labels) != self.num_labels:
+            raise ValueError(f"labels: {len(self.labels)} classes, but num_labels is {self.num_labels}")
+        if self.pad_id >= self.vocab_size:
+            raise ValueError(f"pad_id: {self.pad_id} is outside the vocabulary of {self.vocab_size}")
+        if self.scheme == "subword" and not isinstance((self.encoder_config or {}).get("model_type"), str):
+            raise ValueError("encoder_config: scheme subword needs the encoder's AutoConfig (with model_type)")
+        return self
+
+    @classmethod
+    def of(cls, model_dir: str | Path) -> "ModelConfig":
+        """models/<ds>/<model>/config.json."""
+        model_dir = Path(model_dir)
+        if not model_dir.is_dir() or not (model_dir / "config.json").exists():
+            raise TextbenchError(f"{model_dir}: not a trained model directory (no config.json); run `textbench train` first")
+        return cls.read(model_dir / "config.json", retrain(model_dir))
+
+
+class ClassScores(Artifact):
+    precision: Rate
+    recall: Rate
+    f1: Rate
+    support: Count
+
+
+class RunMetrics(Artifact):
+    """metrics.json of one training run: test scores, per class and the confusion matrix."""
+
+    accuracy: Rate
+    macro_precision: Rate
+    macro_recall: Rate
+    macro_f1: Rate
+    weighted_precision: Rate
+    weighted_recall: Rate
+    weighted_f1: Rate
+    labels: Labels
+    per_class: dict[str, ClassScores]
+    confusion_matrix: list[list[Count]]
+    seed: int | None = None
+    fingerprint: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RunMetrics":
+        n = len(self.labels)
+        if len(self.confusion_matrix) != n or any(len(row) != n for row in self.confusion_matrix):
+            raise ValueError(f"confusion_matrix: not {n} x {n} (one row and column per label)")
+        if set(self.per_class) != set(self.labels):
+            raise ValueError("per_class: classes differ from labels")
+        return self
+
+    @classmethod
+    def of(cls, report_dir: str | Path) -> "RunMetrics | None":
+        """reports/<ds>/<model>/metrics.json, None when the run has not written one."""
+        return cls.read_if_present(Path(report_dir) / "metrics.json", retrain(report_dir))
+
+
+class RunStatus(Artifact):
+    """status.json the flow writes per job (see flows/benchmark.py for the meaning of each state)."""
+
+    status: Literal["ok", "failed", "skipped", "not_comparable", "running"]
+    error: str = ""
+    fingerprint: str | None = None
+    job_fingerprint: str | None = None
+    wall_time_s: Annotated[float, Field(ge=0)] = 0.0
+    started_at: float | None = None
+
+    @classmethod
+    def of(cls, report_dir: str | Path) -> "RunStatus | None":
+        """reports/<ds>/<model>/status.json, None when no flow ran the job."""
+        return cls.read_if_present(Path(report_dir) / "status.json",
+                                   "delete it and rerun `textbench run` (it rewrites the job's status)")

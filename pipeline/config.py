@@ -57,8 +57,9 @@ class DatasetConfig(Section):
     @field_validator("ratios")
     @classmethod
     def _ratios_sum_to_one(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
-        if any(r < 0 for r in v) or abs(sum(v) - 1.0) > 1e-6:
-            raise ValueError(f"train/dev/test ratios {list(v)} must be non-negative and sum to 1")
+        if any(r <= 0 for r in v) or abs(sum(v) - 1.0) > 1e-6:
+            raise ValueError(f"train/dev/test ratios {list(v)} must each be above 0 (every split needs "
+                             "documents) and sum to 1")
         return v
 
 

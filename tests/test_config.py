@@ -37,6 +37,14 @@ def test_ratios_must_sum_to_one():
         config_from_dict(bad)
 
 
+def test_ratios_must_give_every_split_documents():
+    """Before: [1, 0, 0] was accepted and failed later, with empty dev and test splits."""
+    bad = raw()
+    bad["datasets"]["thucnews"]["ratios"] = [1, 0, 0]
+    with pytest.raises(TextbenchError, match=r"params\.yaml: datasets\.thucnews\.ratios: .*must each be above 0"):
+        config_from_dict(bad)
+
+
 def test_unknown_benchmark_dataset_is_named():
     bad = raw()
     bad["benchmark"]["datasets"] = ["reuters", "imdb"]

@@ -152,3 +152,18 @@ def test_hostile_member_is_one_error_naming_it(project, name, why):
     assert f"member {shown(name)} " in str(e.value) and "\n" not in str(e.value)
     assert not (project / "data/prepared/thucnews").exists()
 
+
+@pytest.mark.parametrize("ds, match", [
+    ({"categories": ["体育"]}, r"dataset 'thucnews': 1 class\(es\) left after filtering \(\['体育'\]\); a classifier "
+                               r"needs at least 2: use a corpus \(or datasets.thucnews.categories\) with 2 or more"),
+    ({"min_docs_per_class": 26}, r"1 class\(es\) left .* lower datasets.thucnews.min_docs_per_class \(it dropped "
+                                 r"\['科技', '财经'\]\)"),
+    ({"per_class": 5, "ratios": [0.9, 0.05, 0.05]}, r"no documents in the dev/test split \(documents per split: "
+                                                    r"\{'train': 15, 'dev': 0, 'test': 0\}\).* raise datasets.thucnews.ratios"),
+])
+def test_one_class_or_an_empty_split_is_refused(project, ds, match):
+    """Before: a single-class corpus trained to accuracy 1.0; empty dev/test splits failed later."""
+    make_zip(zip_path(project))
+    with pytest.raises(TextbenchError, match=match):
+        prepare(make_config(project, **{"per_class": 0, **ds}), "thucnews")
+    assert not (project / "data/prepared/thucnews").exists()

@@ -121,6 +121,17 @@ def test_bad_input_is_one_clear_error_and_no_output(textcnn: Predictor, tmp_path
     assert not list(tmp_path.glob(".out.csv.*"))
 
 
+@pytest.mark.parametrize("size", ["0", "-1"])
+def test_batch_size_below_one_is_refused(tmp_path: Path, size: str) -> None:
+    """Before: -1 labelled every row with the first class at uniform probability (exit 0); 0 was a traceback."""
+    (tmp_path / "in.csv").write_text("text\ngoal\nstock\n", encoding="utf-8")
+    result = runner.invoke(app, ["predict", str(model_dir("textcnn")), str(tmp_path / "in.csv"), "--batch-size", size])
+    assert result.exit_code == 2 and "--batch-size" in result.output
+    assert not (tmp_path / "in.predictions.csv").exists()
+    with pytest.raises(TextbenchError, match=f"batch size must be at least 1, got {size}"):
+        Predictor.load(model_dir("textcnn"), batch_size=int(size))
+
+
 def test_not_a_model_dir_is_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["predict", str(tmp_path), "-"], input="x\n")
     assert result.exit_code != 0

@@ -67,6 +67,8 @@ class Predictor:
                  batch_size: int = 64, device: str = "auto", model_dir: Path | None = None):
         if variant not in VARIANTS:
             raise TextbenchError(f"unknown variant '{variant}': use one of {list(VARIANTS)}")
+        if batch_size < 1:
+            raise TextbenchError(f"batch size must be at least 1, got {batch_size}")
         self.model, self.encoder, self.config = model, encoder, config
         self.labels: list[str] = list(config["labels"])
         self.meta, self.pad_id, self.language = meta, int(meta["pad_id"]), meta.get("language", "en")

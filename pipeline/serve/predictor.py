@@ -176,6 +176,12 @@ class Predictor:
         ]
 
 
+def has_text(text: str | None) -> bool:
+    """Whether `text` can be classified: missing, empty and whitespace-only texts cannot (prepare drops
+    them, so no model learnt a label for them). `predict` leaves them unlabelled, the API answers 422."""
+    return bool(text and text.strip())
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)

@@ -94,7 +94,7 @@ def plan(cfg: Config, datasets: list[str] | None = None, models: list[str] | Non
     for given, known, key in ((datasets, cfg.benchmark.datasets, "datasets"), (models, cfg.benchmark.models, "models")):
         unknown = sorted(set(given or ()) - set(known))
         if unknown:
-            raise TextbenchError(f"{unknown} not in params.yaml benchmark.{key} ({known})")
+            raise TextbenchError(f"{unknown} not in {cfg.source} benchmark.{key} ({known})")
     code = code_version()
     jobs = []
     for ds in cfg.benchmark.datasets:

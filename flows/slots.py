@@ -60,7 +60,7 @@ def resolve_slots(gpus: str, detected: list[str] | None = None, cpu_slots: int =
         return found or cpu_slot_ids(cpu_slots)
     ids = [g.strip() for g in spec.split(",") if g.strip()]
     if not ids or not all(g.isdigit() for g in ids):
-        raise TextbenchError(f"params.yaml: orchestration.gpus: '{gpus}' is not auto, none or device ids like \"0,1\"")
+        raise TextbenchError(f"orchestration.gpus: '{gpus}' is not auto, none or device ids like \"0,1\"")
     return list(dict.fromkeys(ids))
 
 

@@ -99,7 +99,7 @@ def predict(
     text_column: str = typer.Option("text", "--text-column", help="column holding the text"),
     top_k: int = typer.Option(3, "--top-k", help="also write the k most likely classes and probabilities"),
     min_confidence: float = typer.Option(0.0, "--min-confidence", help="needs_review = confidence below this"),
-    batch_size: int = typer.Option(64, "--batch-size", help="documents per forward pass"),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="documents per forward pass"),
     variant: str = VariantOpt,
 ) -> None:
     """Classify every row of a file (streamed, bounded memory); rows keep their order and columns."""

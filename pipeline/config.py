@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from pipeline.errors import TextbenchError
 from pipeline.families import FAMILIES, SCHEMES, describe_families, family_of, known_models, members
@@ -57,9 +57,16 @@ class DatasetConfig(Section):
     @field_validator("ratios")
     @classmethod
     def _ratios_sum_to_one(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
-        if any(r < 0 for r in v) or abs(sum(v) - 1.0) > 1e-6:
-            raise ValueError(f"train/dev/test ratios {list(v)} must be non-negative and sum to 1")
+        if any(r <= 0 for r in v) or abs(sum(v) - 1.0) > 1e-6:
+            raise ValueError(f"train/dev/test ratios {list(v)} must each be above 0 (every split needs "
+                             "documents) and sum to 1")
         return v
+
+    @model_validator(mode="after")
+    def _local_has_a_source(self) -> "DatasetConfig":
+        if self.kind == "local" and not (self.path or self.files):
+            raise ValueError("a local dataset needs `path` or `files`")
+        return self
 
 
 class VocabConfig(Section):
@@ -169,6 +176,12 @@ class Config(Section):
     benchmark: BenchmarkConfig
     orchestration: OrchestrationConfig = OrchestrationConfig()
     report: ReportConfig = ReportConfig()
+    _source: str = PrivateAttr("params.yaml")
+
+    @property
+    def source(self) -> str:
+        """The params file this config came from: error messages name it, not a fixed params.yaml."""
+        return self._source
 
     @model_validator(mode="after")
     def _benchmark_names_exist(self) -> "Config":
@@ -196,7 +209,7 @@ class Config(Section):
     def dataset(self, name: str) -> DatasetConfig:
         """The named dataset's section, or a clear error listing the known names."""
         if name not in self.datasets:
-            raise TextbenchError(f"unknown dataset '{name}': params.yaml datasets has {sorted(self.datasets)}")
+            raise TextbenchError(f"unknown dataset '{name}': {self.source} datasets has {sorted(self.datasets)}")
         return self.datasets[name]
 
     def train_for(self, model: str) -> TrainConfig:
@@ -207,7 +220,7 @@ class Config(Section):
         try:
             return self._merged_train(model)
         except _Invalid as e:
-            raise TextbenchError(f"params.yaml: {e}") from None
+            raise TextbenchError(f"{self.source}: {e}") from None
 
     def _merged_train(self, model: str) -> TrainConfig:
         """train_for's layers, each validated as it is applied so an error names the layer's key."""
@@ -288,8 +301,10 @@ def load_config(path: str | os.PathLike = "params.yaml") -> Config:
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "params.yaml") -> Config:
-    """Validate an already-parsed mapping (tests and profiles use this)."""
+    """Validate an already-parsed mapping (tests and profiles use this); `source` names it in errors."""
     try:
-        return Config(**raw)
+        cfg = Config(**raw)
     except ValidationError as e:
         raise TextbenchError(_format_error(e, source=source)) from None
+    cfg._source = source
+    return cfg

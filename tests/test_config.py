@@ -1,6 +1,7 @@
 """params.yaml → Config: the shipped file validates, bad keys are named in the error, and the
 effective settings of a model follow the documented precedence (train: < families < models)."""
 
+import re
 import subprocess
 import sys
 
@@ -35,6 +36,43 @@ def test_ratios_must_sum_to_one():
     bad["datasets"]["thucnews"]["ratios"] = [0.8, 0.1, 0.2]
     with pytest.raises(TextbenchError, match=r"datasets\.thucnews\.ratios: .*sum to 1"):
         config_from_dict(bad)
+
+
+def test_ratios_must_give_every_split_documents():
+    """Before: [1, 0, 0] was accepted and failed later, with empty dev and test splits."""
+    bad = raw()
+    bad["datasets"]["thucnews"]["ratios"] = [1, 0, 0]
+    with pytest.raises(TextbenchError, match=r"params\.yaml: datasets\.thucnews\.ratios: .*must each be above 0"):
+        config_from_dict(bad)
+
+
+def test_local_dataset_needs_a_source_at_load():
+    bad = raw()
+    bad["datasets"]["mine"] = {"kind": "local"}
+    with pytest.raises(TextbenchError, match=r"datasets\.mine: a local dataset needs `path` or `files`"):
+        config_from_dict(bad)
+
+
+def test_errors_name_the_params_file_actually_given(tmp_path, monkeypatch):
+    """Before: messages said params.yaml even with `-p other.yaml`."""
+    from pipeline.data.download import download
+
+    other = tmp_path / "other.yaml"
+    bad = raw()
+    bad["benchmark"]["models"] = ["textcnn", "nope"]
+    other.write_text(yaml.safe_dump(bad, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(TextbenchError, match=rf"^{re.escape(str(other))}: benchmark\.models names 'nope', not a registered"):
+        load_config(other)
+    good = raw()
+    good["datasets"]["reuters"]["filename"] = ""
+    other.write_text(yaml.safe_dump(good, allow_unicode=True), encoding="utf-8")
+    cfg = load_config(other)
+    assert cfg.source == str(other) and config_from_dict(raw()).source == "params.yaml"
+    with pytest.raises(TextbenchError, match=rf"unknown dataset 'nope': {re.escape(str(other))} datasets has"):
+        cfg.dataset("nope")
+    monkeypatch.setenv("TEXTBENCH_ROOT", str(tmp_path))
+    with pytest.raises(TextbenchError, match=rf"^{re.escape(str(other))}: datasets\.reuters\.filename is empty"):
+        download(cfg, "reuters")
 
 
 def test_unknown_benchmark_dataset_is_named():

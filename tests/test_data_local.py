@@ -60,11 +60,11 @@ def test_files_per_split_and_folder_tree(project):
     pd.DataFrame(ROWS[30:]).to_csv(project / "test.csv", index=False)
     prepare(make_config(project, files={"train": "train.csv", "test": "test.csv"}), "mine")
     assert card(project)["totals"]["test"] == 10 and card(project)["totals"]["dev"] == 4
-    for i, r in enumerate(ROWS[:13]):  # 7 neg, 6 pos
+    for i, r in enumerate(ROWS[:20] + [{"text": "a rare one", "label": "rare"}]):  # 10 neg, 10 pos, 1 rare
         (project / "tree" / r["label"]).mkdir(parents=True, exist_ok=True)
         (project / "tree" / r["label"] / f"{i}.txt").write_text(r["text"], encoding="utf-8")
-    prepare(make_config(project, path="tree", min_docs_per_class=7), "mine")
-    assert card(project)["labels"] == ["neg"] and card(project)["dropped_classes"][0]["label"] == "pos"
+    prepare(make_config(project, path="tree", min_docs_per_class=2), "mine")
+    assert card(project)["labels"] == ["neg", "pos"] and card(project)["dropped_classes"][0]["label"] == "rare"
     assert rows(project, "train")[0]["id"].startswith("neg/")
 
 

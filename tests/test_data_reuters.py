@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from pipeline.config import Config, config_from_dict
+from pipeline.data.members import shown
 from pipeline.data.prepare import prepare
 from pipeline.data.reuters import SGML_FILES, parse_sgml
 from pipeline.errors import TextbenchError
@@ -41,15 +42,29 @@ def corpus_docs() -> list[str]:
     return docs
 
 
-def make_tarball(path: Path, docs: list[str], files: tuple[str, ...] = SGML_FILES) -> Path:
+def sgml_file(docs: list[str]) -> bytes:
+    return ('<!DOCTYPE lewis SYSTEM "lewis.dtd">\n' + "".join(docs)).encode("latin-1")
+
+
+def sgml_members(docs: list[str], files: tuple[str, ...] = SGML_FILES, prefix: str = "") -> list[tuple[str, bytes]]:
     per = -(-len(docs) // len(files))
-    with tarfile.open(path, "w:gz") as tar:
-        for i, name in enumerate(files):
-            data = ('<!DOCTYPE lewis SYSTEM "lewis.dtd">\n' + "".join(docs[i * per:(i + 1) * per])).encode("latin-1")
+    return [(prefix + name, sgml_file(docs[i * per:(i + 1) * per])) for i, name in enumerate(files)]
+
+
+def write_tar(path: Path, members: list[tuple[str, bytes]]) -> Path:
+    """A gzipped tar holding exactly these (name, bytes) members; names are kept as given (GNU format
+    writes a surrogate-escaped name as its raw, non-UTF-8 bytes)."""
+    with tarfile.open(path, "w:gz", format=tarfile.GNU_FORMAT) as tar:
+        for name, data in members:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return path
+
+
+def make_tarball(path: Path, docs: list[str], files: tuple[str, ...] = SGML_FILES,
+                 extra: list[tuple[str, bytes]] = (), prefix: str = "") -> Path:
+    return write_tar(path, sgml_members(docs, files, prefix) + list(extra))
 
 
 def make_config(project: Path, **ds) -> Config:
@@ -135,3 +150,37 @@ def test_archive_missing_sgml_files(project):
 def test_missing_archive_says_to_download(project):
     with pytest.raises(TextbenchError, match="run `textbench download --dataset reuters` first"):
         prepare(make_config(project), "reuters")
+
+
+EXTRA_DOCS = sgml_file([sgml_doc(1000 + i, ["earn"], title="EXTRA {n}") for i in range(5)])
+
+
+@pytest.mark.parametrize("name, why", [
+    ("../../reut2-000.sgm", "has a '..' component"),
+    ("/abs/reut2-001.sgm", "has an absolute path"),
+    ("reut2-002.sgm", "appears twice"),
+    ("./reut2-003.sgm", "appears twice"),  # the same member once `./` is dropped
+    ("other/reut2-004.sgm", r"is not where the corpus keeps its documents \(reut2-NNN.sgm at the archive root"),
+    ("reuters21578/reut2-005.sgm", "is under a different root folder than reut2-000.sgm"),
+    ("notes/\udcff.txt", "has a name that is not valid UTF-8"),
+])
+def test_hostile_member_is_one_error_naming_it(project, name, why):
+    """Before: each of these was parsed as extra SGML (23,578 documents from the real archive, not 21,578)."""
+    (project / "data/raw/reuters").mkdir(parents=True)
+    make_tarball(project / "data/raw/reuters/reuters21578.tar.gz", corpus_docs(), extra=[(name, EXTRA_DOCS)])
+    with pytest.raises(TextbenchError, match=why) as e:
+        prepare(make_config(project), "reuters")
+    assert f"member {shown(name)} " in str(e.value) and "\n" not in str(e.value)
+    assert not (project / "data/prepared/reuters").exists()
+
+
+@pytest.mark.parametrize("prefix", ["reuters21578/", "./"])
+def test_expected_folder_and_dot_prefix_read_the_same_documents(project, prefix):
+    (project / "data/raw/reuters").mkdir(parents=True)
+    path = project / "data/raw/reuters/reuters21578.tar.gz"
+    make_tarball(path, corpus_docs(), extra=[("lewis.dtd", b"<!ELEMENT x>"), ("docs/readme.txt", b"x")])
+    plain = prepare(make_config(project), "reuters")
+    before = {s: sha256_file(plain / f"{s}.parquet") for s in ("train", "dev", "test")}
+    make_tarball(path, corpus_docs(), prefix=prefix, extra=[(prefix + "lewis.dtd", b"<!ELEMENT x>")])
+    out = prepare(make_config(project), "reuters")
+    assert {s: sha256_file(out / f"{s}.parquet") for s in before} == before

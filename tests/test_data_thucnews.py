@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from pipeline.config import Config, config_from_dict
+from pipeline.data.members import shown
 from pipeline.data.prepare import prepare
 from pipeline.errors import TextbenchError
 from pipeline.io import sha256_file
@@ -115,3 +116,54 @@ def test_zipstream_matches_zipfile_on_zip64_stored_and_deflated(tmp_path, monkey
         assert [m.name for m in members] == zipfile.ZipFile(path).namelist()
         got = {m.name: zipstream.read_member(f, m) for m in members}
     assert got == {n: zipfile.ZipFile(path).read(n) for n in got}
+
+
+BAD_UTF8 = ("~~BAD~~~", b"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8")  # a placeholder in the name, then its raw bytes
+
+
+def break_utf8(path: Path) -> Path:
+    """Swap BAD_UTF8's placeholder for bytes that are not UTF-8 (local header and central directory)."""
+    data = path.read_bytes()
+    assert data.count(BAD_UTF8[0].encode()) == 2
+    path.write_bytes(data.replace(BAD_UTF8[0].encode(), BAD_UTF8[1]))
+    return path
+
+
+@pytest.mark.parametrize("name, why", [
+    ("THUCNews/../../x.txt", "has a '..' component"),
+    ("/abs/体育/evil.txt", "has an absolute path"),
+    ("../../体育/y.txt", "has a '..' component"),
+    ("C:\\体育\\z.txt", "has an absolute path"),
+    ("THUCNews/体育/3.txt", "appears twice"),
+    ("THUCNews/体育/sub/4.txt", r"is not where the corpus keeps its documents \(<root>/<category>/<file>.txt\)"),
+    ("体育/5.txt", r"is not where the corpus keeps its documents"),
+    ("Other/体育/6.txt", "is under a different root folder than THUCNews/"),
+    (f"THUCNews/体育/{BAD_UTF8[0]}.txt", "has a name that is not valid UTF-8"),
+])
+@pytest.mark.filterwarnings("ignore:Duplicate name")  # zipfile's, for the copy written on purpose
+def test_hostile_member_is_one_error_naming_it(project, name, why):
+    """Before: these became training documents, and with `categories: []` `..` and `/abs` became classes."""
+    path = make_zip(zip_path(project), extra={name: "体育标题\n恶意正文\n".encode()})
+    if BAD_UTF8[0] in name:
+        break_utf8(path)
+        name = name.replace(BAD_UTF8[0], BAD_UTF8[1].decode("utf-8", "surrogateescape"))
+    with pytest.raises(TextbenchError, match=why) as e:
+        prepare(make_config(project, categories=[], per_class=0), "thucnews")
+    assert f"member {shown(name)} " in str(e.value) and "\n" not in str(e.value)
+    assert not (project / "data/prepared/thucnews").exists()
+
+
+@pytest.mark.parametrize("ds, match", [
+    ({"categories": ["体育"]}, r"dataset 'thucnews': 1 class\(es\) left after filtering \(\['体育'\]\); a classifier "
+                               r"needs at least 2: use a corpus \(or datasets.thucnews.categories\) with 2 or more"),
+    ({"min_docs_per_class": 26}, r"1 class\(es\) left .* lower datasets.thucnews.min_docs_per_class \(it dropped "
+                                 r"\['科技', '财经'\]\)"),
+    ({"per_class": 5, "ratios": [0.9, 0.05, 0.05]}, r"no documents in the dev/test split \(documents per split: "
+                                                    r"\{'train': 15, 'dev': 0, 'test': 0\}\).* raise datasets.thucnews.ratios"),
+])
+def test_one_class_or_an_empty_split_is_refused(project, ds, match):
+    """Before: a single-class corpus trained to accuracy 1.0; empty dev/test splits failed later."""
+    make_zip(zip_path(project))
+    with pytest.raises(TextbenchError, match=match):
+        prepare(make_config(project, **{"per_class": 0, **ds}), "thucnews")
+    assert not (project / "data/prepared/thucnews").exists()

@@ -12,12 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.errors import TextbenchError
+from pipeline.serve.api import create_app
+from pipeline.serve.explain import explain
 from pipeline.serve.predict import predict_file
 from pipeline.serve.predictor import Predictor
 from serve_models import model_dir, trained_root
@@ -62,10 +66,14 @@ def test_every_row_round_trips_in_order(textcnn: Predictor, tmp_path: Path, suff
     assert got["id"].tolist() == df["id"].tolist() and got["body"].fillna("").tolist() == TEXTS
     assert (got["input_label"] == "gold").all()
     probs = textcnn.predict_proba(TEXTS)
-    assert got["label"].tolist() == [textcnn.labels[i] for i in probs.argmax(1)]
-    np.testing.assert_allclose(got["confidence"], probs.max(1), rtol=1e-5)
-    assert (got["top1_label"] == got["label"]).all() and (got["top1_prob"] >= got["top2_prob"]).all()
-    assert not got["needs_review"].any()
+    has = np.array([bool(t.strip()) for t in TEXTS])  # "" rows get no label (has_text)
+    expected = [textcnn.labels[i] if h else None for i, h in zip(probs.argmax(1), has)]
+    assert [x if isinstance(x, str) and x else None for x in got["label"]] == expected  # csv: "", jsonl: NaN
+    known = got[has]
+    np.testing.assert_allclose(pd.to_numeric(known["confidence"]), probs.max(1)[has], rtol=1e-5)
+    assert (known["top1_label"] == known["label"]).all()
+    assert (pd.to_numeric(known["top1_prob"]) >= pd.to_numeric(known["top2_prob"])).all()
+    assert got["needs_review"].tolist() == (~has).tolist()
 
 
 def test_min_confidence_marks_exactly_the_uncertain_rows(textcnn: Predictor, tmp_path: Path) -> None:
@@ -75,7 +83,7 @@ def test_min_confidence_marks_exactly_the_uncertain_rows(textcnn: Predictor, tmp
     out, _ = predict_file(textcnn, str(tmp_path / "in.parquet"), str(tmp_path / "out.parquet"),
                           min_confidence=threshold, chunk_rows=5)
     got = pd.read_parquet(out)
-    assert got["needs_review"].tolist() == (got["confidence"] < threshold).tolist()
+    assert got["needs_review"].tolist() == (got["confidence"].isna() | (got["confidence"] < threshold)).tolist()
     assert 0 < got["needs_review"].sum() < len(TEXTS)
 
 
@@ -124,6 +132,41 @@ def test_bad_input_is_one_clear_error_and_no_output(textcnn: Predictor, tmp_path
         predict_file(textcnn, str(src), str(tmp_path / "out.csv"), top_k=0 if case == "k" else 3, chunk_rows=1)
     assert not (tmp_path / "out.csv").exists()
     assert not list(tmp_path.glob(".out.csv.*"))
+
+
+@pytest.mark.parametrize("size", ["0", "-1"])
+def test_batch_size_below_one_is_refused(tmp_path: Path, size: str) -> None:
+    """Before: -1 labelled every row with the first class at uniform probability (exit 0); 0 was a traceback."""
+    (tmp_path / "in.csv").write_text("text\ngoal\nstock\n", encoding="utf-8")
+    result = runner.invoke(app, ["predict", str(model_dir("textcnn")), str(tmp_path / "in.csv"), "--batch-size", size])
+    assert result.exit_code == 2 and "--batch-size" in result.output
+    assert not (tmp_path / "in.predictions.csv").exists()
+    with pytest.raises(TextbenchError, match=f"batch size must be at least 1, got {size}"):
+        Predictor.load(model_dir("textcnn"), batch_size=int(size))
+
+
+def test_rows_without_text_get_no_label_as_the_api_refuses_them(textcnn: Predictor, tmp_path: Path) -> None:
+    """One rule (has_text) for both: before, predict gave blank rows a confident label while serve said 422."""
+    texts = ["goal", "", "   ", "\t\n", None, "stock"]
+    pq.write_table(pa.table({"text": pa.array(texts, pa.string())}), tmp_path / "in.parquet")
+    out, _ = predict_file(textcnn, str(tmp_path / "in.parquet"), str(tmp_path / "out.jsonl"))
+    rows = [json.loads(line) for line in Path(out).read_text(encoding="utf-8").splitlines()]
+    assert [r["label"] for r in rows] == ["sports", None, None, None, None, "finance"]
+    assert [r["needs_review"] for r in rows] == [False, True, True, True, True, False]
+    assert all(r["confidence"] is None and r["top1_label"] is None and r["top1_prob"] is None for r in rows[1:5])
+    client = TestClient(create_app(trained_root() / "models"), raise_server_exceptions=False)
+    for text in texts[1:4]:
+        response = client.post("/predict", json={"model": "reuters/textcnn", "text": text})
+        assert response.status_code == 422 and "empty text" in response.json()["detail"]
+    with pytest.raises(TextbenchError, match="nothing to explain"):
+        explain(textcnn, texts[2])
+
+
+def test_a_text_column_that_is_not_text_is_refused(textcnn: Predictor, tmp_path: Path) -> None:
+    (tmp_path / "in.jsonl").write_text('{"text": 5}\n{"text": 7}\n', encoding="utf-8")
+    with pytest.raises(TextbenchError, match="column 'text' holds int64 values, not text"):
+        predict_file(textcnn, str(tmp_path / "in.jsonl"), str(tmp_path / "out.csv"))
+    assert not (tmp_path / "out.csv").exists()
 
 
 def test_not_a_model_dir_is_a_clear_error(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def download(cfg: Config, name: str) -> Path:
     if ds.kind == "local":
         return _record_local(name, ds)
     if not ds.filename:
-        raise TextbenchError(f"params.yaml: datasets.{name}.filename is empty; set the archive's file name")
+        raise TextbenchError(f"{cfg.source}: datasets.{name}.filename is empty; set the archive's file name")
     dest = raw_path(name, ds)
     if dest.is_file():
         got = sha256_file(dest) if ds.sha256 else ""
@@ -82,8 +82,6 @@ def _record_local(name: str, ds: DatasetConfig) -> Path:
     """Local corpora are not copied: check the path and write a small receipt DVC can track."""
     src = project_path(ds.path)
     files = {k: project_path(v) for k, v in ds.files.items()}
-    if not ds.path and not files:
-        raise TextbenchError(f"params.yaml: datasets.{name}: a local dataset needs `path` or `files`")
     for p in ([src] if ds.path else []) + list(files.values()):
         if not p.exists():
             raise TextbenchError(f"datasets.{name}: local corpus {p} does not exist; fix datasets.{name}.path/files")

@@ -7,7 +7,8 @@ The same steps, in this order, for every kind of corpus:
    gets stratified `ratios`; stratified = per class, seeded shuffle, round(n * ratio) to dev/test;
 4. de-duplicate: a text present in several splits is kept only in the highest of test > dev > train
    (the test set is never thinned by de-duplication; copies inside one split are kept);
-5. drop classes with fewer than `min_docs_per_class` documents counted over all splits after 4.
+5. drop classes with fewer than `min_docs_per_class` documents counted over all splits after 4;
+6. refuse the result unless it has at least 2 classes and documents in every split.
 The whole directory is written atomically; same params + seed give byte-identical files.
 """
 
@@ -42,10 +43,9 @@ def prepare(cfg: Config, name: str) -> Path:
     docs = assign_splits(docs, ds, cfg.seed)
     docs, duplicates = dedup(docs)
     docs, dropped = drop_small_classes(docs, ds.min_docs_per_class)
-    if not docs:
-        raise TextbenchError(f"dataset '{name}': no documents left after filtering; check datasets.{name} params")
     labels = sorted({d.label for d in docs})
     counts = {s: dict(sorted(Counter(d.label for d in docs if d.split == s).items())) for s in SPLITS}
+    check_usable(name, labels, counts, dropped)
     params = {"seed": cfg.seed, f"datasets.{name}": ds.model_dump(mode="json", exclude=TOKENIZE_KEYS)}
     card = {
         "dataset": name,
@@ -145,6 +145,21 @@ def drop_small_classes(docs: list[Doc], minimum: int) -> tuple[list[Doc], list[d
         for lb in sorted(small)
     ]
     return [d for d in docs if d.label not in small], dropped
+
+
+def check_usable(name: str, labels: list[str], counts: dict[str, dict[str, int]], dropped: list[dict]) -> None:
+    """At least 2 classes and documents in every split, or one error saying what to change: a
+    one-class corpus would train to accuracy 1.0, an empty split fails later or measures nothing."""
+    if len(labels) < 2:
+        fix = (f"lower datasets.{name}.min_docs_per_class (it dropped {[d['label'] for d in dropped]})" if dropped
+               else f"use a corpus (or datasets.{name}.categories) with 2 or more labels")
+        raise TextbenchError(f"dataset '{name}': {len(labels)} class(es) left after filtering ({labels}); a "
+                             f"classifier needs at least 2: {fix}")
+    if empty := [s for s in SPLITS if not counts[s]]:
+        raise TextbenchError(
+            f"dataset '{name}': no documents in the {'/'.join(empty)} split (documents per split: "
+            f"{ {s: sum(counts[s].values()) for s in SPLITS} }); give the corpus documents for it, or raise "
+            f"datasets.{name}.ratios (dev_ratio when only dev is missing)")
 
 
 def write_split(path: Path, docs: list[Doc], extras: dict[str, pa.DataType]) -> None:

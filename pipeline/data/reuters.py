@@ -22,9 +22,13 @@ from tqdm import tqdm
 
 from pipeline.config import DatasetConfig
 from pipeline.data.corpus import Corpus, Doc
+from pipeline.data.members import Layout, checked
 from pipeline.errors import TextbenchError
 
 SGML_FILES = tuple(f"reut2-{i:03d}.sgm" for i in range(22))
+LAYOUT = Layout(document=re.compile(r"(^|/)reut2-\d+\.sgm$"),
+                valid=re.compile(r"(?:(?P<root>reuters21578)/)?reut2-\d{3}\.sgm"),
+                expected="reut2-NNN.sgm at the archive root or in reuters21578/")
 _OPEN = re.compile(r"<REUTERS\b([^>]*)>")
 _ATTR = re.compile(r'(\w+)="([^"]*)"')
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -67,12 +71,13 @@ def _field(block: str, tag: str) -> str:
 
 
 def iter_documents(archive: Path) -> Iterator[dict]:
-    """Stream the 22 reut2-*.sgm members of the tarball (no extraction) and yield their documents."""
+    """Stream the 22 reut2-*.sgm members of the tarball (no extraction) and yield their documents;
+    every member name is checked first (pipeline.data.members)."""
     seen = set()
     try:
         with tarfile.open(archive, "r:*") as tar, tqdm(total=len(SGML_FILES), desc="reuters", unit="file") as bar:
-            for member in tar:
-                name = Path(member.name).name
+            for path, member in checked(((m.name, m) for m in tar), archive.name, LAYOUT):
+                name = path.rpartition("/")[2]
                 if name not in SGML_FILES or not member.isfile():
                     continue
                 raw = tar.extractfile(member).read()

@@ -4,7 +4,8 @@ The real zip holds ~836k members, so nothing is extracted and no text is read be
 is chosen: the central directory is streamed (`zipstream`), members are grouped by category from
 their NAMES, each name is ranked by sha256("<seed>:<name>") and the `per_class` lowest are kept.
 The choice therefore depends only on the seed and the names, never on the member order inside the
-zip. Only chosen members are read.
+zip. Only chosen members are read. Member names are checked first (pipeline.data.members): every
+`.txt` member must be `<root>/<category>/<file>.txt`, one root for all.
 Text = title + " " + body (whitespace is normalised afterwards anyway).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import re
 import struct
 import zlib
 from collections import defaultdict
@@ -24,9 +26,12 @@ from tqdm import tqdm
 from pipeline.config import DatasetConfig
 from pipeline.data import zipstream
 from pipeline.data.corpus import Corpus, Doc
+from pipeline.data.members import Layout, checked
 from pipeline.errors import TextbenchError
 
 T = TypeVar("T")
+LAYOUT = Layout(document=re.compile(r"\.txt$"), valid=re.compile(r"(?P<root>[^/]+)/[^/]+/[^/]+\.txt"),
+                expected="<root>/<category>/<file>.txt")
 
 
 def choose(
@@ -85,7 +90,7 @@ def read(ds: DatasetConfig, name: str, archive: Path, seed: int) -> Corpus:
     """The seeded per-category sample, no split (stratified `ratios` are applied downstream)."""
     try:
         with open(archive, "rb", buffering=1 << 20) as f:
-            members = ((m.name, m) for m in zipstream.iter_members(f))
+            members = checked(((m.name, m) for m in zipstream.iter_members(f)), archive.name, LAYOUT)
             chosen, available = choose(members, ds.categories, ds.per_class, seed, archive.name, f"datasets.{name}")
             docs = []
             with tqdm(total=sum(len(v) for v in chosen.values()), desc="thucnews", unit="doc") as bar:

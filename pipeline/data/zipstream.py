@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 from zipfile import BadZipFile
 
+from pipeline.data.members import shown
+
 _EOCD = struct.Struct("<4s4H2LH")        # end of central directory
 _EOCD64_LOCATOR = struct.Struct("<4sLQL")
 _EOCD64 = struct.Struct("<4sQ2H2L4Q")
@@ -47,11 +49,12 @@ def iter_members(f: BinaryIO) -> Iterator[Member]:
         flags, method, crc, compressed, size = h[3], h[4], h[7], h[8], h[9]
         name_len, extra_len, comment_len, offset = h[10], h[11], h[12], h[16]
         raw = f.read(name_len + extra_len + comment_len)
-        name = raw[:name_len].decode("utf-8" if flags & 0x800 else "cp437")
+        # undecodable UTF-8 bytes become surrogates (as tarfile does); pipeline.data.members refuses them
+        name = raw[:name_len].decode("utf-8", "surrogateescape") if flags & 0x800 else raw[:name_len].decode("cp437")
         if _U32 in (compressed, size, offset):
             size, compressed, offset = _zip64_extra(raw[name_len:name_len + extra_len], size, compressed, offset)
         if flags & 0x1:
-            raise BadZipFile(f"member {name} is encrypted")
+            raise BadZipFile(f"member {shown(name)} is encrypted")
         yield Member(name, offset, method, compressed, size, crc)
         read += _CENTRAL.size + len(raw)
 
@@ -61,16 +64,16 @@ def read_member(f: BinaryIO, m: Member) -> bytes:
     f.seek(m.offset)
     h = _LOCAL.unpack(f.read(_LOCAL.size))
     if h[0] != b"PK\x03\x04":
-        raise BadZipFile(f"bad local header for member {m.name}")
+        raise BadZipFile(f"bad local header for member {shown(m.name)}")
     f.seek(m.offset + _LOCAL.size + h[9] + h[10])
     data = f.read(m.compressed)
     if m.method == 8:
         d = zlib.decompressobj(-15)
         data = d.decompress(data) + d.flush()
     elif m.method != 0:
-        raise BadZipFile(f"member {m.name} uses unsupported compression method {m.method}")
+        raise BadZipFile(f"member {shown(m.name)} uses unsupported compression method {m.method}")
     if len(data) != m.size or zlib.crc32(data) != m.crc:
-        raise BadZipFile(f"bad CRC-32 or size for member {m.name}")
+        raise BadZipFile(f"bad CRC-32 or size for member {shown(m.name)}")
     return data
 
 

@@ -32,7 +32,7 @@ def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> li
     analyse = error_analysis or ERROR_ANALYSIS
     clash = sorted(RESERVED.intersection(cfg.benchmark.datasets))
     if clash:
-        raise TextbenchError(f"params.yaml: benchmark.datasets: {clash} clash with the report's own reports/ "
+        raise TextbenchError(f"{cfg.source}: benchmark.datasets: {clash} clash with the report's own reports/ "
                              f"subdirectories {sorted(RESERVED)}; rename the dataset")
     metrics: dict[str, dict[str, dict]] = {}
     summary: list[list[Cell]] = []

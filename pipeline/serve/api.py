@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipeline.artifacts import ModelConfig, RunMetrics
 from pipeline.errors import TextbenchError
 from pipeline.serve.explain import explain, highlight_html
-from pipeline.serve.predictor import Predictor
+from pipeline.serve.predictor import Predictor, has_text
 
 PAGE = Path(__file__).with_name("page.html")
 
@@ -234,7 +234,7 @@ def _texts(req: PredictRequest, limits: Limits) -> list[str]:
 
 
 def _check_text(text: str, limits: Limits, where: str) -> None:
-    if not text.strip():
+    if not has_text(text):
         raise HTTPException(422, f"{where}: empty text")
     if len(text) > limits.max_chars:
         raise HTTPException(413, f"{where}: {len(text)} characters, at most {limits.max_chars}")

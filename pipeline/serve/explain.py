@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import torch
 
 from pipeline.errors import TextbenchError
-from pipeline.serve.predictor import Predictor
+from pipeline.serve.predictor import Predictor, has_text
 
 METHODS = ("ig", "lime")
 SPECIAL = {"[CLS]", "[SEP]", "[PAD]", "<pad>", "<s>", "</s>", "<cls>", "<sep>"}
@@ -43,6 +43,8 @@ def explain(predictor: Predictor, text: str, method: str = "ig", target: str | N
     """Attribute the prediction for `text` (or for class `target`) to its tokens."""
     if method not in METHODS:
         raise TextbenchError(f"unknown explanation method '{method}': use one of {list(METHODS)}")
+    if not has_text(text):
+        raise TextbenchError("nothing to explain: the text is empty or only whitespace")
     probs = predictor.predict_proba([text])[0]
     if target is not None and target not in predictor.labels:
         raise TextbenchError(f"unknown class '{target}': the model's classes are {predictor.labels}")

@@ -2,7 +2,9 @@
 
 Output = every input row, in input order, plus `label`, `confidence`, `top1_label`, `top1_prob`,
 ... `topK_label`, `topK_prob` and `needs_review` (confidence below --min-confidence). Input columns
-with one of those names are kept, renamed `input_<name>`.
+with one of those names are kept, renamed `input_<name>`. A row without text (missing, empty or
+only whitespace: `has_text`, the rule the API's 422 applies) gets no label: null prediction columns
+and `needs_review` true.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from pipeline.errors import TextbenchError
-from pipeline.serve.predictor import Predictor
+from pipeline.serve.predictor import Predictor, has_text
 from pipeline.serve.tables import count_rows, open_writer, read_chunks
 
 
@@ -47,28 +49,37 @@ def predict_file(predictor: Predictor, input_path: str, output: str | None = Non
     with open_writer(output) as writer, tqdm(total=total, unit="rows", desc="predict", file=sys.stderr,
                                              disable=None) as bar:
         for chunk in read_chunks(input_path, chunk_rows, text_column):
-            texts = [t if t is not None else "" for t in chunk.column(text_column).to_pylist()]
-            probs = predictor.predict_proba(texts)
-            writer.write(with_predictions(chunk, probs, predictor.labels, k, min_confidence))
+            column = chunk.column(text_column)
+            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+                    or pa.types.is_null(column.type)):
+                raise TextbenchError(f"{input_path}: column '{text_column}' holds {column.type} values, not text; "
+                                     "pass --text-column NAME")
+            texts = column.to_pylist()
+            known = np.array([has_text(t) for t in texts], dtype=bool)
+            probs = np.zeros((len(texts), len(predictor.labels)), dtype=np.float32)
+            probs[known] = predictor.predict_proba([t for t, ok in zip(texts, known) if ok])
+            writer.write(with_predictions(chunk, probs, known, predictor.labels, k, min_confidence))
             written += chunk.num_rows
             bar.update(chunk.num_rows)
     return output, written
 
 
-def with_predictions(chunk: pa.Table, probs: np.ndarray, labels: list[str], k: int, min_confidence: float) -> pa.Table:
-    """`chunk` plus the prediction columns (colliding input columns renamed `input_<name>`)."""
+def with_predictions(chunk: pa.Table, probs: np.ndarray, known: np.ndarray, labels: list[str], k: int,
+                     min_confidence: float) -> pa.Table:
+    """`chunk` plus the prediction columns (colliding input columns renamed `input_<name>`); rows not
+    `known` (no text) get nulls and needs_review."""
     top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-    best = top[:, 0] if len(probs) else np.zeros(0, dtype=int)
-    confidence = probs[np.arange(len(probs)), best] if len(probs) else np.zeros(0, dtype=np.float32)
+    rows = np.arange(len(probs))
     labels_arr = np.asarray(labels, dtype=object)
+    confidence = probs[rows, top[:, 0]]
     cols: dict[str, pa.Array] = {
-        "label": pa.array(labels_arr[best].tolist(), pa.string()),
-        "confidence": pa.array(confidence, pa.float32()),
+        "label": pa.array(labels_arr[top[:, 0]].tolist(), pa.string(), mask=~known),
+        "confidence": pa.array(confidence, pa.float32(), mask=~known),
     }
     for j in range(k):
-        cols[f"top{j + 1}_label"] = pa.array(labels_arr[top[:, j]].tolist(), pa.string())
-        cols[f"top{j + 1}_prob"] = pa.array(probs[np.arange(len(probs)), top[:, j]], pa.float32())
-    cols["needs_review"] = pa.array(confidence < min_confidence, pa.bool_())
+        cols[f"top{j + 1}_label"] = pa.array(labels_arr[top[:, j]].tolist(), pa.string(), mask=~known)
+        cols[f"top{j + 1}_prob"] = pa.array(probs[rows, top[:, j]], pa.float32(), mask=~known)
+    cols["needs_review"] = pa.array(~known | (confidence < min_confidence), pa.bool_())
     names = [f"input_{n}" if n in cols else n for n in chunk.column_names]
     table = chunk.rename_columns(names)
     for name, values in cols.items():

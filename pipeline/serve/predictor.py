@@ -67,6 +67,8 @@ class Predictor:
                  batch_size: int = 64, device: str = "auto", model_dir: Path | None = None):
         if variant not in VARIANTS:
             raise TextbenchError(f"unknown variant '{variant}': use one of {list(VARIANTS)}")
+        if batch_size < 1:
+            raise TextbenchError(f"batch size must be at least 1, got {batch_size}")
         self.model, self.encoder, self.config = model, encoder, config
         self.labels: list[str] = list(config.labels)
         self.meta, self.pad_id, self.language = meta, meta.pad_id, meta.language
@@ -169,6 +171,12 @@ class Predictor:
             }
             for p in probs
         ]
+
+
+def has_text(text: str | None) -> bool:
+    """Whether `text` can be classified: missing, empty and whitespace-only texts cannot (prepare drops
+    them, so no model learnt a label for them). `predict` leaves them unlabelled, the API answers 422."""
+    return bool(text and text.strip())
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

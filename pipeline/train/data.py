@@ -100,7 +100,7 @@ def read_split(tok_dir: Path, split: str, num_labels: int) -> Split:
                              f"rerun `textbench tokenize`") from None
     labels = table.column("label").to_numpy().astype(np.int64)
     if len(labels) == 0:
-        raise TextbenchError(f"{path}: no rows; check the dataset's split settings in params.yaml")
+        raise TextbenchError(f"{path}: no rows; rerun `textbench prepare` and `textbench tokenize` for this dataset")
     if labels.min() < 0 or labels.max() >= num_labels:
         raise TextbenchError(f"{path}: label ids outside 0..{num_labels - 1} of meta.json labels; rerun tokenize")
     column = table.column("input_ids").combine_chunks()

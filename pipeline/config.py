@@ -34,13 +34,18 @@ class DatasetConfig(Section):
     url: str = Field("", description="canonical download URL (empty for local corpora)")
     filename: str = Field("", description="archive name under data/raw/ and on the mirror")
     sha256: str = Field("", description="expected sha256 of the archive; empty skips the check")
-    # kind: local
-    path: str = Field("", description="local corpus: a CSV/TSV/JSONL/Parquet file or a folder-per-class tree")
-    format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "folder"] = "auto"
+    # kind: local (exactly one of path, files, class_files)
+    path: str = Field("", description="local corpus: a CSV/TSV/JSONL/Parquet/fastText file or a folder-per-class tree")
+    format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "fasttext", "folder"] = "auto"
     text_column: str = "text"
     label_column: str = "label"
     split_column: str = Field("", description="column holding train/dev/test; empty = no given split")
     files: dict[str, str] = Field(default_factory=dict, description="one file per split: {train: .., test: ..}")
+    class_files: dict[str, str] = Field(default_factory=dict, description="one file per class, one document "
+                                        "a line: {label: file} (MR/SST/Subj style)")
+    encoding: str = Field("utf-8", description="text encoding of the corpus files (Parquet is always UTF-8)")
+    encoding_fallback: str = Field("", description="encoding for a file that is not valid `encoding` (counted "
+                                   "in card.json); empty = such a file is an error")
     # kind: reuters
     split: Literal["modapte", "random"] = "modapte"
     label_mode: Literal["single"] = "single"
@@ -53,6 +58,34 @@ class DatasetConfig(Section):
     dev_ratio: float = Field(0.1, gt=0, lt=1, description="share of train carved off as dev when no dev is given")
     max_len: int = Field(256, ge=8, description="tokens kept per document")
     encoder: str = Field("minilm", description="HF name, local checkpoint dir, or 'minilm' (packaged, offline)")
+
+    @field_validator("encoding", "encoding_fallback")
+    @classmethod
+    def _text_codec(cls, v: str) -> str:
+        try:
+            b"\n\n\n\n".decode(v or "utf-8")  # not b"": empty input skips the codec lookup
+        except LookupError:
+            raise ValueError(f"'{v}' is not a text encoding Python knows (e.g. utf-8, latin-1, cp1252)") from None
+        return v
+
+    @model_validator(mode="after")
+    def _one_local_source(self) -> "DatasetConfig":
+        if self.kind != "local":
+            return self
+        given = [k for k in ("path", "files", "class_files") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(f"a local corpus needs exactly one of path, files, class_files (given: {given or 'none'})")
+        if unknown := set(self.files) - {"train", "dev", "test"}:
+            raise ValueError(f"files: unknown split(s) {sorted(unknown)}; use train/dev/test")
+        if self.files and not {"train", "test"} <= set(self.files):
+            raise ValueError("files needs at least `train` and `test` (dev is carved from train)")
+        if self.class_files and self.format != "auto":
+            raise ValueError("class_files are read one document a line; leave `format` at auto")
+        return self
+
+    def local_sources(self) -> list[str]:
+        """The files or folder a local corpus is read from, as params give them."""
+        return [self.path] if self.path else [*self.files.values(), *self.class_files.values()]
 
     @field_validator("ratios")
     @classmethod

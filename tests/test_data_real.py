@@ -1,4 +1,4 @@
-"""The real archives (../shared/corpora): measured facts of Reuters-21578 and the THUCNews sample."""
+"""The real corpora (../shared/corpora): measured facts of Reuters-21578, the THUCNews sample and MR."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from collections import Counter
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
-from pipeline.config import load_config
+from pipeline.config import config_from_dict, load_config
 from pipeline.data.download import download
 from pipeline.data.prepare import prepare
 from pipeline.data.reuters import iter_documents
@@ -63,3 +64,21 @@ def test_thucnews_sample_per_class_and_split(cfg, project):
     assert card["counts"]["train"] == {c: 752 for c in card["labels"]} and card["totals"] == {"train": 7520, "dev": 940, "test": 940}
     test = pq.read_table(out / "test.parquet").to_pylist()
     assert all(r["id"].startswith(r["label"] + "/") and r["text"] for r in test)
+
+
+def test_mr_class_files_prepare_without_conversion(project, corpora):
+    mr = corpora / "mr"
+    if not (mr / "rt-polarity.pos").is_file():
+        pytest.skip(f"MR polarity files not found at {mr}")
+    raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    raw["datasets"]["mr"] = {"kind": "local", "ratios": [0.8, 0.1, 0.1],
+                             "class_files": {"pos": str(mr / "rt-polarity.pos"), "neg": str(mr / "rt-polarity.neg")}}
+    out = prepare(config_from_dict(raw), "mr")
+    card = json.loads((out / "card.json").read_text())
+    assert card["reader"] == {"files_read": 2, "read_with_fallback": 0, "fallback_files": []}
+    assert card["labels"] == ["neg", "pos"] and card["empty_docs_dropped"] == 0
+    assert card["counts"] == {"train": {"neg": 4265, "pos": 4265}, "dev": {"neg": 533, "pos": 533},
+                              "test": {"neg": 533, "pos": 533}}  # all 5,331 + 5,331 lines, no duplicates
+    assert [s["sha256"][:8] for s in card["source"]] == ["3d5adb27", "e5c8fb73"]
+    docs = {r["id"]: r["text"] for s in ("train", "dev", "test") for r in pq.read_table(out / f"{s}.parquet").to_pylist()}
+    assert docs["pos/1"].startswith("the rock is destined to be the 21st century's new \" conan \"")

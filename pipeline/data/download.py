@@ -80,13 +80,13 @@ def download(cfg: Config, name: str) -> Path:
 
 def _record_local(name: str, ds: DatasetConfig) -> Path:
     """Local corpora are not copied: check the path and write a small receipt DVC can track."""
-    src = project_path(ds.path)
-    files = {k: project_path(v) for k, v in ds.files.items()}
-    for p in ([src] if ds.path else []) + list(files.values()):
+    for p in map(project_path, ds.local_sources()):
         if not p.exists():
-            raise TextbenchError(f"datasets.{name}: local corpus {p} does not exist; fix datasets.{name}.path/files")
+            raise TextbenchError(
+                f"datasets.{name}: local corpus {p} does not exist; fix datasets.{name}.path/files/class_files")
     receipt = paths.raw_dir() / name / "source.json"
-    write_json(receipt, {"dataset": name, "path": ds.path, "files": ds.files})  # as given: portable
+    write_json(receipt, {"dataset": name, "path": ds.path, "files": ds.files,  # as given: portable
+                         "class_files": ds.class_files})
     return receipt
 
 

@@ -1,16 +1,26 @@
-"""Local corpora: a CSV/TSV/JSONL/Parquet file, one such file per split, or `<root>/<label>/*.txt`.
+"""Local corpora, from exactly one of (config checks which):
 
-Tables need `text_column` and `label_column`; an `id` column is used when present, otherwise ids
-are `<split or file stem>-<row number>`. The split comes from `split_column` (values train/dev/test),
-from `files: {train: .., dev: .., test: ..}`, or from nowhere (stratified `ratios` downstream).
+- `path`: one file — a table (CSV/TSV/JSONL/Parquet: `text_column`, `label_column`, an optional `id`
+  column, an optional `split_column` holding train/dev/test) or fastText lines (`__label__<name> text`,
+  .ft/.txt) — or a folder-per-class tree `<path>/<label>/*.txt`, one document per file;
+- `files: {train, dev, test}`: one such file per split (dev optional: carved from train downstream);
+- `class_files: {label: file}`: one document per line, one file per class (MR, SST, Subj style).
+
+Text files are decoded with `encoding`; one that is not valid `encoding` is an error naming the file,
+unless `encoding_fallback` is set: then the whole file is decoded with it and card.json lists it.
+Ids: the `id` column, else `<split or file stem>-<row or line>`; `<label>/<stem>` (tree);
+`<label>/<line>` (class files). Without a split, stratified `ratios` apply downstream.
 """
 
 from __future__ import annotations
 
+import codecs
+import io
+import json
 from pathlib import Path
+
 import pandas as pd
 import pyarrow as pa
-import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from pipeline.config import DatasetConfig
@@ -18,56 +28,142 @@ from pipeline.data.corpus import Corpus, Doc
 from pipeline.data.download import project_path
 from pipeline.errors import TextbenchError
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet",
+           ".ft": "fasttext", ".txt": "fasttext"}
 SPLIT_NAMES = ("train", "dev", "test")
+LABEL_PREFIX = "__label__"
 
 
 def read(ds: DatasetConfig, name: str) -> tuple[Corpus, list[Path]]:
     """All documents of local dataset `name` and the files they came from (for card.json hashes)."""
-    key = f"datasets.{name}"
-    if ds.files:
-        if unknown := set(ds.files) - set(SPLIT_NAMES):
-            raise TextbenchError(f"{key}.files: unknown split(s) {sorted(unknown)}; use train/dev/test")
-        if "train" not in ds.files or "test" not in ds.files:
-            raise TextbenchError(f"{key}.files needs at least `train` and `test` (dev is carved from train)")
-        docs, files = [], []
-        for split in SPLIT_NAMES:
-            if split in ds.files:
-                path = project_path(ds.files[split])
-                docs += _read_table(path, ds, split, key)
-                files.append(path)
-        return Corpus(docs=docs), files
-    path = project_path(ds.path)
-    if not path.exists():
-        raise TextbenchError(f"local corpus {path} does not exist; fix {key}.path")
-    if path.is_dir() and ds.format in ("auto", "folder"):
-        docs, files = _read_folder(path)
-        return Corpus(docs=docs), files
-    return Corpus(docs=_read_table(path, ds, None, key)), [path]
+    src = _Files(ds, f"datasets.{name}")
+    if ds.class_files:
+        docs = [d for label, f in ds.class_files.items() for d in _read_class_file(src, project_path(f), label)]
+    elif ds.files:
+        docs = [d for s in SPLIT_NAMES if s in ds.files for d in _read_file(src, project_path(ds.files[s]), s)]
+    else:
+        path = project_path(ds.path)
+        if not path.exists():
+            raise TextbenchError(f"local corpus {path} does not exist; fix {src.key}.path")
+        folder = path.is_dir() and ds.format in ("auto", "folder")
+        docs = _read_folder(src, path) if folder else _read_file(src, path, None)
+    return Corpus(docs=docs, stats=src.stats()), src.files
 
 
-def _read_folder(root: Path) -> tuple[list[Doc], list[Path]]:
+class _Files:
+    """Every corpus file is read through here: it must exist, is decoded once, and is recorded."""
+
+    def __init__(self, ds: DatasetConfig, key: str):
+        self.ds, self.key = ds, key
+        self.files: list[Path] = []
+        self.fallback: list[str] = []
+        self.codec = "utf-8-sig" if codecs.lookup(ds.encoding).name == "utf-8" else ds.encoding  # drops a BOM
+
+    def data(self, path: Path) -> bytes:
+        if not path.is_file():
+            raise TextbenchError(f"local corpus file {path} does not exist or is not a file; "
+                                 f"fix {self.key}.path/files/class_files")
+        self.files.append(path)
+        return path.read_bytes()
+
+    def text(self, path: Path, data: bytes, name: str) -> str:
+        """`data` decoded with `encoding`, else with `encoding_fallback` (recorded as `name`), else an error."""
+        try:
+            return data.decode(self.codec)
+        except UnicodeDecodeError as e:
+            where = f"byte 0x{data[e.start:e.start + 1].hex()} at offset {e.start}"
+        fallback = self.ds.encoding_fallback
+        if not fallback:
+            raise TextbenchError(f"{path}: not valid {self.ds.encoding} ({where}); set {self.key}.encoding to the "
+                                 f"corpus's encoding (e.g. latin-1) or {self.key}.encoding_fallback for odd files")
+        try:
+            text = data.decode(fallback)
+        except UnicodeDecodeError:
+            raise TextbenchError(f"{path}: neither {self.ds.encoding} ({where}) nor {fallback}; set "
+                                 f"{self.key}.encoding/encoding_fallback to the file's encoding") from None
+        self.fallback.append(name)
+        return text
+
+    def stats(self) -> dict:
+        return {"files_read": len(self.files), "read_with_fallback": len(self.fallback),
+                "fallback_files": self.fallback}
+
+
+def _read_folder(src: _Files, root: Path) -> list[Doc]:
     files = sorted(p for p in root.glob("*/*.txt") if p.is_file())
     if not files:
         raise TextbenchError(f"{root}: no <label>/*.txt files found (folder-per-class layout expected)")
-    docs = []
-    for p in files:
+    return [Doc(f"{p.parent.name}/{p.stem}", src.text(p, src.data(p), f"{p.parent.name}/{p.name}"), p.parent.name)
+            for p in files]
+
+
+def _lines(text: str) -> list[tuple[int, str]]:
+    """(1-based line number, line) of each non-blank line; only \\n ends a line."""
+    return [(n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
+
+
+def _read_class_file(src: _Files, path: Path, label: str) -> list[Doc]:
+    return [Doc(f"{label}/{n}", line, label) for n, line in _lines(src.text(path, src.data(path), path.name))]
+
+
+def _read_file(src: _Files, path: Path, split: str | None) -> list[Doc]:
+    data = src.data(path)
+    fmt = FORMATS.get(path.suffix.lower(), "") if src.ds.format == "auto" else src.ds.format
+    if fmt == "fasttext":
+        return _read_fasttext(src, path, data, split)
+    if fmt not in ("csv", "tsv", "jsonl", "parquet"):
+        raise TextbenchError(f"{path}: unknown format; set {src.key}.format to csv, tsv, jsonl, parquet or fasttext")
+    text = None if fmt == "parquet" else src.text(path, data, path.name)
+    try:
+        if fmt == "parquet":
+            table = pq.read_table(pa.BufferReader(data))
+        elif fmt == "jsonl":
+            table = _jsonl(path, text)
+        else:
+            frame = pd.read_csv(io.StringIO(text), sep="\t" if fmt == "tsv" else ",", dtype=str, keep_default_na=False)
+            if not isinstance(frame.index, pd.RangeIndex):  # pandas took the extra leading fields as an index
+                raise TextbenchError(f"{path}: rows have more fields than the header; quote fields that hold the "
+                                     f"separator")
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+        return _table_docs(src, path, table, split)
+    except (pa.ArrowException, ValueError) as e:  # pandas ParserError and UnicodeDecodeError are ValueErrors
+        raise TextbenchError(f"{path}: cannot be read as {fmt} ({_first_line(e)})") from None
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def _jsonl(path: Path, text: str) -> pa.Table:
+    """One JSON object a line, parsed here: pyarrow's JSON reader crashes the process on a `null` line."""
+    rows = []
+    for n, line in _lines(text):
         try:
-            text = p.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError as e:
-            raise TextbenchError(f"{p}: not valid UTF-8 (byte {e.start}); re-save it as UTF-8") from None
-        docs.append(Doc(f"{p.parent.name}/{p.stem}", text, p.parent.name))
-    return docs, files
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise TextbenchError(f"{path}: line {n}: not JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(row, dict):
+            raise TextbenchError(f"{path}: line {n}: not a JSON object ({json.dumps(row)[:40]})")
+        rows.append(row)
+    columns = {}
+    for k in dict.fromkeys(k for row in rows for k in row):
+        try:
+            columns[k] = pa.array([row.get(k) for row in rows])
+        except (pa.ArrowException, OverflowError) as e:
+            raise TextbenchError(f"{path}: key '{k}' holds values of mixed JSON types ({_first_line(e)})") from None
+    return pa.table(columns)
 
 
-def _read_table(path: Path, ds: DatasetConfig, split: str | None, key: str) -> list[Doc]:
-    table = _load(path, ds.format, key)
+def _table_docs(src: _Files, path: Path, table: pa.Table, split: str | None) -> list[Doc]:
+    ds = src.ds
     cols = [ds.text_column, ds.label_column] + ([ds.split_column] if ds.split_column and split is None else [])
     if missing := [c for c in cols if c not in table.column_names]:
-        raise TextbenchError(
-            f"{path}: column(s) {missing} not found (columns: {table.column_names}); "
-            f"set {key}.text_column/label_column/split_column"
-        )
+        raise TextbenchError(f"{path}: column(s) {missing} not found (columns: {table.column_names}); "
+                             f"set {src.key}.text_column/label_column/split_column")
+    for c in cols:
+        t = table.schema.field(c).type
+        if pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
+            raise TextbenchError(f"{path}: column '{c}' holds {t}, not text; set {src.key}.text_column/label_column")
     get = {c: [None if v is None else str(v) for v in table.column(c).to_pylist()] for c in cols}
     ids = [str(v) for v in table.column("id").to_pylist()] if "id" in table.column_names else None
     docs = []
@@ -83,18 +179,19 @@ def _read_table(path: Path, ds: DatasetConfig, split: str | None, key: str) -> l
     return docs
 
 
-def _load(path: Path, fmt: str, key: str) -> pa.Table:
-    if not path.is_file():
-        raise TextbenchError(f"local corpus file {path} does not exist; fix {key}.path/files")
-    fmt = FORMATS.get(path.suffix.lower(), "") if fmt == "auto" else fmt
-    try:
-        if fmt in ("csv", "tsv"):
-            frame = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", dtype=str, keep_default_na=False)
-            return pa.Table.from_pandas(frame, preserve_index=False)
-        if fmt == "jsonl":
-            return pajson.read_json(path)
-        if fmt == "parquet":
-            return pq.read_table(path)
-    except (pa.ArrowInvalid, OSError, ValueError, pd.errors.ParserError) as e:
-        raise TextbenchError(f"{path}: cannot be read as {fmt} ({str(e).splitlines()[0]})") from None
-    raise TextbenchError(f"{path}: unknown format; set {key}.format to csv, tsv, jsonl or parquet")
+def _read_fasttext(src: _Files, path: Path, data: bytes, split: str | None) -> list[Doc]:
+    """`__label__<name> text` lines; as in fastText, every token with the prefix is a label."""
+    if src.ds.split_column:
+        raise TextbenchError(f"{src.key}.split_column: fastText lines have no columns; give the splits as "
+                             f"`files: {{train, dev, test}}` or leave split_column empty")
+    docs = []
+    for n, line in _lines(src.text(path, data, path.name)):
+        tokens = line.split()
+        labels = [t.removeprefix(LABEL_PREFIX) for t in tokens if t.startswith(LABEL_PREFIX)]
+        if len(labels) != 1 or not labels[0]:
+            what = (f"no {LABEL_PREFIX}<name> token" if not labels else f"an empty {LABEL_PREFIX}" if len(labels) == 1
+                    else f"{len(labels)} labels ({', '.join(labels)}); textbench is single-label: keep one per line")
+            raise TextbenchError(f"{path}: line {n}: {what} (fastText format: `{LABEL_PREFIX}<name> text`)")
+        text = " ".join(t for t in tokens if not t.startswith(LABEL_PREFIX))
+        docs.append(Doc(f"{split or path.stem}-{n}", text, labels[0], split))
+    return docs

@@ -154,6 +154,9 @@ def serve(
     max_chars: int = typer.Option(20000, "--max-chars", help="most characters per text"),
 ) -> None:
     """HTTP API (/predict, /explain, /models, /healthz, /docs) and a web page at / for every trained model."""
+    from pipeline.extras import require
+
+    require("fastapi", "uvicorn")
     import uvicorn
 
     from pipeline.serve.api import Limits, create_app

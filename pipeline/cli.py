@@ -197,7 +197,7 @@ def features(dataset: str = DatasetOpt, params: Path = ParamsOpt) -> None:
 
 @app.command()
 def report(params: Path = ParamsOpt) -> None:
-    """Compare every run of the benchmark: reports/metrics.json, comparison.md, index.html and figures/."""
+    """Compare every run: reports/metrics.json (scores), cost.json, comparison.md, index.html and figures/."""
     from pipeline.report import build_report
 
     for path in build_report(config(params)):
@@ -283,7 +283,7 @@ def diff(
     head: str = typer.Option(None, "--head", help="revision to compare (default: the workspace)"),
     out: Path = typer.Option(None, "--out", help="also write the markdown here (the PR comment body)"),
 ) -> None:
-    """Markdown of `dvc metrics diff` and `dvc params diff` from BASE to HEAD (the pull-request comment)."""
+    """Markdown of the changed scores (cost changes collapsed) and params from BASE to HEAD (the PR comment)."""
     from pipeline.io import atomic_path
     from pipeline.metrics_diff import metrics_diff_markdown
 

@@ -1,8 +1,8 @@
 """Markdown of `dvc metrics diff` and `dvc params diff` between two revisions (the PR comment).
 
-Scores (reports/metrics.json) come first; cost figures (reports/cost.json: times, throughput, memory,
-which differ between identical runs) sit in a collapsed section. Runs locally too: `textbench diff
---base main` compares main with the workspace.
+Scores (reports/metrics.json) come first; cost figures (reports/cost.json: parameters, times, throughput,
+memory, which differ between identical runs; also in a base's metrics.json from before that split) sit in a
+collapsed section. Runs locally too: `textbench diff --base main` compares main with the workspace.
 """
 
 from __future__ import annotations
@@ -14,6 +14,11 @@ from pathlib import Path
 
 from pipeline import paths
 from pipeline.errors import TextbenchError
+from pipeline.report.sections import COST_COLUMNS
+
+# a cost figure wherever it lies: in cost.json, or in a metrics.json from before the split (where the
+# parameter count was `params`)
+COST_NAMES = {key for _, key, _, _ in COST_COLUMNS} | {"params"}
 
 
 def _dvc(args: list[str], repo: Path) -> str:
@@ -34,25 +39,23 @@ def metrics_diff_markdown(base: str, head: str | None = None, repo: Path = Path(
     changed: dict[str, dict[str, dict]] = json.loads(_dvc(["metrics", "diff", *revs, "--json"], repo) or "{}")
     cost_file = paths.cost_json().relative_to(paths.root()).as_posix()
     header = ["Metric", f"`{base}`", f"`{target}`", "Change"]
-    scores = _rows({p: d for p, d in changed.items() if p != cost_file})
-    cost = _rows({p: d for p, d in changed.items() if p == cost_file})
+    rows: dict[bool, list[list[str]]] = {False: [], True: []}  # is cost → rows
+    for path, metrics in sorted(changed.items()):
+        for name, d in sorted(metrics.items()):
+            rows[path == cost_file or name.rpartition(".")[2] in COST_NAMES].append(
+                [name, _number(d.get("old")), _number(d.get("new")), _number(d.get("diff"), signed=True)])
+    scores, cost = rows[False], rows[True]
     sections = [f"## textbench: `{base}` → `{target}`",
                 "### Scores\n\n" + (_table(header, scores) if scores else "No scores changed.")]
     if cost:
-        sections.append(f"<details><summary>Cost: {len(cost)} changed ({cost_file}: parameters, times, "
-                        f"throughput, memory)</summary>\n\n{_table(header, cost)}\n\n</details>")
+        sections.append(f"<details><summary>Cost: {len(cost)} changed (parameters, times, throughput, memory)"
+                        f"</summary>\n\n{_table(header, cost)}\n\n</details>")
     else:
         sections.append("No cost figures changed.")
     params = _dvc(["params", "diff", *revs, "--md"], repo)
-    rows = params.splitlines()[2:]  # below the header and the |---| line
-    sections.append(f"### Params\n\n{params if rows else 'No params changed.'}")
+    changed_params = params.splitlines()[2:]  # below the header and the |---| line
+    sections.append(f"### Params\n\n{params if changed_params else 'No params changed.'}")
     return "\n\n".join(sections) + "\n"
-
-
-def _rows(files: dict[str, dict[str, dict]]) -> list[list[str]]:
-    """One row per changed metric: name, old, new, change ('—' where a side lacks it)."""
-    return [[name, _number(d.get("old")), _number(d.get("new")), _number(d.get("diff"), signed=True)]
-            for _, metrics in sorted(files.items()) for name, d in sorted(metrics.items())]
 
 
 def _number(v: object, signed: bool = False) -> str:

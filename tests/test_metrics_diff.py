@@ -89,3 +89,16 @@ def test_identical_scores_show_no_change_and_cost_only_collapsed(repo: Path) -> 
 def test_unknown_revision_is_one_clear_error(repo: Path) -> None:
     with pytest.raises(TextbenchError, match="dvc metrics diff no-such-branch"):
         metrics_diff_markdown("no-such-branch", None, repo)
+
+
+def test_a_base_from_before_the_split_shows_its_cost_keys_as_cost(repo: Path) -> None:
+    """A base whose metrics.json still held params/train_time_s: their move to cost.json is no score change."""
+    git(repo, "checkout", "-q", "-b", "old", "main")
+    (repo / "reports/cost.json").unlink()
+    (repo / "reports/metrics.json").write_text(json.dumps({"reuters": {"textcnn": {
+        "accuracy": 0.8, "macro_f1": 0.5, "params": 110_000, "train_time_s": 12.5}}}))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "before the split")
+    scores, folded = metrics_diff_markdown("old", "main", repo).split("<details>")
+    assert "No scores changed." in scores
+    assert "| reuters.textcnn.params | 110000 | — | — |" in folded and "reuters.textcnn.num_params" in folded

@@ -9,13 +9,20 @@ export TRANSFORMERS_OFFLINE := 1
 # DVC stage commands call `textbench`/`dvc`: find them in the venv without activating it.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup setup-browser repro test lock
+# Where torch's wheel comes from (its version is constraints.txt's): the CUDA 12.6 builds where
+# nvidia-smi is found, the CPU-only builds elsewhere (no GBs of CUDA libraries on a laptop or a CI
+# runner). `make setup TORCH_INDEX=https://download.pytorch.org/whl/cu130` picks another build;
+# `TORCH_INDEX=` (empty) takes pip's own index: PyPI's Linux wheel is a CUDA 13 build.
+TORCH_INDEX ?= https://download.pytorch.org/whl/$(if $(shell command -v nvidia-smi 2>/dev/null),cu126,cpu)
+
+.PHONY: setup setup-browser repro test lock lock-check
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# torch first and pinned: the CPU wheel is on disk here; an unpinned torch pulls GBs of CUDA.
-	$(PY) -m pip install -q torch==2.13.0
+	# torch alone from its index (its dependencies come from PyPI below). Where that index cannot be
+	# reached, pip retries, then takes the wheel its own settings offer (a find-links folder, say).
+	$(PY) -m pip install -q --no-deps -c constraints.txt torch $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -c constraints.txt -e ".[offline,dev]"
 	touch $@
 
@@ -32,5 +39,9 @@ repro: setup  ## run the default pipeline end to end (dvc repro)
 test: setup  ## run the test suite
 	$(VENV)/bin/pytest -q
 
-lock:  ## refresh constraints.txt from the current .venv
-	$(PY) -m pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
+lock:  ## refresh constraints.txt from the current .venv (local versions such as torch's +cpu dropped)
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e ' | sed -E 's/\+[A-Za-z0-9.]+$$//' > constraints.txt
+
+lock-check: setup  ## resolve the lock from PyPI alone, without this machine's pip settings (torch: PyPI's CUDA build); installs nothing
+	env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null $(PY) -m pip install -q --dry-run --ignore-installed \
+	  -c constraints.txt -e ".[offline,dev]"

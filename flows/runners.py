@@ -12,7 +12,7 @@ from typing import Any, ContextManager
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from pipeline.config import OrchestrationConfig
-from pipeline.errors import TextbenchError
+from pipeline.extras import require
 
 
 def make_task_runner(orch: OrchestrationConfig, slots: int) -> TaskRunner[Any]:
@@ -21,17 +21,16 @@ def make_task_runner(orch: OrchestrationConfig, slots: int) -> TaskRunner[Any]:
     if orch.task_runner == "local":
         return ThreadPoolTaskRunner(max_workers=slots)
     if orch.task_runner == "dask":
+        require("prefect_dask")
         from prefect_dask import DaskTaskRunner
 
         if orch.dask_address:
             return DaskTaskRunner(address=orch.dask_address)
         return DaskTaskRunner(cluster_kwargs={"n_workers": slots, "threads_per_worker": 1, "processes": False,
                                               "dashboard_address": None})
-    try:
-        from prefect_ray import RayTaskRunner
-    except ImportError:
-        raise TextbenchError("orchestration.task_runner: ray needs the prefect-ray package: "
-                             "pip install prefect-ray (then rerun)") from None
+    require("prefect_ray")
+    from prefect_ray import RayTaskRunner
+
     return RayTaskRunner(address=orch.ray_address or None)
 
 

@@ -154,6 +154,9 @@ def serve(
     max_chars: int = typer.Option(20000, "--max-chars", help="most characters per text"),
 ) -> None:
     """HTTP API (/predict, /explain, /models, /healthz, /docs) and a web page at / for every trained model."""
+    from pipeline.extras import require
+
+    require("fastapi", "uvicorn")
     import uvicorn
 
     from pipeline.serve.api import Limits, create_app
@@ -194,7 +197,7 @@ def features(dataset: str = DatasetOpt, params: Path = ParamsOpt) -> None:
 
 @app.command()
 def report(params: Path = ParamsOpt) -> None:
-    """Compare every run of the benchmark: reports/metrics.json, comparison.md, index.html and figures/."""
+    """Compare every run: reports/metrics.json (scores), cost.json, comparison.md, index.html and figures/."""
     from pipeline.report import build_report
 
     for path in build_report(config(params)):
@@ -280,7 +283,7 @@ def diff(
     head: str = typer.Option(None, "--head", help="revision to compare (default: the workspace)"),
     out: Path = typer.Option(None, "--out", help="also write the markdown here (the PR comment body)"),
 ) -> None:
-    """Markdown of `dvc metrics diff` and `dvc params diff` from BASE to HEAD (the pull-request comment)."""
+    """Markdown of the changed scores (cost changes collapsed) and params from BASE to HEAD (the PR comment)."""
     from pipeline.io import atomic_path
     from pipeline.metrics_diff import metrics_diff_markdown
 

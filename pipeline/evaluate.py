@@ -6,13 +6,16 @@ row, with zero scores), and undefined precision/recall count as 0 (`zero_divisio
 
 from __future__ import annotations
 
-import os
+import resource
+import sys
 from typing import Any, Iterable
 
 import numpy as np
 import pyarrow as pa
 import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+RU_MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024  # bytes per ru_maxrss unit (macOS: bytes, Linux: KiB)
 
 
 def classification_metrics(y_true: Iterable[int], y_pred: Iterable[int], labels: list[str]) -> dict[str, Any]:
@@ -54,24 +57,16 @@ def param_count(model: torch.nn.Module) -> dict[str, int]:
 
 
 class PeakMemory:
-    """Peak memory in MB: process RSS sampled by `sample()` on CPU, the allocator's peak on CUDA."""
+    """Peak memory in MB: on CUDA the allocator's peak since construction, on CPU the process's peak
+    resident set (`ru_maxrss`, which the kernel keeps for the process's whole life)."""
 
     def __init__(self, device: torch.device) -> None:
-        import psutil
-
         self.device = device
-        self.process = psutil.Process(os.getpid())
-        self.peak_rss = 0
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-
-    def sample(self) -> None:
-        if self.device.type != "cuda":
-            self.peak_rss = max(self.peak_rss, self.process.memory_info().rss)
 
     @property
     def mb(self) -> float:
         if self.device.type == "cuda":
             return torch.cuda.max_memory_allocated(self.device) / 2**20
-        self.sample()
-        return self.peak_rss / 2**20
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * RU_MAXRSS_UNIT / 2**20

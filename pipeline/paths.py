@@ -6,7 +6,7 @@
     data/features/<ds>/<key>/{train,dev,test}.npy   frozen-encoder token states (a cache, not a DVC output)
     models/<ds>/<model>/                        checkpoints and the config they were trained with
     reports/<ds>/<model>/                       metrics.json, predictions.parquet, curves
-    reports/{metrics.json,comparison.md,index.html}
+    reports/{metrics.json,cost.json,comparison.md,index.html}   scores apart from cost (timings, memory)
 """
 
 from __future__ import annotations
@@ -50,3 +50,14 @@ def report_dir(dataset: str, model: str) -> Path:
 
 def reports_root() -> Path:
     return root() / "reports"
+
+
+def metrics_json() -> Path:
+    """The scores and their CIs per dataset and model: what `dvc metrics diff` and the PR comment show."""
+    return reports_root() / "metrics.json"
+
+
+def cost_json() -> Path:
+    """Every run's parameters, timings, throughput and memory: apart from reports/metrics.json's scores,
+    which identical runs reproduce exactly."""
+    return reports_root() / "cost.json"

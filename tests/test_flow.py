@@ -209,7 +209,7 @@ def test_task_runner_choices() -> None:
     try:
         import prefect_ray  # noqa: F401
     except ImportError:  # not installed here: the error says how to get it
-        with pytest.raises(TextbenchError, match="pip install prefect-ray"):
+        with pytest.raises(TextbenchError, match="pip install 'prefect-ray'"):
             make_task_runner(OrchestrationConfig(task_runner="ray"), 1)
 
 

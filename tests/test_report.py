@@ -99,16 +99,21 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_metrics_json_holds_the_scores_of_every_finished_run(built: Path) -> None:
+def test_metrics_json_holds_the_scores_of_every_finished_run_and_cost_json_the_rest(built: Path) -> None:
     metrics = json.loads((built / "reports" / "metrics.json").read_text())
-    assert sorted(metrics) == ["reuters", "thucnews"]
+    cost = json.loads((built / "reports" / "cost.json").read_text())
+    assert sorted(metrics) == sorted(cost) == ["reuters", "thucnews"]
     for ds in metrics:
-        assert sorted(metrics[ds]) == ["bert", "textcnn"]  # the failed model has no scores
+        assert sorted(metrics[ds]) == sorted(cost[ds]) == ["bert", "textcnn"]  # the failed model has neither
         run = json.loads((built / "reports" / ds / "bert" / "metrics.json").read_text())
         entry = metrics[ds]["bert"]
         for key in ("accuracy", "macro_f1", "macro_precision", "macro_recall", "weighted_f1"):
             assert entry[key] == round(run[key], 4)
-        assert entry["params"] == 22_700_000 and entry["train_time_s"] == 340.0
+        assert not [k for k in entry if k.endswith(("_s", "_mb")) or "params" in k]  # scores only
+        assert cost[ds]["bert"] == {"num_params": 22_700_000, "train_time_s": 340.0, "infer_samples_per_s": 250.0,
+                                    "peak_memory_mb": 900.0}
+    md = (built / "reports" / "comparison.md").read_text()
+    assert "| Params | Train (s) | Infer (docs/s) | Peak memory (MB) |" in md  # the cost is still in the report
 
 
 def test_confidence_intervals_contain_the_point_estimate(built: Path) -> None:
@@ -191,12 +196,12 @@ def test_html_is_self_contained_with_tables_and_images(built: Path) -> None:
 def test_outputs_are_byte_identical_on_rebuild(built: Path, tmp_path: Path) -> None:
     copy = tmp_path / "again"
     shutil.copytree(built, copy)
-    for name in ("metrics.json", "comparison.md", "index.html"):
+    for name in ("metrics.json", "cost.json", "comparison.md", "index.html"):
         (copy / "reports" / name).unlink()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TEXTBENCH_ROOT", str(copy))
         build_report(load_config(copy / "params.yaml"))
-    for name in ("metrics.json", "comparison.md", "index.html", "figures/reuters/cost.png"):
+    for name in ("metrics.json", "cost.json", "comparison.md", "index.html", "figures/reuters/cost.png"):
         assert sha256_file(copy / "reports" / name) == sha256_file(built / "reports" / name), name
 
 
@@ -245,7 +250,7 @@ def test_cli_report_writes_the_outputs(project: Path) -> None:
     make_project(project, bootstrap=0, datasets=("reuters",))
     result = CliRunner().invoke(app, ["report", "--params", "params.yaml"])
     assert result.exit_code == 0, result.output
-    for name in ("metrics.json", "comparison.md", "index.html", "figures"):
+    for name in ("metrics.json", "cost.json", "comparison.md", "index.html", "figures"):
         assert name in result.output and (project / "reports" / name).exists()
 
 
@@ -285,6 +290,7 @@ def test_dvc_reads_the_metrics_and_plots_declarations(built: Path, tmp_path: Pat
     (rev,) = json.loads(shown.stdout).values()  # the workspace of a repo without commits
     metrics = rev["data"]["reports/metrics.json"]["data"]
     assert metrics["reuters"]["bert"]["macro_f1"] == json.loads((built / "reports/metrics.json").read_text())["reuters"]["bert"]["macro_f1"]
+    assert rev["data"]["reports/cost.json"]["data"]["reuters"]["bert"]["train_time_s"] == 340.0
     plotted = subprocess.run([*dvc, "plots", "show", "--json"], cwd=repo, check=True, capture_output=True, text=True)
     data = json.loads(plotted.stdout)
     assert not data.get("errors")

@@ -4,6 +4,8 @@ ends with the same metrics as an uninterrupted run, and bad inputs leave earlier
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +131,16 @@ def test_metrics_fix_labels_and_zero_division() -> None:
     assert m["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
     assert m["confusion_matrix"] == [[1, 1, 0], [0, 1, 0], [0, 0, 0]]
     assert m["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)
+
+
+def test_peak_memory_on_cpu_catches_a_peak_already_freed() -> None:
+    """The kernel's ru_maxrss: 512 MB touched and freed before anyone looks still count (a fresh process)."""
+    code = ("import numpy as np, torch\nfrom pipeline.evaluate import PeakMemory\n"
+            "memory = PeakMemory(torch.device('cpu'))\nblock = np.ones(512 * 2**20, np.uint8)\ndel block\n"
+            "print(memory.mb)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert 512 < float(proc.stdout) < 4096
 
 
 def _with_train(toy: Path, model: str, **train_kw):

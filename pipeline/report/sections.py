@@ -30,11 +30,11 @@ def _seconds(x: float) -> str:
     return f"{x:,.1f}"
 
 
-def _rate(x: float) -> str:
+def _whole(x: float) -> str:
     return f"{x:,.0f}"
 
 
-MAIN_COLUMNS: list[Column] = [
+SCORE_COLUMNS: list[Column] = [
     ("Accuracy", "accuracy", True, _score),
     ("Macro-P", "macro_precision", True, _score),
     ("Macro-R", "macro_recall", True, _score),
@@ -42,10 +42,15 @@ MAIN_COLUMNS: list[Column] = [
     ("Weighted-P", "weighted_precision", True, _score),
     ("Weighted-R", "weighted_recall", True, _score),
     ("Weighted-F1", "weighted_f1", True, _score),
+]
+# What a run costs: reports/cost.json, apart from the scores (identical runs differ in these)
+COST_COLUMNS: list[Column] = [
     ("Params", "num_params", False, _count),
     ("Train (s)", "train_time_s", False, _seconds),
-    ("Infer (docs/s)", "infer_samples_per_s", True, _rate),
+    ("Infer (docs/s)", "infer_samples_per_s", True, _whole),
+    ("Peak memory (MB)", "peak_memory_mb", False, _whole),
 ]
+MAIN_COLUMNS = SCORE_COLUMNS + COST_COLUMNS
 
 
 def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis) -> list[Block]:
@@ -207,20 +212,25 @@ def error_blocks(ds: str, model: str, k: int, analyse: ErrorAnalysis) -> list[Bl
             Table(["Id", "True", "Predicted", "Confidence", "Text"], out) if out else Para("No wrong predictions.")]
 
 
-def metrics_entry(row: Row) -> dict[str, Any]:
-    """The reports/metrics.json entry of one ok run (what `dvc metrics diff` compares)."""
+def score_entry(row: Row) -> dict[str, Any]:
+    """The reports/metrics.json entry of one ok run: scores, CIs, seed mean/std (what `dvc metrics diff` compares)."""
     m = row.run.metrics
     entry: dict[str, Any] = {k: round(float(m[k]), 4) for k in SCORES}
-    if isinstance(m.get("num_params"), int):
-        entry["params"] = m["num_params"]  # the parameter count
-    for key, digits in (("train_time_s", 2), ("infer_samples_per_s", 1)):
-        if isinstance(m.get(key), (int, float)):
-            entry[key] = round(float(m[key]), digits)
     if row.accuracy_ci and row.macro_f1_ci:
         for key, (lo, hi) in (("accuracy", row.accuracy_ci), ("macro_f1", row.macro_f1_ci)):
             entry[f"{key}_ci_low"], entry[f"{key}_ci_high"] = round(lo, 4), round(hi, 4)
     for key, (mean, std) in (row.seeds if len(row.run.seed_metrics) > 1 else {}).items():
         entry[f"{key}_mean"], entry[f"{key}_std"] = round(mean, 4), round(std, 4)
+    return entry
+
+
+def cost_entry(row: Row) -> dict[str, Any]:
+    """The reports/cost.json entry of one ok run: the cost columns it has (counts exact, the rest to 2 decimals)."""
+    entry: dict[str, Any] = {}
+    for _, key, _, _ in COST_COLUMNS:
+        v = _value(row, key)
+        if v is not None:
+            entry[key] = row.run.metrics[key] if isinstance(row.run.metrics[key], int) else round(v, 2)
     return entry
 
 

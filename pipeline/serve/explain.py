@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import torch
 
 from pipeline.errors import TextbenchError
+from pipeline.extras import require
 from pipeline.serve.predictor import Predictor, has_text
 
 METHODS = ("ig", "lime")
@@ -89,6 +90,7 @@ def integrated_gradients(predictor: Predictor, text: str, target: int, steps: in
 def lime_scores(predictor: Predictor, text: str, target: int, num_samples: int = 300,
                 seed: int = 0) -> tuple[list[str], np.ndarray]:
     """(words of the text in order, LIME weight of each word) for class index `target`."""
+    require("lime")
     from lime.lime_text import LimeTextExplainer
 
     if not text.strip():

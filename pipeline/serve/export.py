@@ -24,6 +24,7 @@ import torch
 
 from pipeline import paths
 from pipeline.errors import TextbenchError
+from pipeline.extras import require
 from pipeline.io import atomic_path, write_json
 from pipeline.serve.predictor import ONNX_MIN_LEN, Predictor, bf16_supported, onnx_session
 
@@ -33,6 +34,8 @@ ONNX_OPSET = 17
 def export(model_dir: str | Path, onnx: bool = True, int8: bool = False, bf16: bool = False,
            eval_file: str | Path | None = None, max_docs: int = 1000) -> dict:
     """Write the artefacts, evaluate every runtime on the test split, and return (and save) the report."""
+    if onnx:
+        require("onnx", "onnxruntime")
     model_dir = Path(model_dir)
     base = Predictor.load(model_dir, device="cpu")
     out = model_dir / "export"

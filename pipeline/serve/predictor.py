@@ -22,6 +22,7 @@ import torch
 
 from pipeline.artifacts import ModelConfig, TokenizedMeta, retrain
 from pipeline.errors import TextbenchError
+from pipeline.extras import require
 
 VARIANTS = ("fp32", "int8", "bf16", "onnx", "onnx-int8")
 ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
@@ -32,6 +33,7 @@ Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (input_ids, attention
 
 def onnx_session(path: Path):
     """An onnxruntime CPU session using as many threads as torch does (fair comparisons)."""
+    require("onnxruntime")
     import onnxruntime as ort
 
     options = ort.SessionOptions()

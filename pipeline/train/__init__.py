@@ -89,7 +89,7 @@ def train(cfg: Config, dataset: str, model: str, *, seed: int | None = None, res
                 shutil.copytree(last, partial / "last", dirs_exist_ok=True)
     run = Run(trained, splits["train"], splits["dev"], labels, tc, seed, ctx.pad_id, device, precision, partial / "last")
     memory = PeakMemory(device)
-    state, best = fit(run, state, best, opt, memory)
+    state, best = fit(run, state, best, opt)
 
     trained.load_state_dict(best)
     t0 = time.perf_counter()

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from pipeline.config import TrainConfig
 from pipeline.errors import TextbenchError
-from pipeline.evaluate import PeakMemory, classification_metrics
+from pipeline.evaluate import classification_metrics
 from pipeline.train import checkpoint
 from pipeline.train.data import Split, epoch_batches, eval_batches
 
@@ -160,8 +160,8 @@ def stop_reason(run: Run, state: checkpoint.TrainState, total: int) -> str:
     return ""
 
 
-def fit(run: Run, state: checkpoint.TrainState, best: dict[str, torch.Tensor], opt: torch.optim.AdamW,
-        memory: PeakMemory) -> tuple[checkpoint.TrainState, dict[str, torch.Tensor]]:
+def fit(run: Run, state: checkpoint.TrainState, best: dict[str, torch.Tensor],
+        opt: torch.optim.AdamW) -> tuple[checkpoint.TrainState, dict[str, torch.Tensor]]:
     """Train from `state` until a dev plateau or a cap (epochs, max_steps, time budget); `state.stop_reason`
     says which. Returns the final state and the best-on-dev weights."""
     tc, model, device = run.tc, run.model, run.device
@@ -208,7 +208,6 @@ def fit(run: Run, state: checkpoint.TrainState, best: dict[str, torch.Tensor], o
             state.epoch, state.batch = (epoch + 1, 0) if epoch_end else (epoch, b + 1)
             bar.update(1)
         state.compute_s += time.perf_counter() - t0
-        memory.sample()
         if micro:
             continue
         over_budget = bool(tc.time_budget_s) and state.wall_s + time.perf_counter() - started >= tc.time_budget_s

@@ -95,12 +95,6 @@ class DatasetConfig(Section):
                              "documents) and sum to 1")
         return v
 
-    @model_validator(mode="after")
-    def _local_has_a_source(self) -> "DatasetConfig":
-        if self.kind == "local" and not (self.path or self.files):
-            raise ValueError("a local dataset needs `path` or `files`")
-        return self
-
 
 class VocabConfig(Section):
     """Word/char vocabulary for the classic models, built from the train split only."""

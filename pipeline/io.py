@@ -13,7 +13,9 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
+
+from pipeline.errors import TextbenchError
 
 
 @contextlib.contextmanager
@@ -76,3 +78,22 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 def fingerprint(*parts: Any) -> str:
     """Short stable hash of JSON-able parts (params, input hashes, code version)."""
     return hashlib.sha256(canonical_json(list(parts)).encode()).hexdigest()[:16]
+
+
+# Table files by suffix: what both a local corpus (training input) and `predict` (its input) read.
+TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+                 ".parquet": "parquet", ".pq": "parquet"}
+
+
+def json_objects(path: str | os.PathLike, lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The JSON object of each non-blank line (JSONL), or an error naming the file and line."""
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise TextbenchError(f"{path}: line {n}: not JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(row, dict):
+            raise TextbenchError(f"{path}: line {n}: not a JSON object ({json.dumps(row)[:40]})")
+        yield row

@@ -49,7 +49,7 @@ def test_ratios_must_give_every_split_documents():
 def test_local_dataset_needs_a_source_at_load():
     bad = raw()
     bad["datasets"]["mine"] = {"kind": "local"}
-    with pytest.raises(TextbenchError, match=r"datasets\.mine: a local dataset needs `path` or `files`"):
+    with pytest.raises(TextbenchError, match=r"datasets\.mine: a local corpus needs exactly one of path, files, class_files"):
         config_from_dict(bad)
 
 

@@ -220,6 +220,7 @@ def test_task_runner_choices() -> None:
 FAKE_TRAINER = """
 import argparse, json, os, sys
 from pathlib import Path
+from pipeline.evaluate import classification_metrics
 from pipeline.io import atomic_dir, fingerprint, write_json
 p = argparse.ArgumentParser()
 for a in ("--params", "--dataset", "--model", "--seed", "--model-dir", "--report-dir"):
@@ -238,8 +239,8 @@ fp = fingerprint(Path(a.params).read_text(), a.model, a.seed)
 with atomic_dir(mdir) as tmp:
     (tmp / "model.safetensors").write_bytes(b"w")
 with atomic_dir(rdir) as tmp:
-    write_json(tmp / "metrics.json", {"seed": int(a.seed), "fingerprint": fp, "accuracy": 0.5, "macro_f1": 0.25,
-                                      "weighted_f1": 0.5, "train_time_s": 1.0})
+    write_json(tmp / "metrics.json", {"seed": int(a.seed), "fingerprint": fp, "train_time_s": 1.0,
+                                      **classification_metrics([0, 1], [0, 0], ["a", "b"])})
 """
 
 

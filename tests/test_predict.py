@@ -110,7 +110,7 @@ def test_cli_writes_the_output_file(tmp_path: Path) -> None:
     ("missing", "input file not found"),
     ("suffix", "unknown file type"),
     ("column", "no column 'text'"),
-    ("json", "not a JSON object"),
+    ("json", "in.jsonl: line 2: not JSON"),
     ("k", "--top-k must be at least 1"),
     ("utf8", "cannot read as csv"),
     ("parquet", "in.parquet: not a Parquet file"),

@@ -51,8 +51,7 @@ def test_cli_train_writes_every_contract_file(toy: Path, model: str) -> None:
     assert (cfg["encoder_config"] is not None) == model.startswith("bert")
     assert {"meta.json"} <= {p.name for p in (mdir / "tokenizer").iterdir()}
     assert (mdir / "tokenizer" / ("tokenizer.json" if model.startswith("bert") else "vocab.json")).is_file()
-    assert {p.name for p in (mdir / "last").iterdir()} == {"model.safetensors", "best.safetensors",
-                                                           "optimizer.safetensors", "rng.safetensors", "state.json"}
+    assert {p.name for p in mdir.iterdir()} == {"config.json", "model.safetensors", "tokenizer"}  # no resume state
     assert not list((toy / "models" / "toy").glob(".*"))  # no partial/temp dirs left
     metrics = json.loads((rdir / "metrics.json").read_text())
     assert METRIC_KEYS <= set(metrics) and metrics["accuracy"] > 0.5
@@ -109,7 +108,18 @@ def test_bad_inputs_leave_earlier_results_untouched(toy: Path, monkeypatch: pyte
         train(cfg, "toy", "fasttext")
     assert ((rdir / "metrics.json").read_bytes(), (mdir / "model.safetensors").read_bytes()) == before
 
-    state_path = mdir / "last" / "state.json"
+    real_evaluate, calls = loop._evaluate, []
+
+    def crash_at_second_evaluation(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("killed")
+        return real_evaluate(*args, **kwargs)
+
+    with monkeypatch.context() as m, pytest.raises(RuntimeError, match="killed"):  # leaves a resumable state
+        m.setattr(loop, "_evaluate", crash_at_second_evaluation)
+        train(cfg, "toy", "fasttext")
+    state_path = mdir.parent / ".fasttext.partial" / "last" / "state.json"
     state = json.loads(state_path.read_text())
     state["state"]["num_labels"] = 3
     state_path.write_text(json.dumps(state))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import codecs
 import io
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -27,9 +26,9 @@ from pipeline.config import DatasetConfig
 from pipeline.data.corpus import Corpus, Doc
 from pipeline.data.download import project_path
 from pipeline.errors import TextbenchError
+from pipeline.io import TABLE_FORMATS, json_objects
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet",
-           ".ft": "fasttext", ".txt": "fasttext"}
+FORMATS = {**TABLE_FORMATS, ".ft": "fasttext", ".txt": "fasttext"}
 SPLIT_NAMES = ("train", "dev", "test")
 LABEL_PREFIX = "__label__"
 
@@ -136,15 +135,7 @@ def _first_line(e: Exception) -> str:
 
 def _jsonl(path: Path, text: str) -> pa.Table:
     """One JSON object a line, parsed here: pyarrow's JSON reader crashes the process on a `null` line."""
-    rows = []
-    for n, line in _lines(text):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise TextbenchError(f"{path}: line {n}: not JSON ({e.msg} at column {e.colno})") from None
-        if not isinstance(row, dict):
-            raise TextbenchError(f"{path}: line {n}: not a JSON object ({json.dumps(row)[:40]})")
-        rows.append(row)
+    rows = list(json_objects(path, text.split("\n")))
     columns = {}
     for k in dict.fromkeys(k for row in rows for k in row):
         try:

@@ -19,16 +19,14 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from pipeline.errors import TextbenchError
-from pipeline.io import atomic_path
-
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+from pipeline.io import TABLE_FORMATS, atomic_path, json_objects
 
 
 def table_format(path: str | Path) -> str:
     """The format a file name implies, or an error listing the supported suffixes."""
-    fmt = FORMATS.get(Path(path).suffix.lower())
+    fmt = TABLE_FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
-        raise TextbenchError(f"{path}: unknown file type; use one of {sorted(FORMATS)} (or '-' for stdin lines)")
+        raise TextbenchError(f"{path}: unknown file type; use one of {sorted(TABLE_FORMATS)} (or '-' for stdin lines)")
     return fmt
 
 
@@ -92,15 +90,7 @@ def _jsonl(path: Path, chunk_rows: int) -> Iterator[pa.Table]:
     schema: pa.Schema | None = None
     rows: list[dict] = []
     with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TextbenchError(f"{path}:{n}: not a JSON object ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise TextbenchError(f"{path}:{n}: expected a JSON object per line, got {type(row).__name__}")
+        for row in json_objects(path, f):
             rows.append(row)
             if len(rows) == chunk_rows:
                 table = pa.Table.from_pylist(rows, schema=schema)

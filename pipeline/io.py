@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -34,23 +35,38 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a fresh temp directory beside `path`; on success it replaces `path` as a whole."""
+    """Yield a fresh temp directory beside `path`; on success it replaces `path` as a whole.
+
+    The swap is two renames (`path` → `.<name>.old`, temp → `path`). A run killed between them is
+    repaired by the next `atomic_dir` of the same path, which first restores `.<name>.old` and sweeps
+    the temp dirs killed runs left (one writer per path at a time: DVC's stage lock, the trainer's job lock).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    old = path.with_name(f".{path.name}.old")
+    _recover(path, old)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
         tmp.chmod(0o755)  # mkdtemp makes 0700; outputs are ordinary shared directories
-        old = None
         if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
         os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _recover(path: Path, old: Path) -> None:
+    """Undo what a killed `atomic_dir(path)` left: restore `.<name>.old` if `path` is missing, else
+    drop it; delete `.<name>.XXXXXXXX.tmp` dirs (mkdtemp's 8 random characters)."""
+    if old.is_dir() and not path.exists():
+        os.replace(old, path)
+    shutil.rmtree(old, ignore_errors=True)
+    leftover = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp")
+    for stale in path.parent.iterdir():
+        if leftover.fullmatch(stale.name) and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

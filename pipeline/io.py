@@ -7,6 +7,7 @@ leaves a half-written output that a later stage (or DVC) could mistake for a fin
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -15,6 +16,8 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+from pipeline.errors import TextbenchError
 
 
 @contextlib.contextmanager
@@ -31,6 +34,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def locked(path: Path, busy: str | None = None) -> Iterator[None]:
+    """Hold an exclusive `flock` on `path` for the block; the kernel drops it when the process dies,
+    however it dies. The file records the holder's pid. With `busy`, a lock held elsewhere is a
+    TextbenchError (`busy` and the holder's pid) instead of a wait."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (fcntl.LOCK_NB if busy is not None else 0))
+        except BlockingIOError:
+            fh.seek(0)
+            raise TextbenchError(f"{busy} (pid {fh.read().strip() or '?'} holds {path})") from None
+        fh.truncate(0)
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

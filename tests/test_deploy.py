@@ -121,7 +121,7 @@ def test_schedule_stops_within_seconds_on_sigint_and_sigterm(tmp_path: Path, pre
     from prefect.deployments import run_deployment
 
     project = dvc_project(tmp_path / "project")
-    name, command = f"stop-{signum.name}", f"sleep {1000 + signum}.5"
+    name, command = f"stop-{signum.name}", f"sleep {1000 + signum}.{time.time_ns() % 10**6}"  # unique: found by /proc
     env = {**os.environ, "PREFECT_API_URL": prefect_server, "PREFECT_RUNNER_POLL_FREQUENCY": "1",
            "PREFECT_HOME": str(tmp_path / "prefect-home")}
     serve = subprocess.Popen([sys.executable, "-m", "pipeline", "schedule", "--cron", "0 3 * * *", "--name", name,

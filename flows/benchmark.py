@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +32,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, as_completed
 from tqdm import tqdm
 
-from flows.proc import kill_children, run_streaming
+from flows.proc import Stopped, run_streaming, stop_children_on_signals
 from flows.runners import make_task_runner, submit_options
 from flows.slots import device_slots, hold_slot, is_cpu, slot_env
 from pipeline import paths
@@ -223,7 +221,10 @@ def features_job(dataset: str, params: str, slots: list[str], root: str) -> str:
     cmd = [sys.executable, "-m", "pipeline", "features", "--params", params, "--dataset", dataset]
     with hold_slot(slots, slot_dir()) as slot:
         log.info(f"{dataset}: encoder features on {slot}")
-        code, error = run_streaming(cmd, slot_environment(slot, slots, root), Path(root), log)
+        try:
+            code, error = run_streaming(cmd, slot_environment(slot, slots, root), Path(root), log)
+        except Stopped:  # SIGINT/SIGTERM: the run is ending anyway
+            return dataset
     if code != 0:
         raise TrainingFailed(error or f"error: textbench features exited with status {code}")
     return dataset
@@ -252,8 +253,12 @@ def train_job(job: Job, params: str, slots: list[str], root: str, force: bool = 
         log.info(f"{job.name}: training on {slot}{' (resuming the killed run)' if resume else ''}")
         started = time.time()
         write_status(job, "running", 0.0, slot=slot, started_at=started)
-        code, error = run_streaming(train_command(Path(params), job, resume), slot_environment(slot, slots, root),
-                                    Path(root), log)
+        try:
+            code, error = run_streaming(train_command(Path(params), job, resume),
+                                        slot_environment(slot, slots, root), Path(root), log)
+        except Stopped:  # SIGINT/SIGTERM: status.json stays `running`, so the next run resumes the job
+            log.warning(f"{job.name}: stopped by a signal; the next run resumes it")
+            return read_status(job)
         wall = time.time() - started
         if code != 0:
             error = error or f"error: textbench train exited with status {code}"
@@ -286,20 +291,31 @@ def benchmark(params: str = "params.yaml", datasets: list[str] | None = None, mo
     jobs = plan(cfg, datasets, models)
     root = str(paths.root())
     params_abs = str(Path(params).resolve())
-    retrying = train_job.with_options(retries=cfg.orchestration.retries, retry_delay_seconds=10)
     slots = device_slots(cfg.orchestration)
+    with stop_children_on_signals():  # SIGINT/SIGTERM: kill the trainings first, then let Prefect stop
+        results = _train_all(jobs, cfg, params_abs, slots, root, force)
+    create_markdown_artifact(comparison_markdown(jobs, results), key="textbench-comparison",
+                             description="textbench: status and headline scores per dataset × model × seed")
+    return [{**results[job.name], "job": job.name} for job in jobs]
+
+
+def _train_all(jobs: list[Job], cfg: Config, params: str, slots: list[str], root: str,
+               force: bool) -> dict[str, dict[str, Any]]:
+    """Submit every job (extra seeds after the first, frozen heads after their features) and collect
+    each one's status record as it finishes."""
+    retrying = train_job.with_options(retries=cfg.orchestration.retries, retry_delay_seconds=10)
     futures: dict[PrefectFuture[Any], Job] = {}
     primary: dict[tuple[str, str], PrefectFuture[Any]] = {}
     with submit_options(cfg.orchestration, gpu_slots=not is_cpu(slots[0])):
         # one encoder pass per dataset before its frozen-encoder heads (submitted first, so it runs
         # while the classic models train; the heads are planned last and wait for it)
-        encoded = {ds: features_job.submit(ds, params_abs, slots, root) for ds in
+        encoded = {ds: features_job.submit(ds, params, slots, root) for ds in
                    dict.fromkeys(j.dataset for j in jobs if j.frozen and not j.skip_reason and (force or not is_done(j)))}
         for job in jobs:  # extra seeds wait for the first seed, which replaces the model's dirs
             after = [] if job.primary else [allow_failure(primary[job.dataset, job.model])]
             if job.frozen and job.dataset in encoded:
                 after.append(allow_failure(encoded[job.dataset]))
-            future = retrying.submit(job, params_abs, slots, root, force, wait_for=after)
+            future = retrying.submit(job, params, slots, root, force, wait_for=after)
             primary.setdefault((job.dataset, job.model), future)
             futures[future] = job
     progress = create_progress_artifact(0.0, key="textbench-progress", description="trained or skipped jobs")
@@ -317,9 +333,7 @@ def benchmark(params: str = "params.yaml", datasets: list[str] | None = None, mo
                 get_run_logger().error(f"{job.name} failed: {results[job.name]['error']}")
             bar.update()
             update_progress_artifact(progress, 100.0 * len(results) / max(len(jobs), 1))
-    create_markdown_artifact(comparison_markdown(jobs, results), key="textbench-comparison",
-                             description="textbench: status and headline scores per dataset × model × seed")
-    return [{**results[job.name], "job": job.name} for job in jobs]
+    return results
 
 
 def run_benchmark(params: Path, datasets: list[str] | None = None, models: list[str] | None = None,
@@ -329,7 +343,7 @@ def run_benchmark(params: Path, datasets: list[str] | None = None, models: list[
     orch = cfg.orchestration if runner is None else cfg.orchestration.model_copy(update={"task_runner": runner})
     slots = device_slots(orch)
     configured = benchmark.with_options(task_runner=make_task_runner(orch, len(slots)))
-    with prefect_defaults(), stop_children_on_signals():
+    with prefect_defaults():
         return configured(str(params), datasets, models, force)
 
 
@@ -342,23 +356,3 @@ def prefect_defaults() -> ContextManager[Any]:
                                                      (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, 300))
                if setting.name not in os.environ}
     return temporary_settings(updates=updates)
-
-
-@contextlib.contextmanager
-def stop_children_on_signals() -> Iterator[None]:
-    """Ctrl-C or SIGTERM kills the running trainings too (they run in their own sessions); the
-    killed models' status stays resumable. Only installs handlers in the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, _frame: Any) -> None:
-        kill_children()
-        raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
-
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)

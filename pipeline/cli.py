@@ -6,14 +6,17 @@ Every failure the user can fix arrives as a TextbenchError and is printed as one
 
 from __future__ import annotations
 
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import typer
+from tqdm import tqdm
 
 from pipeline.config import Config, load_config
-from pipeline.errors import TextbenchError
+from pipeline.errors import Interrupted, TextbenchError
 
 app = typer.Typer(
     help="Benchmark text classifiers (BERT family vs TextCNN/TextRNN/FastText/DPCNN/Transformer/RNN) "
@@ -32,15 +35,23 @@ def config(params: Path) -> Config:
 
 
 def main() -> None:
-    """Console-script entry point: run the app, turning TextbenchError into one line and exit 2."""
+    """Console-script entry point: run the app, turning TextbenchError into one line and exit 2, and
+    SIGINT/SIGTERM into an exception (cleanup runs) and one line with exit 130/143."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     try:
         app()
     except TextbenchError as e:
-        print(f"error: {e}", file=sys.stderr)
+        tqdm.write(f"error: {e}", file=sys.stderr)  # on a line of its own, also below a progress bar
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted: outputs of the unfinished stage were not written; rerun to resume", file=sys.stderr)
-        sys.exit(130)
+    except Interrupted as e:
+        print(f"stopped by {e.signame}: outputs of the unfinished stage were not written; rerun to resume",
+              file=sys.stderr)
+        sys.exit(e.code)
+
+
+def _interrupt(signum: int, _frame: Any) -> None:
+    raise Interrupted(signum)
 
 
 # --- stage commands (each a thin call into pipeline.<module>) ---------------------------------

@@ -7,13 +7,17 @@ leaves a half-written output that a later stage (or DVC) could mistake for a fin
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+
+from pipeline.errors import TextbenchError
 
 from pipeline.errors import TextbenchError
 
@@ -35,24 +39,60 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
+def locked(path: Path, busy: str | None = None) -> Iterator[None]:
+    """Hold an exclusive `flock` on `path` for the block; the kernel drops it when the process dies,
+    however it dies. The file records the holder's pid. With `busy`, a lock held elsewhere is a
+    TextbenchError (`busy` and the holder's pid) instead of a wait."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (fcntl.LOCK_NB if busy is not None else 0))
+        except BlockingIOError:
+            fh.seek(0)
+            raise TextbenchError(f"{busy} (pid {fh.read().strip() or '?'} holds {path})") from None
+        fh.truncate(0)
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a fresh temp directory beside `path`; on success it replaces `path` as a whole."""
+    """Yield a fresh temp directory beside `path`; on success it replaces `path` as a whole.
+
+    The swap is two renames (`path` → `.<name>.old`, temp → `path`). A run killed between them is
+    repaired by the next `atomic_dir` of the same path, which first restores `.<name>.old` and sweeps
+    the temp dirs killed runs left (one writer per path at a time: DVC's stage lock, the trainer's job lock).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    old = path.with_name(f".{path.name}.old")
+    _recover(path, old)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
         tmp.chmod(0o755)  # mkdtemp makes 0700; outputs are ordinary shared directories
-        old = None
         if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
         os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _recover(path: Path, old: Path) -> None:
+    """Undo what a killed `atomic_dir(path)` left: restore `.<name>.old` if `path` is missing, else
+    drop it; delete `.<name>.XXXXXXXX.tmp` dirs (mkdtemp's 8 random characters)."""
+    if old.is_dir() and not path.exists():
+        os.replace(old, path)
+    shutil.rmtree(old, ignore_errors=True)
+    leftover = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp")
+    for stale in path.parent.iterdir():
+        if leftover.fullmatch(stale.name) and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

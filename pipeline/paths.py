@@ -5,6 +5,7 @@
     data/tokenized/<ds>/<scheme>/{train,dev,test}.parquet + meta.json (+ vocab.json)
     data/features/<ds>/<key>/{train,dev,test}.npy   frozen-encoder token states (a cache, not a DVC output)
     models/<ds>/<model>/                        checkpoints and the config they were trained with
+    models/<ds>/.<model>.lock                   held by the trainer writing models/<ds>/<model>/
     reports/<ds>/<model>/                       metrics.json, predictions.parquet, curves
     reports/{metrics.json,cost.json,comparison.md,index.html}   scores apart from cost (timings, memory)
 """
@@ -42,6 +43,12 @@ def features_dir(dataset: str) -> Path:
 
 def model_dir(dataset: str, model: str) -> Path:
     return root() / "models" / dataset / model
+
+
+def job_lock(model_dir: Path) -> Path:
+    """The lock file a trainer holds while it writes `model_dir` and its report dir (beside the dir,
+    like its `.partial/`; never deleted, so every trainer of the dir locks the same file)."""
+    return model_dir.parent / f".{model_dir.name}.lock"
 
 
 def report_dir(dataset: str, model: str) -> Path:

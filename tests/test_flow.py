@@ -6,7 +6,11 @@ a subprocess on a tiny generated corpus (local CSV → prepare → tokenize `voc
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -321,21 +325,143 @@ def test_flow_with_the_real_trainer(tiny: Path, prefect_server) -> None:
     assert [r["status"] for r in bm.run_benchmark(params)] == ["skipped"]
 
 
-def test_kill_children_stops_running_trainings(tmp_path: Path) -> None:
-    """What Ctrl-C/SIGTERM of `textbench run` does: the trainings in their own sessions die too."""
-    from flows.proc import kill_children
+def test_signals_stop_running_trainings_and_start_no_new_one(tmp_path: Path) -> None:
+    """What SIGINT/SIGTERM of `textbench run` does in the flow: the trainings in their own sessions
+    die too, no new one starts, then the signal does what it did before (here: an exception)."""
+    from flows.proc import Stopped, stop_children_on_signals
 
-    out: list[tuple[int, str]] = []
+    out: list[BaseException] = []
 
     class Log:
         def info(self, msg: str) -> None:
             pass
 
-    t = threading.Thread(target=lambda: out.append(run_streaming(
-        [sys.executable, "-c", "import time; print('training', flush=True); time.sleep(60)"], {}, tmp_path, Log())))
-    t.start()
-    time.sleep(1.0)
-    start = time.monotonic()
-    kill_children()
+    def supervise() -> None:
+        try:
+            run_streaming([sys.executable, "-c", "import time; print('training', flush=True); time.sleep(60)"], {},
+                          tmp_path, Log())
+        except Stopped as e:
+            out.append(e)
+
+    with pytest.raises(SystemExit) as exit_, stop_children_on_signals():
+        t = threading.Thread(target=supervise)
+        t.start()
+        time.sleep(1.0)
+        start = time.monotonic()
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # not reached: the handler raises
     t.join(timeout=20)
-    assert out and out[0][0] == -9 and time.monotonic() - start < 10
+    assert exit_.value.code == 143 and out and time.monotonic() - start < 10
+    with pytest.raises(Stopped):  # nothing new starts while the run stops...
+        run_streaming([sys.executable, "-c", "pass"], {}, tmp_path, Log())
+    with stop_children_on_signals():  # ...until the next run
+        assert run_streaming([sys.executable, "-c", "pass"], {}, tmp_path, Log()) == (0, "")
+
+
+# --- kill -9, SIGTERM and the job lock: real processes ------------------------------------------------
+
+
+def _slow(raw: dict) -> None:
+    """Only textcnn seed 1, training until stopped."""
+    raw["benchmark"].update(models=["textcnn"], seeds=[1])
+    raw["train"].update(epochs=100000, max_steps=0, patience=0)
+
+
+def start_run(project: Path, server: str) -> subprocess.Popen[bytes]:
+    """`textbench run` in `project` as a real process on the test's Prefect server."""
+    env = {**os.environ, "PREFECT_API_URL": server, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "pipeline", "run"], cwd=project, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+
+
+def children(pid: int) -> list[int]:
+    """Live (not zombie) processes whose parent is `pid`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_for(what, timeout: float, proc: subprocess.Popen[bytes] | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := what():
+            return found
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"exited {proc.returncode}: {proc.stderr.read().decode()[-3000:]}")
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_kill_9_of_run_kills_its_trainer(tiny: Path, prefect_server: str) -> None:
+    edit_params(tiny, _slow)
+    run = start_run(tiny, prefect_server)
+    try:
+        [trainer] = wait_for(lambda: children(run.pid), 120, run)
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait()
+        wait_for(lambda: not alive(trainer), 5)  # no orphan keeps training (and writing) under PID 1
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_sigterm_stops_run_and_its_trainer_within_seconds(tiny: Path, prefect_server: str) -> None:
+    edit_params(tiny, _slow)
+    run = start_run(tiny, prefect_server)
+    try:
+        [trainer] = wait_for(lambda: children(run.pid), 120, run)
+        os.kill(run.pid, signal.SIGTERM)  # what systemd, Docker or a CI runner send first
+        start = time.monotonic()
+        _, err = run.communicate(timeout=15)
+        took = time.monotonic() - start
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
+    text = err.decode()
+    assert run.returncode == 143 and took < 5, (run.returncode, took, text[-3000:])
+    assert "Traceback" not in text and text.splitlines()[-1].startswith("stopped by SIGTERM:"), text[-3000:]
+    assert not alive(trainer)
+    status = json.loads((tiny / "reports/tiny/textcnn/status.json").read_text())
+    assert status["status"] == "running"  # killed mid-run: the next run resumes it
+
+
+def test_a_second_trainer_of_a_job_exits_2_naming_the_dir(tiny: Path) -> None:
+    from pipeline import paths
+    from pipeline.io import locked
+
+    model_dir = paths.model_dir("tiny", "textcnn")
+    with locked(paths.job_lock(model_dir)):  # as the first trainer holds it
+        proc = subprocess.run([sys.executable, "-m", "pipeline", "train", "-d", "tiny", "-m", "textcnn"], cwd=tiny,
+                              capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith(f"error: {model_dir}: another trainer is writing it")
+    assert f"pid {os.getpid()} holds" in proc.stderr
+    assert not model_dir.exists()
+
+
+def test_a_training_failing_inside_the_loop_reports_the_trainers_error(tiny: Path, prefect_server) -> None:
+    """The trainer's `error:` line lands below its progress bar, so status.json (and the report) carry it."""
+    def diverge(raw: dict) -> None:
+        raw["benchmark"].update(models=["textcnn"], seeds=[1])
+        raw["models"]["textcnn"]["train"] = {"lr": 1e30, "warmup_ratio": 0.0, "grad_clip": 0.0}
+
+    edit_params(tiny, diverge)
+    [result] = bm.run_benchmark(tiny / "params.yaml")
+    status = json.loads((tiny / "reports/tiny/textcnn/status.json").read_text())
+    assert result["status"] == status["status"] == "failed"
+    assert status["error"].startswith("error: training diverged: loss is"), status["error"]

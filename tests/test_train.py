@@ -52,7 +52,8 @@ def test_cli_train_writes_every_contract_file(toy: Path, model: str) -> None:
     assert {"meta.json"} <= {p.name for p in (mdir / "tokenizer").iterdir()}
     assert (mdir / "tokenizer" / ("tokenizer.json" if model.startswith("bert") else "vocab.json")).is_file()
     assert {p.name for p in mdir.iterdir()} == {"config.json", "model.safetensors", "tokenizer"}  # no resume state
-    assert not list((toy / "models" / "toy").glob(".*"))  # no partial/temp dirs left
+    # no partial/temp dirs left; only the job lock (kept: every trainer of the dir must lock the same file)
+    assert [p.name for p in (toy / "models" / "toy").glob(".*")] == [f".{model}.lock"]
     metrics = json.loads((rdir / "metrics.json").read_text())
     assert METRIC_KEYS <= set(metrics) and metrics["accuracy"] > 0.5
     assert set(metrics["per_class"]) == set(LABELS) and len(metrics["confusion_matrix"]) == 4

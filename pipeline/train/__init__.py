@@ -25,7 +25,7 @@ from pipeline.config import Config
 from pipeline.encoders import resolve_encoder
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import PeakMemory, classification_metrics, param_count, predictions_table
-from pipeline.io import atomic_dir, fingerprint, write_json
+from pipeline.io import atomic_dir, fingerprint, locked, write_json
 from pipeline.models import BuildContext, FeatureClassifier, build_model, entry
 from pipeline.tokenize.coverage import uncovered_reason
 from pipeline.train import checkpoint
@@ -38,14 +38,24 @@ RUNTIME_KEYS = ("device", "threads")  # train settings that do not change result
 
 def train(cfg: Config, dataset: str, model: str, *, seed: int | None = None, resume: bool = False,
           model_dir: Path | None = None, report_dir: Path | None = None) -> dict[str, Any]:
-    """Train `model` on `dataset` and write its model and report dirs; returns metrics.json's content."""
+    """Train `model` on `dataset` and write its model and report dirs; returns metrics.json's content.
+
+    The job lock (paths.job_lock) is held throughout: a second trainer of the same model dir stops
+    at once with an error instead of writing the same `.partial/` and outputs."""
+    model_dir = Path(model_dir or paths.model_dir(dataset, model))
+    report_dir = Path(report_dir or paths.report_dir(dataset, model))
+    busy = f"{model_dir}: another trainer is writing it; wait for it or stop it"
+    with locked(paths.job_lock(model_dir), busy=busy):
+        return _train(cfg, dataset, model, seed, resume, model_dir, report_dir)
+
+
+def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool, model_dir: Path,
+           report_dir: Path) -> dict[str, Any]:
     e = entry(model)
     ds = cfg.dataset(dataset)
     tc = cfg.train_for(model)
     arch = cfg.arch_for(model)
     seed = cfg.seed if seed is None else seed
-    model_dir = Path(model_dir or paths.model_dir(dataset, model))
-    report_dir = Path(report_dir or paths.report_dir(dataset, model))
     partial = model_dir.parent / f".{model_dir.name}.partial"
 
     tok_dir = paths.tokenized_dir(dataset, e.scheme)

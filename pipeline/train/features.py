@@ -11,12 +11,9 @@ wait and reuse them. A new key replaces the dataset's older ones, so the cache h
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import shutil
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -27,23 +24,12 @@ from pipeline.artifacts import TokenizedMeta
 from pipeline.config import Config
 from pipeline.errors import TextbenchError
 from pipeline.families import SCHEMES
-from pipeline.io import atomic_dir, fingerprint, write_json
+from pipeline.io import atomic_dir, fingerprint, locked, write_json
 from pipeline.train.data import Split, eval_batches, read_splits
 from pipeline.train.loop import autocast, pick_device, pick_precision
 
 BATCH = 64  # documents per encoder pass (length-sorted, so little padding)
 VERSION = 1  # bump when the stored layout changes
-
-
-@contextlib.contextmanager
-def _locked(base: Path) -> Iterator[None]:
-    base.mkdir(parents=True, exist_ok=True)
-    with open(base / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def features_key(data_fingerprint: str, encoder: torch.nn.Module, precision: str) -> str:
@@ -77,7 +63,7 @@ def encoder_features(dataset: str, splits: dict[str, Split], data_fingerprint: s
     key = features_key(data_fingerprint, encoder, precision)
     base = paths.features_dir(dataset)
     target = base / key
-    with _locked(base):
+    with locked(base / ".lock"):
         if not (target / "done.json").is_file():
             with atomic_dir(target) as tmp:
                 hidden = int(encoder.config.hidden_size)

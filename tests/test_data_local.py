@@ -252,10 +252,11 @@ def test_fuzz_local_readers_exit_2_with_one_error_line(project, monkeypatch, cap
 
 def test_failed_prepare_leaves_the_previous_output_unchanged(project, monkeypatch, capsys):
     tree(project, TREE)
-    assert cli_prepare(project, {"path": "tree"}, monkeypatch, capsys)[0] == 0
+    ds = {"path": "tree", "ratios": [0.5, 0.25, 0.25]}  # 16 documents: every split gets some
+    assert cli_prepare(project, ds, monkeypatch, capsys)[0] == 0
     before = {p.name: p.read_bytes() for p in (project / "data/prepared/mine").iterdir()}
     tree(project, {"sport/9.txt": b"\xe9t\xe9"})
-    code, err = cli_prepare(project, {"path": "tree"}, monkeypatch, capsys)
+    code, err = cli_prepare(project, ds, monkeypatch, capsys)
     assert code == 2 and "tree/sport/9.txt: not valid utf-8" in err
     assert {p.name: p.read_bytes() for p in (project / "data/prepared/mine").iterdir()} == before
     assert sorted(p.name for p in (project / "data/prepared").iterdir()) == ["mine"]

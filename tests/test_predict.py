@@ -205,3 +205,30 @@ def _read(path: Path) -> pd.DataFrame:
         return pd.read_parquet(path)
     return pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",", dtype={"id": str, "body": str},
                        keep_default_na=False)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fuzz_predict_inputs_exit_2_with_one_error_line(tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Random bytes (never valid UTF-8: each holds 0xff) as every input format and on stdin, through the
+    real entry point: exit 2, one `error:` line, no traceback, no output file or temporary left."""
+    from pipeline.cli import main
+
+    rng = np.random.default_rng(seed)
+    for suffix in (".csv", ".tsv", ".jsonl", ".parquet", "-"):
+        data = bytes(rng.integers(0, 256, int(rng.integers(1, 400)), dtype=np.uint8)) + b"\xff\n"
+        out = tmp_path / "out.csv"
+        args = ["textbench", "predict", str(model_dir("textcnn")), "-", "-o", str(out)]
+        if suffix == "-":
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+        else:
+            (tmp_path / f"in{suffix}").write_bytes(data)
+            args[3] = str(tmp_path / f"in{suffix}")
+        monkeypatch.setattr(sys, "argv", args)
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as e:
+            main()
+        err = capsys.readouterr().err
+        assert e.value.code == 2, (suffix, err)
+        assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, (suffix, err)
+        assert not out.exists() and not list(tmp_path.glob(".out.csv*")), suffix

@@ -40,7 +40,11 @@ def count_rows(path: str | Path) -> int | None:
 def read_chunks(path: str | Path, chunk_rows: int, text_column: str = "text") -> Iterator[pa.Table]:
     """Yield the input's rows in order, `chunk_rows` at a time; `-` reads stdin, one text per line."""
     if path == "-":
-        yield from _lines(sys.stdin, chunk_rows, text_column)
+        try:
+            yield from _lines(sys.stdin, chunk_rows, text_column)
+        except UnicodeDecodeError as e:
+            raise TextbenchError(f"stdin: not valid {e.encoding} (byte 0x{e.object[e.start]:02x}); "
+                                 "pipe UTF-8 text, e.g. through `iconv -f latin1 -t utf-8`") from None
         return
     path = Path(path)
     if not path.is_file():

@@ -1,17 +1,29 @@
-"""What users would run instead, on the same splits: TF-IDF + LinearSVC beside the textbench rows of
-the last run.
+"""What users would run instead, on the same splits: TF-IDF + LinearSVC and the official fastText
+beside the textbench rows of the last run.
 
-    .venv/bin/python bench/bench_peers.py [--params params.yaml]
+    .venv/bin/python bench/bench_peers.py [--params params.yaml]   # TEXTBENCH_ROOT=<checkout> for its data
 
-For each dataset of `benchmark.datasets`: word 1–2-grams (English) or character 1–2-grams (Chinese),
-sublinear tf, fitted on the prepared train split; C picked on dev from a small grid; scored on test.
+For each dataset of `benchmark.datasets`, on the prepared splits, scored on test:
+- TF-IDF + LinearSVC: word 1–2-grams (English) or character 1–2-grams (Chinese), sublinear tf,
+  fitted on train; C picked on dev from a small grid.
+- Official fastText (the `fasttext` C++ extension; bench-only: `pip install fasttext-wheel` or
+  `fasttext`, else its row says so and the rest runs): supervised, wordNgrams 2, epoch 25, lr 1.0,
+  dim 100, thread 1, seed 0, on lowercased tokens with punctuation split off (its own example's
+  preprocessing); Chinese as space-separated characters. Train time includes writing its input file.
 Then every textbench row of reports/<ds>/<model>/metrics.json, best first. Not a timed test.
+
+Measured (fasttext-wheel 0.9.2, NumPy 2.4, loaded 2-core box; textbench fasttext: the default run):
+  reuters   official fastText 0.9093 / macro-F1 0.5817, 18.6 s   (textbench fasttext 0.8955 / 0.5994, 7.7 s)
+  thucnews  official fastText 0.7894 / macro-F1 0.7908,  2.3 s   (textbench fasttext 0.8415 / 0.8397, 5.6 s)
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import tempfile
 import time
+from pathlib import Path
 
 import pyarrow.parquet as pq
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -22,12 +34,19 @@ from pipeline import paths
 from pipeline.artifacts import RunMetrics
 from pipeline.config import load_config
 
+try:
+    import fasttext
+except ImportError:
+    fasttext = None
+
 GRID = (0.3, 1.0, 3.0)
+Row = tuple[str, float, float, float]
+# fastText splits on whitespace only: words and punctuation apart (English), one token a character
+# (Chinese; Latin words and numbers kept whole).
+TOKENS = {"en": re.compile(r"\w+|[^\w\s]"), "zh": re.compile(r"[a-z0-9]+|\S")}
 
 
-def linear_rows(dataset: str, language: str) -> list[tuple[str, float, float, float]]:
-    split = {s: pq.read_table(paths.prepared_dir(dataset) / f"{s}.parquet", columns=["text", "label"]).to_pandas()
-             for s in paths.SPLITS}
+def linear_rows(split: dict, language: str) -> list[Row]:
     analyzer = "char" if language == "zh" else "word"
     rows = []
     for name, make in (("tfidf + LinearSVC", lambda c: LinearSVC(C=c)),):
@@ -42,19 +61,48 @@ def linear_rows(dataset: str, language: str) -> list[tuple[str, float, float, fl
     return rows
 
 
+def label(y: str) -> str:
+    """A class as a fastText label token (no whitespace)."""
+    return "__label__" + "_".join(y.split())
+
+
+def fasttext_row(split: dict, language: str) -> Row:
+    """The official fastText, trained on train, scored on test (dev unused: fixed settings)."""
+    token = TOKENS[language]
+    lines = {s: [" ".join(token.findall(t.lower())) for t in split[s]["text"]] for s in ("train", "test")}
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        train = Path(tmp) / "train.txt"
+        train.write_text("".join(f"{label(y)} {x}\n"
+                                 for x, y in zip(lines["train"], split["train"]["label"])), encoding="utf-8")
+        model = fasttext.train_supervised(str(train), wordNgrams=2, epoch=25, lr=1.0, dim=100,
+                                          thread=1, seed=0, verbose=0)
+    secs = time.perf_counter() - t0
+    # model.predict ends in np.array(..., copy=False), which NumPy 2 refuses: call the binding it wraps.
+    labels, _ = model.f.multilinePredict([x + "\n" for x in lines["test"]], 1, 0.0, "strict")
+    pred = [ls[0] for ls in labels]
+    gold = [label(y) for y in split["test"]["label"]]
+    return "official fastText", accuracy_score(gold, pred), f1_score(gold, pred, average="macro"), secs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params.yaml", help="the params file of the run to compare with")
     cfg = load_config(ap.parse_args().params)
     for ds in cfg.benchmark.datasets:
         print(f"\n{ds}\n| model | accuracy | macro-F1 | train s |\n|---|---:|---:|---:|")
-        rows = linear_rows(ds, cfg.dataset(ds).language)
+        split = {s: pq.read_table(paths.prepared_dir(ds) / f"{s}.parquet", columns=["text", "label"]).to_pandas()
+                 for s in paths.SPLITS}
+        language = cfg.dataset(ds).language
+        rows = linear_rows(split, language) + ([fasttext_row(split, language)] if fasttext else [])
         for model in cfg.benchmark.models:
             m = RunMetrics.of(paths.report_dir(ds, model))
             if m is not None and not getattr(m, "not_comparable", ""):
                 rows.append((f"textbench {model}", m.accuracy, m.macro_f1, getattr(m, "train_time_s", float("nan"))))
         for name, acc, f1, secs in sorted(rows, key=lambda r: -r[1]):
             print(f"| {name} | {acc:.4f} | {f1:.4f} | {secs:.1f} |")
+        if fasttext is None:
+            print("| official fastText | not installed: `pip install fasttext-wheel` (or `fasttext`) | | |")
 
 
 if __name__ == "__main__":

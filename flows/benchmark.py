@@ -2,10 +2,11 @@
 
     plan(cfg)          every Job with its output dirs and fingerprint (first seed → contract dirs,
                        extra seeds → models|reports/<ds>/<model>/seeds/<seed>/)
-    train_job          Prefect task: skip if the fingerprint is unchanged, else hold a device slot
-                       and run the trainer as a subprocess (memory and CUDA state die with it)
-    benchmark          Prefect flow: submit every job, update a progress artifact as they finish,
-                       then publish the comparison table; one failing model never stops the others
+    train_job          Prefect task: skip if the fingerprint is unchanged (a `Skipped` state), else hold
+                       a device slot and run the trainer as a subprocess (memory and CUDA state die with it)
+    benchmark          Prefect flow: submit every job, update a progress artifact as they finish, then
+                       publish the comparison (markdown), a table per dataset and a link to reports/index.html;
+                       one failing model never stops the others
 
 Each job's outcome is `reports/<ds>/<model>[/seeds/<seed>]/status.json`:
 `status` ok | failed | skipped (unchanged, results reused) | not_comparable (not trained: `skip_reason`) |
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import tempfile
 import time
@@ -27,9 +29,11 @@ from pathlib import Path
 from typing import Any, ContextManager, Iterator
 
 from prefect import allow_failure, flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect.artifacts import (create_link_artifact, create_markdown_artifact, create_progress_artifact,
+                               create_table_artifact, update_progress_artifact)
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, as_completed
+from prefect.states import Completed, State
 from tqdm import tqdm
 
 from flows.proc import Stopped, run_streaming, stop_children_on_signals
@@ -238,8 +242,9 @@ def slot_environment(slot: str, slots: list[str], root: str) -> dict[str, str]:
 
 
 @task(cache_policy=NO_CACHE, task_run_name="train {job.dataset}/{job.model} seed {job.seed}")
-def train_job(job: Job, params: str, slots: list[str], root: str, force: bool = False) -> dict[str, Any]:
-    """Train one job unless its fingerprint is unchanged; raise TrainingFailed with the error line."""
+def train_job(job: Job, params: str, slots: list[str], root: str, force: bool = False) -> dict[str, Any] | State:
+    """Train one job unless its fingerprint is unchanged (then end in a `Skipped` state carrying the
+    status record); raise TrainingFailed with the error line."""
     log = get_run_logger()
     if job.skip_reason:
         log.warning(f"{job.name}: not trained, not comparable: {job.skip_reason} (benchmark.uncovered: train "
@@ -247,7 +252,8 @@ def train_job(job: Job, params: str, slots: list[str], root: str, force: bool = 
         return write_status(job, "not_comparable", 0.0, error=job.skip_reason)
     if not force and is_done(job):
         log.info(f"{job.name}: unchanged (job fingerprint {job.fingerprint}), reusing earlier results")
-        return write_status(job, "skipped", read_status(job).get("wall_time_s", 0.0))
+        record = write_status(job, "skipped", read_status(job).get("wall_time_s", 0.0))
+        return Completed(name="Skipped", data=record, message="unchanged: earlier results reused")
     resume = not force and can_resume(job)
     with hold_slot(slots, slot_dir()) as slot, keep_seed_dirs(job):
         log.info(f"{job.name}: training on {slot}{' (resuming the killed run)' if resume else ''}")
@@ -267,20 +273,47 @@ def train_job(job: Job, params: str, slots: list[str], root: str, force: bool = 
         return write_status(job, "ok", wall, slot=slot)
 
 
-def comparison_markdown(jobs: list[Job], results: dict[str, dict[str, Any]]) -> str:
-    """Markdown table: one row per job with its status and headline scores."""
-    rows = ["| dataset | model | seed | status | accuracy | macro F1 | weighted F1 | train s |",
-            "|---|---|---|---|---:|---:|---:|---:|"]
+def job_rows(jobs: list[Job], results: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
+    """One row per job: its status (with the error when it has no scores), headline scores, stop reason."""
+    rows = []
     for job in jobs:
         status = results.get(job.name, {"status": "failed", "error": "did not finish"})
         shown = status["status"] not in ("failed", "not_comparable")
         m = read_or_empty(RunMetrics, Path(job.report_dir) / "metrics.json") if shown else {}
         cell = status["status"] if shown else f"{status['status'].replace('_', ' ')}: {status.get('error', '')}"
-        scores = [f"{m[k]:.4f}" if isinstance(m.get(k), (int, float)) else "—"
-                  for k in ("accuracy", "macro_f1", "weighted_f1")]
+        scores = {k: f"{m[k]:.4f}" if isinstance(m.get(k), (int, float)) else "—"
+                  for k in ("accuracy", "macro_f1", "weighted_f1")}
         secs = f"{m['train_time_s']:.0f}" if isinstance(m.get("train_time_s"), (int, float)) else "—"
-        rows.append(f"| {job.dataset} | {job.model} | {job.seed} | {cell} | {' | '.join(scores)} | {secs} |")
-    return "\n".join(rows) + "\n"
+        rows.append({"dataset": job.dataset, "model": job.model, "seed": str(job.seed), "status": cell, **scores,
+                     "train_s": secs, "stop_reason": str(m.get("stop_reason") or "—")})
+    return rows
+
+
+def comparison_markdown(rows: list[dict[str, str]]) -> str:
+    """Markdown table of `job_rows`."""
+    keys = ("dataset", "model", "seed", "status", "accuracy", "macro_f1", "weighted_f1", "train_s")
+    lines = ["| dataset | model | seed | status | accuracy | macro F1 | weighted F1 | train s |",
+             "|---|---|---|---|---:|---:|---:|---:|"]
+    return "\n".join(lines + [f"| {' | '.join(row[k] for k in keys)} |" for row in rows]) + "\n"
+
+
+def artifact_key(name: str) -> str:
+    """A Prefect artifact key (lowercase letters, digits, dashes) naming `name`."""
+    return re.sub(r"[^a-z0-9]+", "-", f"textbench-{name}".lower()).strip("-")
+
+
+def publish(jobs: list[Job], results: dict[str, dict[str, Any]]) -> None:
+    """The flow's artifacts: the comparison (markdown), one table per dataset, a link to the HTML report."""
+    rows = job_rows(jobs, results)
+    create_markdown_artifact(comparison_markdown(rows), key="textbench-comparison",
+                             description="textbench: status and headline scores per dataset × model × seed")
+    table = ("model", "seed", "status", "accuracy", "macro_f1", "stop_reason")
+    for ds in dict.fromkeys(job.dataset for job in jobs):
+        create_table_artifact([{k: row[k] for k in table} for row in rows if row["dataset"] == ds],
+                              key=artifact_key(f"table-{ds}"),
+                              description=f"textbench: {ds}, one row per model × seed")
+    create_link_artifact((paths.reports_root() / "index.html").resolve().as_uri(), link_text="textbench report",
+                         key="textbench-report", description="the HTML report (written by `textbench report`)")
 
 
 @flow(name="textbench-benchmark", log_prints=True)
@@ -294,8 +327,7 @@ def benchmark(params: str = "params.yaml", datasets: list[str] | None = None, mo
     slots = device_slots(cfg.orchestration)
     with stop_children_on_signals():  # SIGINT/SIGTERM: kill the trainings first, then let Prefect stop
         results = _train_all(jobs, cfg, params_abs, slots, root, force)
-    create_markdown_artifact(comparison_markdown(jobs, results), key="textbench-comparison",
-                             description="textbench: status and headline scores per dataset × model × seed")
+    publish(jobs, results)
     return [{**results[job.name], "job": job.name} for job in jobs]
 
 

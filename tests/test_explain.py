@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.errors import TextbenchError
-from pipeline.serve.explain import error_analysis, explain, highlight_html
+from pipeline.serve.explain import error_analysis, explain, highlight_html, integrated_gradients
 from pipeline.serve.predictor import Predictor
 from serve_models import model_dir, predictor
 
@@ -44,6 +44,22 @@ def test_integrated_gradients_one_score_per_token_and_complete(predictors: dict[
     with torch.no_grad():  # completeness: attributions sum to p(text) - p(all-[PAD] embeddings)
         base = torch.softmax(p.model(torch.full_like(ids_t, p.pad_id), mask), -1)[0, p.labels.index("sports")]
     assert sum(e.scores) == pytest.approx(e.confidence - float(base), abs=0.05)
+
+
+@pytest.mark.parametrize("name", ["textcnn", "bert"])
+def test_integrated_gradients_match_captum(predictors: dict[str, Predictor], name: str) -> None:
+    """Same scores as captum's LayerIntegratedGradients (embedding layer, all-[PAD] baseline, midpoint
+    Riemann sum); ours is kept because it is as exact and needs no extra dependency at run time."""
+    captum = pytest.importorskip("captum.attr")
+    p = predictors[name]
+    target = p.labels.index("sports")
+    ids_t, mask = (torch.from_numpy(a) for a in p.pad([p.encode([TEXT])[0]]))
+    lig = captum.LayerIntegratedGradients(lambda ids, m: torch.softmax(p.model(ids, m).float(), -1),
+                                          p.model.get_input_embeddings())
+    ref = lig.attribute(ids_t, torch.full_like(ids_t, p.pad_id), target=target, additional_forward_args=(mask,),
+                        n_steps=32, method="riemann_middle").sum(-1)[0].detach().numpy()
+    _, ours = integrated_gradients(p, TEXT, target, steps=32)
+    np.testing.assert_allclose(ours, ref, atol=1e-6)
 
 
 def test_explaining_another_class_and_bad_arguments(predictors: dict[str, Predictor]) -> None:

@@ -267,6 +267,30 @@ def calls_of(log: Path) -> list[str]:
     return lines
 
 
+def last_flow_run_states() -> dict[str, str]:
+    """Task-run name → state name of the latest flow run on the test server."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=1)[0]
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
+    return {t.name: t.state.name for t in tasks if t.name.startswith("train ")}
+
+
+def latest_artifact(key: str):
+    """The latest version of the artifact `key` on the test server."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_latest_artifacts(
+            artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key])))
+    assert len(found) == 1, f"no artifact {key}"
+    return found[0]
+
+
 def test_flow_isolates_failures_skips_unchanged_and_retrains_one_model(
         tiny: Path, fake_trainer: Path, prefect_server, monkeypatch: pytest.MonkeyPatch) -> None:
     params = tiny / "params.yaml"
@@ -289,6 +313,14 @@ def test_flow_isolates_failures_skips_unchanged_and_retrains_one_model(
     monkeypatch.setenv("FAKE_FAIL", "")
     assert [r["status"] for r in bm.run_benchmark(params)] == ["skipped", "skipped", "ok", "ok"]
     assert calls_of(fake_trainer) == ["fasttext/1", "fasttext/2"]
+    assert last_flow_run_states() == {"train tiny/textcnn seed 1": "Skipped", "train tiny/textcnn seed 2": "Skipped",
+                                      "train tiny/fasttext seed 1": "Completed",
+                                      "train tiny/fasttext seed 2": "Completed"}
+    table, link = latest_artifact("textbench-table-tiny"), latest_artifact("textbench-report")
+    assert [(r["model"], r["seed"], r["status"], r["stop_reason"]) for r in json.loads(table.data)] == [
+        ("textcnn", "1", "skipped", "—"), ("textcnn", "2", "skipped", "—"), ("fasttext", "1", "ok", "—"),
+        ("fasttext", "2", "ok", "—")]
+    assert link.type == "markdown" and (tiny / "reports/index.html").as_uri() in link.data
 
     # one model's lr changes: only it retrains (on Dask), and its extra seed's dirs survive the swap
     edit_params(tiny, lambda raw: raw["models"]["textcnn"].setdefault("train", {}).update(lr=0.0025))

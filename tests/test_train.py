@@ -98,6 +98,24 @@ def test_resume_after_crash_matches_uninterrupted_run(toy: Path, monkeypatch: py
     assert a == b
 
 
+@pytest.mark.parametrize("name, hf", [("linear", "linear"), ("cosine", "cosine"), ("constant", "constant_with_warmup")])
+def test_lr_schedule_is_the_transformers_scheduler_as_a_function_of_the_step(name: str, hf: str) -> None:
+    """The factor at step k is the lr a `transformers.get_scheduler` run gives its k-th optimizer step,
+    recomputed from the step alone (what a resumed run relies on)."""
+    from pipeline.config import TrainConfig
+    from transformers import get_scheduler
+
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    sched, lrs = get_scheduler(hf, opt, num_warmup_steps=3, num_training_steps=12), []
+    for _ in range(12):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    factor = loop.lr_schedule(12, TrainConfig(scheduler=name, warmup_ratio=0.25))
+    assert [factor(k) for k in range(12)] == pytest.approx(lrs)
+    assert [factor(k) for k in (2, 3)] == pytest.approx([2 / 3, 1.0])  # linear warmup over 3 steps to the base lr
+
+
 def test_bad_inputs_leave_earlier_results_untouched(toy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = load_config(toy / "params.yaml")
     train(cfg, "toy", "fasttext")

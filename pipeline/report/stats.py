@@ -7,14 +7,13 @@ differences form a paired bootstrap distribution.
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import binomtest
 
 CHUNK = 200  # bootstrap samples scored at once (bounds memory to CHUNK × n counts)
-EXACT_MAX = 10_000  # discordant pairs up to which McNemar's p is exact
 
 
 @dataclass(frozen=True)
@@ -78,16 +77,11 @@ def paired_bootstrap_p(diff: np.ndarray) -> float:
 
 
 def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemar:
-    """McNemar's test: exact two-sided binomial test of the discordant pairs against 1/2 (chi² above EXACT_MAX)."""
+    """McNemar's test: scipy's exact two-sided binomial test of the discordant pairs against 1/2
+    (milliseconds even at 10⁸ pairs, so no chi² approximation is needed)."""
     a, o = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
     b, c = int(np.sum(a & ~o)), int(np.sum(~a & o))
-    n, term, tail = b + c, 1, 1  # tail = sum of C(n, k) for k ≤ min(b, c), in exact integers
-    if n > EXACT_MAX:  # chi² (1 df) with continuity correction: equal to the exact p at this size
-        return McNemar(b, c, math.erfc(math.sqrt((abs(b - c) - 1) ** 2 / n / 2)))
-    for k in range(min(b, c)):
-        term = term * (n - k) // (k + 1)
-        tail += term
-    return McNemar(b, c, min(1.0, 2 * tail / 2**n))
+    return McNemar(b, c, binomtest(b, b + c, 0.5).pvalue if b + c else 1.0)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -11,12 +11,13 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
+from transformers import get_scheduler
 
 from pipeline.config import TrainConfig
 from pipeline.errors import TextbenchError
@@ -78,15 +79,16 @@ def make_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.AdamW
     )
 
 
-def lr_factor(step: int, total: int, tc: TrainConfig) -> float:
-    """Multiplier of the base lr for optimizer step `step` (0-based): linear warmup, then decay."""
-    warm = math.ceil(tc.warmup_ratio * total)
-    if step < warm:
-        return (step + 1) / warm
-    if tc.scheduler == "constant":
-        return 1.0
-    progress = (step - warm) / max(1, total - warm)
-    return max(0.0, 1.0 - progress) if tc.scheduler == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
+SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}  # train.scheduler → HF
+
+
+def lr_schedule(total: int, tc: TrainConfig) -> Callable[[int], float]:
+    """Multiplier of the base lr for optimizer step `step` (0-based): `transformers.get_scheduler`'s
+    linear warmup over `warmup_ratio` of `total`, then `train.scheduler`'s decay. A pure function of the
+    step (the scheduler's lr_lambda, built on a throwaway optimizer), so a resumed run continues it exactly."""
+    dummy = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    return get_scheduler(SCHEDULES[tc.scheduler], dummy, num_warmup_steps=math.ceil(tc.warmup_ratio * total),
+                         num_training_steps=total).lr_lambdas[0]
 
 
 @torch.no_grad()
@@ -166,6 +168,7 @@ def fit(run: Run, state: checkpoint.TrainState, best: dict[str, torch.Tensor],
     says which. Returns the final state and the best-on-dev weights."""
     tc, model, device = run.tc, run.model, run.device
     total = run.total_steps()
+    lr_factor = lr_schedule(total, tc)
     weight = None
     if tc.class_weights:
         counts = np.bincount(run.train.labels, minlength=len(run.labels)).astype(np.float64)
@@ -196,7 +199,7 @@ def fit(run: Run, state: checkpoint.TrainState, best: dict[str, torch.Tensor],
         epoch_end = b + 1 == n_batches
         if micro == tc.grad_accum or epoch_end:
             for g in opt.param_groups:
-                g["lr"] = tc.lr * g["lr_scale"] * lr_factor(state.step, total, tc)
+                g["lr"] = tc.lr * g["lr_scale"] * lr_factor(state.step)
             if tc.grad_clip:
                 scaler.unscale_(opt)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)

@@ -149,7 +149,7 @@ def export(
     eval_file: Path = typer.Option(None, "--eval", help="Parquet to evaluate on (default: the tokenized test split)"),
     max_docs: int = typer.Option(1000, "--max-docs", help="evaluate on at most this many documents"),
 ) -> None:
-    """Fast CPU inference: save_pretrained (BERT family), ONNX, int8, bf16; prints accuracy and speed-up."""
+    """Model card, transformers dir (BERT family; bert loads in pipeline()), ONNX, int8, bf16; prints accuracy and speed-up."""
     from pipeline.serve.export import export as run, format_report
 
     print(format_report(run(model_dir, onnx=onnx, int8=int8, bf16=bf16, eval_file=eval_file, max_docs=max_docs)))

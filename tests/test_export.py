@@ -1,5 +1,6 @@
 """`textbench export` on trained models: ONNX logits match torch (and the ONNX runtime predicts
-the same classes), int8/bf16 are measured, and the BERT encoder reloads with from_pretrained."""
+the same classes), int8/bf16 are measured, the BERT encoder reloads with from_pretrained, and the
+exported `bert` is a transformers text-classification pipeline with textbench's predictions and a model card."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import yaml
 from typer.testing import CliRunner
 
 from pipeline.cli import app
@@ -40,11 +42,35 @@ def test_bert_onnx_int8_bf16_and_hf_encoder_reloads() -> None:
     assert "bf16" in report["runtimes"] or any("bf16 skipped" in n for n in report["notes"])
     onnx_p = Predictor.load(model_dir("bert"), variant="onnx")
     np.testing.assert_allclose(onnx_p.predict_proba(TEXTS), predictor("bert").predict_proba(TEXTS), atol=1e-4)
-    encoder = AutoModel.from_pretrained(model_dir("bert") / "export" / "hf")
-    trained = predictor("bert").model.embedder.encoder
-    assert all(np.array_equal(a.detach().numpy(), b.detach().numpy())
-               for a, b in zip(encoder.state_dict().values(), trained.state_dict().values()))
+    encoder = AutoModel.from_pretrained(model_dir("bert") / "export" / "hf").state_dict()
+    trained = predictor("bert").model.embedder.encoder.state_dict()
+    assert encoder.keys() == trained.keys()
+    assert all(np.array_equal(encoder[k].numpy(), trained[k].numpy()) for k in trained if not k.startswith("pooler."))
     assert (model_dir("bert") / "export" / "hf" / "tokenizer.json").is_file()
+
+
+def test_bert_export_is_a_transformers_pipeline_with_textbench_predictions_and_a_card(monkeypatch) -> None:
+    from transformers import pipeline
+
+    monkeypatch.setenv("TEXTBENCH_ROOT", str(trained_root()))
+    report = export(model_dir("bert"), onnx=False)
+    hf = model_dir("bert") / "export" / "hf"
+    assert report["hf"]["loads_with"] == "AutoModelForSequenceClassification" and report["hf"]["max_abs_logit_diff"] < 1e-4
+    # longer than max_len 32, full-width letters (NFKC), a control character between words
+    texts = TEXTS + ["ｇｏａｌ was\x01scored", "stock " + "the market said " * 40 + "goal"]
+    clf = pipeline("text-classification", model=str(hf), truncation=True, top_k=None, device="cpu")
+    expected = predictor("bert").predict(texts)
+    for got, want in zip(clf(texts), expected):
+        assert max(got, key=lambda r: r["score"])["label"] == want["label"]
+        np.testing.assert_allclose([r["score"] for r in sorted(got, key=lambda r: r["label"])],
+                                   [want["probs"][k] for k in sorted(want["probs"])], atol=1e-4)
+    card = (model_dir("bert") / "export" / "README.md").read_text()
+    front = yaml.safe_load(card.split("---")[1])
+    assert front["pipeline_tag"] == "text-classification" and front["datasets"] == ["reuters"]
+    assert {"accuracy", "macro_f1"} <= set(front["metrics"]) and "## Training settings" in card
+    accuracy = json.loads((trained_root() / "reports" / "reuters" / "bert" / "metrics.json").read_text())["accuracy"]
+    assert f"| accuracy | {accuracy:.4f} |" in card and "lr: 0.0002" in card
+    assert (hf / "README.md").read_text() == card
 
 
 def test_onnx_variant_without_export_is_a_clear_error() -> None:

@@ -1,8 +1,12 @@
 """Fast CPU inference artefacts for a trained model (`textbench export`), checked against fp32 torch.
 
 Writes under `models/<ds>/<model>/export/`:
-    hf/                 the BERT family's fine-tuned encoder + tokenizer (`save_pretrained`), loadable
-                        by `AutoModel.from_pretrained` in any transformers project
+    hf/                 BERT family (`save_pretrained`): for `bert` (a [CLS] linear head on a BERT encoder) a
+                        `BertForSequenceClassification` with id2label that `pipeline("text-classification",
+                        model=hf, truncation=True)` loads with textbench's predictions; for the other heads the
+                        fine-tuned encoder alone (`AutoModel`). Its tokenizer cleans text as textbench does
+                        (NFKC, controls to spaces) and its model_max_length is the trained max_len.
+    README.md           model card (also hf/README.md): dataset, test metrics with CIs, training settings
     model.onnx          ONNX graph with dynamic batch and sequence axes (legacy TorchScript exporter)
     model.int8.onnx     onnxruntime dynamic int8 quantization of model.onnx (with --int8)
     report.json         per runtime: test accuracy, its change vs fp32, ms per document, speed-up,
@@ -13,7 +17,6 @@ Torch int8 (dynamic quantization) and bf16 are applied at load time (`Predictor(
 
 from __future__ import annotations
 
-import shutil
 import time
 import warnings
 from pathlib import Path
@@ -26,6 +29,7 @@ from pipeline import paths
 from pipeline.errors import TextbenchError
 from pipeline.extras import require
 from pipeline.io import atomic_path, write_json
+from pipeline.serve.card import write_card
 from pipeline.serve.predictor import ONNX_MIN_LEN, Predictor, bf16_supported, onnx_session
 
 ONNX_OPSET = 17
@@ -42,8 +46,10 @@ def export(model_dir: str | Path, onnx: bool = True, int8: bool = False, bf16: b
     out.mkdir(exist_ok=True)
     report: dict = {"model": base.name, "runtimes": {}, "notes": []}
     if base.config.scheme == "subword":
-        save_hf(base, model_dir, out / "hf")
-        report["hf_dir"] = str(out / "hf")
+        hf = report["hf"] = save_hf(base, model_dir, out / "hf")
+        if "note" in hf:
+            report["notes"].append(hf["note"])
+    write_card(base, model_dir, out, report.get("hf"))
     ids, gold = eval_split(base, eval_file, max_docs)
     report["eval_docs"] = len(ids)
     variants = ["fp32"]
@@ -78,16 +84,75 @@ def export(model_dir: str | Path, onnx: bool = True, int8: bool = False, bf16: b
     return report
 
 
-def save_hf(predictor: Predictor, model_dir: Path, target: Path) -> None:
-    """The fine-tuned HF encoder and its tokenizer files, via `save_pretrained` (atomic dir)."""
-    from pipeline.io import atomic_dir
+def save_hf(predictor: Predictor, model_dir: Path, target: Path) -> dict:
+    """`target` as `save_pretrained` writes it: a sequence classifier where `bert`'s head is expressible as
+    one (checked against textbench's logits), else the encoder; returns what was written."""
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
 
-    encoder = predictor.model.embedder.encoder
+    from pipeline.io import atomic_dir
+    from pipeline.tokenize.encoder import clean_normalizer
+
+    # tokenizer.json as is (a BertTokenizer class would rebuild its own normalizer on load)
+    backend = Tokenizer.from_str(predictor.encoder.backend.to_str())
+    backend.normalizer = clean_normalizer(backend.normalizer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, model_max_length=predictor.meta.max_len,
+                                        **predictor.encoder.hf.special_tokens_map)
+    classifier = sequence_classifier(predictor)
     with atomic_dir(target) as tmp:
-        encoder.save_pretrained(tmp)
-        for f in (model_dir / "tokenizer").iterdir():
-            if f.is_file() and f.name not in ("meta.json", "vocab.json"):
-                shutil.copy2(f, tmp / f.name)
+        tokenizer.save_pretrained(str(tmp))
+        if classifier is None:
+            predictor.model.embedder.encoder.save_pretrained(str(tmp))
+            return {"dir": str(target), "loads_with": "AutoModel",
+                    "note": f"hf/ holds the encoder only: the {predictor.config.model} head has no transformers class"}
+        diff = check_hf(predictor, classifier)
+        classifier.save_pretrained(str(tmp))
+    return {"dir": str(target), "loads_with": "AutoModelForSequenceClassification", "max_abs_logit_diff": diff}
+
+
+POOLER_SCALE = 1e-5  # tanh(εx)/ε = x·(1 − (εx)²/3): below float32 rounding for |x| < 30
+
+
+def sequence_classifier(predictor: Predictor):
+    """textbench's [CLS] → dropout → linear head on a BERT encoder as `BertForSequenceClassification`, or None.
+
+    BERT's classifier reads the pooler (dense + tanh), which textbench's head skips; the pooler is set
+    to tanh(εx) and the classifier's weights scaled by 1/ε, so the logits are textbench's within
+    float32 rounding (`check_hf` verifies it). Fine-tuning the export further should re-initialise the pooler.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    from pipeline.models.heads import PoolHead
+
+    config, encoder, head = predictor.config, predictor.model.embedder.encoder, predictor.model.head
+    if (not isinstance(head, PoolHead) or head.pooling != "cls" or len(head.mlp) != 2
+            or encoder.config.model_type != "bert" or encoder.pooler is None):
+        return None
+    linear = head.mlp[-1]
+    hf_config = encoder.config.__class__.from_dict(
+        {**encoder.config.to_dict(), "num_labels": config.num_labels,
+         "id2label": dict(enumerate(config.labels)), "label2id": {label: i for i, label in enumerate(config.labels)}})
+    model = AutoModelForSequenceClassification.from_config(hf_config).eval()
+    model.bert.load_state_dict(encoder.state_dict())
+    with torch.no_grad():
+        model.bert.pooler.dense.weight.copy_(torch.eye(linear.in_features) * POOLER_SCALE)
+        model.bert.pooler.dense.bias.zero_()
+        model.classifier.weight.copy_(linear.weight / POOLER_SCALE)
+        model.classifier.bias.copy_(linear.bias)
+    return model
+
+
+def check_hf(predictor: Predictor, model, atol: float = 1e-4) -> float:
+    """Largest |exported − textbench| logit on a few texts (one longer than max_len); an error above `atol`."""
+    texts = ["check", "a much longer check sentence with more words than the model reads " * 8, "third text"]
+    ids, mask = predictor.pad(predictor.encode(texts))
+    with torch.inference_mode():
+        args = torch.from_numpy(ids), torch.from_numpy(mask)
+        diff = float((model(input_ids=args[0], attention_mask=args[1]).logits - predictor.model(*args)).abs().max())
+    if diff > atol:
+        raise TextbenchError(f"{predictor.name}: the transformers export's logits differ by {diff:.2e} (> {atol}); "
+                             f"the encoder's hidden states are too large for the pooler rewrite")
+    return diff
 
 
 def export_onnx(predictor: Predictor, path: Path) -> None:

@@ -31,6 +31,16 @@ def clean(text: str | None) -> str:
     return " ".join(_CONTROL.sub(" ", text).split())
 
 
+def clean_normalizer(then=None):
+    """`clean` as a `tokenizers` normalizer, run before `then` (a tokenizer's own): exported tokenizers
+    then see the text textbench's models were trained on."""
+    from tokenizers import Regex, normalizers
+
+    steps = [normalizers.NFKC(), normalizers.Replace(Regex(_CONTROL.pattern), " "),
+             normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()]
+    return normalizers.Sequence(steps + ([then] if then is not None else []))
+
+
 def head_tokens(budget: int, truncation: str) -> int:
     """How many leading pieces a truncated document keeps (the rest of `budget` comes from its tail)."""
     return budget if truncation == "head" else round(budget * HEAD_SHARE)

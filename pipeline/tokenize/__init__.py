@@ -7,6 +7,7 @@
 The stage itself lives in `pipeline.tokenize.stage` (imported lazily: it pulls in pyarrow).
 """
 
-from pipeline.tokenize.encoder import TextEncoder, load_encoder
+from pipeline.tokenize.encoder import TextEncoder
+from pipeline.tokenize.loader import load_encoder
 
 __all__ = ["TextEncoder", "load_encoder"]

@@ -15,8 +15,7 @@ import re
 import unicodedata
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from pathlib import Path
-from pipeline.artifacts import TokenizedMeta
+
 from pipeline.errors import TextbenchError
 
 HEAD_SHARE = 128 / 510
@@ -99,17 +98,3 @@ class TextEncoder(ABC):
 
     def close(self) -> None:
         """Release worker processes, if any."""
-
-
-def load_encoder(directory: str | Path, meta: TokenizedMeta | None = None) -> TextEncoder:
-    """The encoder described by `directory/meta.json` (a tokenized scheme dir or a model's tokenizer/);
-    `meta`, when the caller has already read it."""
-    directory = Path(directory)
-    meta = meta or TokenizedMeta.of(directory)
-    if meta.scheme == "subword":
-        from pipeline.tokenize.subword import SubwordEncoder
-
-        return SubwordEncoder.from_dir(directory, meta)
-    from pipeline.tokenize.vocab import VocabEncoder
-
-    return VocabEncoder.from_dir(directory, meta)

@@ -18,7 +18,6 @@ skip decision compares: data + effective params + seed + training code), `wall_t
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import sys
@@ -26,7 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ContextManager, Iterator
+from typing import Any, ContextManager
 
 from prefect import allow_failure, flow, get_run_logger, task
 from prefect.artifacts import (create_link_artifact, create_markdown_artifact, create_progress_artifact,
@@ -114,7 +113,7 @@ def plan(cfg: Config, datasets: list[str] | None = None, models: list[str] | Non
             for i, seed in enumerate(cfg.benchmark.seeds):
                 mdir, rdir = paths.model_dir(ds, model), paths.report_dir(ds, model)
                 if i:
-                    mdir, rdir = mdir / "seeds" / str(seed), rdir / "seeds" / str(seed)
+                    mdir, rdir = paths.seed_dir(mdir, seed), paths.seed_dir(rdir, seed)
                 fp = fingerprint(data, model, arch, train, seed, code)
                 jobs.append(Job(ds, model, seed, scheme, str(mdir), str(rdir), fp, primary=i == 0, skip_reason=skip,
                                 frozen=scheme == "subword" and bool(arch.get("freeze_encoder"))))
@@ -178,31 +177,6 @@ def write_status(job: Job, status: str, wall_time_s: float, error: str = "", **e
     return record
 
 
-@contextlib.contextmanager
-def keep_seed_dirs(job: Job) -> Iterator[None]:
-    """Keep extra seeds' `seeds/` subdirs while the first seed's trainer swaps in its new dirs.
-
-    They are parked beside the dir as `.<model>.seeds` for the duration (a killed run leaves them
-    there; the next run of the job puts them back first).
-    """
-    pairs = [(Path(d) / "seeds", Path(d).parent / f".{Path(d).name}.seeds") for d in (job.model_dir, job.report_dir)]
-    for live, parked in pairs:
-        _restore(live, parked)
-        if job.primary and live.is_dir():
-            os.replace(live, parked)
-    try:
-        yield
-    finally:
-        for live, parked in pairs:
-            _restore(live, parked)
-
-
-def _restore(live: Path, parked: Path) -> None:
-    if parked.is_dir() and not live.exists():
-        live.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(parked, live)
-
-
 def train_command(params: Path, job: Job, resume: bool) -> list[str]:
     """The `textbench train` invocation for `job` (same interpreter, so the same environment)."""
     cmd = [sys.executable, "-m", "pipeline", "train", "--params", str(params),
@@ -255,7 +229,7 @@ def train_job(job: Job, params: str, slots: list[str], root: str, force: bool = 
         record = write_status(job, "skipped", read_status(job).get("wall_time_s", 0.0))
         return Completed(name="Skipped", data=record, message="unchanged: earlier results reused")
     resume = not force and can_resume(job)
-    with hold_slot(slots, slot_dir()) as slot, keep_seed_dirs(job):
+    with hold_slot(slots, slot_dir()) as slot:
         log.info(f"{job.name}: training on {slot}{' (resuming the killed run)' if resume else ''}")
         started = time.time()
         write_status(job, "running", 0.0, slot=slot, started_at=started)

@@ -60,17 +60,19 @@ def locked(path: Path, busy: str | None = None) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a fresh temp directory beside `path`; on success it replaces `path` as a whole.
+def atomic_dir(path: str | os.PathLike, keep: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Yield a fresh temp directory beside `path`; on success it replaces `path` as a whole, except the
+    entries named in `keep`, which move from the old `path` into the new one (e.g. extra seeds' `seeds/`).
 
     The swap is two renames (`path` → `.<name>.old`, temp → `path`). A run killed between them is
     repaired by the next `atomic_dir` of the same path, which first restores `.<name>.old` and sweeps
-    the temp dirs killed runs left (one writer per path at a time: DVC's stage lock, the trainer's job lock).
+    the temp dirs killed runs left (one writer per path at a time: DVC's stage lock, the trainer's job lock);
+    a run killed after the swap but before `keep` moved over has it moved then.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     old = path.with_name(f".{path.name}.old")
-    _recover(path, old)
+    _recover(path, old, keep)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
@@ -78,21 +80,31 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         if path.exists():
             os.replace(path, old)
         os.replace(tmp, path)
+        _carry(old, path, keep)
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _recover(path: Path, old: Path) -> None:
+def _recover(path: Path, old: Path, keep: tuple[str, ...]) -> None:
     """Undo what a killed `atomic_dir(path)` left: restore `.<name>.old` if `path` is missing, else
-    drop it; delete `.<name>.XXXXXXXX.tmp` dirs (mkdtemp's 8 random characters)."""
+    carry its `keep` entries over and drop it; delete `.<name>.XXXXXXXX.tmp` dirs (mkdtemp's 8
+    random characters)."""
     if old.is_dir() and not path.exists():
         os.replace(old, path)
+    _carry(old, path, keep)
     shutil.rmtree(old, ignore_errors=True)
     leftover = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp")
     for stale in path.parent.iterdir():
         if leftover.fullmatch(stale.name) and stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)
+
+
+def _carry(old: Path, new: Path, keep: tuple[str, ...]) -> None:
+    """Move each `keep` entry of `old` into `new`, unless `new` has its own."""
+    for name in keep:
+        if (old / name).exists() and new.is_dir() and not (new / name).exists():
+            os.replace(old / name, new / name)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -55,6 +55,15 @@ def report_dir(dataset: str, model: str) -> Path:
     return root() / "reports" / dataset / model
 
 
+SEEDS = "seeds"  # models|reports/<ds>/<model>/seeds/<seed>/: the benchmark's extra seeds
+
+
+def seed_dir(run_dir: Path, seed: int) -> Path:
+    """Where an extra seed of the model or report dir `run_dir` lives. A retrain of the first seed
+    (`textbench train`, whose dirs are swapped in whole) carries `seeds/` over."""
+    return run_dir / SEEDS / str(seed)
+
+
 def reports_root() -> Path:
     return root() / "reports"
 

@@ -53,3 +53,22 @@ def test_a_swap_killed_between_its_renames_is_recovered_and_leftovers_swept(tmp_
         (tmp / "v").write_text("3")
     assert (out / "v").read_text() == "3" and not (tmp_path / ".out.old").exists()
     assert os.stat(out).st_mode & 0o777 == 0o755
+
+
+def test_kept_entries_move_into_the_new_dir_even_after_a_kill(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    (out / "seeds" / "7").mkdir(parents=True)
+    (out / "seeds" / "7" / "m.json").write_text("seed 7")
+    (out / "old.txt").write_text("replaced")
+    with atomic_dir(out, keep=("seeds",)) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert sorted(p.name for p in out.iterdir()) == ["new.txt", "seeds"]
+    assert (out / "seeds" / "7" / "m.json").read_text() == "seed 7"
+
+    # killed after the swap, before `seeds/` moved over: the next write of the dir moves it
+    os.replace(out / "seeds", tmp_path / "parked")
+    (tmp_path / ".run.old").mkdir()
+    os.replace(tmp_path / "parked", tmp_path / ".run.old" / "seeds")
+    with atomic_dir(out, keep=("seeds",)) as tmp:
+        (tmp / "newer.txt").write_text("newer")
+    assert sorted(p.name for p in out.iterdir()) == ["newer.txt", "seeds"] and not (tmp_path / ".run.old").exists()

@@ -256,3 +256,16 @@ def test_uncovered_encoder_is_named_not_comparable() -> None:
     assert "bert-base-chinese" in reason
     assert uncovered_reason(TokenizedMeta(**raw | {"splits": {"train": {"unk_rate": 0.02}}}), "thucnews") == ""
     assert uncovered_reason(TokenizedMeta(**raw | {"scheme": "vocab"}), "thucnews") == ""
+
+
+def test_retraining_the_first_seed_keeps_the_extra_seeds(toy: Path) -> None:
+    """Before: a hand-run `textbench train` (which the report recommends) swapped in new model and report
+    dirs and deleted every extra seed's results under them."""
+    cfg = load_config(toy / "params.yaml")
+    train(cfg, "toy", "fasttext")
+    mdir, rdir = toy / "models" / "toy" / "fasttext", toy / "reports" / "toy" / "fasttext"
+    train(cfg, "toy", "fasttext", seed=7, model_dir=mdir / "seeds" / "7", report_dir=rdir / "seeds" / "7")
+    extra = (rdir / "seeds" / "7" / "metrics.json").read_bytes()
+    train(cfg, "toy", "fasttext")
+    assert (rdir / "seeds" / "7" / "metrics.json").read_bytes() == extra
+    assert (mdir / "seeds" / "7" / "model.safetensors").is_file()

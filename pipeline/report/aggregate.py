@@ -81,7 +81,7 @@ def _run(cfg: Config, dataset: str, model: str) -> Run:
         found.setdefault("num_params", found["params"])
     seeds = {}
     for seed in cfg.benchmark.seeds:
-        other = metrics if metrics.seed == seed else RunMetrics.of(rdir / "seeds" / str(seed))
+        other = metrics if metrics.seed == seed else RunMetrics.of(paths.seed_dir(rdir, seed))
         if other is not None:
             seeds[seed] = found if other is metrics else other.as_dict()
     stale = bool(status and status.fingerprint) and status.fingerprint != metrics.fingerprint

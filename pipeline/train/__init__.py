@@ -157,7 +157,7 @@ def _write_model_dir(model_dir: Path, model_cfg: dict[str, Any], best: dict[str,
     of a MiniLM model) is not kept once training has finished: `--resume` continues interrupted runs."""
     from safetensors.torch import save_file
 
-    with atomic_dir(model_dir) as tmp:
+    with atomic_dir(model_dir, keep=(paths.SEEDS,)) as tmp:
         write_json(tmp / "config.json", model_cfg)
         save_file(best, str(tmp / "model.safetensors"))
         tok = tmp / "tokenizer"
@@ -172,7 +172,7 @@ def _write_model_dir(model_dir: Path, model_cfg: dict[str, Any], best: dict[str,
 
 
 def _write_report_dir(report_dir: Path, metrics: dict[str, Any], predictions: Any, curves: list[dict[str, float]]) -> None:
-    with atomic_dir(report_dir) as tmp:
+    with atomic_dir(report_dir, keep=(paths.SEEDS,)) as tmp:
         write_json(tmp / "metrics.json", metrics)
         pq.write_table(predictions, tmp / "predictions.parquet")
         cols = ["step", "train_loss", "dev_loss", "dev_accuracy", "dev_macro_f1"]

@@ -146,8 +146,7 @@ def is_done(job: Job) -> bool:
 
 def partial_last(job: Job) -> Path:
     """Where the trainer keeps the resumable state of an unfinished run."""
-    mdir = Path(job.model_dir)
-    return mdir.parent / f".{mdir.name}.partial" / "last"
+    return paths.partial_dir(Path(job.model_dir)) / "last"
 
 
 def can_resume(job: Job) -> bool:

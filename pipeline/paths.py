@@ -51,6 +51,11 @@ def job_lock(model_dir: Path) -> Path:
     return model_dir.parent / f".{model_dir.name}.lock"
 
 
+def partial_dir(model_dir: Path) -> Path:
+    """Where a trainer keeps the resumable `last/` state of `model_dir` until the run finishes."""
+    return model_dir.parent / f".{model_dir.name}.partial"
+
+
 def report_dir(dataset: str, model: str) -> Path:
     return root() / "reports" / dataset / model
 

@@ -56,7 +56,7 @@ def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool
     tc = cfg.train_for(model)
     arch = cfg.arch_for(model)
     seed = cfg.seed if seed is None else seed
-    partial = model_dir.parent / f".{model_dir.name}.partial"
+    partial = paths.partial_dir(model_dir)
 
     tok_dir = paths.tokenized_dir(dataset, e.scheme)
     meta = TokenizedMeta.of(tok_dir)

@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from pipeline import paths
-from pipeline.config import TrainConfig, config_from_dict
+from pipeline.config import config_from_dict
 
 REFERENCE = {"thucnews": 0.807}  # Chinese-Text-Classification-Pytorch FastText, test accuracy (full THUCNews)
 

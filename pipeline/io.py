@@ -19,8 +19,6 @@ from typing import Any, Iterable, Iterator
 
 from pipeline.errors import TextbenchError
 
-from pipeline.errors import TextbenchError
-
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:

@@ -126,7 +126,7 @@ def main() -> None:
     print(f"data: {'generated planted-word task' if generated else 'Reuters-21578 ModApte (real)'}; "
           f"{args.docs} test docs; batch {args.batch_size}; {args.threads} thread(s); cpu: {os.cpu_count()} cores; "
           f"workdir {root}")
-    print(f"| model | runtime | docs/s | vs naive | vs fp32 | accuracy | Δacc vs fp32 | same pred as fp32 |")
+    print("| model | runtime | docs/s | vs naive | vs fp32 | accuracy | Δacc vs fp32 | same pred as fp32 |")
     print("|---|---|---|---|---|---|---|---|")
     for name in TRAIN:
         preds = pq.read_table(root / "reports" / "reuters" / name / "predictions.parquet").slice(0, args.docs)

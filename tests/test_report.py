@@ -324,3 +324,14 @@ def test_training_column_and_not_comparable_rows(tmp_path: Path, monkeypatch: py
     sig = thuc[thuc.index("Is the difference real?"):]
     bert_row = next(line for line in sig.splitlines() if line.startswith("| bert "))
     assert "not comparable" in bert_row and "✱" not in bert_row
+
+
+def test_training_text_says_how_many_classes_a_model_predicts() -> None:
+    """A converged row whose macro-F1 sits far below its accuracy says why: some classes are never predicted."""
+    from pipeline.report.sections import training_text
+
+    m = {"stop_reason": "plateau", "best_step": 5, "steps": 9, "evaluations": 3,
+         "confusion_matrix": [[4, 0, 0], [2, 0, 1], [3, 0, 0]]}
+    assert training_text(m) == "converged (best step 5 of 9, 3 dev evals; predicts 2 of 3 classes)"
+    m["confusion_matrix"] = [[4, 0, 0], [0, 1, 1], [0, 0, 3]]
+    assert training_text(m) == "converged (best step 5 of 9, 3 dev evals)"

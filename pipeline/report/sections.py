@@ -67,7 +67,8 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
                        "among comparable rows (highest score/throughput, lowest parameters/time). "
                        "Training: 'converged' = stopped on a dev plateau (`train.patience` evaluations without a "
                        "gain); ⚠ = stopped by a cap (epochs, max_steps or time_budget_s) while dev was still "
-                       "improving, so its number may understate the model."))
+                       "improving, so its number may understate the model; 'predicts k of N classes' = the test predictions "
+                       "never name the other classes, so its macro-F1 sits far below its accuracy."))
     blocks += significance_blocks(rows, cfg)
     if len(cfg.benchmark.seeds) > 1:
         blocks += [Heading(3, f"Seeds ({len(cfg.benchmark.seeds)} configured)"), seeds_table(rows)]
@@ -130,6 +131,10 @@ def training_text(m: dict[str, Any]) -> str:
     if not reason:
         return "unknown (trained before stop reasons were recorded)"
     where = f"best step {m.get('best_step')} of {m.get('steps')}, {m.get('evaluations')} dev evals"
+    cm = m.get("confusion_matrix") or []
+    predicted = sum(any(row[j] for row in cm) for j in range(len(cm)))
+    if predicted < len(cm):  # why macro-F1 can sit far below accuracy: the rare classes are never predicted
+        where += f"; predicts {predicted} of {len(cm)} classes"
     if reason == "plateau":
         return f"converged ({where})"
     return f"⚠ {dict(time_budget='time budget', max_steps='max_steps', epochs='epochs cap').get(reason, reason)} ({where})"
@@ -142,7 +147,7 @@ def significance_blocks(rows: list[Row], cfg: Config) -> list[Block]:
     text = (f"{level:.0%} percentile bootstrap intervals over {boot} resamples of the test predictions (seed "
             f"{cfg.seed}). " if boot else "No bootstrap (report.bootstrap is 0): point estimates only. ")
     text += ("Each model is compared with the best one on the same test documents: McNemar's exact test (two-sided "
-             "binomial on the discordant pairs, chi² beyond 10,000 of them; b = only the best model right, c = only "
+             "binomial on the discordant pairs, scipy's binomtest; b = only the best model right, c = only "
              "this model right) for accuracy" + (", and a paired bootstrap of the macro-F1 difference (same resamples "
                                                  "for both models)" if boot else "") +
              f". ✱ = significant at α = {alpha:.2g}.")

@@ -25,10 +25,10 @@ def test_scores(dataset: str, model: str, fingerprint: str | None) -> dict[str, 
     return row if row.get("accuracy") == round(run.accuracy, 4) else scores
 
 
-def card(predictor, model_dir: Path, hf: dict | None) -> str:
+def card(predictor, hf: dict | None) -> str:
     """README.md text for `predictor`'s export."""
     cfg = predictor.config
-    raw = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    raw = cfg.as_dict()  # config.json as written, read once through its typed reader by Predictor.load
     scores = test_scores(cfg.dataset, cfg.model, raw.get("fingerprint"))
     classifier = bool(hf) and hf["loads_with"] == "AutoModelForSequenceClassification"
     front = {"library_name": "transformers" if hf else "pytorch", "pipeline_tag": "text-classification",
@@ -72,9 +72,9 @@ def card(predictor, model_dir: Path, hf: dict | None) -> str:
     return f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n\n" + "\n".join(body) + "\n"
 
 
-def write_card(predictor, model_dir: Path, out: Path, hf: dict | None) -> None:
+def write_card(predictor, out: Path, hf: dict | None) -> None:
     """`out/README.md`, and the same card in hf/ when there is one."""
-    text = card(predictor, model_dir, hf)
+    text = card(predictor, hf)
     (out / "README.md").write_text(text, encoding="utf-8")
     if hf:
         (Path(hf["dir"]) / "README.md").write_text(text, encoding="utf-8")

@@ -49,7 +49,7 @@ def export(model_dir: str | Path, onnx: bool = True, int8: bool = False, bf16: b
         hf = report["hf"] = save_hf(base, model_dir, out / "hf")
         if "note" in hf:
             report["notes"].append(hf["note"])
-    write_card(base, model_dir, out, report.get("hf"))
+    write_card(base, out, report.get("hf"))
     ids, gold = eval_split(base, eval_file, max_docs)
     report["eval_docs"] = len(ids)
     variants = ["fp32"]

@@ -46,7 +46,7 @@ def export(model_dir: str | Path, onnx: bool = True, int8: bool = False, bf16: b
     out.mkdir(exist_ok=True)
     report: dict = {"model": base.name, "runtimes": {}, "notes": []}
     if base.config.scheme == "subword":
-        hf = report["hf"] = save_hf(base, model_dir, out / "hf")
+        hf = report["hf"] = save_hf(base, out / "hf")
         if "note" in hf:
             report["notes"].append(hf["note"])
     write_card(base, out, report.get("hf"))
@@ -84,7 +84,7 @@ def export(model_dir: str | Path, onnx: bool = True, int8: bool = False, bf16: b
     return report
 
 
-def save_hf(predictor: Predictor, model_dir: Path, target: Path) -> dict:
+def save_hf(predictor: Predictor, target: Path) -> dict:
     """`target` as `save_pretrained` writes it: a sequence classifier where `bert`'s head is expressible as
     one (checked against textbench's logits), else the encoder; returns what was written."""
     from tokenizers import Tokenizer

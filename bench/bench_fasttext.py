@@ -35,7 +35,7 @@ REFERENCE = {"thucnews": 0.807}  # Chinese-Text-Classification-Pytorch FastText,
 
 
 def train_one(raw: dict[str, Any], dataset: str, model: str, out: Path) -> dict[str, Any]:
-    from pipeline.train import train
+    from pipeline.train.stage import train
 
     cfg = config_from_dict(raw, source="bench_fasttext")
     metrics = train(cfg, dataset, model, model_dir=out / "models" / dataset / model,
@@ -54,7 +54,7 @@ def step_times(raw: dict[str, Any], dataset: str, models: list[tuple[str, dict[s
     import torch
     import torch.nn.functional as F
 
-    from pipeline.models import BuildContext, build_model
+    from pipeline.models.registry import BuildContext, build_model
     from pipeline.artifacts import TokenizedMeta
     from pipeline.train.data import epoch_batches, read_split
     from pipeline.train.loop import make_optimizer

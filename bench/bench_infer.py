@@ -43,7 +43,7 @@ def build(root: Path, generated: bool, threads: int) -> None:
     from pipeline.data.download import download
     from pipeline.data.prepare import prepare
     from pipeline.tokenize.stage import tokenize_dataset
-    from pipeline.train import train
+    from pipeline.train.stage import train
 
     params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
     params["mirror"] = str(CORPORA)

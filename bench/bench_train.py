@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from pipeline import paths
 from pipeline.artifacts import TokenizedMeta
 from pipeline.config import TrainConfig
-from pipeline.models import BuildContext, build_model, entry
+from pipeline.models.registry import BuildContext, build_model, entry
 from pipeline.train.data import epoch_batches, read_split
 from pipeline.train.loop import autocast, make_optimizer, pick_precision
 

@@ -44,7 +44,6 @@ from pipeline.config import Config, load_config
 from pipeline.errors import TextbenchError
 from pipeline.io import fingerprint, write_json
 from pipeline.tokenize.coverage import uncovered_reason
-from pipeline.train import RUNTIME_KEYS
 
 # Sources whose change invalidates trained models (the trainer and the architectures).
 CODE_DIRS = ("models", "train")
@@ -106,7 +105,7 @@ def plan(cfg: Config, datasets: list[str] | None = None, models: list[str] | Non
                 continue
             scheme = entry(model).scheme
             arch = resolve_arch(model, cfg.arch_for(model))
-            train = {k: v for k, v in cfg.train_for(model).model_dump(mode="json").items() if k not in RUNTIME_KEYS}
+            train = cfg.train_for(model).identity()
             meta = TokenizedMeta.of(paths.tokenized_dir(ds, scheme))
             data = meta.fingerprint
             skip = uncovered_reason(meta, ds) if cfg.benchmark.uncovered == "skip" else ""

@@ -189,7 +189,7 @@ def train(
     params: Path = ParamsOpt,
 ) -> None:
     """Train one model on one tokenized dataset; writes models/<ds>/<model>/ and reports/<ds>/<model>/."""
-    from pipeline.train import train as run
+    from pipeline.train.stage import train as run
 
     m = run(config(params), dataset, model, seed=seed, resume=resume, model_dir=model_dir, report_dir=report_dir)
     print(f"{dataset}/{model}: accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
@@ -209,7 +209,7 @@ def features(dataset: str = DatasetOpt, params: Path = ParamsOpt) -> None:
 @app.command()
 def report(params: Path = ParamsOpt) -> None:
     """Compare every run: reports/metrics.json (scores), cost.json, comparison.md, index.html and figures/."""
-    from pipeline.report import build_report
+    from pipeline.report.build import build_report
 
     for path in build_report(config(params)):
         print(path)

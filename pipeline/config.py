@@ -11,7 +11,7 @@ import functools
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -137,6 +137,12 @@ class TrainConfig(Section):
     max_train_samples: int = Field(0, ge=0, description="subsample train for quick runs; 0 = all")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
     threads: int = Field(0, ge=0, description="CPU threads; 0 = all cores")
+
+    RUNTIME_KEYS: ClassVar[tuple[str, ...]] = ("device", "threads")  # where a run happens, not what it learns
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that change results (all but RUNTIME_KEYS): what a run's fingerprint hashes."""
+        return {k: v for k, v in self.model_dump(mode="json").items() if k not in self.RUNTIME_KEYS}
 
 
 class ModelSpec(Section):

@@ -52,7 +52,7 @@ def trained_root() -> Path:
     """A project root holding data/, models/reuters/{textcnn,bert} and reports/ (built once)."""
     from pipeline.config import load_config
     from pipeline.tokenize.stage import tokenize_dataset
-    from pipeline.train import train
+    from pipeline.train.stage import train
 
     root = Path(tempfile.mkdtemp(prefix="textbench-serve-"))
     atexit.register(shutil.rmtree, root, True)

@@ -65,3 +65,14 @@ def test_no_import_cycles() -> None:
     graph = {module_name(p): imports(p, modules) for p in files}
     assert len(graph) > 40 and graph["pipeline.tokenize.subword"] >= {"pipeline.tokenize.encoder"}
     assert find_cycle(graph) == []
+
+
+def test_package_inits_only_re_export() -> None:
+    """No stage body hides in an `__init__.py`: a docstring, imports and `__all__` (plus `__version__`) only."""
+    for init in (p for pkg in PACKAGES for p in (REPO / pkg).rglob("__init__.py")):
+        for node in ast.parse(init.read_text(encoding="utf-8")).body:
+            docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+            names = isinstance(node, ast.Assign) and all(
+                isinstance(t, ast.Name) and t.id in ("__all__", "__version__") for t in node.targets)
+            assert docstring or names or isinstance(node, (ast.Import, ast.ImportFrom)), \
+                f"{init.relative_to(REPO)}:{node.lineno}: move this into a named module"

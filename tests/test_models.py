@@ -13,7 +13,7 @@ from train_fixtures import LABELS, SPECIALS, WORDS, tiny_bert, toy_docs
 
 from pipeline.config import load_config
 from pipeline.errors import TextbenchError
-from pipeline.models import REGISTRY, BuildContext, build_model
+from pipeline.models.registry import REGISTRY, BuildContext, build_model
 from pipeline.train.data import collate
 
 REPO = Path(__file__).resolve().parents[1]

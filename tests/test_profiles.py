@@ -40,7 +40,7 @@ def encoder_config(ref: str) -> dict:
 
 def build_plan(cfg: Config) -> int:
     """Build every dataset × model of the benchmark on the meta device (shapes only, no memory)."""
-    from pipeline.models import BuildContext, build_model, entry
+    from pipeline.models.registry import BuildContext, build_model, entry
 
     built = 0
     for name in cfg.benchmark.datasets:
@@ -60,7 +60,7 @@ def build_plan(cfg: Config) -> int:
 
 @pytest.mark.parametrize("name", profiles.available(REPO / "params.yaml"))
 def test_every_profile_builds_its_full_plan(proj: Path, name: str) -> None:
-    from pipeline.models import REGISTRY
+    from pipeline.models.registry import REGISTRY
 
     _, cfg = profiles.resolve(proj / "params.yaml", name)
     assert sorted(cfg.benchmark.models) == sorted(REGISTRY), "every registered model is benchmarked"

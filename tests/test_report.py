@@ -22,7 +22,8 @@ from pipeline.config import load_config
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import classification_metrics, predictions_table
 from pipeline.io import sha256_file, write_json
-from pipeline.report import aggregate, build_report, stats
+from pipeline.report import aggregate, stats
+from pipeline.report.build import build_report
 from pipeline.report.compare import compare
 
 REPO = Path(__file__).resolve().parents[1]

@@ -19,8 +19,9 @@ from pipeline.cli import app
 from pipeline.config import load_config
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import classification_metrics
-from pipeline.models import load_trained
-from pipeline.train import loop, train
+from pipeline.models.load import load_trained
+from pipeline.train import loop
+from pipeline.train.stage import train
 
 METRIC_KEYS = {"dataset", "model", "seed", "accuracy", "macro_precision", "macro_recall", "macro_f1",
                "weighted_precision", "weighted_recall", "weighted_f1", "per_class", "confusion_matrix", "labels",

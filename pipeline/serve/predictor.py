@@ -1,6 +1,6 @@
 """Load a trained model directory and turn texts into class probabilities, exactly as trained.
 
-`Predictor.load(models/<ds>/<model>)` rebuilds the model (`pipeline.models.load_trained`) and its
+`Predictor.load(models/<ds>/<model>)` rebuilds the model (`pipeline.models.load.load_trained`) and its
 tokenizer (`pipeline.tokenize.load_encoder(<dir>/tokenizer)`), so the text goes through the same
 cleaning, tokenization and truncation as the training data. Texts are sorted by length before
 batching (less padding), and results come back in input order.
@@ -83,7 +83,7 @@ class Predictor:
     @classmethod
     def load(cls, model_dir: str | Path, variant: str = "fp32", batch_size: int = 64, device: str = "auto") -> "Predictor":
         """Rebuild a predictor from `models/<ds>/<model>/` (no data/ directory needed)."""
-        from pipeline.models import load_trained
+        from pipeline.models.load import load_trained
         from pipeline.tokenize import load_encoder
 
         model_dir = Path(model_dir)

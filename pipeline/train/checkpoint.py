@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from pipeline.errors import TextbenchError
 from pipeline.io import atomic_dir, write_json
-from pipeline.models import load_weights
+from pipeline.models.load import load_weights
 
 
 @dataclass

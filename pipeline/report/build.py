@@ -1,0 +1,97 @@
+"""`textbench report`: collect every (dataset, model) run into one honest comparison.
+
+Writes, each atomically and byte-identical for identical inputs:
+    reports/metrics.json      flat scores and their CIs per dataset/model (what `dvc metrics diff` compares)
+    reports/cost.json         parameters, train time, inference docs/s, peak memory per dataset/model
+    reports/comparison.md     Markdown report, figures linked from reports/figures/
+    reports/index.html        the same report, self-contained (inline CSS, base64 PNGs)
+    reports/figures/<ds>/     the PNG figures
+    reports/curves/<ds>/<model>.csv   training curves gathered for `dvc plots show`
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+from pipeline import paths
+from pipeline.config import Config
+from pipeline.io import atomic_dir, atomic_path, write_json
+from pipeline.report import aggregate
+from pipeline.errors import TextbenchError
+from pipeline.report.compare import Row, best_model, compare
+from pipeline.report.error_analysis import ERROR_ANALYSIS, ErrorAnalysis
+from pipeline.report.render import Block, Cell, Details, Heading, Image, Para, Table, markdown, page
+from pipeline.report.sections import cost_entry, dataset_blocks, score_entry
+
+__all__ = ["build_report"]
+RESERVED = {"figures", "curves"}  # reports/ subdirectories this module writes
+
+
+def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> list[Path]:
+    """Build metrics.json, cost.json, comparison.md, index.html and figures/ under reports/; return their paths."""
+    analyse = error_analysis or ERROR_ANALYSIS
+    clash = sorted(RESERVED.intersection(cfg.benchmark.datasets))
+    if clash:
+        raise TextbenchError(f"{cfg.source}: benchmark.datasets: {clash} clash with the report's own reports/ "
+                             f"subdirectories {sorted(RESERVED)}; rename the dataset")
+    scores: dict[str, dict[str, dict]] = {}
+    cost: dict[str, dict[str, dict]] = {}
+    summary: list[list[Cell]] = []
+    sections: list[Block] = []
+    runs: list[aggregate.Run] = []
+    for ds in cfg.benchmark.datasets:
+        rows = compare(aggregate.collect(cfg, ds), cfg.report, cfg.seed)
+        runs += [r.run for r in rows]
+        scores[ds] = {r.run.model: score_entry(r) for r in rows if r.run.comparable}
+        cost[ds] = {r.run.model: cost_entry(r) for r in rows if r.run.comparable}
+        summary.append(_summary_row(ds, rows))
+        sections += dataset_blocks(ds, rows, cfg, analyse)
+    blocks: list[Block] = [
+        Heading(1, "textbench comparison"),
+        Para(f"Models: {', '.join(cfg.benchmark.models) or 'none'}. Seeds: {', '.join(map(str, cfg.benchmark.seeds))}. "
+             "All scores are on the held-out test split; the best model per dataset is the one with the highest "
+             "test macro-F1."),
+        Table(["Dataset", "Best model", "Accuracy", "Macro-F1", "Models ok", "Converged", "Failed / missing"], summary),
+        *sections,
+    ]
+    return _write({paths.metrics_json(): scores, paths.cost_json(): cost}, blocks,
+                  [r for r in runs if r.ok and r.curves is not None])
+
+
+def _summary_row(ds: str, rows: list[Row]) -> list[Cell]:
+    best = best_model([r.run for r in rows])
+    failed = [r.run.model for r in rows if not r.run.ok and r.run.status != "not_comparable"]
+    excluded = sum(not r.run.comparable for r in rows) - len(failed)
+    return [Cell(ds, raw_html=f'<a href="#{escape(ds)}">{escape(ds)}</a>'), Cell(best.model if best else "—"),
+            Cell(f"{best.metrics['accuracy']:.4f}" if best else "—"), Cell(f"{best.metrics['macro_f1']:.4f}" if best else "—"),
+            Cell(f"{sum(r.run.ok for r in rows)}/{len(rows)}"), Cell(f"{sum(r.run.ok and r.run.converged for r in rows)}/{len(rows)}"),
+            Cell((", ".join(failed) or "none") + (f" ({excluded} not comparable)" if excluded else ""), alert=bool(failed))]
+
+
+def _write(metrics: dict[Path, dict[str, dict[str, dict]]], blocks: list[Block], runs: list[aggregate.Run]) -> list[Path]:
+    """`metrics`: the content of each DVC metrics file (scores, cost) by path."""
+    root = paths.reports_root()
+    with atomic_dir(root / "figures") as tmp:
+        for image in _images(blocks):
+            target = tmp / Path(image.path).relative_to("figures")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(image.png)
+    with atomic_dir(root / "curves") as tmp:  # one CSV per (ds, model): `dvc plots show` draws the directory
+        for run in runs:
+            (tmp / run.dataset).mkdir(exist_ok=True)
+            (tmp / run.dataset / f"{run.model}.csv").write_bytes((run.dir / "curves.csv").read_bytes())
+    for path, content in metrics.items():
+        write_json(path, content)
+    outputs = {root / "comparison.md": markdown(blocks), root / "index.html": page("textbench comparison", blocks)}
+    for path, text in outputs.items():
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    return [*metrics, *outputs, root / "figures", root / "curves"]
+
+
+def _images(blocks: list[Block]) -> list[Image]:
+    out: list[Image] = []
+    for b in blocks:
+        out += [b] if isinstance(b, Image) else _images(b.blocks) if isinstance(b, Details) else []
+    return out

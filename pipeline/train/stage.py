@@ -1,0 +1,179 @@
+"""`train(cfg, dataset, model)`: tokenized data → trained model dir (contract 3) + reports (contract 4).
+
+Outputs are built in temporary directories and swapped in only when everything succeeded, so a
+failed or interrupted run leaves earlier results untouched. While training, the resumable
+`last/` state lives in `.<model>.partial/` beside the model dir; `resume=True` continues from it
+and ends with the same metrics as an uninterrupted run. A finished model dir keeps only what
+inference needs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+from tqdm import tqdm
+
+from pipeline import paths
+from pipeline.artifacts import TokenizedMeta
+from pipeline.config import Config
+from pipeline.encoders import resolve_encoder
+from pipeline.errors import TextbenchError
+from pipeline.evaluate import PeakMemory, classification_metrics, param_count, predictions_table
+from pipeline.io import atomic_dir, fingerprint, locked, write_json
+from pipeline.models.registry import BuildContext, FeatureClassifier, build_model, entry
+from pipeline.tokenize.coverage import uncovered_reason
+from pipeline.train import checkpoint
+from pipeline.train.data import Split, read_splits
+from pipeline.train.features import encoder_features
+from pipeline.train.loop import Run, fit, make_optimizer, pick_device, pick_precision, predict, seed_everything
+
+
+def train(cfg: Config, dataset: str, model: str, *, seed: int | None = None, resume: bool = False,
+          model_dir: Path | None = None, report_dir: Path | None = None) -> dict[str, Any]:
+    """Train `model` on `dataset` and write its model and report dirs; returns metrics.json's content.
+
+    The job lock (paths.job_lock) is held throughout: a second trainer of the same model dir stops
+    at once with an error instead of writing the same `.partial/` and outputs."""
+    model_dir = Path(model_dir or paths.model_dir(dataset, model))
+    report_dir = Path(report_dir or paths.report_dir(dataset, model))
+    busy = f"{model_dir}: another trainer is writing it; wait for it or stop it"
+    with locked(paths.job_lock(model_dir), busy=busy):
+        return _train(cfg, dataset, model, seed, resume, model_dir, report_dir)
+
+
+def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool, model_dir: Path,
+           report_dir: Path) -> dict[str, Any]:
+    e = entry(model)
+    ds = cfg.dataset(dataset)
+    tc = cfg.train_for(model)
+    arch = cfg.arch_for(model)
+    seed = cfg.seed if seed is None else seed
+    partial = paths.partial_dir(model_dir)
+
+    tok_dir = paths.tokenized_dir(dataset, e.scheme)
+    meta = TokenizedMeta.of(tok_dir)
+    labels = list(meta.labels)
+    encoder = meta.encoder if e.scheme == "subword" else None
+    if encoder is not None and encoder != ds.encoder:
+        raise TextbenchError(f"{tok_dir}/meta.json was tokenized with encoder '{encoder}' but "
+                             f"datasets.{dataset}.encoder is '{ds.encoder}'; rerun `textbench tokenize -d {dataset}`")
+    splits = read_splits(tok_dir, len(labels))
+    texts = _test_texts(dataset, splits["test"])
+    embeddings = np.load(tok_dir / meta.embeddings_file) if meta.embeddings_file else None
+
+    seed_everything(seed)
+    device = pick_device(tc.device, tc.threads)
+    precision = pick_precision(tc.precision, device)
+    ctx = BuildContext(num_labels=len(labels), vocab_size=meta.vocab_size, pad_id=meta.pad_id,
+                       max_len=meta.max_len, embeddings=embeddings, encoder=encoder)
+    net, arch_kw = build_model(model, ctx, arch, scheme=meta.scheme)
+    net.to(device)
+    # frozen encoder: heads train on its cached token states (computed once per dataset and encoder)
+    frozen = e.scheme == "subword" and bool(arch_kw.get("freeze_encoder"))
+    features_key = None
+    if frozen:
+        splits, features_key = encoder_features(dataset, splits, meta.fingerprint, net.embedder.encoder,
+                                                device, precision)
+    trained = FeatureClassifier(net.head) if frozen else net
+    splits["train"] = _subsample(splits["train"], tc.max_train_samples, seed)
+    train_kw = tc.model_dump()
+    fp = fingerprint(model, arch_kw, tc.identity(), seed,
+                     meta.fingerprint, labels)
+    opt = make_optimizer(trained, tc)
+    state = checkpoint.TrainState(fingerprint=fp, num_labels=len(labels))
+    best: dict[str, torch.Tensor] = {}
+    if resume:
+        if (partial / "last" / "state.json").is_file():
+            state, best = checkpoint.load_last(partial / "last", trained, opt, state)
+        else:
+            tqdm.write(f"--resume: no checkpoint under {partial}; starting from scratch")
+    run = Run(trained, splits["train"], splits["dev"], labels, tc, seed, ctx.pad_id, device, precision, partial / "last")
+    memory = PeakMemory(device)
+    state, best = fit(run, state, best, opt)
+
+    trained.load_state_dict(best)
+    t0 = time.perf_counter()
+    probs, _ = predict(trained, splits["test"], tc.batch_size, ctx.pad_id, device, precision)
+    infer_s = time.perf_counter() - t0
+    test = splits["test"]
+    metrics = {
+        "dataset": dataset, "model": model, "seed": seed,
+        **classification_metrics(test.labels, probs.argmax(1), labels),
+        "params": {"arch": arch_kw, "train": train_kw, "precision": precision, "device": str(device)},
+        **param_count(net),
+        "train_time_s": state.wall_s, "train_samples_per_s": state.samples / max(state.compute_s, 1e-9),
+        "infer_samples_per_s": len(test) / max(infer_s, 1e-9), "peak_memory_mb": memory.mb,
+        "best_step": state.best_step, "steps": state.step, "fingerprint": fp,
+        "stop_reason": state.stop_reason, "converged": state.stop_reason == "plateau",
+        "evaluations": len(state.curves),
+        "encoder_mode": None if e.scheme != "subword" else "frozen features" if frozen else "fine-tuned",
+        "features_key": features_key, "not_comparable": uncovered_reason(meta, dataset),
+    }
+    model_cfg = {
+        "model": model, "dataset": dataset, "scheme": e.scheme, "arch": arch_kw, "train": train_kw,
+        "labels": labels, "num_labels": len(labels), "seed": seed, "fingerprint": fp,
+        "vocab_size": ctx.vocab_size, "pad_id": ctx.pad_id, "max_len": ctx.max_len, "encoder": encoder,
+        "encoder_config": net.embedder.hf_config() if e.scheme == "subword" else None,
+    }
+    weights = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}  # best head (+ encoder)
+    _write_model_dir(model_dir, model_cfg, weights, tok_dir, meta)
+    _write_report_dir(report_dir, metrics, predictions_table(test.ids, texts, test.labels, probs, labels), state.curves)
+    shutil.rmtree(partial, ignore_errors=True)
+    return metrics
+
+
+def _subsample(split: Split, n: int, seed: int) -> Split:
+    """First `n` rows of a seeded permutation (all rows when n is 0 or ≥ the split)."""
+    if not n or n >= len(split):
+        return split
+    return split.subset(np.sort(np.random.default_rng([seed, 1]).permutation(len(split))[:n]))
+
+
+def _test_texts(dataset: str, test: Split) -> list[str]:
+    """Raw test texts (for predictions.parquet) from the prepared split, matched by id."""
+    path = paths.prepared_dir(dataset) / "test.parquet"
+    if not path.is_file():
+        raise TextbenchError(f"{path}: not found; run `textbench prepare -d {dataset}` (predictions need the texts)")
+    table = pq.read_table(path, columns=["id", "text"])
+    by_id = dict(zip(table.column("id").to_pylist(), table.column("text").to_pylist()))
+    missing = [i for i in test.ids if i not in by_id]
+    if missing:
+        raise TextbenchError(f"{path}: {len(missing)} tokenized test ids (e.g. {missing[0]}) are not in the "
+                             f"prepared split; rerun `textbench tokenize -d {dataset}`")
+    return [by_id[i] for i in test.ids]
+
+
+def _write_model_dir(model_dir: Path, model_cfg: dict[str, Any], best: dict[str, torch.Tensor], tok_dir: Path,
+                     meta: TokenizedMeta) -> None:
+    """config.json + best weights + tokenizer/. The resumable state (optimizer, RNG: ~4x the weights
+    of a MiniLM model) is not kept once training has finished: `--resume` continues interrupted runs."""
+    from safetensors.torch import save_file
+
+    with atomic_dir(model_dir, keep=(paths.SEEDS,)) as tmp:
+        write_json(tmp / "config.json", model_cfg)
+        save_file(best, str(tmp / "model.safetensors"))
+        tok = tmp / "tokenizer"
+        tok.mkdir()
+        for f in tok_dir.iterdir():  # meta.json, vocab.json and any tokenizer files; not the data
+            if f.is_file() and f.suffix not in (".parquet", ".npy") and not f.name.startswith("."):
+                shutil.copy2(f, tok / f.name)
+        if model_cfg["scheme"] == "subword" and not (tok / "tokenizer.json").is_file():
+            from transformers import AutoTokenizer
+
+            AutoTokenizer.from_pretrained(resolve_encoder(str(meta.encoder))).save_pretrained(str(tok))
+
+
+def _write_report_dir(report_dir: Path, metrics: dict[str, Any], predictions: Any, curves: list[dict[str, float]]) -> None:
+    with atomic_dir(report_dir, keep=(paths.SEEDS,)) as tmp:
+        write_json(tmp / "metrics.json", metrics)
+        pq.write_table(predictions, tmp / "predictions.parquet")
+        cols = ["step", "train_loss", "dev_loss", "dev_accuracy", "dev_macro_f1"]
+        lines = [",".join(cols)] + [",".join(f"{r[c]:.6g}" if c != "step" else str(r[c]) for c in cols) for r in curves]
+        (tmp / "curves.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+

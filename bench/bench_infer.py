@@ -82,7 +82,8 @@ def timed(fn, texts: list[str], repeat: int) -> tuple[float, np.ndarray]:
 
 def bench_model(model_dir: Path, texts: list[str], gold: np.ndarray, batch_size: int, repeat: int) -> list[dict]:
     from pipeline.serve.export import export_onnx, quantize_onnx
-    from pipeline.serve.predictor import Predictor, bf16_supported
+    from pipeline.device import native_bf16
+    from pipeline.serve.predictor import Predictor
 
     base = Predictor.load(model_dir, batch_size=batch_size, device="cpu")
     export_onnx(base, model_dir / "export" / "model.onnx")
@@ -90,7 +91,7 @@ def bench_model(model_dir: Path, texts: list[str], gold: np.ndarray, batch_size:
     rows = []
     seconds, probs = timed(lambda ts: np.concatenate([base.predict_proba([t]) for t in ts]), texts, repeat=1)
     rows.append({"runtime": "naive (1 at a time)", "s": seconds, "probs": probs})
-    for variant in ["fp32", "int8", *(["bf16"] if bf16_supported() else []), "onnx", "onnx-int8"]:
+    for variant in ["fp32", "int8", *(["bf16"] if native_bf16(torch.device("cpu")) else []), "onnx", "onnx-int8"]:
         p = base if variant == "fp32" else Predictor.load(model_dir, variant=variant, batch_size=batch_size, device="cpu")
         seconds, probs = timed(p.predict_proba, texts, repeat)
         rows.append({"runtime": variant, "s": seconds, "probs": probs})

@@ -22,7 +22,8 @@ from pipeline.artifacts import TokenizedMeta
 from pipeline.config import TrainConfig
 from pipeline.models.registry import BuildContext, build_model, entry
 from pipeline.train.data import epoch_batches, read_split
-from pipeline.train.loop import autocast, make_optimizer, pick_precision
+from pipeline.device import autocast, pick_precision
+from pipeline.train.loop import make_optimizer
 
 NAIVE_LEN = 512
 

@@ -92,7 +92,7 @@ def test_resolve_slots() -> None:
 def test_trainer_takes_its_thread_share_from_the_slot(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from pipeline.train.loop import pick_device
+    from pipeline.device import pick_device
 
     before = torch.get_num_threads()
     try:

@@ -30,7 +30,8 @@ from pipeline.errors import TextbenchError
 from pipeline.extras import require
 from pipeline.io import atomic_path, write_json
 from pipeline.serve.card import write_card
-from pipeline.serve.predictor import ONNX_MIN_LEN, Predictor, bf16_supported, onnx_session
+from pipeline.device import native_bf16
+from pipeline.serve.predictor import ONNX_MIN_LEN, Predictor, onnx_session
 
 ONNX_OPSET = 17
 
@@ -65,7 +66,7 @@ def export(model_dir: str | Path, onnx: bool = True, int8: bool = False, bf16: b
     if int8:
         variants.append("int8")
     if bf16:
-        if bf16_supported():
+        if native_bf16(torch.device("cpu")):
             variants.append("bf16")
         else:
             report["notes"].append("bf16 skipped: this CPU has no native bfloat16 (AVX512-BF16/AMX)")

@@ -21,8 +21,10 @@ import numpy as np
 import torch
 
 from pipeline.artifacts import ModelConfig, TokenizedMeta, retrain
+from pipeline.device import autocast, pick_device
 from pipeline.errors import TextbenchError
 from pipeline.extras import require
+from pipeline.train.data import collate
 
 VARIANTS = ("fp32", "int8", "bf16", "onnx", "onnx-int8")
 ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
@@ -40,18 +42,6 @@ def onnx_session(path: Path):
     options.log_severity_level = 3
     options.intra_op_num_threads = torch.get_num_threads()
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """`auto` → the first CUDA device when there is one, else the CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def bf16_supported() -> bool:
-    """Whether this CPU has native bfloat16 matmuls (AVX512-BF16 / AMX) for oneDNN."""
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
@@ -76,7 +66,8 @@ class Predictor:
         self.meta, self.pad_id, self.language = meta, meta.pad_id, meta.language
         self.variant, self.batch_size = variant, batch_size
         self.model_dir = model_dir
-        self.device = resolve_device(device) if variant in ("fp32", "bf16") else torch.device("cpu")
+        self.device = pick_device(device, None, "device") if variant in ("fp32", "bf16") else torch.device("cpu")
+        self.min_len = ONNX_MIN_LEN if variant.startswith("onnx") else 1  # ONNX graphs were traced this wide
         self.lock = threading.Lock()  # one forward at a time: concurrent CPU forwards only fight for cores
         self._run = self._make_runner()
 
@@ -105,13 +96,13 @@ class Predictor:
         if self.variant == "int8":
             model = quantize_int8(model)
         model = model.to(self.device)
-        bf16 = self.variant == "bf16"
+        precision = "bf16" if self.variant == "bf16" else "fp32"
 
         @torch.inference_mode()
         def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
             ids_t = torch.from_numpy(ids).to(self.device)
             mask_t = torch.from_numpy(mask).to(self.device)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            with autocast(self.device, precision):
                 return model(ids_t, mask_t).float().cpu().numpy()
 
         return run
@@ -124,9 +115,6 @@ class Predictor:
         session = onnx_session(path)
 
         def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-            if ids.shape[1] < ONNX_MIN_LEN:  # the graph was traced on inputs this long (see export)
-                ids, mask = (np.pad(a, ((0, 0), (0, ONNX_MIN_LEN - a.shape[1])), constant_values=v)
-                             for a, v in ((ids, self.pad_id), (mask, 0)))
             return session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
 
         return run
@@ -136,14 +124,13 @@ class Predictor:
         return self.encoder.encode(list(texts))
 
     def pad(self, ids: list[list[int]], min_len: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """Right-pad a batch to its longest row (at least `min_len`) → (input_ids, attention_mask) int64 [B, T]."""
-        width = max(min_len, max((len(x) for x in ids), default=1))
-        out = np.full((len(ids), width), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(ids), width), dtype=np.int64)
-        for i, row in enumerate(ids):
-            out[i, : len(row)] = row
-            mask[i, : len(row)] = 1
-        return out, mask
+        """(input_ids, attention_mask) int64 [B, T], padded exactly as training batches are
+        (pipeline.train.data.collate: an empty document keeps one real position), at least `min_len` wide."""
+        inputs, mask = (t.numpy() for t in collate([np.asarray(x, dtype=np.int64) for x in ids], self.pad_id))
+        if inputs.shape[1] < min_len:
+            inputs, mask = (np.pad(a, ((0, 0), (0, min_len - a.shape[1])), constant_values=v)
+                            for a, v in ((inputs, self.pad_id), (mask, 0)))
+        return inputs, mask
 
     def logits_from_ids(self, ids: list[list[int]]) -> np.ndarray:
         """Logits [N, C] for token id lists, batched by similar length, in input order."""
@@ -151,7 +138,7 @@ class Predictor:
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
-            batch_ids, mask = self.pad([ids[i] for i in idx])
+            batch_ids, mask = self.pad([ids[i] for i in idx], self.min_len)
             with self.lock:
                 logits[idx] = self._run(batch_ids, mask)
         return logits

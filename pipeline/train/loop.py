@@ -4,7 +4,6 @@ best-on-dev selection, early stopping, NaN guard and the resumable `last/` check
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import random
@@ -20,38 +19,11 @@ from tqdm import tqdm
 from transformers import get_scheduler
 
 from pipeline.config import TrainConfig
+from pipeline.device import autocast
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import classification_metrics
 from pipeline.train import checkpoint
 from pipeline.train.data import Split, epoch_batches, eval_batches
-
-
-def pick_device(spec: str, threads: int) -> torch.device:
-    """`auto` = CUDA when present, else CPU with `threads` intra-op threads (0 = the share the flow's CPU
-    slot gives in $TEXTBENCH_THREADS, else all cores)."""
-    if spec == "auto":
-        spec = "cuda" if torch.cuda.is_available() else "cpu"
-    if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise TextbenchError(f"train.device: '{spec}' requested but no CUDA device is available; use auto or cpu")
-    device = torch.device(spec)
-    if device.type == "cpu":
-        torch.set_num_threads(threads or int(os.environ.get("TEXTBENCH_THREADS") or 0) or os.cpu_count() or 1)
-    return device
-
-
-def pick_precision(spec: str, device: torch.device) -> str:
-    """`auto`: bf16 on CUDA with bf16 support and on CPUs with AVX512-BF16/AMX, else fp32."""
-    if spec != "auto":
-        return spec
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported() else "fp32"
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
 def seed_everything(seed: int) -> None:

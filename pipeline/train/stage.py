@@ -31,7 +31,8 @@ from pipeline.tokenize.coverage import uncovered_reason
 from pipeline.train import checkpoint
 from pipeline.train.data import Split, read_splits
 from pipeline.train.features import encoder_features
-from pipeline.train.loop import Run, fit, make_optimizer, pick_device, pick_precision, predict, seed_everything
+from pipeline.device import pick_device, pick_precision
+from pipeline.train.loop import Run, fit, make_optimizer, predict, seed_everything
 
 
 def train(cfg: Config, dataset: str, model: str, *, seed: int | None = None, resume: bool = False,

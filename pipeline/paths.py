@@ -24,6 +24,12 @@ def root() -> Path:
     return Path(os.environ.get("TEXTBENCH_ROOT", ".")).resolve()
 
 
+def project_path(path: str) -> Path:
+    """A user-given path (params.yaml, CLI); relative paths are relative to the project root."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else root() / p
+
+
 def raw_dir() -> Path:
     return root() / "data" / "raw"
 

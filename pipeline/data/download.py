@@ -33,12 +33,6 @@ def raw_path(name: str, ds: DatasetConfig) -> Path:
     return paths.raw_dir() / name / ds.filename
 
 
-def project_path(path: str) -> Path:
-    """A user-given path; relative paths are relative to the project root."""
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else paths.root() / p
-
-
 def download(cfg: Config, name: str) -> Path:
     """Make data/raw/<name>/ hold the dataset's verified archive (or a receipt for local corpora)."""
     ds = cfg.dataset(name)
@@ -80,7 +74,7 @@ def download(cfg: Config, name: str) -> Path:
 
 def _record_local(name: str, ds: DatasetConfig) -> Path:
     """Local corpora are not copied: check the path and write a small receipt DVC can track."""
-    for p in map(project_path, ds.local_sources()):
+    for p in map(paths.project_path, ds.local_sources()):
         if not p.exists():
             raise TextbenchError(
                 f"datasets.{name}: local corpus {p} does not exist; fix datasets.{name}.path/files/class_files")
@@ -101,7 +95,7 @@ def _sources(cfg: Config, ds: DatasetConfig) -> list[str]:
         if "://" in mirror:
             out.append(f"{mirror.rstrip('/')}/{ds.filename}")
         else:
-            out.append(str(project_path(mirror) / ds.filename))
+            out.append(str(paths.project_path(mirror) / ds.filename))
     if ds.url:
         out.append(ds.url)
     return out

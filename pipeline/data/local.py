@@ -22,9 +22,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline import paths
 from pipeline.config import DatasetConfig
 from pipeline.data.corpus import Corpus, Doc
-from pipeline.data.download import project_path
 from pipeline.errors import TextbenchError
 from pipeline.io import TABLE_FORMATS, json_objects
 
@@ -37,11 +37,11 @@ def read(ds: DatasetConfig, name: str) -> tuple[Corpus, list[Path]]:
     """All documents of local dataset `name` and the files they came from (for card.json hashes)."""
     src = _Files(ds, f"datasets.{name}")
     if ds.class_files:
-        docs = [d for label, f in ds.class_files.items() for d in _read_class_file(src, project_path(f), label)]
+        docs = [d for label, f in ds.class_files.items() for d in _read_class_file(src, paths.project_path(f), label)]
     elif ds.files:
-        docs = [d for s in SPLIT_NAMES if s in ds.files for d in _read_file(src, project_path(ds.files[s]), s)]
+        docs = [d for s in SPLIT_NAMES if s in ds.files for d in _read_file(src, paths.project_path(ds.files[s]), s)]
     else:
-        path = project_path(ds.path)
+        path = paths.project_path(ds.path)
         if not path.exists():
             raise TextbenchError(f"local corpus {path} does not exist; fix {src.key}.path")
         folder = path.is_dir() and ds.format in ("auto", "folder")

@@ -6,6 +6,7 @@
     models/<ds>/<model>/config.json           ModelConfig    written by train
     reports/<ds>/<model>/metrics.json         RunMetrics     written by train
     reports/<ds>/<model>/status.json          RunStatus      written by the flow
+    reports/metrics.json                      read_scores    written by report (scores + CIs per dataset, model)
 
 Each model checks the keys its readers rely on (types, ranges, agreement between keys) and lets
 the rest through, so a writer can add fields without breaking readers. Every command reads these
@@ -282,3 +283,14 @@ class RunStatus(Artifact):
         """reports/<ds>/<model>/status.json, None when no flow ran the job."""
         return cls.read_if_present(Path(report_dir) / "status.json",
                                    "delete it and rerun `textbench run` (it rewrites the job's status)")
+
+
+# --- report ---------------------------------------------------------------------------------
+
+_SCORES = TypeAdapter(dict[str, dict[str, dict[str, Annotated[float, Field(strict=True)]]]])
+
+
+def read_scores() -> dict[str, dict[str, dict[str, float]]]:
+    """reports/metrics.json: {dataset: {model: {score: value}}}; {} before the first report."""
+    path = paths.metrics_json()
+    return _load(path, "rerun `textbench report`", _SCORES.validate_python) if path.exists() else {}

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import pytest
 
-from pipeline.artifacts import (Artifact, DatasetCard, ModelConfig, RunMetrics, RunStatus, TokenizedMeta, read_vocab,
+from pipeline.artifacts import (Artifact, DatasetCard, ModelConfig, RunMetrics, RunStatus, TokenizedMeta, read_scores, read_vocab,
                                 retrain)
 from pipeline.cli import main
 from pipeline.errors import TextbenchError
@@ -174,3 +174,16 @@ def test_fuzz_report_artifacts_through_report(project: Path, capsys: pytest.Capt
                project / "data" / "tokenized" / "thucnews" / "subword" / "meta.json": TokenizedMeta}
     sweep(targets, lambda: run_cli(["report"], capsys, monkeypatch),
           lambda: [p for p, b in before.items() if p.read_bytes() != b])  # the earlier report stays as it was
+
+
+@pytest.mark.parametrize("content", [b"{", b"[]", b'{"reuters": {"bert": {"accuracy": "0.9"}}}',
+                                     b'{"reuters": {"bert": {"accuracy": true}}}', b'{"reuters": []}'])
+def test_report_scores_are_read_typed(project: Path, content: bytes) -> None:
+    """reports/metrics.json (the model card's CIs) through its one reader: before, the card parsed it by hand."""
+    assert read_scores() == {}  # no report yet
+    path = project / "reports" / "metrics.json"
+    write(path, {"reuters": {"bert": {"accuracy": 0.9, "accuracy_ci_low": 0.88}}})
+    assert read_scores()["reuters"]["bert"]["accuracy_ci_low"] == 0.88
+    path.write_bytes(content)
+    with pytest.raises(TextbenchError, match=r"metrics\.json: .*rerun `textbench report`"):
+        read_scores()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import yaml
 
 from pipeline import paths
-from pipeline.artifacts import RunMetrics
+from pipeline.artifacts import RunMetrics, read_scores
 
 SCORES = ("accuracy", "macro_f1", "macro_precision", "macro_recall", "weighted_f1")
 
@@ -20,8 +19,7 @@ def test_scores(dataset: str, model: str, fingerprint: str | None) -> dict[str, 
     if run is None or run.fingerprint != fingerprint:
         return {}
     scores = {k: getattr(run, k) for k in SCORES}
-    table = paths.metrics_json()
-    row = json.loads(table.read_text(encoding="utf-8")).get(dataset, {}).get(model, {}) if table.is_file() else {}
+    row = read_scores().get(dataset, {}).get(model, {})
     return row if row.get("accuracy") == round(run.accuracy, 4) else scores
 
 

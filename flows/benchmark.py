@@ -8,7 +8,8 @@
                        publish the comparison (markdown), a table per dataset and a link to reports/index.html;
                        one failing model never stops the others
 
-Each job's outcome is `reports/<ds>/<model>[/seeds/<seed>]/status.json`:
+Each job's outcome is its status.json (`paths.job_status`: reports/<ds>/.status/<model>/<seed>.json,
+written only here, never inside the dirs the trainer replaces):
 `status` ok | failed | skipped (unchanged, results reused) | not_comparable (not trained: `skip_reason`) |
 running (killed mid-run: the next run
 resumes it from the trainer's `.partial/last`), `error` (the trainer's last `error:` line),
@@ -71,7 +72,7 @@ class Job:
 
     @property
     def status_path(self) -> Path:
-        return Path(self.report_dir) / "status.json"
+        return paths.job_status(self.dataset, self.model, self.seed)
 
 
 class TrainingFailed(Exception):

@@ -5,7 +5,7 @@
     <tokenizer dir>/vocab.json                read_vocab     written by tokenize (scheme vocab)
     models/<ds>/<model>/config.json           ModelConfig    written by train
     reports/<ds>/<model>/metrics.json         RunMetrics     written by train
-    reports/<ds>/<model>/status.json          RunStatus      written by the flow
+    reports/<ds>/.status/<model>/<seed>.json  RunStatus      written by the flow (paths.job_status)
 
 Each model checks the keys its readers rely on (types, ranges, agreement between keys) and lets
 the rest through, so a writer can add fields without breaking readers. Every command reads these
@@ -278,7 +278,7 @@ class RunStatus(Artifact):
     started_at: float | None = None
 
     @classmethod
-    def of(cls, report_dir: str | Path) -> "RunStatus | None":
-        """reports/<ds>/<model>/status.json, None when no flow ran the job."""
-        return cls.read_if_present(Path(report_dir) / "status.json",
+    def of(cls, dataset: str, model: str, seed: int) -> "RunStatus | None":
+        """The job's status (paths.job_status), None when no flow ran the job."""
+        return cls.read_if_present(paths.job_status(dataset, model, seed),
                                    "delete it and rerun `textbench run` (it rewrites the job's status)")

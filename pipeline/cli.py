@@ -241,7 +241,7 @@ def run(
     for r in results:
         print(f"{r['job']}: {r['status']} ({r.get('wall_time_s', 0):.0f}s){'  ' + r['error'] if r.get('error') else ''}")
     if failed:
-        print(f"warning: {len(failed)} of {len(results)} trainings failed (see reports/<ds>/<model>/status.json); "
+        print(f"warning: {len(failed)} of {len(results)} trainings failed (see reports/<ds>/.status/<model>/<seed>.json); "
               f"fix and rerun `textbench run` (only those retrain)", file=sys.stderr)
         if strict:
             raise typer.Exit(1)

@@ -7,6 +7,7 @@
     models/<ds>/<model>/                        checkpoints and the config they were trained with
     models/<ds>/.<model>.lock                   held by the trainer writing models/<ds>/<model>/
     reports/<ds>/<model>/                       metrics.json, predictions.parquet, curves
+    reports/<ds>/.status/<model>/<seed>.json    the flow's record of each job (apart from the dirs the trainer swaps)
     reports/{metrics.json,cost.json,comparison.md,index.html}   scores apart from cost (timings, memory)
 """
 
@@ -67,6 +68,12 @@ def seed_dir(run_dir: Path, seed: int) -> Path:
     """Where an extra seed of the model or report dir `run_dir` lives. A retrain of the first seed
     (`textbench train`, whose dirs are swapped in whole) carries `seeds/` over."""
     return run_dir / SEEDS / str(seed)
+
+
+def job_status(dataset: str, model: str, seed: int) -> Path:
+    """The flow's status.json of one job. Only the flow writes it, and it lies apart from the model
+    and report dirs, which the trainer replaces whole (a hand-run retrain keeps it)."""
+    return root() / "reports" / dataset / ".status" / model / f"{seed}.json"
 
 
 def reports_root() -> Path:

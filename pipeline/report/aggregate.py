@@ -1,9 +1,10 @@
 """Collect what the runs left behind: per (dataset, model) metrics, predictions, curves, status.
 
 Layout read (contract 4 + the flow's status files):
-    reports/<ds>/<model>/{metrics.json, predictions.parquet, curves.csv, status.json}
+    reports/<ds>/<model>/{metrics.json, predictions.parquet, curves.csv}
     reports/<ds>/<model>/seeds/<seed>/{metrics.json, ...}     extra seeds
-A model without results, or whose status.json says `failed`, becomes a failed `Run` that
+    reports/<ds>/.status/<model>/<first seed>.json            the flow's record (paths.job_status)
+A model without results, or whose status says `failed`, becomes a failed `Run` that
 carries its error line; a corrupt or wrong-typed file is a TextbenchError naming it (pipeline/artifacts.py).
 """
 
@@ -66,8 +67,10 @@ def collect(cfg: Config, dataset: str) -> list[Run]:
 
 def _run(cfg: Config, dataset: str, model: str) -> Run:
     rdir = paths.report_dir(dataset, model)
-    status = RunStatus.of(rdir)
+    status = RunStatus.of(dataset, model, cfg.benchmark.seeds[0])
     metrics = RunMetrics.of(rdir)
+    if status and metrics and _older(paths.job_status(dataset, model, cfg.benchmark.seeds[0]), rdir / "metrics.json"):
+        status = None  # results written after the flow's record (e.g. a hand-run `textbench train`): the record is of an earlier run
     state = status.status if status else "ok" if metrics else "missing"
     error = status.error if status else ""
     if state == "not_comparable":  # the flow did not train it; the reason is in `error`
@@ -87,6 +90,10 @@ def _run(cfg: Config, dataset: str, model: str) -> Run:
     stale = bool(status and status.fingerprint) and status.fingerprint != metrics.fingerprint
     return Run(dataset, model, "ok", metrics=found, predictions=_predictions(rdir, metrics.labels),
                curves=_curves(rdir / "curves.csv"), seed_metrics=seeds, stale=stale)
+
+
+def _older(a: Path, b: Path) -> bool:
+    return a.stat().st_mtime < b.stat().st_mtime
 
 
 def _predictions(rdir: Path, labels: list[str]) -> pd.DataFrame:

@@ -12,7 +12,7 @@ Each job's outcome is its status.json (`paths.job_status`: reports/<ds>/.status/
 written only here, never inside the dirs the trainer replaces):
 `status` ok | failed | skipped (unchanged, results reused) | not_comparable (not trained: `skip_reason`) |
 running (killed mid-run: the next run
-resumes it from the trainer's `.partial/last`), `error` (the trainer's last `error:` line),
+resumes it from the trainer's `paths.partial_dir`), `error` (the trainer's last `error:` line),
 `fingerprint` (metrics.json's, so a report can tell stale results), `job_fingerprint` (what the
 skip decision compares: data + effective params + seed + training code), `wall_time_s`.
 """

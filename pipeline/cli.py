@@ -181,7 +181,7 @@ def train(
     dataset: str = DatasetOpt,
     model: str = typer.Option(..., "--model", "-m", help="registry name (textcnn, fasttext, bert, bert_cnn, ...)"),
     seed: int = typer.Option(None, "--seed", help="random seed; default params.yaml `seed`"),
-    resume: bool = typer.Option(False, "--resume", help="continue an interrupted run from its checkpoint (models/<ds>/.<model>.partial/last)"),
+    resume: bool = typer.Option(False, "--resume", help="continue an interrupted run from its checkpoint (.textbench/state/models/<ds>/<model>.partial/last)"),
     model_dir: Path = typer.Option(None, "--model-dir", help="write the model here instead of models/<ds>/<model>/ "
                                    "(the flow puts extra seeds in .../seeds/<seed>/)"),
     report_dir: Path = typer.Option(None, "--report-dir", help="write metrics/predictions/curves here instead of "

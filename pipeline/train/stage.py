@@ -2,7 +2,7 @@
 
 Outputs are built in temporary directories and swapped in only when everything succeeded, so a
 failed or interrupted run leaves earlier results untouched. While training, the resumable
-`last/` state lives in `.<model>.partial/` beside the model dir; `resume=True` continues from it
+`last/` state lives in paths.partial_dir, apart from models/; `resume=True` continues from it
 and ends with the same metrics as an uninterrupted run. A finished model dir keeps only what
 inference needs.
 """

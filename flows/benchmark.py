@@ -1,6 +1,6 @@
 """The benchmark flow: one `textbench train` process per (dataset, model, seed), fanned out by Prefect.
 
-    plan(cfg)          every Job with its output dirs and fingerprint (first seed → contract dirs,
+    plan(cfg)          every Job with its output dirs and fingerprint (first seed → models|reports/<ds>/<model>/,
                        extra seeds → models|reports/<ds>/<model>/seeds/<seed>/)
     train_job          Prefect task: skip if the fingerprint is unchanged (a `Skipped` state), else hold
                        a device slot and run the trainer as a subprocess (memory and CUDA state die with it)
@@ -62,7 +62,7 @@ class Job:
     model_dir: str
     report_dir: str
     fingerprint: str
-    primary: bool  # first seed: writes the contract dirs
+    primary: bool  # first seed: writes models|reports/<ds>/<model>/
     skip_reason: str = ""  # not trained: e.g. the encoder does not cover the language (benchmark.uncovered)
     frozen: bool = False  # a frozen-encoder head: trains on the dataset's cached encoder features
 

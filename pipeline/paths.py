@@ -11,6 +11,10 @@
     models|reports/<ds>/<model>/seeds/<seed>/   the benchmark's extra seeds (seed_dir)
     reports/<ds>/.status/<model>/<seed>.json    the flow's record of each job (apart from the dirs the trainer swaps)
     reports/{metrics.json,cost.json,comparison.md,index.html}   scores apart from cost (timings, memory)
+
+The stages hand over through these, named alike in code and docs: the *prepared data*, the
+*tokenized data* (one per scheme), a *model dir* and its *report dir* (one per dataset × model × seed)
+and the flow's *job status*. Their JSON files are typed in pipeline/artifacts.py.
 """
 
 from __future__ import annotations

@@ -359,7 +359,7 @@ def test_killed_run_resumes_only_the_unfinished_model(tiny: Path, fake_trainer: 
 
 
 def test_flow_with_the_real_trainer(tiny: Path, prefect_server) -> None:
-    """One real `textbench train` subprocess: contract outputs, status fingerprint = metrics fingerprint."""
+    """One real `textbench train` subprocess: model and report dirs, status fingerprint = metrics fingerprint."""
     params = tiny / "params.yaml"
     edit_params(tiny, lambda raw: raw["benchmark"].update(models=["textcnn"], seeds=[7]))
     [result] = bm.run_benchmark(params)

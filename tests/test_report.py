@@ -35,7 +35,7 @@ N_TEST = 240
 
 
 def write_run(root: Path, ds: str, model: str, seed: int, accuracy: float) -> dict[str, Any]:
-    """Contract-4 files for one (dataset, model, seed) from generated predictions."""
+    """Report-dir files for one (dataset, model, seed) from generated predictions."""
     labels = LABELS[ds]
     rng = np.random.default_rng([seed, len(ds)])  # same test labels for every model of a dataset
     y_true = rng.integers(0, len(labels), N_TEST)

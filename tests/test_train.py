@@ -1,4 +1,4 @@
-"""Trainer on generated tokenized fixtures: the CLI writes contracts 3 and 4, resume after a crash
+"""Trainer on generated tokenized fixtures: the CLI writes the model and report dirs, resume after a crash
 ends with the same metrics as an uninterrupted run, and bad inputs leave earlier results untouched."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def toy(project: Path, bert_dir: Path) -> Path:
 
 
 @pytest.mark.parametrize("model", ["textcnn", "bert_cnn"])
-def test_cli_train_writes_every_contract_file(toy: Path, model: str) -> None:
+def test_cli_train_writes_every_model_and_report_file(toy: Path, model: str) -> None:
     result = CliRunner().invoke(app, ["train", "-d", "toy", "-m", model])
     assert result.exit_code == 0, result.output
     assert "accuracy" in result.output

@@ -1,6 +1,6 @@
 """Collect what the runs left behind: per (dataset, model) metrics, predictions, curves, status.
 
-Layout read (contract 4 + the flow's status files):
+Layout read (the trainers' report dirs + the flow's job status):
     reports/<ds>/<model>/{metrics.json, predictions.parquet, curves.csv}
     reports/<ds>/<model>/seeds/<seed>/{metrics.json, ...}     extra seeds
     reports/<ds>/.status/<model>/<first seed>.json            the flow's record (paths.job_status)

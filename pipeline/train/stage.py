@@ -1,4 +1,4 @@
-"""`train(cfg, dataset, model)`: tokenized data → trained model dir (contract 3) + reports (contract 4).
+"""`train(cfg, dataset, model)`: tokenized data → a model dir + its report dir (pipeline/paths.py).
 
 Outputs are built in temporary directories and swapped in only when everything succeeded, so a
 failed or interrupted run leaves earlier results untouched. While training, the resumable

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from pipeline import paths
 from pipeline.artifacts import TokenizedMeta
 from pipeline.config import Config
-from pipeline.encoders import resolve_encoder
+from pipeline.pretrained import resolve_encoder
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import PeakMemory, classification_metrics, param_count, predictions_table
 from pipeline.io import atomic_dir, fingerprint, locked, write_json

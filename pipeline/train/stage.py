@@ -31,7 +31,7 @@ from pipeline.tokenize.coverage import uncovered_reason
 from pipeline.train import checkpoint
 from pipeline.train.data import Split, read_splits
 from pipeline.train.features import encoder_features
-from pipeline.train.loop import Run, fit, make_optimizer, pick_device, pick_precision, predict, seed_everything
+from pipeline.train.loop import FitInputs, fit, make_optimizer, pick_device, pick_precision, predict, seed_everything
 
 
 def train(cfg: Config, dataset: str, model: str, *, seed: int | None = None, resume: bool = False,
@@ -93,7 +93,7 @@ def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool
             state, best = checkpoint.load_last(partial / "last", trained, opt, state)
         else:
             tqdm.write(f"--resume: no checkpoint under {partial}; starting from scratch")
-    run = Run(trained, splits["train"], splits["dev"], labels, tc, seed, ctx.pad_id, device, precision, partial / "last")
+    run = FitInputs(trained, splits["train"], splits["dev"], labels, tc, seed, ctx.pad_id, device, precision, partial / "last")
     memory = PeakMemory(device)
     state, best = fit(run, state, best, opt)
 

@@ -2,8 +2,8 @@
 
     plan(cfg)          every Job with its output dirs and fingerprint (first seed → models|reports/<ds>/<model>/,
                        extra seeds → models|reports/<ds>/<model>/seeds/<seed>/)
-    train_job          Prefect task: skip if the fingerprint is unchanged (a `Skipped` state), else hold
-                       a device slot and run the trainer as a subprocess (memory and CUDA state die with it)
+    train              Prefect task, one job: skip if the fingerprint is unchanged (a `Skipped` state), else hold
+                       a device slot and run `textbench train` as a subprocess (memory and CUDA state die with it)
     benchmark          Prefect flow: submit every job, update a progress artifact as they finish, then
                        publish the comparison (markdown), a table per dataset and a link to reports/index.html;
                        one failing model never stops the others
@@ -191,7 +191,7 @@ def slot_dir() -> Path:
 
 
 @task(cache_policy=NO_CACHE, task_run_name="encoder features {dataset}")
-def features_job(dataset: str, params: str, slots: list[str], root: str) -> str:
+def features(dataset: str, params: str, slots: list[str], root: str) -> str:
     """Compute the frozen encoder's cached token states once, before the BERT-family heads train on them.
     A failure here only costs time: each training computes any missing features itself."""
     log = get_run_logger()
@@ -215,7 +215,7 @@ def slot_environment(slot: str, slots: list[str], root: str) -> dict[str, str]:
 
 
 @task(cache_policy=NO_CACHE, task_run_name="train {job.dataset}/{job.model} seed {job.seed}")
-def train_job(job: Job, params: str, slots: list[str], root: str, force: bool = False) -> dict[str, Any] | State:
+def train(job: Job, params: str, slots: list[str], root: str, force: bool = False) -> dict[str, Any] | State:
     """Train one job unless its fingerprint is unchanged (then end in a `Skipped` state carrying the
     status record); raise TrainingFailed with the error line."""
     log = get_run_logger()
@@ -308,13 +308,13 @@ def _train_all(jobs: list[Job], cfg: Config, params: str, slots: list[str], root
                force: bool) -> dict[str, dict[str, Any]]:
     """Submit every job (extra seeds after the first, frozen heads after their features) and collect
     each one's status record as it finishes."""
-    retrying = train_job.with_options(retries=cfg.orchestration.retries, retry_delay_seconds=10)
+    retrying = train.with_options(retries=cfg.orchestration.retries, retry_delay_seconds=10)
     futures: dict[PrefectFuture[Any], Job] = {}
     primary: dict[tuple[str, str], PrefectFuture[Any]] = {}
     with submit_options(cfg.orchestration, gpu_slots=not is_cpu(slots[0])):
         # one encoder pass per dataset before its frozen-encoder heads (submitted first, so it runs
         # while the classic models train; the heads are planned last and wait for it)
-        encoded = {ds: features_job.submit(ds, params, slots, root) for ds in
+        encoded = {ds: features.submit(ds, params, slots, root) for ds in
                    dict.fromkeys(j.dataset for j in jobs if j.frozen and not j.skip_reason and (force or not is_done(j)))}
         for job in jobs:  # extra seeds wait for the first seed, which replaces the model's dirs
             after = [] if job.primary else [allow_failure(primary[job.dataset, job.model])]

@@ -187,7 +187,7 @@ def retrain(run_dir: str | Path) -> str:
     """What rewrites a model or report dir: the train command for models|reports/<ds>/<model>."""
     d = Path(run_dir)
     if d.parent.name == "seeds":  # an extra seed of the flow
-        return f"retrain it (textbench run -d {d.parents[2].name} -m {d.parents[1].name})"
+        return f"retrain it (textbench benchmark -d {d.parents[2].name} -m {d.parents[1].name})"
     return f"retrain it (textbench train -d {d.parent.name} -m {d.name})"
 
 
@@ -281,4 +281,4 @@ class RunStatus(Artifact):
     def of(cls, dataset: str, model: str, seed: int) -> "RunStatus | None":
         """The job's status (paths.job_status), None when no flow ran the job."""
         return cls.read_if_present(paths.job_status(dataset, model, seed),
-                                   "delete it and rerun `textbench run` (it rewrites the job's status)")
+                                   "delete it and rerun `textbench benchmark` (it rewrites the job's status)")

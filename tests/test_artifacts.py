@@ -95,7 +95,7 @@ def test_unreadable_json_is_one_error(tmp_path: Path, content: bytes, message: s
 
 def test_retrain_hint_names_the_run() -> None:
     assert retrain(Path("models/reuters/textcnn")) == "retrain it (textbench train -d reuters -m textcnn)"
-    assert retrain(Path("reports/reuters/textcnn/seeds/7")) == "retrain it (textbench run -d reuters -m textcnn)"
+    assert retrain(Path("reports/reuters/textcnn/seeds/7")) == "retrain it (textbench benchmark -d reuters -m textcnn)"
 
 
 # --- fuzz: every artifact a command reads, broken every way, through the real CLI --------------------

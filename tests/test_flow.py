@@ -371,7 +371,7 @@ def test_flow_with_the_real_trainer(tiny: Path, prefect_server) -> None:
 
 
 def test_signals_stop_running_trainings_and_start_no_new_one(tmp_path: Path) -> None:
-    """What SIGINT/SIGTERM of `textbench run` does in the flow: the trainings in their own sessions
+    """What SIGINT/SIGTERM of `textbench benchmark` does in the flow: the trainings in their own sessions
     die too, no new one starts, then the signal does what it did before (here: an exception)."""
     from flows.proc import Stopped, stop_children_on_signals
 
@@ -413,9 +413,9 @@ def _slow(raw: dict) -> None:
 
 
 def start_run(project: Path, server: str) -> subprocess.Popen[bytes]:
-    """`textbench run` in `project` as a real process on the test's Prefect server."""
+    """`textbench benchmark` in `project` as a real process on the test's Prefect server."""
     env = {**os.environ, "PREFECT_API_URL": server, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "pipeline", "run"], cwd=project, env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "pipeline", "benchmark"], cwd=project, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
 
 

@@ -77,7 +77,7 @@ def _run(cfg: Config, dataset: str, model: str) -> ModelResult:
         return ModelResult(dataset, model, state, error=error)
     if state == "failed" or metrics is None:
         error = error or (f"no results in reports/{dataset}/{model}: run `textbench train -d {dataset} -m {model}` "
-                          "or `textbench run`")
+                          "or `textbench benchmark`")
         return ModelResult(dataset, model, state if state in ("failed", "skipped", "running") else "missing",
                            error=error)
     found = metrics.as_dict()

@@ -62,7 +62,7 @@ def run_case(case: str, root: Path, dataset: str) -> dict[str, float]:
 
     from transformers import AutoTokenizer  # imported before the clock starts, for every case
 
-    from pipeline.encoders import resolve_encoder
+    from pipeline.pretrained import resolve_encoder
 
     texts = pq.read_table(root / "data" / "prepared" / dataset / "train.parquet").column("text").to_pylist()
     docs = len(texts) + 2

@@ -1,17 +1,18 @@
 """The benchmark flow: one `textbench train` process per (dataset, model, seed), fanned out by Prefect.
 
-    plan(cfg)          every Job with its output dirs and fingerprint (first seed → contract dirs,
+    plan(cfg)          every Job with its output dirs and fingerprint (first seed → models|reports/<ds>/<model>/,
                        extra seeds → models|reports/<ds>/<model>/seeds/<seed>/)
-    train_job          Prefect task: skip if the fingerprint is unchanged (a `Skipped` state), else hold
-                       a device slot and run the trainer as a subprocess (memory and CUDA state die with it)
+    train              Prefect task, one job: skip if the fingerprint is unchanged (a `Skipped` state), else hold
+                       a device slot and run `textbench train` as a subprocess (memory and CUDA state die with it)
     benchmark          Prefect flow: submit every job, update a progress artifact as they finish, then
                        publish the comparison (markdown), a table per dataset and a link to reports/index.html;
                        one failing model never stops the others
 
-Each job's outcome is `reports/<ds>/<model>[/seeds/<seed>]/status.json`:
+Each job's outcome is its status.json (`paths.job_status`: reports/<ds>/.status/<model>/<seed>.json,
+written only here, never inside the dirs the trainer replaces):
 `status` ok | failed | skipped (unchanged, results reused) | not_comparable (not trained: `skip_reason`) |
 running (killed mid-run: the next run
-resumes it from the trainer's `.partial/last`), `error` (the trainer's last `error:` line),
+resumes it from the trainer's `paths.partial_dir`), `error` (the trainer's last `error:` line),
 `fingerprint` (metrics.json's, so a report can tell stale results), `job_fingerprint` (what the
 skip decision compares: data + effective params + seed + training code), `wall_time_s`.
 """
@@ -61,7 +62,7 @@ class Job:
     model_dir: str
     report_dir: str
     fingerprint: str
-    primary: bool  # first seed: writes the contract dirs
+    primary: bool  # first seed: writes models|reports/<ds>/<model>/
     skip_reason: str = ""  # not trained: e.g. the encoder does not cover the language (benchmark.uncovered)
     frozen: bool = False  # a frozen-encoder head: trains on the dataset's cached encoder features
 
@@ -71,7 +72,7 @@ class Job:
 
     @property
     def status_path(self) -> Path:
-        return Path(self.report_dir) / "status.json"
+        return paths.job_status(self.dataset, self.model, self.seed)
 
 
 class TrainingFailed(Exception):
@@ -190,7 +191,7 @@ def slot_dir() -> Path:
 
 
 @task(cache_policy=NO_CACHE, task_run_name="encoder features {dataset}")
-def features_job(dataset: str, params: str, slots: list[str], root: str) -> str:
+def features(dataset: str, params: str, slots: list[str], root: str) -> str:
     """Compute the frozen encoder's cached token states once, before the BERT-family heads train on them.
     A failure here only costs time: each training computes any missing features itself."""
     log = get_run_logger()
@@ -214,7 +215,7 @@ def slot_environment(slot: str, slots: list[str], root: str) -> dict[str, str]:
 
 
 @task(cache_policy=NO_CACHE, task_run_name="train {job.dataset}/{job.model} seed {job.seed}")
-def train_job(job: Job, params: str, slots: list[str], root: str, force: bool = False) -> dict[str, Any] | State:
+def train(job: Job, params: str, slots: list[str], root: str, force: bool = False) -> dict[str, Any] | State:
     """Train one job unless its fingerprint is unchanged (then end in a `Skipped` state carrying the
     status record); raise TrainingFailed with the error line."""
     log = get_run_logger()
@@ -307,13 +308,13 @@ def _train_all(jobs: list[Job], cfg: Config, params: str, slots: list[str], root
                force: bool) -> dict[str, dict[str, Any]]:
     """Submit every job (extra seeds after the first, frozen heads after their features) and collect
     each one's status record as it finishes."""
-    retrying = train_job.with_options(retries=cfg.orchestration.retries, retry_delay_seconds=10)
+    retrying = train.with_options(retries=cfg.orchestration.retries, retry_delay_seconds=10)
     futures: dict[PrefectFuture[Any], Job] = {}
     primary: dict[tuple[str, str], PrefectFuture[Any]] = {}
     with submit_options(cfg.orchestration, gpu_slots=not is_cpu(slots[0])):
         # one encoder pass per dataset before its frozen-encoder heads (submitted first, so it runs
         # while the classic models train; the heads are planned last and wait for it)
-        encoded = {ds: features_job.submit(ds, params, slots, root) for ds in
+        encoded = {ds: features.submit(ds, params, slots, root) for ds in
                    dict.fromkeys(j.dataset for j in jobs if j.frozen and not j.skip_reason and (force or not is_done(j)))}
         for job in jobs:  # extra seeds wait for the first seed, which replaces the model's dirs
             after = [] if job.primary else [allow_failure(primary[job.dataset, job.model])]

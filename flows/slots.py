@@ -2,7 +2,7 @@
 `orchestration.cpu_slots` processes at a time, each with its share of the cores.
 
 A slot is held with an exclusive `flock` on `<lock_dir>/<host>-<slot>.lock`, so the guarantee holds
-across threads, Dask worker processes and concurrent `textbench run`s sharing a lock dir, and a
+across threads, Dask worker processes and concurrent `textbench benchmark`s sharing a lock dir, and a
 crashed holder releases its slot automatically (the kernel drops the lock with the process).
 """
 

@@ -5,7 +5,7 @@
     <tokenizer dir>/vocab.json                read_vocab     written by tokenize (scheme vocab)
     models/<ds>/<model>/config.json           ModelConfig    written by train
     reports/<ds>/<model>/metrics.json         RunMetrics     written by train
-    reports/<ds>/<model>/status.json          RunStatus      written by the flow
+    reports/<ds>/.status/<model>/<seed>.json  RunStatus      written by the flow (paths.job_status)
     reports/metrics.json                      read_scores    written by report (scores + CIs per dataset, model)
 
 Each model checks the keys its readers rely on (types, ranges, agreement between keys) and lets
@@ -188,7 +188,7 @@ def retrain(run_dir: str | Path) -> str:
     """What rewrites a model or report dir: the train command for models|reports/<ds>/<model>."""
     d = Path(run_dir)
     if d.parent.name == "seeds":  # an extra seed of the flow
-        return f"retrain it (textbench run -d {d.parents[2].name} -m {d.parents[1].name})"
+        return f"retrain it (textbench benchmark -d {d.parents[2].name} -m {d.parents[1].name})"
     return f"retrain it (textbench train -d {d.parent.name} -m {d.name})"
 
 
@@ -279,10 +279,10 @@ class RunStatus(Artifact):
     started_at: float | None = None
 
     @classmethod
-    def of(cls, report_dir: str | Path) -> "RunStatus | None":
-        """reports/<ds>/<model>/status.json, None when no flow ran the job."""
-        return cls.read_if_present(Path(report_dir) / "status.json",
-                                   "delete it and rerun `textbench run` (it rewrites the job's status)")
+    def of(cls, dataset: str, model: str, seed: int) -> "RunStatus | None":
+        """The job's status (paths.job_status), None when no flow ran the job."""
+        return cls.read_if_present(paths.job_status(dataset, model, seed),
+                                   "delete it and rerun `textbench benchmark` (it rewrites the job's status)")
 
 
 # --- report ---------------------------------------------------------------------------------

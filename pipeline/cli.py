@@ -20,7 +20,7 @@ from pipeline.errors import Interrupted, TextbenchError
 
 app = typer.Typer(
     help="Benchmark text classifiers (BERT family vs TextCNN/TextRNN/FastText/DPCNN/Transformer/RNN) "
-    "reproducibly. Stages: download → prepare → tokenize → train → report; `run` does it all via Prefect.",
+    "reproducibly. Stages: download → prepare → tokenize → benchmark (train every model via Prefect) → report.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -181,7 +181,7 @@ def train(
     dataset: str = DatasetOpt,
     model: str = typer.Option(..., "--model", "-m", help="registry name (textcnn, fasttext, bert, bert_cnn, ...)"),
     seed: int = typer.Option(None, "--seed", help="random seed; default params.yaml `seed`"),
-    resume: bool = typer.Option(False, "--resume", help="continue an interrupted run from its checkpoint (models/<ds>/.<model>.partial/last)"),
+    resume: bool = typer.Option(False, "--resume", help="continue an interrupted run from its checkpoint (.textbench/state/models/<ds>/<model>.partial/last)"),
     model_dir: Path = typer.Option(None, "--model-dir", help="write the model here instead of models/<ds>/<model>/ "
                                    "(the flow puts extra seeds in .../seeds/<seed>/)"),
     report_dir: Path = typer.Option(None, "--report-dir", help="write metrics/predictions/curves here instead of "
@@ -199,7 +199,7 @@ def train(
 @app.command()
 def features(dataset: str = DatasetOpt, params: Path = ParamsOpt) -> None:
     """Cache the frozen encoder's token states of every split (data/features/<dataset>/): what the BERT-family
-    heads with `freeze_encoder: true` train on. `textbench run` does this once before them; any training
+    heads with `freeze_encoder: true` train on. `textbench benchmark` does this once before them; any training
     that finds no cache makes it itself."""
     from pipeline.train.features import build_features
 
@@ -225,7 +225,7 @@ class Runner(str, Enum):
 
 
 @app.command()
-def run(
+def benchmark(
     params: Path = ParamsOpt,
     dataset: list[str] = typer.Option([], "--dataset", "-d", help="only this dataset of benchmark.datasets (repeatable)"),
     model: list[str] = typer.Option([], "--model", "-m", help="only this model of benchmark.models (repeatable)"),
@@ -241,8 +241,8 @@ def run(
     for r in results:
         print(f"{r['job']}: {r['status']} ({r.get('wall_time_s', 0):.0f}s){'  ' + r['error'] if r.get('error') else ''}")
     if failed:
-        print(f"warning: {len(failed)} of {len(results)} trainings failed (see reports/<ds>/<model>/status.json); "
-              f"fix and rerun `textbench run` (only those retrain)", file=sys.stderr)
+        print(f"warning: {len(failed)} of {len(results)} trainings failed (see reports/<ds>/.status/<model>/<seed>.json); "
+              f"fix and rerun `textbench benchmark` (only those retrain)", file=sys.stderr)
         if strict:
             raise typer.Exit(1)
 

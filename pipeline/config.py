@@ -160,7 +160,7 @@ class _Invalid(ValueError):
 
 
 class BenchmarkConfig(Section):
-    """What `textbench run` trains: every dataset × model × seed (the first seed fills the contract dirs)."""
+    """What `textbench benchmark` trains: every dataset × model × seed (the first seed fills models|reports/<ds>/<model>/)."""
 
     datasets: list[str]
     models: list[str]

@@ -38,7 +38,7 @@ def classification_metrics(y_true: Iterable[int], y_pred: Iterable[int], labels:
 
 def predictions_table(ids: list[str], texts: list[str], y_true: np.ndarray, probs: np.ndarray,
                       labels: list[str]) -> pa.Table:
-    """Contract 4 predictions: id, text, label, pred (class names), confidence, probs list<float32>."""
+    """A report dir's predictions.parquet: id, text, label, pred (class names), confidence, probs list<float32>."""
     pred = probs.argmax(1)
     probs32 = probs.astype(np.float32)
     return pa.table({

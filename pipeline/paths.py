@@ -4,10 +4,17 @@
     data/prepared/<ds>/{train,dev,test}.parquet + card.json
     data/tokenized/<ds>/<scheme>/{train,dev,test}.parquet + meta.json (+ vocab.json)
     data/features/<ds>/<key>/{train,dev,test}.npy   frozen-encoder token states (a cache, not a DVC output)
-    models/<ds>/<model>/                        checkpoints and the config they were trained with
-    models/<ds>/.<model>.lock                   held by the trainer writing models/<ds>/<model>/
+    models/<ds>/<model>/                        what predict/serve/export load: config, best weights, tokenizer
+    .textbench/state/<model dir>.partial/       a trainer's resumable state, removed when its run finishes
+    .textbench/state/<model dir>.lock           held by the trainer writing that model dir (and its report dir)
     reports/<ds>/<model>/                       metrics.json, predictions.parquet, curves
+    models|reports/<ds>/<model>/seeds/<seed>/   the benchmark's extra seeds (seed_dir)
+    reports/<ds>/.status/<model>/<seed>.json    the flow's record of each job (apart from the dirs the trainer swaps)
     reports/{metrics.json,cost.json,comparison.md,index.html}   scores apart from cost (timings, memory)
+
+The stages hand over through these, named alike in code and docs: the *prepared data*, the
+*tokenized data* (one per scheme), a *model dir* and its *report dir* (one per dataset × model × seed)
+and the flow's *job status*. Their JSON files are typed in pipeline/artifacts.py.
 """
 
 from __future__ import annotations
@@ -51,15 +58,28 @@ def model_dir(dataset: str, model: str) -> Path:
     return root() / "models" / dataset / model
 
 
+def state_dir() -> Path:
+    """Trainers' working state (resume checkpoints, job locks): not a DVC output, ignored by git."""
+    return root() / ".textbench" / "state"
+
+
+def _state_of(model_dir: Path, suffix: str) -> Path:
+    """`model_dir`'s path under state_dir() + `suffix`: one name per model dir, never inside another's
+    (an extra seed's models/<ds>/<model>/seeds/<seed> maps beside, not into, its first seed's)."""
+    d = Path(model_dir).resolve()
+    rel = d.relative_to(root()) if d.is_relative_to(root()) else Path("abs", *d.parts[1:])
+    return state_dir() / rel.parent / f"{rel.name}{suffix}"
+
+
 def job_lock(model_dir: Path) -> Path:
-    """The lock file a trainer holds while it writes `model_dir` and its report dir (beside the dir,
-    like its `.partial/`; never deleted, so every trainer of the dir locks the same file)."""
-    return model_dir.parent / f".{model_dir.name}.lock"
+    """The lock file a trainer holds while it writes `model_dir` and its report dir (never deleted,
+    so every trainer of the dir locks the same file)."""
+    return _state_of(model_dir, ".lock")
 
 
 def partial_dir(model_dir: Path) -> Path:
     """Where a trainer keeps the resumable `last/` state of `model_dir` until the run finishes."""
-    return model_dir.parent / f".{model_dir.name}.partial"
+    return _state_of(model_dir, ".partial")
 
 
 def report_dir(dataset: str, model: str) -> Path:
@@ -73,6 +93,12 @@ def seed_dir(run_dir: Path, seed: int) -> Path:
     """Where an extra seed of the model or report dir `run_dir` lives. A retrain of the first seed
     (`textbench train`, whose dirs are swapped in whole) carries `seeds/` over."""
     return run_dir / SEEDS / str(seed)
+
+
+def job_status(dataset: str, model: str, seed: int) -> Path:
+    """The flow's status.json of one job. Only the flow writes it, and it lies apart from the model
+    and report dirs, which the trainer replaces whole (a hand-run retrain keeps it)."""
+    return root() / "reports" / dataset / ".status" / model / f"{seed}.json"
 
 
 def reports_root() -> Path:

@@ -17,12 +17,13 @@ from typing import Any, Callable
 
 import pytest
 
+from pipeline import paths
 from pipeline.artifacts import (Artifact, DatasetCard, ModelConfig, RunMetrics, RunStatus, TokenizedMeta, read_scores, read_vocab,
                                 retrain)
 from pipeline.cli import main
 from pipeline.errors import TextbenchError
 from serve_models import model_dir
-from test_report import make_project
+from test_report import make_project, status_file
 
 META = {"scheme": "vocab", "labels": ["a", "b"], "language": "en", "max_len": 16, "truncation": "head", "vocab_size": 10,
         "pad_id": 0, "unk_id": 1, "fingerprint": "f", "vocab_file": "vocab.json",
@@ -41,13 +42,15 @@ def write(path: Path, obj: Any) -> Path:
     return path
 
 
-def test_valid_artifacts_read_back_as_written(tmp_path: Path) -> None:
+def test_valid_artifacts_read_back_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEXTBENCH_ROOT", str(tmp_path))
     meta = TokenizedMeta.read(write(tmp_path / "meta.json", META), "fix")
     assert meta.labels == ["a", "b"] and meta.unk_rates() == {"train": 0.5} and meta.as_dict() == META
     assert ModelConfig.read(write(tmp_path / "config.json", CONFIG), "fix").as_dict() == CONFIG
     assert RunMetrics.read(write(tmp_path / "metrics.json", METRICS), "fix").macro_f1 == 0.5
-    assert RunStatus.of(write(tmp_path / "r" / "status.json", {"status": "failed", "error": "boom"}).parent).error == "boom"
-    assert RunMetrics.of(tmp_path / "nothing") is None and RunStatus.of(tmp_path / "nothing") is None
+    write(paths.job_status("d", "m", 1), {"status": "failed", "error": "boom"})
+    assert RunStatus.of("d", "m", 1).error == "boom"
+    assert RunMetrics.of(tmp_path / "nothing") is None and RunStatus.of("d", "m", 2) is None
     assert DatasetCard.read(write(tmp_path / "card.json", {"labels": ["x"], "counts": {"train": {"x": 2}}}),
                             "fix").split_totals() == {"train": 2}
 
@@ -92,7 +95,7 @@ def test_unreadable_json_is_one_error(tmp_path: Path, content: bytes, message: s
 
 def test_retrain_hint_names_the_run() -> None:
     assert retrain(Path("models/reuters/textcnn")) == "retrain it (textbench train -d reuters -m textcnn)"
-    assert retrain(Path("reports/reuters/textcnn/seeds/7")) == "retrain it (textbench run -d reuters -m textcnn)"
+    assert retrain(Path("reports/reuters/textcnn/seeds/7")) == "retrain it (textbench benchmark -d reuters -m textcnn)"
 
 
 # --- fuzz: every artifact a command reads, broken every way, through the real CLI --------------------
@@ -169,7 +172,7 @@ def test_fuzz_report_artifacts_through_report(project: Path, capsys: pytest.Capt
     assert run_cli(["report"], capsys, monkeypatch)[0] == 0
     before = {p: p.read_bytes() for p in (project / "reports").glob("*.*")}
     run = project / "reports" / "thucnews" / "bert"
-    targets = {run / "metrics.json": RunMetrics, run / "status.json": RunStatus,
+    targets = {run / "metrics.json": RunMetrics, status_file(project, "thucnews", "bert"): RunStatus,
                project / "data" / "prepared" / "thucnews" / "card.json": DatasetCard,
                project / "data" / "tokenized" / "thucnews" / "subword" / "meta.json": TokenizedMeta}
     sweep(targets, lambda: run_cli(["report"], capsys, monkeypatch),

@@ -65,8 +65,8 @@ def edit_params(project: Path, fn) -> None:
 
 
 def statuses(project: Path) -> dict[str, dict]:
-    return {str(p.parent.relative_to(project / "reports")): json.loads(p.read_text())
-            for p in (project / "reports").rglob("status.json")}
+    """Job name → the flow's status record of it."""
+    return {job.name: bm.read_status(job) for job in bm.plan(load_config(project / "params.yaml"))}
 
 
 # --- device slots -------------------------------------------------------------------------------
@@ -190,6 +190,19 @@ def test_resume_only_a_fresh_checkpoint_of_the_same_job(tiny: Path) -> None:
     assert not bm.can_resume(job) and not bm.is_done(job)
 
 
+def test_a_hand_run_retrain_keeps_the_flows_status(tiny: Path) -> None:
+    """The flow's status lies apart from the dirs the trainer swaps in whole: after a hand-run
+    `textbench train` of the first seed the record is still there, so the unchanged job stays done."""
+    from pipeline.train.stage import train
+
+    cfg = load_config(tiny / "params.yaml")
+    job = bm.plan(cfg, models=["textcnn"])[0]
+    train(cfg, "tiny", "textcnn", seed=job.seed)
+    record = bm.write_status(job, "ok", 1.0)
+    train(cfg, "tiny", "textcnn", seed=job.seed)  # by hand: new model and report dirs replace the old ones
+    assert bm.read_status(job) == record and bm.is_done(job)
+
+
 def test_run_streaming_keeps_the_last_error_line(tmp_path: Path) -> None:
     lines: list[str] = []
 
@@ -302,10 +315,10 @@ def test_flow_isolates_failures_skips_unchanged_and_retrains_one_model(
         "tiny/fasttext/seed2": "failed"}
     assert fake_trainer.read_text().count("fasttext/1") == 2  # retried once, then recorded as failed
     st = statuses(tiny)
-    assert st["tiny/fasttext"]["error"] == "error: models.x: boom (fix it)"
-    assert st["tiny/fasttext"]["job_fingerprint"] == bm.plan(load_config(params))[2].fingerprint
+    assert st["tiny/fasttext/seed1"]["error"] == "error: models.x: boom (fix it)"
+    assert st["tiny/fasttext/seed1"]["job_fingerprint"] == bm.plan(load_config(params))[2].fingerprint
     metrics = json.loads((tiny / "reports/tiny/textcnn/metrics.json").read_text())
-    assert metrics["seed"] == 1 and st["tiny/textcnn"]["fingerprint"] == metrics["fingerprint"]
+    assert metrics["seed"] == 1 and st["tiny/textcnn/seed1"]["fingerprint"] == metrics["fingerprint"]
     assert json.loads((tiny / "reports/tiny/textcnn/seeds/2/metrics.json").read_text())["seed"] == 2
     calls_of(fake_trainer)
 
@@ -346,7 +359,7 @@ def test_killed_run_resumes_only_the_unfinished_model(tiny: Path, fake_trainer: 
 
 
 def test_flow_with_the_real_trainer(tiny: Path, prefect_server) -> None:
-    """One real `textbench train` subprocess: contract outputs, status fingerprint = metrics fingerprint."""
+    """One real `textbench train` subprocess: model and report dirs, status fingerprint = metrics fingerprint."""
     params = tiny / "params.yaml"
     edit_params(tiny, lambda raw: raw["benchmark"].update(models=["textcnn"], seeds=[7]))
     [result] = bm.run_benchmark(params)
@@ -358,7 +371,7 @@ def test_flow_with_the_real_trainer(tiny: Path, prefect_server) -> None:
 
 
 def test_signals_stop_running_trainings_and_start_no_new_one(tmp_path: Path) -> None:
-    """What SIGINT/SIGTERM of `textbench run` does in the flow: the trainings in their own sessions
+    """What SIGINT/SIGTERM of `textbench benchmark` does in the flow: the trainings in their own sessions
     die too, no new one starts, then the signal does what it did before (here: an exception)."""
     from flows.proc import Stopped, stop_children_on_signals
 
@@ -400,9 +413,9 @@ def _slow(raw: dict) -> None:
 
 
 def start_run(project: Path, server: str) -> subprocess.Popen[bytes]:
-    """`textbench run` in `project` as a real process on the test's Prefect server."""
+    """`textbench benchmark` in `project` as a real process on the test's Prefect server."""
     env = {**os.environ, "PREFECT_API_URL": server, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "pipeline", "run"], cwd=project, env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "pipeline", "benchmark"], cwd=project, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
 
 
@@ -468,7 +481,7 @@ def test_sigterm_stops_run_and_its_trainer_within_seconds(tiny: Path, prefect_se
     assert run.returncode == 143 and took < 5, (run.returncode, took, text[-3000:])
     assert "Traceback" not in text and text.splitlines()[-1].startswith("stopped by SIGTERM:"), text[-3000:]
     assert not alive(trainer)
-    status = json.loads((tiny / "reports/tiny/textcnn/status.json").read_text())
+    status = json.loads((tiny / "reports/tiny/.status/textcnn/1.json").read_text())
     assert status["status"] == "running"  # killed mid-run: the next run resumes it
 
 
@@ -494,6 +507,6 @@ def test_a_training_failing_inside_the_loop_reports_the_trainers_error(tiny: Pat
 
     edit_params(tiny, diverge)
     [result] = bm.run_benchmark(tiny / "params.yaml")
-    status = json.loads((tiny / "reports/tiny/textcnn/status.json").read_text())
+    status = json.loads((tiny / "reports/tiny/.status/textcnn/1.json").read_text())
     assert result["status"] == status["status"] == "failed"
     assert status["error"].startswith("error: training diverged: loss is"), status["error"]

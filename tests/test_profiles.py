@@ -30,7 +30,7 @@ def encoder_config(ref: str) -> dict:
     """The encoder's HF config without weights: local/packaged or cached config, else a BertConfig of its shape."""
     from transformers import AutoConfig, BertConfig
 
-    from pipeline.encoders import resolve_encoder
+    from pipeline.pretrained import resolve_encoder
 
     try:
         return AutoConfig.from_pretrained(resolve_encoder(ref)).to_dict()

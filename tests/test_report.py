@@ -21,7 +21,8 @@ import yaml
 from pipeline.config import load_config
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import classification_metrics, predictions_table
-from pipeline.io import sha256_file, write_json
+from pipeline import paths
+from pipeline.io import atomic_dir, sha256_file, write_json
 from pipeline.report import aggregate, stats
 from pipeline.report.build import build_report
 from pipeline.report.compare import compare
@@ -34,7 +35,7 @@ N_TEST = 240
 
 
 def write_run(root: Path, ds: str, model: str, seed: int, accuracy: float) -> dict[str, Any]:
-    """Contract-4 files for one (dataset, model, seed) from generated predictions."""
+    """Report-dir files for one (dataset, model, seed) from generated predictions."""
     labels = LABELS[ds]
     rng = np.random.default_rng([seed, len(ds)])  # same test labels for every model of a dataset
     y_true = rng.integers(0, len(labels), N_TEST)
@@ -63,8 +64,13 @@ def write_run(root: Path, ds: str, model: str, seed: int, accuracy: float) -> di
     (rdir / "curves.csv").write_text("step,train_loss,dev_loss,dev_accuracy,dev_macro_f1\n" + "".join(
         f"{s},{2 / (1 + s / 100):.4f},{2.2 / (1 + s / 120):.4f},{accuracy * (1 - 0.5 ** (1 + s / 100)):.4f},"
         f"{accuracy * (1 - 0.5 ** (1 + s / 100)) - 0.02:.4f}\n" for s in steps), encoding="utf-8")
-    write_json(base / "status.json", {"status": "ok", "error": "", "fingerprint": f"fp-{model}", "wall_time_s": 1.0})
+    write_json(status_file(root, ds, model), {"status": "ok", "error": "", "fingerprint": f"fp-{model}", "wall_time_s": 1.0})
     return metrics
+
+
+def status_file(root: Path, ds: str, model: str) -> Path:
+    """The flow's status of the first seed's job (paths.job_status under `root`)."""
+    return root / "reports" / ds / ".status" / model / f"{SEEDS[0]}.json"
 
 
 def make_project(root: Path, bootstrap: int = 200, datasets: tuple[str, ...] = tuple(LABELS)) -> None:
@@ -77,7 +83,7 @@ def make_project(root: Path, bootstrap: int = 200, datasets: tuple[str, ...] = t
         for model, acc in ACCURACY.items():
             for i, seed in enumerate(SEEDS):
                 write_run(root, ds, model, seed, acc - 0.03 * i)
-        write_json(root / "reports" / ds / "fasttext" / "status.json",
+        write_json(status_file(root, ds, "fasttext"),
                    {"status": "failed", "error": "RuntimeError: loss became NaN at step 40", "fingerprint": "x",
                     "wall_time_s": 3.0})
     write_json(root / "data" / "prepared" / "reuters" / "card.json", {
@@ -241,6 +247,29 @@ def test_missing_and_corrupt_runs(project: Path) -> None:
     with pytest.raises(TextbenchError, match=r"thucnews/bert/metrics.json: not valid JSON"):
         build_report(load_config("params.yaml"))
     assert "textcnn |" in (project / "reports" / "comparison.md").read_text()  # earlier report left intact
+
+
+def test_a_retrain_swapping_the_report_dir_keeps_the_flows_status(project: Path) -> None:
+    """The flow's status lies apart from the report dir the trainer replaces whole: a failed job keeps
+    its error line in the report over earlier results, until a later training writes newer ones."""
+    make_project(project, bootstrap=0, datasets=("thucnews",))
+    failed = {"status": "failed", "error": "error: training diverged", "fingerprint": "x", "wall_time_s": 1.0}
+    write_json(status_file(project, "thucnews", "textcnn"), failed)
+    build_report(load_config("params.yaml"))
+    md = (project / "reports" / "comparison.md").read_text()
+    assert re.search(r"^\| textcnn \|.*failed: error: training diverged \|$", md, re.M)
+
+    rdir = project / "reports" / "thucnews" / "textcnn"
+    metrics = json.loads((rdir / "metrics.json").read_text())
+    with atomic_dir(rdir, keep=(paths.SEEDS,)) as tmp:  # as `textbench train` swaps in a new report dir
+        for f in rdir.iterdir():
+            if f.is_file():
+                shutil.copy2(f, tmp / f.name)
+        write_json(tmp / "metrics.json", metrics | {"fingerprint": "fp-new"})
+    assert json.loads(status_file(project, "thucnews", "textcnn").read_text()) == failed
+    build_report(load_config("params.yaml"))
+    md = (project / "reports" / "comparison.md").read_text()
+    assert "training diverged" not in md and re.search(r"^\| textcnn \| (\*\*)?0\.\d{4}", md, re.M)
 
 
 def test_cli_report_writes_the_outputs(project: Path) -> None:

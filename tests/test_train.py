@@ -1,4 +1,4 @@
-"""Trainer on generated tokenized fixtures: the CLI writes contracts 3 and 4, resume after a crash
+"""Trainer on generated tokenized fixtures: the CLI writes the model and report dirs, resume after a crash
 ends with the same metrics as an uninterrupted run, and bad inputs leave earlier results untouched."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import torch
 from train_fixtures import LABELS, tiny_bert, write_toy_project
 from typer.testing import CliRunner
 
+from pipeline import paths
 from pipeline.cli import app
 from pipeline.config import load_config
 from pipeline.errors import TextbenchError
@@ -41,7 +42,7 @@ def toy(project: Path, bert_dir: Path) -> Path:
 
 
 @pytest.mark.parametrize("model", ["textcnn", "bert_cnn"])
-def test_cli_train_writes_every_contract_file(toy: Path, model: str) -> None:
+def test_cli_train_writes_every_model_and_report_file(toy: Path, model: str) -> None:
     result = CliRunner().invoke(app, ["train", "-d", "toy", "-m", model])
     assert result.exit_code == 0, result.output
     assert "accuracy" in result.output
@@ -53,8 +54,9 @@ def test_cli_train_writes_every_contract_file(toy: Path, model: str) -> None:
     assert {"meta.json"} <= {p.name for p in (mdir / "tokenizer").iterdir()}
     assert (mdir / "tokenizer" / ("tokenizer.json" if model.startswith("bert") else "vocab.json")).is_file()
     assert {p.name for p in mdir.iterdir()} == {"config.json", "model.safetensors", "tokenizer"}  # no resume state
-    # no partial/temp dirs left; only the job lock (kept: every trainer of the dir must lock the same file)
-    assert [p.name for p in (toy / "models" / "toy").glob(".*")] == [f".{model}.lock"]
+    # no partial/temp dirs or locks under models/; the resume state is gone, the job lock kept apart
+    assert [p.name for p in (toy / "models" / "toy").glob(".*")] == []
+    assert not paths.partial_dir(mdir).exists() and paths.job_lock(mdir).is_file()
     metrics = json.loads((rdir / "metrics.json").read_text())
     assert METRIC_KEYS <= set(metrics) and metrics["accuracy"] > 0.5
     assert set(metrics["per_class"]) == set(LABELS) and len(metrics["confusion_matrix"]) == 4
@@ -87,12 +89,13 @@ def test_resume_after_crash_matches_uninterrupted_run(toy: Path, monkeypatch: py
     with pytest.raises(RuntimeError, match="killed"):
         train(cfg, "toy", "textrnn_att", model_dir=toy / "m2", report_dir=toy / "r2")
     assert not (toy / "m2").exists() and not (toy / "r2").exists()  # nothing half-written
-    state = json.loads((toy / ".m2.partial" / "last" / "state.json").read_text())["state"]
+    state = json.loads((paths.partial_dir(toy / "m2") / "last" / "state.json").read_text())["state"]
     assert state["step"] == 8  # crashed at the third evaluation (eval_every 4)
     monkeypatch.setattr(loop, "_evaluate", real_evaluate)
     resumed = train(cfg, "toy", "textrnn_att", resume=True, model_dir=toy / "m2", report_dir=toy / "r2")
     for key in ("accuracy", "macro_f1", "weighted_f1", "per_class", "confusion_matrix", "best_step", "fingerprint"):
         assert resumed[key] == full[key], key
+    assert not paths.partial_dir(toy / "m2").exists()  # the finished run leaves no resume state
     assert (toy / "full" / "curves.csv").read_text() == (toy / "r2" / "curves.csv").read_text()
     a = pq.read_table(toy / "full" / "predictions.parquet").column("probs").to_pylist()
     b = pq.read_table(toy / "r2" / "predictions.parquet").column("probs").to_pylist()
@@ -139,7 +142,8 @@ def test_bad_inputs_leave_earlier_results_untouched(toy: Path, monkeypatch: pyte
     with monkeypatch.context() as m, pytest.raises(RuntimeError, match="killed"):  # leaves a resumable state
         m.setattr(loop, "_evaluate", crash_at_second_evaluation)
         train(cfg, "toy", "fasttext")
-    state_path = mdir.parent / ".fasttext.partial" / "last" / "state.json"
+    state_path = paths.partial_dir(mdir) / "last" / "state.json"
+    assert state_path.is_relative_to(paths.state_dir()) and not list(mdir.parent.glob(".*"))  # apart from models/
     state = json.loads(state_path.read_text())
     state["state"]["num_labels"] = 3
     state_path.write_text(json.dumps(state))

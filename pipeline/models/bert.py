@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pipeline.encoders import offline_hint, resolve_encoder
+from pipeline.pretrained import offline_hint, resolve_encoder
 from pipeline.errors import TextbenchError
 from pipeline.models.bounds import Decay
 

@@ -1,9 +1,10 @@
 """Collect what the runs left behind: per (dataset, model) metrics, predictions, curves, status.
 
-Layout read (contract 4 + the flow's status files):
-    reports/<ds>/<model>/{metrics.json, predictions.parquet, curves.csv, status.json}
+Layout read (the trainers' report dirs + the flow's job status):
+    reports/<ds>/<model>/{metrics.json, predictions.parquet, curves.csv}
     reports/<ds>/<model>/seeds/<seed>/{metrics.json, ...}     extra seeds
-A model without results, or whose status.json says `failed`, becomes a failed `Run` that
+    reports/<ds>/.status/<model>/<first seed>.json            the flow's record (paths.job_status)
+A model without results, or whose status says `failed`, becomes a failed `ModelResult` that
 carries its error line; a corrupt or wrong-typed file is a TextbenchError naming it (pipeline/artifacts.py).
 """
 
@@ -28,7 +29,7 @@ SCORES = (
 
 
 @dataclass
-class Run:
+class ModelResult:
     """One (dataset, model): its status and, when ok, the primary seed's results."""
 
     dataset: str
@@ -59,23 +60,26 @@ class Run:
         return paths.report_dir(self.dataset, self.model)
 
 
-def collect(cfg: Config, dataset: str) -> list[Run]:
+def collect(cfg: Config, dataset: str) -> list[ModelResult]:
     """Every model of `benchmark.models` for `dataset`, in params order."""
     return [_run(cfg, dataset, model) for model in cfg.benchmark.models]
 
 
-def _run(cfg: Config, dataset: str, model: str) -> Run:
+def _run(cfg: Config, dataset: str, model: str) -> ModelResult:
     rdir = paths.report_dir(dataset, model)
-    status = RunStatus.of(rdir)
+    status = RunStatus.of(dataset, model, cfg.benchmark.seeds[0])
     metrics = RunMetrics.of(rdir)
+    if status and metrics and _older(paths.job_status(dataset, model, cfg.benchmark.seeds[0]), rdir / "metrics.json"):
+        status = None  # results written after the flow's record (e.g. a hand-run `textbench train`): the record is of an earlier run
     state = status.status if status else "ok" if metrics else "missing"
     error = status.error if status else ""
     if state == "not_comparable":  # the flow did not train it; the reason is in `error`
-        return Run(dataset, model, state, error=error)
+        return ModelResult(dataset, model, state, error=error)
     if state == "failed" or metrics is None:
         error = error or (f"no results in reports/{dataset}/{model}: run `textbench train -d {dataset} -m {model}` "
-                          "or `textbench run`")
-        return Run(dataset, model, state if state in ("failed", "skipped", "running") else "missing", error=error)
+                          "or `textbench benchmark`")
+        return ModelResult(dataset, model, state if state in ("failed", "skipped", "running") else "missing",
+                           error=error)
     found = metrics.as_dict()
     if isinstance(found.get("params"), int):  # older trainers: `params` was the parameter count
         found.setdefault("num_params", found["params"])
@@ -85,8 +89,12 @@ def _run(cfg: Config, dataset: str, model: str) -> Run:
         if other is not None:
             seeds[seed] = found if other is metrics else other.as_dict()
     stale = bool(status and status.fingerprint) and status.fingerprint != metrics.fingerprint
-    return Run(dataset, model, "ok", metrics=found, predictions=_predictions(rdir, metrics.labels),
+    return ModelResult(dataset, model, "ok", metrics=found, predictions=_predictions(rdir, metrics.labels),
                curves=_curves(rdir / "curves.csv"), seed_metrics=seeds, stale=stale)
+
+
+def _older(a: Path, b: Path) -> bool:
+    return a.stat().st_mtime < b.stat().st_mtime
 
 
 def _predictions(rdir: Path, labels: list[str]) -> pd.DataFrame:

@@ -39,7 +39,7 @@ def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> li
     cost: dict[str, dict[str, dict]] = {}
     summary: list[list[Cell]] = []
     sections: list[Block] = []
-    runs: list[aggregate.Run] = []
+    runs: list[aggregate.ModelResult] = []
     for ds in cfg.benchmark.datasets:
         rows = compare(aggregate.collect(cfg, ds), cfg.report, cfg.seed)
         runs += [r.run for r in rows]
@@ -69,7 +69,7 @@ def _summary_row(ds: str, rows: list[Row]) -> list[Cell]:
             Cell((", ".join(failed) or "none") + (f" ({excluded} not comparable)" if excluded else ""), alert=bool(failed))]
 
 
-def _write(metrics: dict[Path, dict[str, dict[str, dict]]], blocks: list[Block], runs: list[aggregate.Run]) -> list[Path]:
+def _write(metrics: dict[Path, dict[str, dict[str, dict]]], blocks: list[Block], runs: list[aggregate.ModelResult]) -> list[Path]:
     """`metrics`: the content of each DVC metrics file (scores, cost) by path."""
     root = paths.reports_root()
     with atomic_dir(root / "figures") as tmp:

@@ -16,7 +16,7 @@ import numpy as np
 
 from pipeline.config import ReportConfig
 from pipeline.report import stats
-from pipeline.report.aggregate import Run
+from pipeline.report.aggregate import ModelResult
 
 
 @dataclass(frozen=True)
@@ -33,20 +33,20 @@ class Paired:
 class Row:
     """Everything the tables say about one model."""
 
-    run: Run
+    run: ModelResult
     accuracy_ci: tuple[float, float] | None = None
     macro_f1_ci: tuple[float, float] | None = None
     paired: Paired | None = None  # None for the best model itself and for unpaired test sets
     seeds: dict[str, tuple[float, float]] | None = None  # metric → (mean, std) over seeds
 
 
-def best_model(runs: list[Run]) -> Run | None:
+def best_model(runs: list[ModelResult]) -> ModelResult | None:
     """The comparable ok run with the highest macro-F1 (ties: accuracy, then model name)."""
     ok = sorted((r for r in runs if r.comparable), key=lambda r: r.model)  # max() keeps the first of equals
     return max(ok, key=lambda r: (r.metrics["macro_f1"], r.metrics["accuracy"]), default=None)
 
 
-def compare(runs: list[Run], cfg: ReportConfig, seed: int) -> list[Row]:
+def compare(runs: list[ModelResult], cfg: ReportConfig, seed: int) -> list[Row]:
     """One Row per run (failed runs get an empty Row), in the runs' order."""
     best = best_model(runs)
     boots = {r.model: _bootstrap(r, cfg.bootstrap, seed) for r in runs if r.ok}
@@ -67,13 +67,13 @@ def compare(runs: list[Run], cfg: ReportConfig, seed: int) -> list[Row]:
     return rows
 
 
-def _bootstrap(run: Run, n_boot: int, seed: int) -> stats.Bootstrap:
+def _bootstrap(run: ModelResult, n_boot: int, seed: int) -> stats.Bootstrap:
     df = run.predictions
     assert df is not None
     return stats.bootstrap(df["y_true"].to_numpy(), df["y_pred"].to_numpy(), len(run.metrics["labels"]), n_boot, seed)
 
 
-def _paired(best: Run, run: Run, boots: dict[str, stats.Bootstrap], cfg: ReportConfig) -> Paired | None:
+def _paired(best: ModelResult, run: ModelResult, boots: dict[str, stats.Bootstrap], cfg: ReportConfig) -> Paired | None:
     a, b = best.predictions, run.predictions
     assert a is not None and b is not None
     if not np.array_equal(a["id"].to_numpy(), b["id"].to_numpy()) or best.metrics["labels"] != run.metrics["labels"]:
@@ -88,7 +88,7 @@ def _paired(best: Run, run: Run, boots: dict[str, stats.Bootstrap], cfg: ReportC
     return Paired(test, delta, stats.interval(diff, cfg.confidence), stats.paired_bootstrap_p(diff))
 
 
-def _seeds(run: Run) -> dict[str, tuple[float, float]] | None:
+def _seeds(run: ModelResult) -> dict[str, tuple[float, float]] | None:
     if not run.seed_metrics:
         return None
     return {k: stats.mean_std([float(m[k]) for m in run.seed_metrics.values()]) for k in ("accuracy", "macro_f1", "weighted_f1")}

@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib import font_manager, ticker
 from matplotlib.figure import Figure
 
-from pipeline.report.aggregate import Run
+from pipeline.report.aggregate import ModelResult
 
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
              "Source Han Sans SC", "SimHei", "Microsoft YaHei", "PingFang SC", "AR PL UMing CN")
@@ -52,7 +52,7 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def confusion(run: Run) -> bytes:
+def confusion(run: ModelResult) -> bytes:
     """Confusion matrix, colour = row-normalised (recall), counts printed when it stays legible."""
     labels = run.metrics["labels"]
     cm = np.asarray(run.metrics["confusion_matrix"], dtype=float)
@@ -78,7 +78,7 @@ def confusion(run: Run) -> bytes:
         return _png(fig)
 
 
-def per_class_f1(runs: list[Run], labels: list[str]) -> bytes:
+def per_class_f1(runs: list[ModelResult], labels: list[str]) -> bytes:
     """Heatmap of per-class F1: models (rows) × `labels` (columns)."""
     ok = [r for r in runs if r.ok]
     grid = np.array([[r.metrics["per_class"].get(lab, {}).get("f1", np.nan) for lab in labels] for r in ok], dtype=float)
@@ -98,7 +98,7 @@ def per_class_f1(runs: list[Run], labels: list[str]) -> bytes:
         return _png(fig)
 
 
-def cost(runs: list[Run]) -> bytes | None:
+def cost(runs: list[ModelResult]) -> bytes | None:
     """Accuracy vs training time (log x); marker area ∝ parameter count. None without cost data."""
     ok = [r for r in runs if r.ok and _num(r.metrics.get("train_time_s")) and _num(r.metrics.get("num_params"))]
     if not ok:
@@ -121,7 +121,7 @@ def cost(runs: list[Run]) -> bytes | None:
         return _png(fig)
 
 
-def curves(runs: list[Run]) -> bytes | None:
+def curves(runs: list[ModelResult]) -> bytes | None:
     """Dev macro-F1 and train/dev loss against the optimizer step, one colour per model."""
     with_curves = [(i, r) for i, r in enumerate(runs) if r.ok and r.curves is not None and not r.curves.empty]
     if not with_curves:

@@ -1,4 +1,4 @@
-"""The tokenize stage: data/prepared/<ds>/*.parquet → data/tokenized/<ds>/<scheme>/ (contract 2).
+"""The tokenize stage: data/prepared/<ds>/*.parquet → data/tokenized/<ds>/<scheme>/ (the tokenized data).
 
 Streams record batches of `tokenize.batch_size` documents through `TextEncoder.encode_batch`
 (the code path prediction uses) into one ParquetWriter per split. Row groups hold a fixed

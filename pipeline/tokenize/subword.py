@@ -17,7 +17,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from pipeline.encoders import offline_hint, resolve_encoder
+from pipeline.pretrained import offline_hint, resolve_encoder
 from pipeline.artifacts import TokenizedMeta, tokenizer_fix
 from pipeline.errors import TextbenchError
 from pipeline.tokenize.encoder import TextEncoder, clean

@@ -85,7 +85,7 @@ def predict(model: torch.nn.Module, split: Split, batch_size: int, pad_id: int, 
 
 
 @dataclass
-class Run:
+class FitInputs:
     """One training run's fixed inputs."""
 
     model: torch.nn.Module
@@ -105,7 +105,7 @@ class Run:
         return min(total, self.tc.max_steps) if self.tc.max_steps else total
 
 
-def _positions(run: Run, state: checkpoint.TrainState) -> Iterator[tuple[int, int, int, np.ndarray]]:
+def _positions(run: FitInputs, state: checkpoint.TrainState) -> Iterator[tuple[int, int, int, np.ndarray]]:
     """(epoch, batch index, batches in epoch, rows) from the saved data position on."""
     for epoch in range(state.epoch, run.tc.epochs):
         batches = epoch_batches(run.train, run.tc.batch_size, run.seed, epoch)
@@ -119,7 +119,7 @@ def evals_since_best(state: checkpoint.TrainState) -> int:
     return sum(1 for row in state.curves if row["step"] > state.best_step)
 
 
-def stop_reason(run: Run, state: checkpoint.TrainState, total: int) -> str:
+def stop_reason(run: FitInputs, state: checkpoint.TrainState, total: int) -> str:
     """Why training stops now ('' = it goes on); checked after each dev evaluation.
 
     A plateau (`patience` evaluations without a dev gain) is convergence; every other reason is a cap
@@ -134,7 +134,7 @@ def stop_reason(run: Run, state: checkpoint.TrainState, total: int) -> str:
     return ""
 
 
-def fit(run: Run, state: checkpoint.TrainState, best: dict[str, torch.Tensor],
+def fit(run: FitInputs, state: checkpoint.TrainState, best: dict[str, torch.Tensor],
         opt: torch.optim.AdamW) -> tuple[checkpoint.TrainState, dict[str, torch.Tensor]]:
     """Train from `state` until a dev plateau or a cap (epochs, max_steps, time budget); `state.stop_reason`
     says which. Returns the final state and the best-on-dev weights."""
@@ -205,7 +205,7 @@ def fit(run: Run, state: checkpoint.TrainState, best: dict[str, torch.Tensor],
     return state, best
 
 
-def _evaluate(run: Run, state: checkpoint.TrainState, best: dict[str, torch.Tensor], bar: tqdm) -> dict[str, torch.Tensor]:
+def _evaluate(run: FitInputs, state: checkpoint.TrainState, best: dict[str, torch.Tensor], bar: tqdm) -> dict[str, torch.Tensor]:
     """Dev evaluation: append a curves row; keep the weights if the selection metric improved."""
     probs, dev_loss = predict(run.model, run.dev, run.tc.batch_size, run.pad_id, run.device, run.precision)
     m = classification_metrics(run.dev.labels, probs.argmax(1), run.labels)

@@ -1,8 +1,8 @@
-"""`train(cfg, dataset, model)`: tokenized data → trained model dir (contract 3) + reports (contract 4).
+"""`train(cfg, dataset, model)`: tokenized data → a model dir + its report dir (pipeline/paths.py).
 
 Outputs are built in temporary directories and swapped in only when everything succeeded, so a
 failed or interrupted run leaves earlier results untouched. While training, the resumable
-`last/` state lives in `.<model>.partial/` beside the model dir; `resume=True` continues from it
+`last/` state lives in paths.partial_dir, apart from models/; `resume=True` continues from it
 and ends with the same metrics as an uninterrupted run. A finished model dir keeps only what
 inference needs.
 """
@@ -22,7 +22,7 @@ from tqdm import tqdm
 from pipeline import paths
 from pipeline.artifacts import TokenizedMeta
 from pipeline.config import Config
-from pipeline.encoders import resolve_encoder
+from pipeline.pretrained import resolve_encoder
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import PeakMemory, classification_metrics, param_count, predictions_table
 from pipeline.io import atomic_dir, fingerprint, locked, write_json
@@ -32,7 +32,7 @@ from pipeline.train import checkpoint
 from pipeline.train.data import Split, read_splits
 from pipeline.train.features import encoder_features
 from pipeline.device import pick_device, pick_precision
-from pipeline.train.loop import Run, fit, make_optimizer, predict, seed_everything
+from pipeline.train.loop import FitInputs, fit, make_optimizer, predict, seed_everything
 
 
 def train(cfg: Config, dataset: str, model: str, *, seed: int | None = None, resume: bool = False,
@@ -94,7 +94,7 @@ def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool
             state, best = checkpoint.load_last(partial / "last", trained, opt, state)
         else:
             tqdm.write(f"--resume: no checkpoint under {partial}; starting from scratch")
-    run = Run(trained, splits["train"], splits["dev"], labels, tc, seed, ctx.pad_id, device, precision, partial / "last")
+    run = FitInputs(trained, splits["train"], splits["dev"], labels, tc, seed, ctx.pad_id, device, precision, partial / "last")
     memory = PeakMemory(device)
     state, best = fit(run, state, best, opt)
 

@@ -1,4 +1,4 @@
-"""Resolve an encoder reference (hub name, local checkpoint dir, or `minilm`) for offline use.
+"""Which pretrained checkpoint an encoder name means (hub name, local checkpoint dir, or `minilm`), for offline use.
 
 Used by both the subword tokenizer and the BERT-family models, so the two can never disagree
 about which checkpoint a name means.

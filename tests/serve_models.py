@@ -34,12 +34,15 @@ def document(rng: random.Random, label: str) -> str:
     return " ".join(words)
 
 
-def write_corpus(root: Path, sizes: dict[str, int] = {"train": 240, "dev": 40, "test": 40}) -> None:
+SIZES = {"train": 240, "dev": 40, "test": 40}
+
+
+def write_corpus(root: Path) -> None:
     """Prepared-contract parquet splits + card.json for dataset `reuters` under `root`."""
     rng = random.Random(7)
     out = root / "data" / "prepared" / "reuters"
     out.mkdir(parents=True, exist_ok=True)
-    for split, n in sizes.items():
+    for split, n in SIZES.items():
         labels = [sorted(SIGNAL)[i % 2] for i in range(n)]
         table = pa.table({"id": [f"{split}{i:03d}" for i in range(n)],
                           "text": [document(rng, label) for label in labels], "label": labels})

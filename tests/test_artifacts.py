@@ -12,13 +12,22 @@ import json
 import random
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from pipeline.artifacts import (Artifact, DatasetCard, ModelConfig, RunMetrics, RunStatus, TokenizedMeta, read_vocab,
-                                retrain)
+from pipeline.artifacts import (
+    Artifact,
+    DatasetCard,
+    ModelConfig,
+    RunMetrics,
+    RunStatus,
+    TokenizedMeta,
+    read_vocab,
+    retrain,
+)
 from pipeline.cli import main
 from pipeline.errors import TextbenchError
 from serve_models import model_dir

@@ -9,10 +9,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from conftest import REPO
 from pipeline.config import TrainConfig, config_from_dict, load_config
 from pipeline.errors import TextbenchError
 from pipeline.families import SCHEMES, family_of
-from conftest import REPO
 
 
 def raw():

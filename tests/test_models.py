@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from train_fixtures import LABELS, SPECIALS, WORDS, tiny_bert, toy_docs
 
 from pipeline.config import load_config
 from pipeline.errors import TextbenchError
 from pipeline.models.registry import REGISTRY, BuildContext, build_model
 from pipeline.train.data import collate
+from train_fixtures import LABELS, SPECIALS, WORDS, tiny_bert, toy_docs
 
 REPO = Path(__file__).resolve().parents[1]
 

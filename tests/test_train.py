@@ -12,7 +12,6 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
-from train_fixtures import LABELS, tiny_bert, write_toy_project
 from typer.testing import CliRunner
 
 from pipeline.cli import app
@@ -22,6 +21,7 @@ from pipeline.evaluate import classification_metrics
 from pipeline.models.load import load_trained
 from pipeline.train import loop
 from pipeline.train.stage import train
+from train_fixtures import LABELS, tiny_bert, write_toy_project
 
 METRIC_KEYS = {"dataset", "model", "seed", "accuracy", "macro_precision", "macro_recall", "macro_f1",
                "weighted_precision", "weighted_recall", "weighted_f1", "per_class", "confusion_matrix", "labels",
@@ -103,8 +103,9 @@ def test_resume_after_crash_matches_uninterrupted_run(toy: Path, monkeypatch: py
 def test_lr_schedule_is_the_transformers_scheduler_as_a_function_of_the_step(name: str, hf: str) -> None:
     """The factor at step k is the lr a `transformers.get_scheduler` run gives its k-th optimizer step,
     recomputed from the step alone (what a resumed run relies on)."""
-    from pipeline.config import TrainConfig
     from transformers import get_scheduler
+
+    from pipeline.config import TrainConfig
 
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     sched, lrs = get_scheduler(hf, opt, num_warmup_steps=3, num_training_steps=12), []

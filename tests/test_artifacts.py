@@ -157,6 +157,7 @@ def sweep(targets: dict[Path, type[Artifact] | None], command: Callable[[], tupl
     assert not bad, "\n".join(bad)
 
 
+@pytest.mark.slow
 def test_fuzz_model_dir_artifacts_through_predict(tmp_path: Path, capsys: pytest.CaptureFixture,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     mdir = tmp_path / "models" / "reuters" / "textcnn"
@@ -170,6 +171,7 @@ def test_fuzz_model_dir_artifacts_through_predict(tmp_path: Path, capsys: pytest
     sweep(targets, lambda: run_cli(args, capsys, monkeypatch), lambda: sorted(tmp_path.glob("*out*")))
 
 
+@pytest.mark.slow
 def test_fuzz_report_artifacts_through_report(project: Path, capsys: pytest.CaptureFixture,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     make_project(project, bootstrap=0, datasets=("thucnews",))

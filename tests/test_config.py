@@ -205,6 +205,7 @@ def test_params_command_shows_an_edit_of_train_epochs(tmp_path):
     assert bert["train"]["epochs"] == 11  # ...and what it does not set comes from train:
 
 
+@pytest.mark.slow
 def test_params_command_is_listed_and_names_unknown_models(tmp_path):
     from pipeline.cli import app
 

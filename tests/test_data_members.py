@@ -58,6 +58,7 @@ def pick_hostile(rng: random.Random, pool: list[tuple[str, bytes]]) -> list[tupl
     return rng.sample(pool, rng.choice([0, 0, 1, 1, 2, 3]))
 
 
+@pytest.mark.slow
 def test_random_reuters_tarballs(project, monkeypatch, capsys):
     rng = random.Random(20261129)
     docs = [sgml_doc(n, ["earn" if n % 2 else "acq"], "TEST" if n % 4 == 0 else "TRAIN") for n in range(1, 89)]
@@ -90,6 +91,7 @@ def test_random_reuters_tarballs(project, monkeypatch, capsys):
         check(monkeypatch, capsys, project, "reuters", [h for h, _ in hostile if h != pool[-1][0]], expected)
 
 
+@pytest.mark.slow
 def test_random_thucnews_zips(project, monkeypatch, capsys):
     params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
     params["datasets"]["thucnews"] |= {"categories": CATS, "per_class": 0, "ratios": [0.6, 0.2, 0.2]}

@@ -213,6 +213,7 @@ def test_train_settings_precedence(project: Path) -> None:
         cfg.train_for("nope")
 
 
+@pytest.mark.slow
 def test_bf16_autocast_works_for_every_model(bert_dir: Path) -> None:
     """`precision: auto` picks bf16 on capable CPUs/GPUs: every model must run forward+backward under it."""
     from pipeline.train.loop import autocast

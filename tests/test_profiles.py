@@ -58,6 +58,7 @@ def build_plan(cfg: Config) -> int:
     return built
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", profiles.available(REPO / "params.yaml"))
 def test_every_profile_builds_its_full_plan(proj: Path, name: str) -> None:
     from pipeline.models.registry import REGISTRY

@@ -70,6 +70,7 @@ def test_cli_train_writes_every_contract_file(toy: Path, model: str) -> None:
     assert not model_.training and cfg2.as_dict() == cfg
 
 
+@pytest.mark.slow
 def test_resume_after_crash_matches_uninterrupted_run(toy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = load_config(toy / "params.yaml")
     full = train(cfg, "toy", "textrnn_att", report_dir=toy / "full")
@@ -118,6 +119,7 @@ def test_lr_schedule_is_the_transformers_scheduler_as_a_function_of_the_step(nam
     assert [factor(k) for k in (2, 3)] == pytest.approx([2 / 3, 1.0])  # linear warmup over 3 steps to the base lr
 
 
+@pytest.mark.slow
 def test_bad_inputs_leave_earlier_results_untouched(toy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = load_config(toy / "params.yaml")
     train(cfg, "toy", "fasttext")
@@ -164,6 +166,7 @@ def test_metrics_fix_labels_and_zero_division() -> None:
     assert m["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)
 
 
+@pytest.mark.slow
 def test_peak_memory_on_cpu_catches_a_peak_already_freed() -> None:
     """The kernel's ru_maxrss: 512 MB touched and freed before anyone looks still count (a fresh process)."""
     code = ("import numpy as np, torch\nfrom pipeline.evaluate import PeakMemory\n"
@@ -260,6 +263,7 @@ def test_uncovered_encoder_is_named_not_comparable() -> None:
     assert uncovered_reason(TokenizedMeta(**raw | {"scheme": "vocab"}), "thucnews") == ""
 
 
+@pytest.mark.slow
 def test_retraining_the_first_seed_keeps_the_extra_seeds(toy: Path) -> None:
     """Before: a hand-run `textbench train` (which the report recommends) swapped in new model and report
     dirs and deleted every extra seed's results under them."""

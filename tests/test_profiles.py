@@ -21,6 +21,8 @@ HUB_VOCAB = {"bert-base-uncased": 30522, "bert-base-chinese": 21128}
 
 @pytest.fixture
 def proj(project: Path) -> Path:
+    """The shipped params.yaml and profiles: these tests are about the product's own files."""
+    shutil.copy(REPO / "params.yaml", project / "params.yaml")
     shutil.copytree(REPO / "profiles", project / "profiles", ignore=shutil.ignore_patterns("default.yaml"))
     return project
 

@@ -15,7 +15,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # `TORCH_INDEX=` (empty) takes pip's own index: PyPI's Linux wheel is a CUDA 13 build.
 TORCH_INDEX ?= https://download.pytorch.org/whl/$(if $(shell command -v nvidia-smi 2>/dev/null),cu126,cpu)
 
-.PHONY: setup setup-browser repro test lock lock-check
+.PHONY: setup setup-browser repro test test-all lint lock lock-check
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -36,8 +36,15 @@ setup-browser:  ## Debian's Chromium for the report and web-page browser tests (
 repro: setup  ## run the default pipeline end to end (dvc repro)
 	$(VENV)/bin/dvc repro
 
-test: setup  ## run the test suite
-	$(VENV)/bin/pytest -q
+test: setup  ## the fast tier (about a minute): every test not marked slow
+	$(VENV)/bin/pytest -q -m "not slow"
+
+test-all: test  ## every test: `make test` (the fast tier), then the slow one (browser, load, DVC processes, real corpora, longer trainings)
+	$(VENV)/bin/pytest -q -m slow
+
+lint: setup  ## ruff: lint, and check the formatting (`ruff format` applies it)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 lock:  ## refresh constraints.txt from the current .venv (local versions such as torch's +cpu dropped)
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e ' | sed -E 's/\+[A-Za-z0-9.]+$$//' > constraints.txt

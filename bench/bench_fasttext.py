@@ -54,8 +54,8 @@ def step_times(raw: dict[str, Any], dataset: str, models: list[tuple[str, dict[s
     import torch
     import torch.nn.functional as F
 
-    from pipeline.models.registry import BuildContext, build_model
     from pipeline.artifacts import TokenizedMeta
+    from pipeline.models.registry import BuildContext, build_model
     from pipeline.train.data import epoch_batches, read_split
     from pipeline.train.loop import make_optimizer
 

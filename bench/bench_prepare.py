@@ -84,8 +84,8 @@ def naive_thucnews_read(ds, name: str, archive: Path, seed: int):
 
 def run_case(case: str, archive: Path, per_class: int) -> dict:
     """Run one full `prepare` in this process (with the naive reader patched in for *-naive)."""
-    from pipeline.data import reuters, thucnews
     from pipeline.artifacts import read_card
+    from pipeline.data import reuters, thucnews
     from pipeline.data.prepare import prepare
 
     root = Path(tempfile.mkdtemp(prefix="bench-prepare-"))

@@ -57,12 +57,11 @@ def thucnews_texts() -> list[str]:
 def run_case(case: str, root: Path, dataset: str) -> dict[str, float]:
     """One measurement in this process: docs, seconds, docs/s, peak RSS in MB."""
     os.environ["TEXTBENCH_ROOT"] = str(root)
-    from pipeline.config import config_from_dict
-    from pipeline.tokenize.stage import tokenize_scheme
-
     from transformers import AutoTokenizer  # imported before the clock starts, for every case
 
+    from pipeline.config import config_from_dict
     from pipeline.pretrained import resolve_encoder
+    from pipeline.tokenize.stage import tokenize_scheme
 
     texts = pq.read_table(root / "data" / "prepared" / dataset / "train.parquet").column("text").to_pylist()
     docs = len(texts) + 2

@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated project root per test, and the real corpora when present."""
+"""Shared fixtures: an isolated project root per test with params built here, the real corpora when
+present; the test tiers (`make test` deselects `slow`; browser and corpora tests are slow)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = Path(os.environ.get("TEXTBENCH_CORPORA", REPO.parent / "shared" / "corpora"))
@@ -17,10 +19,57 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
+def base_params() -> dict:
+    """The params every test project starts from, built here rather than copied from the shipped
+    params.yaml, so editing the product's defaults cannot change a test: the two built-in corpora as
+    the mirror serves them (the real-corpora tests assert measured counts of exactly these), small
+    train settings, no family or model entries (the registry's architectures)."""
+    return {
+        "seed": 42,
+        "datasets": {
+            "reuters": {"kind": "reuters", "language": "en",
+                        "url": "http://kdd.ics.uci.edu/databases/reuters21578/reuters21578.tar.gz",
+                        "filename": "reuters21578.tar.gz", "split": "modapte", "label_mode": "single",
+                        "min_docs_per_class": 10, "dev_ratio": 0.1, "max_len": 48, "encoder": "minilm"},
+            "thucnews": {"kind": "thucnews", "language": "zh", "url": "http://thuctc.thunlp.org/source/THUCNews.zip",
+                         "filename": "THUCNews-sample.zip",
+                         "sha256": "c5c40174a742f88377028ff36a91a8b813c2343bfe5cadc2f708eaf7b4672b0e",
+                         "categories": ["财经", "房产", "股票", "教育", "科技", "社会", "时政", "体育", "游戏", "娱乐"],
+                         "per_class": 940, "ratios": [0.8, 0.1, 0.1], "max_len": 48, "encoder": "minilm"},
+        },
+        "tokenize": {"workers": 1},
+        "train": {"epochs": 2, "batch_size": 16, "lr": 3.0e-3, "warmup_ratio": 0.0, "patience": 0,
+                  "precision": "fp32", "threads": 1},
+        "benchmark": {"datasets": ["reuters", "thucnews"], "models": ["textcnn", "bert"], "seeds": [42]},
+        "orchestration": {"gpus": "none"},
+        "report": {"bootstrap": 100},
+    }
+
+
+def write_params(root: Path, params: dict | None = None) -> Path:
+    """`params` (default: base_params()) as root/params.yaml."""
+    path = root / "params.yaml"
+    path.write_text(yaml.safe_dump(base_params() if params is None else params, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tiers: a test taking the chromium fixture is a browser test; browser and real-corpora tests are
+    slow, so `make test` (-m "not slow") leaves them to `make test-all`."""
+    for item in items:
+        if "chromium" in item.fixturenames:
+            item.add_marker(pytest.mark.browser)
+        if "corpora" in item.fixturenames:
+            item.add_marker(pytest.mark.corpora)
+        if item.get_closest_marker("browser") or item.get_closest_marker("corpora"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A throwaway project root (cwd and TEXTBENCH_ROOT) holding a copy of the real params.yaml."""
-    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    """A throwaway project root (cwd and TEXTBENCH_ROOT) holding base_params() as params.yaml."""
+    write_params(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TEXTBENCH_ROOT", str(tmp_path))
     monkeypatch.delenv("TEXTBENCH_MIRROR", raising=False)
@@ -30,9 +79,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def prefect_server():
     """One temporary local Prefect server (SQLite, loopback) for the whole session; PREFECT_API_URL points at it."""
-    from prefect.testing.utilities import prefect_test_harness
-
     from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=180):
         yield str(PREFECT_API_URL.value())

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import base_params, write_params
+
 SIGNAL = {"sports": "goal", "finance": "stock"}
 FILLER = "the a report said today market people new year week city group news team board".split()
 TRAIN = {
@@ -34,12 +34,15 @@ def document(rng: random.Random, label: str) -> str:
     return " ".join(words)
 
 
-def write_corpus(root: Path, sizes: dict[str, int] = {"train": 240, "dev": 40, "test": 40}) -> None:
+SIZES = {"train": 240, "dev": 40, "test": 40}
+
+
+def write_corpus(root: Path) -> None:
     """Prepared-contract parquet splits + card.json for dataset `reuters` under `root`."""
     rng = random.Random(7)
     out = root / "data" / "prepared" / "reuters"
     out.mkdir(parents=True, exist_ok=True)
-    for split, n in sizes.items():
+    for split, n in SIZES.items():
         labels = [sorted(SIGNAL)[i % 2] for i in range(n)]
         table = pa.table({"id": [f"{split}{i:03d}" for i in range(n)],
                           "text": [document(rng, label) for label in labels], "label": labels})
@@ -56,14 +59,14 @@ def trained_root() -> Path:
 
     root = Path(tempfile.mkdtemp(prefix="textbench-serve-"))
     atexit.register(shutil.rmtree, root, True)
-    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    params = base_params()
     params["datasets"]["reuters"]["max_len"] = 32
-    params["train"]["threads"] = 1  # 2 threads on a loaded 2-core box run ~15x slower
-    # the fixture's own models: fine-tuned bert, no family defaults, fixed epochs/steps (no plateau stop)
-    params["train"] |= {"patience": 0, "time_budget_s": 0}
-    params["families"] = {}
+    # the fixture's own models: fine-tuned bert, fixed epochs/steps (no plateau stop); one thread, as
+    # 2 threads on a loaded 2-core box run ~15x slower
+    params["train"] |= {"patience": 0, "time_budget_s": 0, "threads": 1}
     params["models"] = {name: {"train": settings} for name, settings in TRAIN.items()}
-    (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    params["benchmark"] = {"datasets": ["reuters"], "models": list(TRAIN), "seeds": [params["seed"]]}
+    write_params(root, params)
     write_corpus(root)
     old = os.environ.get("TEXTBENCH_ROOT")
     os.environ["TEXTBENCH_ROOT"] = str(root)

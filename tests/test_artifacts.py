@@ -12,14 +12,24 @@ import json
 import random
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 from pipeline import paths
-from pipeline.artifacts import (Artifact, DatasetCard, ModelConfig, RunMetrics, RunStatus, TokenizedMeta, read_scores, read_vocab,
-                                retrain)
+from pipeline.artifacts import (
+    Artifact,
+    DatasetCard,
+    ModelConfig,
+    RunMetrics,
+    RunStatus,
+    TokenizedMeta,
+    read_scores,
+    read_vocab,
+    retrain,
+)
 from pipeline.cli import main
 from pipeline.errors import TextbenchError
 from serve_models import model_dir
@@ -151,6 +161,7 @@ def sweep(targets: dict[Path, type[Artifact] | None], command: Callable[[], tupl
     assert not bad, "\n".join(bad)
 
 
+@pytest.mark.slow
 def test_fuzz_model_dir_artifacts_through_predict(tmp_path: Path, capsys: pytest.CaptureFixture,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     mdir = tmp_path / "models" / "reuters" / "textcnn"
@@ -164,6 +175,7 @@ def test_fuzz_model_dir_artifacts_through_predict(tmp_path: Path, capsys: pytest
     sweep(targets, lambda: run_cli(args, capsys, monkeypatch), lambda: sorted(tmp_path.glob("*out*")))
 
 
+@pytest.mark.slow
 def test_fuzz_report_artifacts_through_report(project: Path, capsys: pytest.CaptureFixture,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     make_project(project, bootstrap=0, datasets=("thucnews",))

@@ -9,10 +9,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from conftest import REPO
 from pipeline.config import TrainConfig, config_from_dict, load_config
 from pipeline.errors import TextbenchError
 from pipeline.families import SCHEMES, family_of
-from conftest import REPO
 
 
 def raw():
@@ -205,6 +205,7 @@ def test_params_command_shows_an_edit_of_train_epochs(tmp_path):
     assert bert["train"]["epochs"] == 11  # ...and what it does not set comes from train:
 
 
+@pytest.mark.slow
 def test_params_command_is_listed_and_names_unknown_models(tmp_path):
     from pipeline.cli import app
 

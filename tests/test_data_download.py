@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import Config, config_from_dict
 import pipeline.data.download as download_mod
+from pipeline.config import Config, config_from_dict
 from pipeline.data.download import download, raw_path
 from pipeline.errors import TextbenchError
 

@@ -58,6 +58,7 @@ def pick_hostile(rng: random.Random, pool: list[tuple[str, bytes]]) -> list[tupl
     return rng.sample(pool, rng.choice([0, 0, 1, 1, 2, 3]))
 
 
+@pytest.mark.slow
 def test_random_reuters_tarballs(project, monkeypatch, capsys):
     rng = random.Random(20261129)
     docs = [sgml_doc(n, ["earn" if n % 2 else "acq"], "TEST" if n % 4 == 0 else "TRAIN") for n in range(1, 89)]
@@ -67,7 +68,10 @@ def test_random_reuters_tarballs(project, monkeypatch, capsys):
         prefix = rng.choice(["", "reuters21578/", "./"])
         valid = sgml_members(docs, prefix=prefix)
         benign = [(prefix + "lewis.dtd", b"<!ELEMENT x>"), (prefix + "README.txt", b"readme"), ("docs/notes.txt", b"x")]
-        sgm = lambda: f"reut2-{rng.randrange(22):03d}.sgm"
+
+        def sgm() -> str:
+            return f"reut2-{rng.randrange(22):03d}.sgm"
+
         pool = [
             (f"../{rng.choice(['', '../', 'x/'])}{sgm()}", extra_docs),
             (f"/abs/{sgm()}", extra_docs),
@@ -87,6 +91,7 @@ def test_random_reuters_tarballs(project, monkeypatch, capsys):
         check(monkeypatch, capsys, project, "reuters", [h for h, _ in hostile if h != pool[-1][0]], expected)
 
 
+@pytest.mark.slow
 def test_random_thucnews_zips(project, monkeypatch, capsys):
     params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
     params["datasets"]["thucnews"] |= {"categories": CATS, "per_class": 0, "ratios": [0.6, 0.2, 0.2]}
@@ -99,7 +104,10 @@ def test_random_thucnews_zips(project, monkeypatch, capsys):
         valid = [(f"{root}/{c}/{i}.txt", f"{c}标题{i}\n正文{i}".encode()) for c in CATS for i in range(10)]
         benign = [(f"{root}/", b""), (f"{root}/{CATS[0]}/", b""), (f"{root}/汽车/1.txt", "汽车\n".encode()),
                   ("readme.md", b"x"), (f"{root}/LICENSE", b"x")]
-        cat = lambda: rng.choice(CATS)
+
+        def cat() -> str:
+            return rng.choice(CATS)
+
         pool = [
             (f"{root}/../../x.txt", b"x"), (f"/abs/{cat()}/evil.txt", b"x"), (f"../../{cat()}/y.txt", b"x"),
             (f"C:\\{cat()}\\z.txt", b"x"), (f"{root}/{cat()}/..", b""),

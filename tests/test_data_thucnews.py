@@ -64,8 +64,10 @@ def test_sample_does_not_depend_on_member_order(project):
     again = {p.name: sha256_file(p) for p in sorted(prepare(make_config(project), "thucnews").glob("*.parquet"))}
     assert again == first
     other_seed = config_from_dict({**make_config(project).model_dump(), "seed": 1})
-    ids = lambda: {r["id"] for s in ("train", "dev", "test") for r in
-                   pq.read_table(project / f"data/prepared/thucnews/{s}.parquet").to_pylist()}
+    def ids() -> set[str]:
+        return {r["id"] for s in ("train", "dev", "test")
+                for r in pq.read_table(project / f"data/prepared/thucnews/{s}.parquet").to_pylist()}
+
     before = ids()
     prepare(other_seed, "thucnews")
     assert ids() != before

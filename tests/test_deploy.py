@@ -111,6 +111,7 @@ def pids_of(cmdline: str) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_schedule_stops_within_seconds_on_sigint_and_sigterm(tmp_path: Path, prefect_server: str,

@@ -24,7 +24,7 @@ def predictors() -> dict[str, Predictor]:
     return {name: predictor(name) for name in ("textcnn", "bert")}
 
 
-@pytest.mark.parametrize("name", ["textcnn", "bert"])
+@pytest.mark.parametrize("name", ["textcnn", pytest.param("bert", marks=pytest.mark.slow)])
 def test_lime_top_token_is_the_planted_word(predictors: dict[str, Predictor], name: str) -> None:
     e = explain(predictors[name], TEXT, method="lime", num_samples=200, seed=0)
     assert e.label == "sports" and e.tokens == TEXT.split()

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -29,6 +30,7 @@ def test_onnx_logits_match_torch() -> None:
     np.testing.assert_allclose(onnx_p.predict_proba(TEXTS), predictor("textcnn").predict_proba(TEXTS), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_bert_onnx_int8_bf16_and_hf_encoder_reloads() -> None:
     from transformers import AutoModel
 
@@ -49,6 +51,7 @@ def test_bert_onnx_int8_bf16_and_hf_encoder_reloads() -> None:
     assert (model_dir("bert") / "export" / "hf" / "tokenizer.json").is_file()
 
 
+@pytest.mark.slow
 def test_bert_export_is_a_transformers_pipeline_with_textbench_predictions_and_a_card(monkeypatch) -> None:
     from transformers import pipeline
 

@@ -304,6 +304,7 @@ def latest_artifact(key: str):
     return found[0]
 
 
+@pytest.mark.slow
 def test_flow_isolates_failures_skips_unchanged_and_retrains_one_model(
         tiny: Path, fake_trainer: Path, prefect_server, monkeypatch: pytest.MonkeyPatch) -> None:
     params = tiny / "params.yaml"
@@ -345,6 +346,7 @@ def test_flow_isolates_failures_skips_unchanged_and_retrains_one_model(
     assert calls_of(fake_trainer) == []
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_only_the_unfinished_model(tiny: Path, fake_trainer: Path, prefect_server) -> None:
     params = tiny / "params.yaml"
     edit_params(tiny, lambda raw: raw["benchmark"].update(seeds=[1]))
@@ -358,6 +360,7 @@ def test_killed_run_resumes_only_the_unfinished_model(tiny: Path, fake_trainer: 
     assert calls_of(fake_trainer) == ["resume", "textcnn/1"]
 
 
+@pytest.mark.slow
 def test_flow_with_the_real_trainer(tiny: Path, prefect_server) -> None:
     """One real `textbench train` subprocess: model and report dirs, status fingerprint = metrics fingerprint."""
     params = tiny / "params.yaml"
@@ -370,6 +373,7 @@ def test_flow_with_the_real_trainer(tiny: Path, prefect_server) -> None:
     assert [r["status"] for r in bm.run_benchmark(params)] == ["skipped"]
 
 
+@pytest.mark.slow
 def test_signals_stop_running_trainings_and_start_no_new_one(tmp_path: Path) -> None:
     """What SIGINT/SIGTERM of `textbench benchmark` does in the flow: the trainings in their own sessions
     die too, no new one starts, then the signal does what it did before (here: an exception)."""
@@ -450,6 +454,7 @@ def wait_for(what, timeout: float, proc: subprocess.Popen[bytes] | None = None):
     raise AssertionError(f"timed out after {timeout}s")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_kill_9_of_run_kills_its_trainer(tiny: Path, prefect_server: str) -> None:
     edit_params(tiny, _slow)
@@ -464,6 +469,7 @@ def test_kill_9_of_run_kills_its_trainer(tiny: Path, prefect_server: str) -> Non
             os.killpg(run.pid, signal.SIGKILL)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_sigterm_stops_run_and_its_trainer_within_seconds(tiny: Path, prefect_server: str) -> None:
     edit_params(tiny, _slow)
@@ -485,6 +491,7 @@ def test_sigterm_stops_run_and_its_trainer_within_seconds(tiny: Path, prefect_se
     assert status["status"] == "running"  # killed mid-run: the next run resumes it
 
 
+@pytest.mark.slow
 def test_a_second_trainer_of_a_job_exits_2_naming_the_dir(tiny: Path) -> None:
     from pipeline import paths
     from pipeline.io import locked
@@ -499,6 +506,7 @@ def test_a_second_trainer_of_a_job_exits_2_naming_the_dir(tiny: Path) -> None:
     assert not model_dir.exists()
 
 
+@pytest.mark.slow
 def test_a_training_failing_inside_the_loop_reports_the_trainers_error(tiny: Path, prefect_server) -> None:
     """The trainer's `error:` line lands below its progress bar, so status.json (and the report) carry it."""
     def diverge(raw: dict) -> None:

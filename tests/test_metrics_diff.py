@@ -15,6 +15,8 @@ from pipeline.cli import app
 from pipeline.errors import TextbenchError
 from pipeline.metrics_diff import metrics_diff_markdown
 
+pytestmark = pytest.mark.slow  # git and dvc subprocesses per test
+
 DVC_YAML = """stages:
   train:
     cmd: python -c "print('trained')"

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from train_fixtures import LABELS, SPECIALS, WORDS, tiny_bert, toy_docs
 
 from pipeline.config import load_config
 from pipeline.errors import TextbenchError
 from pipeline.models.registry import REGISTRY, BuildContext, build_model
 from pipeline.train.data import collate
+from train_fixtures import LABELS, SPECIALS, WORDS, tiny_bert, toy_docs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -213,6 +213,7 @@ def test_train_settings_precedence(project: Path) -> None:
         cfg.train_for("nope")
 
 
+@pytest.mark.slow
 def test_bf16_autocast_works_for_every_model(bert_dir: Path) -> None:
     """`precision: auto` picks bf16 on capable CPUs/GPUs: every model must run forward+backward under it."""
     from pipeline.train.loop import autocast

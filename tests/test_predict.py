@@ -36,7 +36,7 @@ def textcnn() -> Predictor:
     return Predictor.load(model_dir("textcnn"), batch_size=4)
 
 
-@pytest.mark.parametrize("name", ["textcnn", "bert"])
+@pytest.mark.parametrize("name", ["textcnn", pytest.param("bert", marks=pytest.mark.slow)])
 def test_predictor_reproduces_the_trainers_test_predictions(name: str) -> None:
     """Same tokenization and weights as training: the probabilities the trainer wrote are recomputed."""
     preds = pq.read_table(trained_root() / "reports" / "reuters" / name / "predictions.parquet").to_pandas()

@@ -21,6 +21,8 @@ HUB_VOCAB = {"bert-base-uncased": 30522, "bert-base-chinese": 21128}
 
 @pytest.fixture
 def proj(project: Path) -> Path:
+    """The shipped params.yaml and profiles: these tests are about the product's own files."""
+    shutil.copy(REPO / "params.yaml", project / "params.yaml")
     shutil.copytree(REPO / "profiles", project / "profiles", ignore=shutil.ignore_patterns("default.yaml"))
     return project
 
@@ -58,6 +60,7 @@ def build_plan(cfg: Config) -> int:
     return built
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", profiles.available(REPO / "params.yaml"))
 def test_every_profile_builds_its_full_plan(proj: Path, name: str) -> None:
     from pipeline.models.registry import REGISTRY

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
+from conftest import base_params, write_params
 from pipeline.config import load_config
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import classification_metrics, predictions_table
@@ -75,10 +75,10 @@ def status_file(root: Path, ds: str, model: str) -> Path:
 
 def make_project(root: Path, bootstrap: int = 200, datasets: tuple[str, ...] = tuple(LABELS)) -> None:
     """params.yaml naming 3 models and 2 seeds; runs, a card and a tokenizer meta under root."""
-    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    params = base_params()
     params["benchmark"] = {"datasets": list(datasets), "models": ["bert", "textcnn", "fasttext"], "seeds": list(SEEDS)}
     params["report"] = {"bootstrap": bootstrap, "confidence": 0.95, "error_examples": 5}
-    (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    write_params(root, params)
     for ds in datasets:
         for model, acc in ACCURACY.items():
             for i, seed in enumerate(SEEDS):
@@ -200,6 +200,7 @@ def test_html_is_self_contained_with_tables_and_images(built: Path) -> None:
     assert "<details>" in page
 
 
+@pytest.mark.slow
 def test_outputs_are_byte_identical_on_rebuild(built: Path, tmp_path: Path) -> None:
     copy = tmp_path / "again"
     shutil.copytree(built, copy)
@@ -212,6 +213,7 @@ def test_outputs_are_byte_identical_on_rebuild(built: Path, tmp_path: Path) -> N
         assert sha256_file(copy / "reports" / name) == sha256_file(built / "reports" / name), name
 
 
+@pytest.mark.slow
 def test_error_analysis_hook_renders_highlights(project: Path) -> None:
     make_project(project, bootstrap=0, datasets=("reuters",))
     seen = []
@@ -237,6 +239,7 @@ def test_default_error_analysis_lists_confident_mistakes(built: Path) -> None:
     assert len(confidences) == 5 and confidences == sorted(confidences, reverse=True)
 
 
+@pytest.mark.slow
 def test_missing_and_corrupt_runs(project: Path) -> None:
     make_project(project, bootstrap=0, datasets=("thucnews",))
     shutil.rmtree(project / "reports" / "thucnews" / "textcnn")
@@ -272,6 +275,7 @@ def test_a_retrain_swapping_the_report_dir_keeps_the_flows_status(project: Path)
     assert "training diverged" not in md and re.search(r"^\| textcnn \| (\*\*)?0\.\d{4}", md, re.M)
 
 
+@pytest.mark.slow
 def test_cli_report_writes_the_outputs(project: Path) -> None:
     from typer.testing import CliRunner
 
@@ -327,6 +331,7 @@ def test_dvc_reads_the_metrics_and_plots_declarations(built: Path, tmp_path: Pat
     assert {"reports/curves/reuters/bert.csv", "reports/curves/thucnews/textcnn.csv"} <= set(data["data"])
 
 
+@pytest.mark.slow
 def test_training_column_and_not_comparable_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """How each row stopped is shown next to its numbers; a not comparable row (its encoder reads most
     tokens as [UNK]) is shown with its reason but neither ranked, highlighted, tested nor in metrics.json."""

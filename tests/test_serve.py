@@ -141,6 +141,7 @@ def server() -> str:
     proc.wait(timeout=20)
 
 
+@pytest.mark.slow
 def test_load_2000_requests_from_8_clients_without_server_errors(server: str) -> None:
     """Every 10th request is malformed: those must get 4xx, all others 200, none 5xx."""
     def client_run(worker: int) -> list[tuple[int, float, bool]]:

@@ -134,7 +134,7 @@ def test_vocab_from_train_only(project: Path):
         ["wheat", "exports", "fell", "grain", "prices", "fell", "too"]
 
 
-@pytest.mark.parametrize("mode", ["char", "jieba"])
+@pytest.mark.parametrize("mode", ["char", pytest.param("jieba", marks=pytest.mark.slow)])
 def test_chinese_vocab_round_trip(project: Path, mode: str):
     write_prepared(project, "thucnews", ZH)
     set_params(project, **{"tokenize.vocab.zh_mode": mode, "tokenize.workers": 2 if mode == "jieba" else 1})
@@ -147,6 +147,7 @@ def test_chinese_vocab_round_trip(project: Path, mode: str):
         assert "股市" in first and "投资者" in first and "".join(first) == "股市大涨,投资者欢迎"
 
 
+@pytest.mark.slow
 def test_byte_identical_and_batch_size_independent(project: Path):
     write_prepared(project, "thucnews", ZH)
     set_params(project, **{"tokenize.vocab.zh_mode": "jieba", "tokenize.workers": 2})
@@ -163,6 +164,7 @@ def test_byte_identical_and_batch_size_independent(project: Path):
     assert cfg.tokenize.workers == 2 and "vocab/vocab.json" in first and "subword/train.parquet" in first
 
 
+@pytest.mark.slow
 def test_fingerprint_tracks_settings(project: Path):
     write_prepared(project, "reuters", EN)
 

@@ -8,14 +8,13 @@ import logging
 import os
 import re
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
-from conftest import CORPORA, REPO
+from conftest import CORPORA, base_params
 from pipeline.config import config_from_dict
 from pipeline.data.prepare import prepare
 from pipeline.io import sha256_file
@@ -47,10 +46,10 @@ def real_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def config(root: Path, **tokenize: object):
     """The shipped params with the settings these tests assert on pinned (max_len, vocab limits)."""
-    raw = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    raw = base_params()
     raw["datasets"]["reuters"]["max_len"], raw["datasets"]["thucnews"]["max_len"] = 256, 48
-    vocab = {"max_size": 50000, "min_freq": 1, "embeddings": "", **tokenize.pop("vocab", {})}  # type: ignore[dict-item]
-    raw["tokenize"] = {**raw["tokenize"], "truncation": "head", **tokenize, "vocab": {**raw["tokenize"]["vocab"], **vocab}}
+    vocab = {"max_size": 50000, "min_freq": 1, "zh_mode": "char", "embeddings": "", **tokenize.pop("vocab", {})}  # type: ignore[dict-item]
+    raw["tokenize"] = {"truncation": "head", "batch_size": 1000, "workers": 2, **tokenize, "vocab": vocab}
     return config_from_dict(raw)
 
 

@@ -12,7 +12,6 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
-from train_fixtures import LABELS, tiny_bert, write_toy_project
 from typer.testing import CliRunner
 
 from pipeline import paths
@@ -23,6 +22,7 @@ from pipeline.evaluate import classification_metrics
 from pipeline.models.load import load_trained
 from pipeline.train import loop
 from pipeline.train.stage import train
+from train_fixtures import LABELS, tiny_bert, write_toy_project
 
 METRIC_KEYS = {"dataset", "model", "seed", "accuracy", "macro_precision", "macro_recall", "macro_f1",
                "weighted_precision", "weighted_recall", "weighted_f1", "per_class", "confusion_matrix", "labels",
@@ -72,6 +72,7 @@ def test_cli_train_writes_every_model_and_report_file(toy: Path, model: str) -> 
     assert not model_.training and cfg2.as_dict() == cfg
 
 
+@pytest.mark.slow
 def test_resume_after_crash_matches_uninterrupted_run(toy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = load_config(toy / "params.yaml")
     full = train(cfg, "toy", "textrnn_att", report_dir=toy / "full")
@@ -106,8 +107,9 @@ def test_resume_after_crash_matches_uninterrupted_run(toy: Path, monkeypatch: py
 def test_lr_schedule_is_the_transformers_scheduler_as_a_function_of_the_step(name: str, hf: str) -> None:
     """The factor at step k is the lr a `transformers.get_scheduler` run gives its k-th optimizer step,
     recomputed from the step alone (what a resumed run relies on)."""
-    from pipeline.config import TrainConfig
     from transformers import get_scheduler
+
+    from pipeline.config import TrainConfig
 
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     sched, lrs = get_scheduler(hf, opt, num_warmup_steps=3, num_training_steps=12), []
@@ -120,6 +122,7 @@ def test_lr_schedule_is_the_transformers_scheduler_as_a_function_of_the_step(nam
     assert [factor(k) for k in (2, 3)] == pytest.approx([2 / 3, 1.0])  # linear warmup over 3 steps to the base lr
 
 
+@pytest.mark.slow
 def test_bad_inputs_leave_earlier_results_untouched(toy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = load_config(toy / "params.yaml")
     train(cfg, "toy", "fasttext")
@@ -167,6 +170,7 @@ def test_metrics_fix_labels_and_zero_division() -> None:
     assert m["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)
 
 
+@pytest.mark.slow
 def test_peak_memory_on_cpu_catches_a_peak_already_freed() -> None:
     """The kernel's ru_maxrss: 512 MB touched and freed before anyone looks still count (a fresh process)."""
     code = ("import numpy as np, torch\nfrom pipeline.evaluate import PeakMemory\n"
@@ -263,6 +267,7 @@ def test_uncovered_encoder_is_named_not_comparable() -> None:
     assert uncovered_reason(TokenizedMeta(**raw | {"scheme": "vocab"}), "thucnews") == ""
 
 
+@pytest.mark.slow
 def test_retraining_the_first_seed_keeps_the_extra_seeds(toy: Path) -> None:
     """Before: a hand-run `textbench train` (which the report recommends) swapped in new model and report
     dirs and deleted every extra seed's results under them."""

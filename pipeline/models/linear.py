@@ -106,7 +106,7 @@ class LinearHead(nn.Module):
     iteration cap. `temperature` is fitted on dev NLL: one scalar, so the ranking is the classifier's."""
 
     def __init__(self, in_dim: int, num_labels: int, *, loss: Literal["squared_hinge", "log"] = "squared_hinge",
-                 c_grid: Costs = (0.1, 0.3, 1.0, 3.0, 10.0), max_iter: Size = 1000) -> None:
+                 c_grid: Costs = (0.3, 1.0, 3.0, 10.0, 30.0), max_iter: Size = 1000) -> None:
         super().__init__()
         self.loss, self.c_grid, self.max_iter = loss, c_grid, max_iter
         with warnings.catch_warnings():

@@ -230,3 +230,25 @@ def test_report_says_whether_a_simple_baseline_is_best() -> None:
          "params": {"arch": {"c_grid": [0.1, 0.3, 1.0, 3.0, 10.0]}}, "confusion_matrix": [[1, 0], [0, 1]]}
     assert training_text(m) == "converged (solver; C=1 chosen on dev of 5)"
     assert training_text(m | {"converged": False}) == "⚠ solver hit max_iter (C=1 chosen on dev of 5)"
+
+
+@pytest.mark.parametrize("arch", [{"ngram_max": 3, "sublinear_tf": False, "min_df": 2}, {"ngram_max": 1}])
+def test_other_vectorizer_settings_match_sklearn(arch: dict) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from pipeline.models.registry import BuildContext, build_model
+    from pipeline.train.data import Split
+    from pipeline.train.linear import fit_vocabulary
+    from train_fixtures import toy_docs
+
+    docs = {s: [np.array(d) + 2 for d in toy_docs(n, seed=i)[0]] for i, (s, n) in enumerate((("train", 60), ("test", 20)))}
+    net, kw = build_model("tfidf_svm", BuildContext(4, 42, 0, 16), arch)
+    fit_vocabulary(net.embedder, Split.from_seqs(docs["train"]))
+    vec = TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, kw["ngram_max"]), sublinear_tf=kw["sublinear_tf"],
+                          min_df=kw["min_df"], lowercase=False)
+    vec.fit([" ".join(map(str, d)) for d in docs["train"]])
+    key = {g: sum(int(t) * 42 ** (len(g.split()) - 1 - j) for j, t in enumerate(g.split())) for g in vec.vocabulary_}
+    assert sorted(key.values()) == net.embedder.keys[:-1].tolist()
+    theirs = vec.transform([" ".join(map(str, d)) for d in docs["test"]]).toarray()
+    np.testing.assert_allclose(matrix(net.embedder, Split.from_seqs(docs["test"])).toarray(),
+                               theirs[:, [vec.vocabulary_[g] for g in sorted(key, key=key.get)]], atol=1e-6)

@@ -47,6 +47,9 @@ class TfidfEmbedder(_Resizable):
         super().__init__()
         if pad_id != 0:
             raise ValueError(f"TF-IDF keys need the padding id 0, the vocabulary has {pad_id}")
+        if vocab_size**ngram_max > SENTINEL:
+            raise ValueError(f"ngram_max {ngram_max}: keys of a {vocab_size:,}-token vocabulary overflow int64; "
+                             f"lower ngram_max or tokenize.vocab.max_size")
         self.vocab_size, self.ngram_max, self.sublinear_tf = vocab_size, ngram_max, sublinear_tf
         self.min_df, self.max_features = min_df, max_features
         self.register_buffer("keys", torch.tensor([SENTINEL], dtype=torch.int64))

@@ -27,13 +27,16 @@ SENTINEL = torch.iinfo(torch.int64).max  # larger than any n-gram key: searchsor
 
 
 class _Resizable(nn.Module):
-    """Loading a state dict first gives this module's parameters and buffers the saved shapes."""
+    """Loading a state dict first gives this module's (and its children's) parameters and buffers the saved shapes."""
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
-        for name, tensor in [*self.named_parameters(recurse=False), *self.named_buffers(recurse=False)]:
+        for name, tensor in [*self.named_parameters(), *self.named_buffers()]:
             saved = state_dict.get(prefix + name)
             if saved is not None and saved.shape != tensor.shape:
                 tensor.data = torch.empty(saved.shape, dtype=tensor.dtype, device=tensor.device)
+        for layer in self.modules():
+            if isinstance(layer, nn.Linear):
+                layer.in_features = layer.weight.shape[1]
         super()._load_from_state_dict(state_dict, prefix, *args)
 
 
@@ -101,7 +104,7 @@ class TfidfEmbedder(_Resizable):
         return 1.0
 
 
-class LinearHead(nn.Module):
+class LinearHead(_Resizable):
     """TF-IDF [B, F] → decision scores / temperature [B, C]: the logits.
 
     `loss` names the classifier scikit-learn fits (squared_hinge: LinearSVC, log: one-vs-rest LogisticRegression),
@@ -118,13 +121,6 @@ class LinearHead(nn.Module):
         nn.init.zeros_(self.linear.weight)
         nn.init.zeros_(self.linear.bias)
         self.register_buffer("temperature", torch.ones(()))
-
-    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
-        weight = state_dict.get(prefix + "linear.weight")
-        if weight is not None and weight.shape != self.linear.weight.shape:
-            self.linear.weight.data = torch.empty(weight.shape, dtype=self.linear.weight.dtype)
-            self.linear.in_features = weight.shape[1]
-        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.linear(x) / self.temperature

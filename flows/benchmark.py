@@ -106,7 +106,7 @@ def plan(cfg: Config, datasets: list[str] | None = None, models: list[str] | Non
                 continue
             scheme = entry(model).scheme
             arch = resolve_arch(model, cfg.arch_for(model))
-            train = cfg.train_for(model).identity()
+            train = cfg.train_for(model).identity(entry(model).family)
             meta = TokenizedMeta.of(paths.tokenized_dir(ds, scheme))
             data = meta.fingerprint
             skip = uncovered_reason(meta, ds) if cfg.benchmark.uncovered == "skip" else ""

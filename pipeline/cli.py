@@ -127,7 +127,7 @@ def predict(
 def explain(
     model_dir: Path = ModelDirArg,
     text: str = typer.Argument(..., help="the text to explain"),
-    method: str = typer.Option("ig", "--method", help="ig (integrated gradients on the input embeddings) or lime"),
+    method: str = typer.Option("ig", "--method", help="ig (integrated gradients on the input embeddings; linear baselines: their exact per-token share) or lime"),
     target: str = typer.Option(None, "--target", help="class to explain; default the predicted one"),
 ) -> None:
     """Print the prediction and each token with its attribution score (> 0 supports the class)."""

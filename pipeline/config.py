@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from pipeline.errors import TextbenchError
-from pipeline.families import FAMILIES, SCHEMES, describe_families, family_of, known_models, members
+from pipeline.families import FAMILIES, SCHEMES, TRAIN_KEYS, describe_families, family_of, known_models, members
 
 
 class Section(BaseModel):
@@ -140,9 +140,12 @@ class TrainConfig(Section):
 
     RUNTIME_KEYS: ClassVar[tuple[str, ...]] = ("device", "threads")  # where a run happens, not what it learns
 
-    def identity(self) -> dict[str, Any]:
-        """The settings that change results (all but RUNTIME_KEYS): what a run's fingerprint hashes."""
-        return {k: v for k, v in self.model_dump(mode="json").items() if k not in self.RUNTIME_KEYS}
+    def identity(self, family: str) -> dict[str, Any]:
+        """The settings that change a `family` model's results (all but RUNTIME_KEYS, and for families whose
+        training reads only some keys, those: families.TRAIN_KEYS): what a run's fingerprint hashes."""
+        keys = TRAIN_KEYS[family]
+        return {k: v for k, v in self.model_dump(mode="json").items()
+                if k not in self.RUNTIME_KEYS and (keys is None or k in keys)}
 
 
 class ModelSpec(Section):
@@ -203,8 +206,8 @@ class Config(Section):
     datasets: dict[str, DatasetConfig]
     tokenize: TokenizeConfig = TokenizeConfig()
     train: TrainConfig = TrainConfig()
-    families: dict[str, ModelSpec] = Field(default_factory=dict, description="classic (scheme vocab) | bert "
-                                           "(scheme subword): arch and train for every model of the family")
+    families: dict[str, ModelSpec] = Field(default_factory=dict, description="classic | linear (scheme vocab) | "
+                                           "bert (scheme subword): arch and train for every model of the family")
     models: dict[str, ModelSpec] = Field(default_factory=dict)
     benchmark: BenchmarkConfig
     orchestration: OrchestrationConfig = OrchestrationConfig()
@@ -247,7 +250,7 @@ class Config(Section):
 
     def train_for(self, model: str) -> TrainConfig:
         """Effective train settings of `model`, most specific wins: TrainConfig defaults < params `train:`
-        < `families.<family>.train` (classic = scheme vocab, bert = scheme subword) < `models.<model>.train`.
+        < `families.<family>.train` (pipeline/families.py) < `models.<model>.train`.
         Nothing else takes part: the registry holds no train settings (profiles/paper.yaml spells out
         the published ones), so what params.yaml says is what trains."""
         try:

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from pipeline.config import Config
+from pipeline.families import TRAIN_KEYS
 
 
 def effective(cfg: Config, model: str, dataset: str | None = None) -> dict[str, Any]:
@@ -36,4 +37,6 @@ def effective_yaml(cfg: Config, model: str, dataset: str | None = None) -> str:
     if dataset is not None and cfg.tokenize.vocab.embeddings and settings["scheme"] == "vocab":
         text += (f"# arch.embed_dim: the width of tokenize.vocab.embeddings ({cfg.tokenize.vocab.embeddings}) "
                  f"replaces it when the vectors are used\n")
+    if (keys := TRAIN_KEYS[settings["family"]]) is not None:
+        text += f"# train: a {settings['family']} model reads only {', '.join(keys)} (and the seed)\n"
     return text

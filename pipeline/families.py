@@ -1,39 +1,33 @@
-"""Registered model names, their tokenization scheme and their family — without importing torch.
+"""Registered model names, their family and tokenization scheme — without importing torch.
 
 params.yaml validation (pipeline/config.py) needs the model names and families, and loading the
 params must stay cheap (download/prepare/profile never touch torch). pipeline/models/registry.py
-builds the models and checks at import that it registers exactly these names with these schemes.
+builds the models and checks at import that it registers exactly these names in these families.
 
-A model's family follows from its scheme: `classic` = every scheme-`vocab` model (word/char ids),
-`bert` = every scheme-`subword` model (the BERT family). params.yaml's `families.<family>` sets
-arch and train for every member at once (Config.arch_for / Config.train_for).
+Each model belongs to one family, and each family reads one tokenization scheme: `classic` (neural
+models on scheme-`vocab` word/char ids), `linear` (TF-IDF + linear classifier baselines, also on
+scheme-`vocab` ids, fitted by scikit-learn) and `bert` (the BERT family, scheme `subword`).
+params.yaml's `families.<family>` sets arch and train for every member at once (Config.arch_for /
+Config.train_for).
 """
 
 from __future__ import annotations
 
 from pipeline.errors import TextbenchError
 
-SCHEMES: dict[str, str] = {
-    "textcnn": "vocab",
-    "textrnn": "vocab",
-    "textrnn_att": "vocab",
-    "textrcnn": "vocab",
-    "fasttext": "vocab",
-    "dpcnn": "vocab",
-    "transformer": "vocab",
-    "rnn": "vocab",
-    "lstm": "vocab",
-    "bert": "subword",
-    "bert_cnn": "subword",
-    "bert_rnn": "subword",
-    "bert_lstm": "subword",
-    "bert_fnn": "subword",
-    "bert_rcnn": "subword",
-    "bert_dpcnn": "subword",
+SCHEME_OF_FAMILY: dict[str, str] = {"classic": "vocab", "linear": "vocab", "bert": "subword"}
+MEMBERS: dict[str, tuple[str, ...]] = {
+    "classic": ("textcnn", "textrnn", "textrnn_att", "textrcnn", "fasttext", "dpcnn", "transformer", "rnn", "lstm"),
+    "linear": ("tfidf_svm", "tfidf_lr"),
+    "bert": ("bert", "bert_cnn", "bert_rnn", "bert_lstm", "bert_fnn", "bert_rcnn", "bert_dpcnn"),
 }
-
-FAMILY_OF_SCHEME: dict[str, str] = {"vocab": "classic", "subword": "bert"}
-FAMILIES: tuple[str, ...] = tuple(FAMILY_OF_SCHEME.values())
+FAMILY: dict[str, str] = {m: f for f, models in MEMBERS.items() for m in models}  # model → family
+SCHEMES: dict[str, str] = {m: SCHEME_OF_FAMILY[f] for m, f in FAMILY.items()}  # model → scheme
+FAMILIES: tuple[str, ...] = tuple(MEMBERS)
+# train keys a family's training reads, where not all of them (None = all): what its fingerprint hashes
+TRAIN_KEYS: dict[str, tuple[str, ...] | None] = {
+    "classic": None, "bert": None, "linear": ("class_weights", "select_metric", "max_train_samples"),
+}
 
 
 def known_models() -> str:
@@ -41,17 +35,17 @@ def known_models() -> str:
 
 
 def family_of(model: str) -> str:
-    """`classic` or `bert`; an unknown model is an error listing the known ones."""
-    if model not in SCHEMES:
+    """`classic`, `linear` or `bert`; an unknown model is an error listing the known ones."""
+    if model not in FAMILY:
         raise TextbenchError(f"unknown model '{model}': known models are {known_models()}")
-    return FAMILY_OF_SCHEME[SCHEMES[model]]
+    return FAMILY[model]
 
 
 def members(family: str) -> list[str]:
     """The registered models of `family`, in registry order."""
-    return [m for m, scheme in SCHEMES.items() if FAMILY_OF_SCHEME[scheme] == family]
+    return list(MEMBERS[family])
 
 
 def describe_families() -> str:
-    """`classic (scheme vocab: textcnn, ...), bert (scheme subword: bert, ...)` for error messages."""
-    return ", ".join(f"{f} (scheme {s}: {', '.join(members(f))})" for s, f in FAMILY_OF_SCHEME.items())
+    """`classic (scheme vocab: textcnn, ...), linear (...), bert (...)` for error messages."""
+    return ", ".join(f"{f} (scheme {SCHEME_OF_FAMILY[f]}: {', '.join(ms)})" for f, ms in MEMBERS.items())

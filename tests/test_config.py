@@ -160,13 +160,13 @@ def test_family_arch_key_must_fit_every_member():
     assert ok.arch_for("bert_dpcnn") == {"freeze_encoder": True}
 
 
-def test_families_follow_the_registry_scheme():
+def test_families_match_the_registry():
     from pipeline.models.registry import REGISTRY
 
     assert {name: e.scheme for name, e in REGISTRY.items()} == SCHEMES
     assert {name: e.family for name, e in REGISTRY.items()} == {m: family_of(m) for m in SCHEMES}
     assert {e.family for e in REGISTRY.values() if e.scheme == "subword"} == {"bert"}
-    assert {e.family for e in REGISTRY.values() if e.scheme == "vocab"} == {"classic"}
+    assert {e.family for e in REGISTRY.values() if e.scheme == "vocab"} == {"classic", "linear"}
     assert not any(hasattr(e, "train") for e in REGISTRY.values())  # train settings live in params only
 
 

@@ -17,3 +17,5 @@ Sizes = Annotated[tuple[Size, ...], Field(min_length=1)]  # at least one (e.g. T
 Count = Annotated[int, Field(strict=True, ge=0)]  # 0 = off (e.g. n-gram buckets)
 Dropout = Annotated[float, Field(ge=0.0, lt=1.0)]
 Decay = Annotated[float, Field(gt=0.0, le=1.0)]  # a multiplier in (0, 1]
+NgramMax = Annotated[int, Field(strict=True, ge=1, le=3)]  # longest n-gram of a TF-IDF model
+Costs = Annotated[tuple[Annotated[float, Field(gt=0.0)], ...], Field(min_length=1)]  # a grid of C values

@@ -1,7 +1,8 @@
-"""Model registry: name → (tokenization scheme, embedder, head, the architecture's identity).
+"""Model registry: name → (family, head, the architecture's identity); the family fixes the scheme and embedder.
 
-Every model is `Classifier(embedder, head)`: a `WordEmbedder` (classic, scheme `vocab`) or an
-`EncoderEmbedder` (BERT family, scheme `subword`) followed by one head of `heads.py`. The arch
+Every model is `Classifier(embedder, head)`: a `WordEmbedder` (classic, scheme `vocab`), a
+`TfidfEmbedder` (linear baselines, scheme `vocab`, with `LinearHead`) or an `EncoderEmbedder` (BERT
+family, scheme `subword`) followed by one head of `heads.py`. The arch
 kwargs of `models.<name>.arch` are validated against the embedder's and head's typed keyword
 arguments; an unknown or ill-typed key is a TextbenchError naming `models.<name>.arch.<key>`.
 Train settings are not the registry's business: they come from params.yaml only (`train:` <
@@ -21,10 +22,11 @@ from pydantic import ConfigDict, ValidationError, create_model
 from torch import nn
 
 from pipeline.errors import TextbenchError
-from pipeline.families import FAMILY_OF_SCHEME, SCHEMES
+from pipeline.families import FAMILY, SCHEME_OF_FAMILY
 from pipeline.models.bert import EncoderEmbedder, load_encoder_model
 from pipeline.models.classic import WordEmbedder
 from pipeline.models.heads import CNNHead, DPCNNHead, PoolHead, RNNHead, TransformerHead
+from pipeline.models.linear import LinearHead, TfidfEmbedder
 
 
 @dataclass(frozen=True)
@@ -46,18 +48,18 @@ class BuildContext:
 
 @dataclass(frozen=True)
 class ModelEntry:
-    scheme: str  # "vocab" | "subword"
+    family: str  # "classic" | "linear" | "bert": params.yaml `families.<family>` applies
     head: type[nn.Module]
     arch: dict[str, Any] = field(default_factory=dict)  # architecture identity, over the classes' defaults
 
     @property
-    def family(self) -> str:
-        """`classic` (scheme vocab) or `bert` (scheme subword): params.yaml `families.<family>` applies."""
-        return FAMILY_OF_SCHEME[self.scheme]
+    def scheme(self) -> str:
+        """The token ids it reads: `vocab` (classic, linear) or `subword` (bert)."""
+        return SCHEME_OF_FAMILY[self.family]
 
     @property
     def embedder(self) -> type[nn.Module]:
-        return EncoderEmbedder if self.scheme == "subword" else WordEmbedder
+        return {"classic": WordEmbedder, "linear": TfidfEmbedder, "bert": EncoderEmbedder}[self.family]
 
 
 class Classifier(nn.Module):
@@ -96,30 +98,33 @@ class FeatureClassifier(nn.Module):
 
 REGISTRY: dict[str, ModelEntry] = {
     # classic, scheme vocab (architectures of Kim 2014 / Chinese-Text-Classification-Pytorch)
-    "textcnn": ModelEntry("vocab", CNNHead, {}),
-    "textrnn": ModelEntry("vocab", RNNHead, {"hidden": 128, "layers": 2}),
-    "textrnn_att": ModelEntry("vocab", RNNHead, {"readout": "attention"}),
-    "textrcnn": ModelEntry("vocab", RNNHead, {"readout": "max", "hidden": 256, "layers": 1, "dropout": 0.5}),
-    "fasttext": ModelEntry("vocab", PoolHead, {"pooling": "mean", "hidden": (256,), "dropout": 0.5,
+    "textcnn": ModelEntry("classic", CNNHead, {}),
+    "textrnn": ModelEntry("classic", RNNHead, {"hidden": 128, "layers": 2}),
+    "textrnn_att": ModelEntry("classic", RNNHead, {"readout": "attention"}),
+    "textrcnn": ModelEntry("classic", RNNHead, {"readout": "max", "hidden": 256, "layers": 1, "dropout": 0.5}),
+    "fasttext": ModelEntry("classic", PoolHead, {"pooling": "mean", "hidden": (256,), "dropout": 0.5,
                                                "ngram_mode": "concat", "ngram_buckets": 20000}),  # reference: 250,499
-    "dpcnn": ModelEntry("vocab", DPCNNHead, {}),
-    "transformer": ModelEntry("vocab", TransformerHead, {"positions": True}),
-    "rnn": ModelEntry("vocab", RNNHead, {"cell": "rnn", "bidirectional": False, "layers": 1}),
-    "lstm": ModelEntry("vocab", RNNHead, {"cell": "lstm", "bidirectional": False, "layers": 1}),
+    "dpcnn": ModelEntry("classic", DPCNNHead, {}),
+    "transformer": ModelEntry("classic", TransformerHead, {"positions": True}),
+    "rnn": ModelEntry("classic", RNNHead, {"cell": "rnn", "bidirectional": False, "layers": 1}),
+    "lstm": ModelEntry("classic", RNNHead, {"cell": "lstm", "bidirectional": False, "layers": 1}),
+    # linear baselines: TF-IDF of word (en) / character (zh) 1-2-grams, fitted by scikit-learn
+    "tfidf_svm": ModelEntry("linear", LinearHead, {"loss": "squared_hinge"}),  # LinearSVC
+    "tfidf_lr": ModelEntry("linear", LinearHead, {"loss": "log", "c_grid": (3.0, 10.0, 30.0, 100.0, 300.0)}),  # one-vs-rest LR
     # BERT family, scheme subword (architectures of Bert-Chinese-Text-Classification-Pytorch)
-    "bert": ModelEntry("subword", PoolHead, {"pooling": "cls"}),
-    "bert_cnn": ModelEntry("subword", CNNHead, {"dropout": 0.1}),
-    "bert_rnn": ModelEntry("subword", RNNHead, {"hidden": 256, "layers": 2, "dropout": 0.1}),
-    "bert_lstm": ModelEntry("subword", RNNHead, {"hidden": 256, "layers": 1, "bidirectional": False,
+    "bert": ModelEntry("bert", PoolHead, {"pooling": "cls"}),
+    "bert_cnn": ModelEntry("bert", CNNHead, {"dropout": 0.1}),
+    "bert_rnn": ModelEntry("bert", RNNHead, {"hidden": 256, "layers": 2, "dropout": 0.1}),
+    "bert_lstm": ModelEntry("bert", RNNHead, {"hidden": 256, "layers": 1, "bidirectional": False,
                                                  "dropout": 0.1}),
-    "bert_fnn": ModelEntry("subword", PoolHead, {"pooling": "mean", "hidden": (256,)}),
-    "bert_rcnn": ModelEntry("subword", RNNHead, {"readout": "max", "hidden": 256, "layers": 1, "dropout": 0.1}),
-    "bert_dpcnn": ModelEntry("subword", DPCNNHead, {"dropout": 0.1}),
+    "bert_fnn": ModelEntry("bert", PoolHead, {"pooling": "mean", "hidden": (256,)}),
+    "bert_rcnn": ModelEntry("bert", RNNHead, {"readout": "max", "hidden": 256, "layers": 1, "dropout": 0.1}),
+    "bert_dpcnn": ModelEntry("bert", DPCNNHead, {"dropout": 0.1}),
 }
 
 
-if {name: e.scheme for name, e in REGISTRY.items()} != SCHEMES:  # params validation reads SCHEMES
-    raise RuntimeError("pipeline/families.py SCHEMES must list every REGISTRY model with its scheme")
+if {name: e.family for name, e in REGISTRY.items()} != FAMILY:  # params validation reads families.py
+    raise RuntimeError("pipeline/families.py MEMBERS must list every REGISTRY model in its family")
 
 
 def entry(name: str) -> ModelEntry:
@@ -159,13 +164,15 @@ def build_model(name: str, ctx: BuildContext, arch: dict[str, Any], scheme: str 
         raise TextbenchError(f"model '{name}' needs scheme '{e.scheme}' token ids, got '{scheme}' "
                              f"(data/tokenized/<ds>/{e.scheme} is what it trains on)")
     kw = resolve_arch(name, arch)
-    if ctx.embeddings is not None and e.scheme == "vocab":
+    if ctx.embeddings is not None and e.family == "classic":
         kw["embed_dim"] = int(ctx.embeddings.shape[1])  # pretrained vectors fix the width
     emb_kw = {k: kw[k] for k in _kwargs(e.embedder)}
     head_kw = {k: kw[k] for k in _kwargs(e.head)}
     try:
         if e.scheme == "subword":
             embedder: nn.Module = EncoderEmbedder(load_encoder_model(ctx.encoder, ctx.encoder_config), **emb_kw)
+        elif e.family == "linear":
+            embedder = TfidfEmbedder(ctx.vocab_size, ctx.pad_id, **emb_kw)
         else:
             embedder = WordEmbedder(ctx.vocab_size, ctx.pad_id, ctx.max_len, ctx.embeddings, **emb_kw)
         head = e.head(embedder.out_dim, ctx.num_labels, **head_kw)

@@ -22,7 +22,7 @@ from pipeline.errors import TextbenchError
 from pipeline.report.compare import Row, best_model, compare
 from pipeline.report.error_analysis import ERROR_ANALYSIS, ErrorAnalysis
 from pipeline.report.render import Block, Cell, Details, Heading, Image, Para, Table, markdown, page
-from pipeline.report.sections import cost_entry, dataset_blocks, score_entry
+from pipeline.report.sections import baseline_line, cost_entry, dataset_blocks, score_entry
 
 __all__ = ["build_report"]
 RESERVED = {"figures", "curves"}  # reports/ subdirectories this module writes
@@ -40,12 +40,14 @@ def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> li
     summary: list[list[Cell]] = []
     sections: list[Block] = []
     runs: list[aggregate.ModelResult] = []
+    baselines: dict[str, str] = {}
     for ds in cfg.benchmark.datasets:
         rows = compare(aggregate.collect(cfg, ds), cfg.report, cfg.seed)
         runs += [r.run for r in rows]
         scores[ds] = {r.run.model: score_entry(r) for r in rows if r.run.comparable}
         cost[ds] = {r.run.model: cost_entry(r) for r in rows if r.run.comparable}
         summary.append(_summary_row(ds, rows))
+        baselines[ds] = baseline_line([r.run for r in rows])
         sections += dataset_blocks(ds, rows, cfg, analyse)
     blocks: list[Block] = [
         Heading(1, "textbench comparison"),
@@ -53,6 +55,7 @@ def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> li
              "All scores are on the held-out test split; the best model per dataset is the one with the highest "
              "test macro-F1."),
         Table(["Dataset", "Best model", "Accuracy", "Macro-F1", "Models ok", "Converged", "Failed / missing"], summary),
+        *[Para(f"{ds}: {line}") for ds, line in baselines.items() if line],
         *sections,
     ]
     return _write({paths.metrics_json(): scores, paths.cost_json(): cost}, blocks,

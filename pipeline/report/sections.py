@@ -9,7 +9,8 @@ from pipeline import paths
 from pipeline.config import Config
 from pipeline.errors import TextbenchError
 from pipeline.report import context, plots
-from pipeline.report.aggregate import SCORES
+from pipeline.families import family_of
+from pipeline.report.aggregate import SCORES, ModelResult
 from pipeline.report.compare import Row, best_model
 from pipeline.report.error_analysis import ErrorAnalysis, confidently_wrong
 from pipeline.report.render import Block, Bullets, Cell, Details, Heading, Image, Para, Table
@@ -63,10 +64,12 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
         return blocks + [Para("No comparable model has results on this dataset yet.")]
     labels = best.metrics["labels"]
     blocks.append(Para(f"Best model by test macro-F1: {best.model} (accuracy {best.metrics['accuracy']:.4f}, "
-                       f"macro-F1 {best.metrics['macro_f1']:.4f}). Highlighted: best value per column "
+                       f"macro-F1 {best.metrics['macro_f1']:.4f}). {baseline_line([r.run for r in rows])}"
+                       "Highlighted: best value per column "
                        "among comparable rows (highest score/throughput, lowest parameters/time). "
                        "Training: 'converged' = stopped on a dev plateau (`train.patience` evaluations without a "
-                       "gain); ⚠ = stopped by a cap (epochs, max_steps or time_budget_s) while dev was still "
+                       "gain; linear baselines: the solver converged at the C chosen on dev); ⚠ = stopped by a cap "
+                       "(epochs, max_steps or time_budget_s) while dev was still "
                        "improving, so its number may understate the model; 'predicts k of N classes' = the test predictions "
                        "never name the other classes, so its macro-F1 sits far below its accuracy."))
     blocks += significance_blocks(rows, cfg)
@@ -88,6 +91,21 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
     blocks += [Heading(3, f"Confusion matrix of the best model ({best.model})"), confusions[best.model],
                Details(f"Confusion matrices of all {len(ok_runs)} models", list(confusions.values()))]
     return blocks + error_blocks(ds, best.model, cfg.report.error_examples, analyse)
+
+
+def baseline_line(runs: list[ModelResult]) -> str:
+    """Whether a simple baseline (family linear: TF-IDF + a linear classifier) is the best comparable row,
+    else by how much the best other row beats the best baseline; '' without a comparable baseline."""
+    best = best_model(runs)
+    base = best_model([r for r in runs if family_of(r.model) == "linear"])
+    if best is None or base is None:
+        return ""
+    if best is base:
+        return (f"A simple baseline is the best model: {base.model} (TF-IDF + linear classifier) is not beaten "
+                f"by any other model on this dataset. ")
+    acc, f1 = (100 * (best.metrics[k] - base.metrics[k]) for k in ("accuracy", "macro_f1"))
+    return (f"The best model beats the best simple baseline ({base.model}, TF-IDF + linear classifier) by "
+            f"{acc:+.1f} accuracy points and {f1:+.1f} macro-F1 points. ")
 
 
 def convergence_line(rows: list[Row]) -> str:
@@ -130,6 +148,11 @@ def training_text(m: dict[str, Any]) -> str:
     reason = m.get("stop_reason")
     if not reason:
         return "unknown (trained before stop reasons were recorded)"
+    if reason == "solver":  # a linear baseline: one solver fit per C of its grid
+        grid = m.get("params", {}).get("arch", {}).get("c_grid") or []
+        step = int(m.get("best_step") or 0)
+        chosen = f"C={grid[step - 1]:g} chosen on dev of {len(grid)}" if 0 < step <= len(grid) else "C chosen on dev"
+        return f"converged (solver; {chosen})" if m.get("converged") else f"⚠ solver hit max_iter ({chosen})"
     where = f"best step {m.get('best_step')} of {m.get('steps')}, {m.get('evaluations')} dev evals"
     cm = m.get("confusion_matrix") or []
     predicted = sum(any(row[j] for row in cm) for j in range(len(cm)))

@@ -55,7 +55,7 @@ class ExplainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str | None = Field(None, description="'<dataset>/<model>'")
     text: str = Field(description="the text to explain")
-    method: Literal["ig", "lime"] = Field("ig", description="integrated gradients (fast) or LIME (model-agnostic)")
+    method: Literal["ig", "lime"] = Field("ig", description="integrated gradients (fast; linear baselines: exact shares, method `linear`) or LIME (model-agnostic)")
     target: str | None = Field(None, description="class to explain; default: the predicted one")
     num_samples: int = Field(300, ge=10, description="LIME perturbations")
 

@@ -4,7 +4,10 @@
   and fits a local linear model to `predict_proba`; a score per word of the text.
 - `ig`: integrated gradients of the target class probability with respect to the input embeddings
   (`model.get_input_embeddings()`), from an all-[PAD] baseline along a straight path (midpoint
-  Riemann sum); a score per model token, summing to p(text) − p(baseline).
+  Riemann sum); a score per model token, summing to p(text) − p(baseline). A linear baseline
+  (family `linear`) has no embeddings and needs no approximation: it gets method `linear`, the
+  exact share of each token in the class's logit (each n-gram's tf-idf × its class weight, split
+  evenly between its tokens), summing to the logit minus the class bias.
 
 `error_analysis` lists a model's most confidently wrong test documents with highlighted tokens.
 """
@@ -21,6 +24,7 @@ import torch
 
 from pipeline.errors import TextbenchError
 from pipeline.extras import require
+from pipeline.families import family_of
 from pipeline.serve.predictor import Predictor, has_text
 
 METHODS = ("ig", "lime")
@@ -52,6 +56,9 @@ def explain(predictor: Predictor, text: str, method: str = "ig", target: str | N
     t = predictor.labels.index(target) if target is not None else int(probs.argmax())
     if method == "lime":
         tokens, scores = lime_scores(predictor, text, t, num_samples, seed)
+    elif family_of(predictor.config.model) == "linear":
+        method = "linear"
+        tokens, scores = linear_scores(predictor, text, t)
     else:
         tokens, scores = integrated_gradients(predictor, text, t, steps)
     return Explanation(method, predictor.labels[t], float(probs[t]), tokens, [float(s) for s in scores])
@@ -85,6 +92,22 @@ def integrated_gradients(predictor: Predictor, text: str, target: int, steps: in
         hook.remove()
     attr = ((x[0] - base[0]) * grad_sum / steps).sum(-1)[: len(ids)]
     return predictor.encoder.tokens(ids), attr.detach().cpu().numpy()
+
+
+@torch.no_grad()
+def linear_scores(predictor: Predictor, text: str, target: int) -> tuple[list[str], np.ndarray]:
+    """(model tokens, each token's exact share of the logit of class index `target`) of a linear baseline."""
+    model = predictor.model.eval()
+    ids = predictor.encode([text])[0]
+    input_ids, mask = (torch.from_numpy(a) for a in predictor.pad([ids]))
+    idx, weight = model.embedder.features(input_ids, mask)
+    class_weight = model.head.linear.weight[target] / model.head.temperature
+    per_ngram = (weight * torch.cat([class_weight, class_weight.new_zeros(1)])[idx]).view(-1, input_ids.size(1))
+    scores = torch.zeros(input_ids.size(1), dtype=torch.float64)
+    for n, share in enumerate(per_ngram.double()):  # n-grams of n + 1 tokens, by the position they end at
+        for k in range(n + 1):  # the token k places before the end gets its 1/(n + 1)
+            scores[: scores.numel() - k] += share[k:] / (n + 1)
+    return predictor.encoder.tokens(ids), scores[: len(ids)].numpy()
 
 
 def lime_scores(predictor: Predictor, text: str, target: int, num_samples: int = 300,

@@ -31,7 +31,7 @@ from pipeline.extras import require
 from pipeline.io import atomic_path, write_json
 from pipeline.serve.card import write_card
 from pipeline.device import native_bf16
-from pipeline.serve.predictor import ONNX_MIN_LEN, Predictor, onnx_session
+from pipeline.serve.predictor import ONNX_MIN_LEN, Predictor, onnx_session, onnx_unsupported
 
 ONNX_OPSET = 17
 
@@ -158,6 +158,8 @@ def check_hf(predictor: Predictor, model, atol: float = 1e-4) -> float:
 
 def export_onnx(predictor: Predictor, path: Path) -> None:
     """torch → ONNX (dynamic batch/sequence), then check onnxruntime's logits against torch's."""
+    if reason := onnx_unsupported(predictor.config):
+        raise TextbenchError(f"{predictor.name}: {reason}")
     model = predictor.model.eval()
     ids, mask = predictor.pad(predictor.encode(["onnx export sample text", "a second, longer sample text"]), ONNX_MIN_LEN)
     args = (torch.from_numpy(ids), torch.from_numpy(mask))

@@ -24,6 +24,7 @@ from pipeline.artifacts import ModelConfig, TokenizedMeta, retrain
 from pipeline.device import autocast, pick_device
 from pipeline.errors import TextbenchError
 from pipeline.extras import require
+from pipeline.families import family_of
 from pipeline.train.data import collate
 
 VARIANTS = ("fp32", "int8", "bf16", "onnx", "onnx-int8")
@@ -108,6 +109,8 @@ class Predictor:
         return run
 
     def _onnx_runner(self) -> Runner:
+        if reason := onnx_unsupported(self.config):
+            raise TextbenchError(f"{self.name}: {reason}")
         path = (self.model_dir or Path(".")) / "export" / ONNX_FILES[self.variant]
         if not path.is_file():
             flags = "--onnx --int8" if self.variant == "onnx-int8" else "--onnx"
@@ -160,6 +163,14 @@ class Predictor:
             }
             for p in probs
         ]
+
+
+def onnx_unsupported(config: ModelConfig) -> str:
+    """Why `config`'s model has no ONNX graph; '' when it can have one."""
+    if family_of(config.model) == "linear":
+        return ("a linear baseline has no ONNX graph (torch.onnx cannot export its torch.searchsorted n-gram "
+                "lookup); use the torch variants fp32, int8 or bf16")
+    return ""
 
 
 def has_text(text: str | None) -> bool:

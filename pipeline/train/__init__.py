@@ -1,2 +1,2 @@
 """Train stage: `stage.train` (tokenized data → models/<ds>/<model>/ + reports/<ds>/<model>/), the loop,
-checkpoints, frozen-encoder features and the split reader."""
+the scikit-learn fit of the linear baselines (`linear`), checkpoints, frozen-encoder features and the split reader."""

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from pipeline import paths
 from pipeline.artifacts import TokenizedMeta
-from pipeline.config import Config
+from pipeline.config import Config, TrainConfig
 from pipeline.pretrained import resolve_encoder
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import PeakMemory, classification_metrics, param_count, predictions_table
@@ -32,6 +32,7 @@ from pipeline.train import checkpoint
 from pipeline.train.data import Split, read_splits
 from pipeline.train.features import encoder_features
 from pipeline.device import pick_device, pick_precision
+from pipeline.train.linear import fit_linear
 from pipeline.train.loop import FitInputs, fit, make_optimizer, predict, seed_everything
 
 
@@ -69,8 +70,9 @@ def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool
     embeddings = np.load(tok_dir / meta.embeddings_file) if meta.embeddings_file else None
 
     seed_everything(seed)
-    device = pick_device(tc.device, tc.threads)
-    precision = pick_precision(tc.precision, device)
+    linear = e.family == "linear"  # fitted by scikit-learn on the CPU (pipeline/train/linear.py)
+    device = pick_device("cpu" if linear else tc.device, tc.threads)
+    precision = "fp32" if linear else pick_precision(tc.precision, device)
     ctx = BuildContext(num_labels=len(labels), vocab_size=meta.vocab_size, pad_id=meta.pad_id,
                        max_len=meta.max_len, embeddings=embeddings, encoder=encoder)
     net, arch_kw = build_model(model, ctx, arch, scheme=meta.scheme)
@@ -84,21 +86,15 @@ def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool
     trained = FeatureClassifier(net.head) if frozen else net
     splits["train"] = _subsample(splits["train"], tc.max_train_samples, seed)
     train_kw = tc.model_dump()
-    fp = fingerprint(model, arch_kw, tc.identity(), seed,
+    fp = fingerprint(model, arch_kw, tc.identity(e.family), seed,
                      meta.fingerprint, labels)
-    opt = make_optimizer(trained, tc)
     state = checkpoint.TrainState(fingerprint=fp, num_labels=len(labels))
-    best: dict[str, torch.Tensor] = {}
-    if resume:
-        if (partial / "last" / "state.json").is_file():
-            state, best = checkpoint.load_last(partial / "last", trained, opt, state)
-        else:
-            tqdm.write(f"--resume: no checkpoint under {partial}; starting from scratch")
-    run = FitInputs(trained, splits["train"], splits["dev"], labels, tc, seed, ctx.pad_id, device, precision, partial / "last")
     memory = PeakMemory(device)
-    state, best = fit(run, state, best, opt)
-
-    trained.load_state_dict(best)
+    if linear:  # seconds: nothing to resume
+        converged = fit_linear(net, splits["train"], splits["dev"], labels, tc, seed, state)
+    else:
+        state = _fit_neural(trained, splits, labels, tc, seed, ctx.pad_id, device, precision, partial, resume, state)
+        converged = state.stop_reason == "plateau"
     t0 = time.perf_counter()
     probs, _ = predict(trained, splits["test"], tc.batch_size, ctx.pad_id, device, precision)
     infer_s = time.perf_counter() - t0
@@ -111,7 +107,7 @@ def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool
         "train_time_s": state.wall_s, "train_samples_per_s": state.samples / max(state.compute_s, 1e-9),
         "infer_samples_per_s": len(test) / max(infer_s, 1e-9), "peak_memory_mb": memory.mb,
         "best_step": state.best_step, "steps": state.step, "fingerprint": fp,
-        "stop_reason": state.stop_reason, "converged": state.stop_reason == "plateau",
+        "stop_reason": state.stop_reason, "converged": converged,
         "evaluations": len(state.curves),
         "encoder_mode": None if e.scheme != "subword" else "frozen features" if frozen else "fine-tuned",
         "features_key": features_key, "not_comparable": uncovered_reason(meta, dataset),
@@ -127,6 +123,23 @@ def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool
     _write_report_dir(report_dir, metrics, predictions_table(test.ids, texts, test.labels, probs, labels), state.curves)
     shutil.rmtree(partial, ignore_errors=True)
     return metrics
+
+
+def _fit_neural(trained: torch.nn.Module, splits: dict[str, Split], labels: list[str], tc: TrainConfig, seed: int, pad_id: int,
+                device: torch.device, precision: str, partial: Path, resume: bool,
+                state: checkpoint.TrainState) -> checkpoint.TrainState:
+    """The training loop (from `partial`/last when resuming); leaves the best-on-dev weights in `trained`."""
+    opt = make_optimizer(trained, tc)
+    best: dict[str, torch.Tensor] = {}
+    if resume:
+        if (partial / "last" / "state.json").is_file():
+            state, best = checkpoint.load_last(partial / "last", trained, opt, state)
+        else:
+            tqdm.write(f"--resume: no checkpoint under {partial}; starting from scratch")
+    run = FitInputs(trained, splits["train"], splits["dev"], labels, tc, seed, pad_id, device, precision, partial / "last")
+    state, best = fit(run, state, best, opt)
+    trained.load_state_dict(best)
+    return state
 
 
 def _subsample(split: Split, n: int, seed: int) -> Split:

@@ -106,6 +106,7 @@ class DatasetCard(Artifact):
     """card.json: the classes kept, documents per split and what preparation removed."""
 
     labels: Annotated[list[str], Field(min_length=1)]
+    label_mode: Literal["single", "multi"] = "single"
     counts: dict[str, dict[str, Count]] = {}
     totals: dict[str, Count] = {}
     classes_missing_from_split: dict[str, list[str]] = {}

@@ -39,6 +39,8 @@ class DatasetConfig(Section):
     format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "fasttext", "folder"] = "auto"
     text_column: str = "text"
     label_column: str = "label"
+    label_delimiter: str = Field("", description="label_mode multi: separator of the labels in a text label "
+                                 "column (e.g. '|' for CSV/TSV); empty = the column holds a list (JSONL/Parquet)")
     split_column: str = Field("", description="column holding train/dev/test; empty = no given split")
     files: dict[str, str] = Field(default_factory=dict, description="one file per split: {train: .., test: ..}")
     class_files: dict[str, str] = Field(default_factory=dict, description="one file per class, one document "
@@ -48,7 +50,9 @@ class DatasetConfig(Section):
                                    "in card.json); empty = such a file is an error")
     # kind: reuters
     split: Literal["modapte", "random"] = "modapte"
-    label_mode: Literal["single"] = "single"
+    # every kind but thucnews
+    label_mode: Literal["single", "multi"] = Field("single", description="single: one label a document; multi: "
+                                                   "a set (Reuters: all its topics; local: a list or delimited column)")
     # kind: thucnews
     categories: list[str] = Field(default_factory=list)
     per_class: int = Field(0, ge=0, description="documents sampled per category; 0 = all")
@@ -70,6 +74,8 @@ class DatasetConfig(Section):
 
     @model_validator(mode="after")
     def _one_local_source(self) -> "DatasetConfig":
+        if self.label_mode == "multi" and self.kind == "thucnews":
+            raise ValueError("label_mode: THUCNews files hold one category each; use single")
         if self.kind != "local":
             return self
         given = [k for k in ("path", "files", "class_files") if getattr(self, k)]

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipeline.config import config_from_dict
+from pipeline.config import config_from_dict, load_config
 from pipeline.data.prepare import prepare
 from pipeline.errors import TextbenchError
+from pipeline.evaluate import score
+from pipeline.tokenize.stage import tokenize_dataset
+from pipeline.train.data import read_split
+from pipeline.train.stage import train
 from test_data_reuters import corpus_docs, make_config, make_tarball, sgml_doc
 
 
@@ -77,3 +83,75 @@ def test_local_multi_needs_a_list_column_or_a_delimiter(project):
     raw["datasets"]["mine"] = {"kind": "thucnews", "label_mode": "multi"}
     with pytest.raises(TextbenchError, match="label_mode: THUCNews files hold one category each"):
         config_from_dict(raw)
+
+
+# --- a generated multi-label corpus, end to end ------------------------------------------------
+
+TOPICS = ["grain", "oil", "ship", "trade"]
+
+
+def multi_rows(n: int, seed: int) -> list[dict]:
+    """Documents with 1-2 topics; topic t's documents carry its words t0..t9 (plus shared noise)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        topics = sorted({TOPICS[i % 4], *([TOPICS[(i // 4) % 4]] if i % 3 == 0 else [])})
+        words = [f"{t}{int(rng.integers(10))}" for t in topics for _ in range(int(rng.integers(3, 8)))]
+        words += [f"noise{int(rng.integers(20))}" for _ in range(4)]
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words), "label": topics, "split": "test" if i % 5 == 0 else "train"})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def multi_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """prepare → tokenize (vocab) → train textcnn on 400 generated multi-label documents."""
+    root = tmp_path_factory.mktemp("multi")
+    shutil.copy(Path(__file__).parents[1] / "params.yaml", root / "params.yaml")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("TEXTBENCH_ROOT", str(root))
+        mp.delenv("TEXTBENCH_MIRROR", raising=False)
+        pd.DataFrame(multi_rows(400, 0)).to_json(root / "ml.jsonl", orient="records", lines=True)
+        raw = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+        raw["datasets"]["ml"] = {"kind": "local", "label_mode": "multi", "path": "ml.jsonl", "split_column": "split",
+                                 "dev_ratio": 0.2, "max_len": 32}
+        raw["train"] |= {"epochs": 8, "batch_size": 32, "patience": 0, "time_budget_s": 0, "precision": "fp32",
+                         "threads": 1}
+        (root / "params.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+        cfg = load_config(root / "params.yaml")
+        prepare(cfg, "ml")
+        tokenize_dataset(cfg, "ml", ("vocab",))
+        train(cfg, "ml", "textcnn")
+        yield root
+
+
+def test_multi_tokenize_and_train_write_label_sets_and_multilabel_metrics(multi_project):
+    tok = multi_project / "data/tokenized/ml/vocab"
+    meta = json.loads((tok / "meta.json").read_text())
+    assert meta["label_mode"] == "multi" and meta["labels"] == TOPICS
+    split = read_split(tok, "test", 4)
+    gold = {r["id"]: r["labels"] for r in prepared(multi_project, "ml", "test")}
+    assert split.labels.dtype == np.float32 and split.labels.shape == (80, 4)
+    assert [[TOPICS[j] for j in np.flatnonzero(row)] for row in split.labels] == [gold[i] for i in split.ids]
+    metrics = json.loads((multi_project / "reports/ml/textcnn/metrics.json").read_text())
+    assert metrics["label_mode"] == "multi" and "confusion_matrix" not in metrics
+    assert {f"{a}_{m}" for a in ("micro", "macro", "weighted", "samples") for m in ("precision", "recall", "f1")} <= set(metrics)
+    assert metrics["micro_f1"] > 0.9 and metrics["accuracy"] > 0.7  # learnable: each topic has its own words
+    preds = pq.read_table(multi_project / "reports/ml/textcnn/predictions.parquet").to_pylist()
+    exact = np.mean([r["label"] == r["pred"] for r in preds])
+    assert exact == pytest.approx(metrics["accuracy"])  # accuracy = subset accuracy
+    assert all(r["pred"] == [t for t, p in zip(TOPICS, r["probs"]) if p >= 0.5] for r in preds)
+    assert any(len(r["pred"]) == 2 for r in preds)  # sigmoid outputs: several labels at once
+    assert "dev_micro_f1" in (multi_project / "reports/ml/textcnn/curves.csv").read_text().splitlines()[0]
+    assert json.loads((multi_project / "models/ml/textcnn/config.json").read_text())["label_mode"] == "multi"
+
+
+def test_multilabel_metrics_match_hand_counts():
+    y_true = np.array([[1, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]])
+    probs = np.array([[0.9, 0.6, 0.1], [0.2, 0.4, 0.1], [0.1, 0.2, 0.7], [0.8, 0.5, 0.0]])
+    m = score(y_true, probs, ["a", "b", "c"])  # pred: {a,b} {} {c} {a,b}
+    assert m["accuracy"] == 0.5 and m["hamming_loss"] == pytest.approx(2 / 12)
+    assert m["micro_precision"] == pytest.approx(4 / 5) and m["micro_recall"] == pytest.approx(4 / 5)
+    assert m["per_class"]["b"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    assert m["macro_f1"] == pytest.approx((1 + 0.5 + 1) / 3) and m["samples_f1"] == pytest.approx((1 + 0 + 1 + 2 / 3) / 4)

@@ -24,7 +24,7 @@ from pipeline.artifacts import TokenizedMeta
 from pipeline.config import Config
 from pipeline.encoders import resolve_encoder
 from pipeline.errors import TextbenchError
-from pipeline.evaluate import PeakMemory, classification_metrics, param_count, predictions_table
+from pipeline.evaluate import PeakMemory, param_count, predictions_table, score
 from pipeline.io import atomic_dir, fingerprint, locked, write_json
 from pipeline.models.registry import BuildContext, FeatureClassifier, build_model, entry
 from pipeline.tokenize.coverage import uncovered_reason
@@ -104,7 +104,7 @@ def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool
     test = splits["test"]
     metrics = {
         "dataset": dataset, "model": model, "seed": seed,
-        **classification_metrics(test.labels, probs.argmax(1), labels),
+        **score(test.labels, probs, labels),
         "params": {"arch": arch_kw, "train": train_kw, "precision": precision, "device": str(device)},
         **param_count(net),
         "train_time_s": state.wall_s, "train_samples_per_s": state.samples / max(state.compute_s, 1e-9),
@@ -117,7 +117,7 @@ def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool
     }
     model_cfg = {
         "model": model, "dataset": dataset, "scheme": e.scheme, "arch": arch_kw, "train": train_kw,
-        "labels": labels, "num_labels": len(labels), "seed": seed, "fingerprint": fp,
+        "labels": labels, "num_labels": len(labels), "label_mode": meta.label_mode, "seed": seed, "fingerprint": fp,
         "vocab_size": ctx.vocab_size, "pad_id": ctx.pad_id, "max_len": ctx.max_len, "encoder": encoder,
         "encoder_config": net.embedder.hf_config() if e.scheme == "subword" else None,
     }
@@ -174,6 +174,7 @@ def _write_report_dir(report_dir: Path, metrics: dict[str, Any], predictions: An
         write_json(tmp / "metrics.json", metrics)
         pq.write_table(predictions, tmp / "predictions.parquet")
         cols = ["step", "train_loss", "dev_loss", "dev_accuracy", "dev_macro_f1"]
+        cols += ["dev_micro_f1"] if curves and "dev_micro_f1" in curves[0] else []
         lines = [",".join(cols)] + [",".join(f"{r[c]:.6g}" if c != "step" else str(r[c]) for c in cols) for r in curves]
         (tmp / "curves.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
 

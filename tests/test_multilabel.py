@@ -16,6 +16,8 @@ from pipeline.config import config_from_dict, load_config
 from pipeline.data.prepare import prepare
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import score
+from pipeline.report.build import build_report
+from pipeline.report.stats import bootstrap
 from pipeline.tokenize.stage import tokenize_dataset
 from pipeline.train.data import read_split
 from pipeline.train.stage import train
@@ -118,11 +120,15 @@ def multi_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                  "dev_ratio": 0.2, "max_len": 32}
         raw["train"] |= {"epochs": 8, "batch_size": 32, "patience": 0, "time_budget_s": 0, "precision": "fp32",
                          "threads": 1}
+        raw["benchmark"] |= {"datasets": ["ml"], "models": ["textcnn", "fasttext"]}
+        raw["report"] |= {"bootstrap": 200, "error_examples": 3}
         (root / "params.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
         cfg = load_config(root / "params.yaml")
         prepare(cfg, "ml")
         tokenize_dataset(cfg, "ml", ("vocab",))
         train(cfg, "ml", "textcnn")
+        train(cfg, "ml", "fasttext")
+        build_report(cfg)
         yield root
 
 
@@ -155,3 +161,34 @@ def test_multilabel_metrics_match_hand_counts():
     assert m["micro_precision"] == pytest.approx(4 / 5) and m["micro_recall"] == pytest.approx(4 / 5)
     assert m["per_class"]["b"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
     assert m["macro_f1"] == pytest.approx((1 + 0.5 + 1) / 3) and m["samples_f1"] == pytest.approx((1 + 0 + 1 + 2 / 3) / 4)
+
+
+def test_multi_report_scores_micro_and_macro_f1_with_cis_and_a_paired_bootstrap(multi_project):
+    scores = json.loads((multi_project / "reports/metrics.json").read_text())["ml"]
+    metrics = json.loads((multi_project / "reports/ml/textcnn/metrics.json").read_text())
+    entry = scores["textcnn"]
+    assert entry["micro_f1"] == round(metrics["micro_f1"], 4) and entry["hamming_loss"] == round(metrics["hamming_loss"], 4)
+    for key in ("micro_f1", "macro_f1", "accuracy"):
+        assert entry[f"{key}_ci_low"] <= entry[key] <= entry[f"{key}_ci_high"]
+    md = (multi_project / "reports/comparison.md").read_text()
+    assert "| Model | Subset acc | Micro-F1 | Macro-F1 |" in md and "Hamming loss" in md
+    assert "McNemar's test does not apply" in md and "McNemar vs best" not in md and "Confusion matrix" not in md
+    significance = md[md.index("Is the difference real?"):md.index("Per-class F1")]
+    assert "| Model | Micro-F1 [95% CI] | Macro-F1 [95% CI] | Best − model macro-F1 [95% CI] | Paired bootstrap p |" \
+        in significance
+    worse = min(scores, key=lambda m: scores[m]["macro_f1"])
+    row = next(line for line in significance.splitlines() if line.startswith(f"| {worse} |"))
+    assert row.count("[") == 3 and row.rstrip(" |").split("|")[-1].strip()  # a CI'd difference and a p-value
+    assert "Most confidently wrong test documents" in md
+
+
+def test_bootstrap_micro_f1_matches_sklearn_on_the_full_sample():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(0)
+    y_true, y_pred = rng.integers(0, 2, (50, 4)), rng.integers(0, 2, (50, 4))
+    boot = bootstrap(y_true, y_pred, 4, 300, seed=1)
+    full = score(y_true, y_pred.astype(float), TOPICS)
+    assert np.mean(boot.micro_f1) == pytest.approx(full["micro_f1"], abs=0.03)
+    assert np.mean(boot.macro_f1) == pytest.approx(f1_score(y_true, y_pred, average="macro"), abs=0.03)
+    assert np.mean(boot.accuracy) == pytest.approx(full["accuracy"], abs=0.03)

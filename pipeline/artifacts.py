@@ -203,6 +203,7 @@ class ModelConfig(Artifact):
     labels: Labels
     num_labels: Annotated[int, Field(strict=True, ge=2)]
     label_mode: Literal["single", "multi"] = "single"  # multi: sigmoid outputs, every label >= threshold
+    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
     vocab_size: Positive
     pad_id: Count
     max_len: Positive

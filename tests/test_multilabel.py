@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from fastapi.testclient import TestClient
 
 from pipeline.config import config_from_dict, load_config
 from pipeline.data.prepare import prepare
@@ -18,6 +19,9 @@ from pipeline.errors import TextbenchError
 from pipeline.evaluate import score
 from pipeline.report.build import build_report
 from pipeline.report.stats import bootstrap
+from pipeline.serve.api import create_app
+from pipeline.serve.predict import predict_file
+from pipeline.serve.predictor import Predictor
 from pipeline.tokenize.stage import tokenize_dataset
 from pipeline.train.data import read_split
 from pipeline.train.stage import train
@@ -192,3 +196,21 @@ def test_bootstrap_micro_f1_matches_sklearn_on_the_full_sample():
     assert np.mean(boot.micro_f1) == pytest.approx(full["micro_f1"], abs=0.03)
     assert np.mean(boot.macro_f1) == pytest.approx(f1_score(y_true, y_pred, average="macro"), abs=0.03)
     assert np.mean(boot.accuracy) == pytest.approx(full["accuracy"], abs=0.03)
+
+
+def test_multi_predict_and_serve_return_every_label_above_threshold(multi_project):
+    predictor = Predictor.load(multi_project / "models/ml/textcnn")
+    both, one = "grain1 grain2 grain3 oil4 oil5 oil6", "ship1 ship2 ship3 ship4"
+    first, second = predictor.predict([both, one])
+    assert sorted(first["labels"]) == ["grain", "oil"] and second["labels"] == ["ship"]
+    assert first["labels"] == [lb for lb, _ in sorted(first["probs"].items(), key=lambda kv: -kv[1])][:2]
+    assert sum(first["probs"].values()) > 1.5  # sigmoid per label, not a softmax over labels
+    pd.DataFrame({"text": [both, one, ""]}).to_csv(multi_project / "in.csv", index=False)
+    out, rows = predict_file(predictor, str(multi_project / "in.csv"))
+    got = pd.read_csv(out, keep_default_na=False)
+    assert rows == 3 and got.columns[-2:].tolist() == ["labels", "needs_review"]
+    assert sorted(got["labels"][0].split("|")) == ["grain", "oil"] and got["labels"][1] == "ship"
+    assert got["needs_review"].tolist() == [False, False, True] and got["labels"][2] == ""
+    client = TestClient(create_app(multi_project / "models"))
+    body = client.post("/predict", json={"model": "ml/textcnn", "texts": [both]}).json()
+    assert body["label_mode"] == "multi" and sorted(body["predictions"][0]["labels"]) == ["grain", "oil"]

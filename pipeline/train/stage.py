@@ -24,7 +24,7 @@ from pipeline.artifacts import TokenizedMeta
 from pipeline.config import Config
 from pipeline.encoders import resolve_encoder
 from pipeline.errors import TextbenchError
-from pipeline.evaluate import PeakMemory, param_count, predictions_table, score
+from pipeline.evaluate import THRESHOLD, PeakMemory, param_count, predictions_table, score
 from pipeline.io import atomic_dir, fingerprint, locked, write_json
 from pipeline.models.registry import BuildContext, FeatureClassifier, build_model, entry
 from pipeline.tokenize.coverage import uncovered_reason
@@ -117,7 +117,8 @@ def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool
     }
     model_cfg = {
         "model": model, "dataset": dataset, "scheme": e.scheme, "arch": arch_kw, "train": train_kw,
-        "labels": labels, "num_labels": len(labels), "label_mode": meta.label_mode, "seed": seed, "fingerprint": fp,
+        "labels": labels, "num_labels": len(labels), "label_mode": meta.label_mode,
+        **({"threshold": THRESHOLD} if meta.label_mode == "multi" else {}), "seed": seed, "fingerprint": fp,
         "vocab_size": ctx.vocab_size, "pad_id": ctx.pad_id, "max_len": ctx.max_len, "encoder": encoder,
         "encoder_config": net.embedder.hf_config() if e.scheme == "subword" else None,
     }

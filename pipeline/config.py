@@ -11,7 +11,7 @@ import functools
 import json
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -53,6 +53,9 @@ class DatasetConfig(Section):
     # every kind but thucnews
     label_mode: Literal["single", "multi"] = Field("single", description="single: one label a document; multi: "
                                                    "a set (Reuters: all its topics; local: a list or delimited column)")
+    threshold: Annotated[float, Field(gt=0, lt=1)] | Literal["dev"] = Field(
+        0.5, description="multi: probability from which a label is predicted, or `dev`: the one of 0.05..0.95 "
+        "with the best dev micro-F1 (chosen after training)")
     # kind: thucnews
     categories: list[str] = Field(default_factory=list)
     per_class: int = Field(0, ge=0, description="documents sampled per category; 0 = all")

@@ -4,8 +4,9 @@ Labels are fixed to all classes of the dataset (a class absent from the test spl
 row, with zero scores), and undefined precision/recall count as 0 (`zero_division=0`).
 
 Multi-label runs (targets [N, C] 0/1, sigmoid probabilities) predict every label whose probability
-is >= THRESHOLD (a document may get none) and are scored by `multilabel_metrics`; their `accuracy`
-is subset accuracy (the whole label set right), so single- and multi-label rows share the key.
+is >= a threshold (THRESHOLD, or one tuned on dev: `tune_threshold`; a document may get none) and
+are scored by `multilabel_metrics`; their `accuracy` is subset accuracy (the whole label set right),
+so single- and multi-label rows share the key.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, hamming_loss, precision_recall_fscore_support
 
 THRESHOLD = 0.5  # multi-label: a label is predicted when its sigmoid probability reaches it
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)  # what `threshold: dev` chooses from
 RU_MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024  # bytes per ru_maxrss unit (macOS: bytes, Linux: KiB)
 
 
@@ -41,12 +43,13 @@ def classification_metrics(y_true: Iterable[int], y_pred: Iterable[int], labels:
     return out
 
 
-def multilabel_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict[str, Any]:
+def multilabel_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str],
+                       threshold: float = THRESHOLD) -> dict[str, Any]:
     """0/1 matrices [N, C] → subset accuracy (`accuracy`), Hamming loss, micro/macro/weighted/samples
     P/R/F1 and per-class P/R/F1/support (no confusion matrix: classes are not exclusive)."""
     y_true, y_pred = np.asarray(y_true, dtype=np.int8), np.asarray(y_pred, dtype=np.int8)
     idx = list(range(len(labels)))
-    out: dict[str, Any] = {"label_mode": "multi", "threshold": THRESHOLD, "accuracy": float(accuracy_score(y_true, y_pred)),
+    out: dict[str, Any] = {"label_mode": "multi", "threshold": threshold, "accuracy": float(accuracy_score(y_true, y_pred)),
                            "hamming_loss": float(hamming_loss(y_true, y_pred))}
     for avg in ("micro", "macro", "weighted", "samples"):
         p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=idx, average=avg, zero_division=0)
@@ -60,25 +63,31 @@ def multilabel_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]
     return out
 
 
-def decide(probs: np.ndarray, multi: bool) -> np.ndarray:
-    """Predictions from probabilities: class ids (argmax), or the 0/1 matrix of labels >= THRESHOLD."""
-    return (probs >= THRESHOLD).astype(np.int8) if multi else probs.argmax(1)
+def decide(probs: np.ndarray, multi: bool, threshold: float = THRESHOLD) -> np.ndarray:
+    """Predictions from probabilities: class ids (argmax), or the 0/1 matrix of labels >= `threshold`."""
+    return (probs >= threshold).astype(np.int8) if multi else probs.argmax(1)
 
 
-def score(y_true: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict[str, Any]:
+def score(y_true: np.ndarray, probs: np.ndarray, labels: list[str], threshold: float = THRESHOLD) -> dict[str, Any]:
     """The metrics of `probs` against `y_true`: class ids (single-label) or a 0/1 matrix (multi-label)."""
-    multi = np.ndim(y_true) == 2
-    metrics = multilabel_metrics if multi else classification_metrics
-    return metrics(y_true, decide(probs, multi), labels)
+    if np.ndim(y_true) == 2:
+        return multilabel_metrics(y_true, decide(probs, True, threshold), labels, threshold)
+    return classification_metrics(y_true, decide(probs, False), labels)
+
+
+def tune_threshold(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """The THRESHOLD_GRID value with the highest micro-F1 of `probs` (the dev split's; ties: nearest 0.5)."""
+    f1 = [precision_recall_fscore_support(y_true, probs >= t, average="micro", zero_division=0)[2] for t in THRESHOLD_GRID]
+    return float(max(zip(f1, -abs(THRESHOLD_GRID - THRESHOLD), THRESHOLD_GRID))[2])
 
 
 def predictions_table(ids: list[str], texts: list[str], y_true: np.ndarray, probs: np.ndarray,
-                      labels: list[str]) -> pa.Table:
+                      labels: list[str], threshold: float = THRESHOLD) -> pa.Table:
     """Contract 4 predictions: id, text, label, pred (class names), confidence, probs list<float32>.
-    Multi-label: label and pred are list<string> (the gold set, the labels >= THRESHOLD, in class
+    Multi-label: label and pred are list<string> (the gold set, the labels >= `threshold`, in class
     order) and confidence is the highest label probability."""
     multi = np.ndim(y_true) == 2
-    pred = decide(probs, multi)
+    pred = decide(probs, multi, threshold)
     probs32 = probs.astype(np.float32)
 
     def names(rows: np.ndarray) -> pa.Array:

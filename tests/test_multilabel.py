@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from pipeline.config import config_from_dict, load_config
 from pipeline.data.prepare import prepare
 from pipeline.errors import TextbenchError
-from pipeline.evaluate import score
+from pipeline.evaluate import THRESHOLD_GRID, score, tune_threshold
 from pipeline.report.build import build_report
 from pipeline.report.stats import bootstrap
 from pipeline.serve.api import create_app
@@ -121,7 +121,7 @@ def multi_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pd.DataFrame(multi_rows(400, 0)).to_json(root / "ml.jsonl", orient="records", lines=True)
         raw = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
         raw["datasets"]["ml"] = {"kind": "local", "label_mode": "multi", "path": "ml.jsonl", "split_column": "split",
-                                 "dev_ratio": 0.2, "max_len": 32}
+                                 "dev_ratio": 0.2, "max_len": 32, "threshold": "dev"}
         raw["train"] |= {"epochs": 8, "batch_size": 32, "patience": 0, "time_budget_s": 0, "precision": "fp32",
                          "threads": 1}
         raw["benchmark"] |= {"datasets": ["ml"], "models": ["textcnn", "fasttext"]}
@@ -151,7 +151,10 @@ def test_multi_tokenize_and_train_write_label_sets_and_multilabel_metrics(multi_
     preds = pq.read_table(multi_project / "reports/ml/textcnn/predictions.parquet").to_pylist()
     exact = np.mean([r["label"] == r["pred"] for r in preds])
     assert exact == pytest.approx(metrics["accuracy"])  # accuracy = subset accuracy
-    assert all(r["pred"] == [t for t, p in zip(TOPICS, r["probs"]) if p >= 0.5] for r in preds)
+    threshold = metrics["threshold"]  # threshold: dev, chosen on dev micro-F1 and kept for serving
+    assert threshold in THRESHOLD_GRID and threshold == json.loads(
+        (multi_project / "models/ml/textcnn/config.json").read_text())["threshold"]
+    assert all(r["pred"] == [t for t, p in zip(TOPICS, r["probs"]) if p >= threshold] for r in preds)
     assert any(len(r["pred"]) == 2 for r in preds)  # sigmoid outputs: several labels at once
     assert "dev_micro_f1" in (multi_project / "reports/ml/textcnn/curves.csv").read_text().splitlines()[0]
     assert json.loads((multi_project / "models/ml/textcnn/config.json").read_text())["label_mode"] == "multi"
@@ -214,3 +217,17 @@ def test_multi_predict_and_serve_return_every_label_above_threshold(multi_projec
     client = TestClient(create_app(multi_project / "models"))
     body = client.post("/predict", json={"model": "ml/textcnn", "texts": [both]}).json()
     assert body["label_mode"] == "multi" and sorted(body["predictions"][0]["labels"]) == ["grain", "oil"]
+
+
+def test_threshold_dev_picks_the_best_dev_micro_f1_and_config_checks_it(project):
+    y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
+    probs = np.array([[0.35, 0.1], [0.2, 0.4], [0.33, 0.45], [0.1, 0.25]])  # every positive in (0.3, 0.5)
+    assert tune_threshold(y, probs) == 0.3 and score(y, probs, ["a", "b"], 0.3)["micro_f1"] == 1.0
+    assert score(y, probs, ["a", "b"])["micro_f1"] == 0.0  # the default 0.5 predicts nothing
+    raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    assert config_from_dict(raw).datasets["reuters_multi"].threshold == 0.5
+    raw["datasets"]["reuters_multi"]["threshold"] = "dev"
+    assert config_from_dict(raw).datasets["reuters_multi"].threshold == "dev"
+    raw["datasets"]["reuters_multi"]["threshold"] = 1.5
+    with pytest.raises(TextbenchError, match="datasets.reuters_multi.threshold"):
+        config_from_dict(raw)

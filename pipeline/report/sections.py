@@ -77,7 +77,8 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
     scores = (f"micro-F1 {best.metrics['micro_f1']:.4f}, macro-F1 {best.metrics['macro_f1']:.4f}, subset accuracy "
               f"{best.metrics['accuracy']:.4f}" if multi else
               f"accuracy {best.metrics['accuracy']:.4f}, macro-F1 {best.metrics['macro_f1']:.4f}")
-    mode = (" Multi-label: every label with probability >= 0.5 is predicted; subset accuracy = the whole label set "
+    mode = (" Multi-label: every label whose probability reaches the run's threshold is predicted (metrics.json "
+            "`threshold`: 0.5, or tuned on dev micro-F1 with `threshold: dev`); subset accuracy = the whole label set "
             "right; Hamming loss = share of wrong (document, label) decisions." if multi else "")
     blocks.append(Para(f"Best model by test macro-F1: {best.model} ({scores}).{mode} Highlighted: best value per column "
                        "among comparable rows (highest score/throughput, lowest parameters/time). "

@@ -24,7 +24,7 @@ from pipeline.artifacts import TokenizedMeta
 from pipeline.config import Config
 from pipeline.encoders import resolve_encoder
 from pipeline.errors import TextbenchError
-from pipeline.evaluate import THRESHOLD, PeakMemory, param_count, predictions_table, score
+from pipeline.evaluate import THRESHOLD, PeakMemory, param_count, predictions_table, score, tune_threshold
 from pipeline.io import atomic_dir, fingerprint, locked, write_json
 from pipeline.models.registry import BuildContext, FeatureClassifier, build_model, entry
 from pipeline.tokenize.coverage import uncovered_reason
@@ -83,8 +83,9 @@ def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool
     trained = FeatureClassifier(net.head) if frozen else net
     splits["train"] = _subsample(splits["train"], tc.max_train_samples, seed)
     train_kw = tc.model_dump()
+    multi = meta.label_mode == "multi"
     fp = fingerprint(model, arch_kw, tc.identity(), seed,
-                     meta.fingerprint, labels)
+                     meta.fingerprint, labels, *([ds.threshold] if multi else []))
     opt = make_optimizer(trained, tc)
     state = checkpoint.TrainState(fingerprint=fp, num_labels=len(labels))
     best: dict[str, torch.Tensor] = {}
@@ -102,9 +103,11 @@ def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool
     probs, _ = predict(trained, splits["test"], tc.batch_size, ctx.pad_id, device, precision)
     infer_s = time.perf_counter() - t0
     test = splits["test"]
+    threshold = (_threshold(ds.threshold, trained, splits["dev"], tc.batch_size, ctx.pad_id, device, precision)
+                 if multi else THRESHOLD)  # single-label: unused
     metrics = {
         "dataset": dataset, "model": model, "seed": seed,
-        **score(test.labels, probs, labels),
+        **score(test.labels, probs, labels, threshold),
         "params": {"arch": arch_kw, "train": train_kw, "precision": precision, "device": str(device)},
         **param_count(net),
         "train_time_s": state.wall_s, "train_samples_per_s": state.samples / max(state.compute_s, 1e-9),
@@ -118,15 +121,24 @@ def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool
     model_cfg = {
         "model": model, "dataset": dataset, "scheme": e.scheme, "arch": arch_kw, "train": train_kw,
         "labels": labels, "num_labels": len(labels), "label_mode": meta.label_mode,
-        **({"threshold": THRESHOLD} if meta.label_mode == "multi" else {}), "seed": seed, "fingerprint": fp,
+        **({"threshold": threshold} if multi else {}), "seed": seed, "fingerprint": fp,
         "vocab_size": ctx.vocab_size, "pad_id": ctx.pad_id, "max_len": ctx.max_len, "encoder": encoder,
         "encoder_config": net.embedder.hf_config() if e.scheme == "subword" else None,
     }
     weights = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}  # best head (+ encoder)
     _write_model_dir(model_dir, model_cfg, weights, tok_dir, meta)
-    _write_report_dir(report_dir, metrics, predictions_table(test.ids, texts, test.labels, probs, labels), state.curves)
+    table = predictions_table(test.ids, texts, test.labels, probs, labels, threshold)
+    _write_report_dir(report_dir, metrics, table, state.curves)
     shutil.rmtree(partial, ignore_errors=True)
     return metrics
+
+
+def _threshold(setting: float | str, model: torch.nn.Module, dev: Split, batch_size: int, pad_id: int,
+               device: torch.device, precision: str) -> float:
+    """Multi-label decision threshold: the dataset's `threshold`, or (`dev`) the one best on dev micro-F1."""
+    if setting != "dev":
+        return float(setting)
+    return tune_threshold(dev.labels, predict(model, dev, batch_size, pad_id, device, precision)[0])
 
 
 def _subsample(split: Split, n: int, seed: int) -> Split:

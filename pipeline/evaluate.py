@@ -49,7 +49,8 @@ def multilabel_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]
     P/R/F1 and per-class P/R/F1/support (no confusion matrix: classes are not exclusive)."""
     y_true, y_pred = np.asarray(y_true, dtype=np.int8), np.asarray(y_pred, dtype=np.int8)
     idx = list(range(len(labels)))
-    out: dict[str, Any] = {"label_mode": "multi", "threshold": threshold, "accuracy": float(accuracy_score(y_true, y_pred)),
+    out: dict[str, Any] = {"label_mode": "multi", "threshold": threshold,
+                           "accuracy": float(accuracy_score(y_true, y_pred)),
                            "hamming_loss": float(hamming_loss(y_true, y_pred))}
     for avg in ("micro", "macro", "weighted", "samples"):
         p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=idx, average=avg, zero_division=0)
@@ -77,7 +78,8 @@ def score(y_true: np.ndarray, probs: np.ndarray, labels: list[str], threshold: f
 
 def tune_threshold(y_true: np.ndarray, probs: np.ndarray) -> float:
     """The THRESHOLD_GRID value with the highest micro-F1 of `probs` (the dev split's; ties: nearest 0.5)."""
-    f1 = [precision_recall_fscore_support(y_true, probs >= t, average="micro", zero_division=0)[2] for t in THRESHOLD_GRID]
+    f1 = [precision_recall_fscore_support(y_true, probs >= t, average="micro", zero_division=0)[2]
+          for t in THRESHOLD_GRID]
     return float(max(zip(f1, -abs(THRESHOLD_GRID - THRESHOLD), THRESHOLD_GRID))[2])
 
 

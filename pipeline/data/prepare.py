@@ -177,7 +177,8 @@ def check_usable(name: str, labels: list[str], counts: dict[str, dict[str, int]]
 def write_split(path: Path, docs: list[Doc], extras: dict[str, pa.DataType], label_mode: str) -> None:
     """One split as Parquet with a fixed schema (id, text, label | labels, extras...) and no timestamps."""
     column, kind = ("label", pa.string()) if label_mode == "single" else ("labels", pa.list_(pa.string()))
-    schema = pa.schema([("id", pa.string()), ("text", pa.string()), (column, kind)] + [(k, t) for k, t in extras.items()])
+    schema = pa.schema([("id", pa.string()), ("text", pa.string()), (column, kind)]
+                       + [(k, t) for k, t in extras.items()])
     columns = {"id": [d.id for d in docs], "text": [d.text for d in docs],
                column: [d.label if label_mode == "single" else list(d.labels) for d in docs]}
     columns.update({k: [d.extra[k] for d in docs] for k in extras})

@@ -4,7 +4,8 @@ Layout read (contract 4 + the flow's status files):
     reports/<ds>/<model>/{metrics.json, predictions.parquet, curves.csv, status.json}
     reports/<ds>/<model>/seeds/<seed>/{metrics.json, ...}     extra seeds
 A model without results, or whose status.json says `failed`, becomes a failed `Run` that
-carries its error line; a multi-label run's label sets read as "a, b" strings (class order); a corrupt or wrong-typed file is a TextbenchError naming it (pipeline/artifacts.py).
+carries its error line; a corrupt or wrong-typed file is a TextbenchError naming it (pipeline/artifacts.py).
+A multi-label run's label sets read as "a, b" strings (class order) and 0/1 rows (`Run.targets`).
 """
 
 from __future__ import annotations

@@ -80,8 +80,8 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
     mode = (" Multi-label: every label whose probability reaches the run's threshold is predicted (metrics.json "
             "`threshold`: 0.5, or tuned on dev micro-F1 with `threshold: dev`); subset accuracy = the whole label set "
             "right; Hamming loss = share of wrong (document, label) decisions." if multi else "")
-    blocks.append(Para(f"Best model by test macro-F1: {best.model} ({scores}).{mode} Highlighted: best value per column "
-                       "among comparable rows (highest score/throughput, lowest parameters/time). "
+    blocks.append(Para(f"Best model by test macro-F1: {best.model} ({scores}).{mode} Highlighted: best value per "
+                       "column among comparable rows (highest score/throughput, lowest parameters/time). "
                        "Training: 'converged' = stopped on a dev plateau (`train.patience` evaluations without a "
                        "gain); ⚠ = stopped by a cap (epochs, max_steps or time_budget_s) while dev was still "
                        "improving, so its number may understate the model; 'predicts k of N classes' = the test predictions "
@@ -174,7 +174,8 @@ def significance_blocks(rows: list[Row], cfg: Config) -> list[Block]:
     if multi:
         text += ("Each model is compared with the best one on the same test documents by a paired bootstrap of the "
                  "macro-F1 difference (same resamples for both models; McNemar's test does not apply to label sets)"
-                 if boot else "No paired test without bootstrap resamples (McNemar's test does not apply to label sets)")
+                 if boot else "No paired test without bootstrap resamples (McNemar's test does not apply to label "
+                 "sets)")
     else:
         text += ("Each model is compared with the best one on the same test documents: McNemar's exact test (two-sided "
                  "binomial on the discordant pairs, scipy's binomtest; b = only the best model right, c = only "
@@ -199,7 +200,8 @@ def significance_blocks(rows: list[Row], cfg: Config) -> list[Block]:
             Cell(_with_ci(*first)),
             Cell(_with_ci(m["macro_f1"], r.macro_f1_ci)),
             *([] if multi else [Cell(mcnemar)]),
-            Cell("best" if multi and r.run is best else "" if p is None else _with_ci(p.delta_f1, p.delta_ci, signed=True)),
+            Cell("best" if multi and r.run is best else
+                 "" if p is None else _with_ci(p.delta_f1, p.delta_ci, signed=True)),
             Cell("" if p is None or p.delta_p is None else _p(p.delta_p, alpha, floor=2 / cfg.report.bootstrap)),
         ])
     ci = f" [{level:.0%} CI]" if cfg.report.bootstrap else ""

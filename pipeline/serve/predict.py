@@ -62,7 +62,8 @@ def predict_file(predictor: Predictor, input_path: str, output: str | None = Non
             known = np.array([has_text(t) for t in texts], dtype=bool)
             probs = np.zeros((len(texts), len(predictor.labels)), dtype=np.float32)
             probs[known] = predictor.predict_proba([t for t, ok in zip(texts, known) if ok])
-            sets = [predictor.above_threshold(p) if ok else [] for p, ok in zip(probs, known)] if predictor.multi else None
+            sets = ([predictor.above_threshold(p) if ok else [] for p, ok in zip(probs, known)]
+                    if predictor.multi else None)
             writer.write(with_predictions(chunk, probs, known, predictor.labels, k, min_confidence, sets))
             written += chunk.num_rows
             bar.update(chunk.num_rows)

@@ -1,10 +1,11 @@
 """The tokenize stage: data/prepared/<ds>/*.parquet → data/tokenized/<ds>/<scheme>/ (contract 2).
 
 Streams record batches of `tokenize.batch_size` documents through `TextEncoder.encode_batch`
-(the code path prediction uses) into one ParquetWriter per split. A multi-label dataset (prepared
-splits with a `labels` list column) gets a `labels` list<int32> column of label ids in place of `label`. Row groups hold a fixed
+(the code path prediction uses) into one ParquetWriter per split. Row groups hold a fixed
 `ROW_GROUP` rows whatever the batch size or worker count, so the output bytes depend only on the
-data and the settings in the fingerprint. Each scheme dir is written atomically.
+data and the settings in the fingerprint. Each scheme dir is written atomically. A multi-label
+dataset (prepared splits with a `labels` list column) gets a `labels` list<int32> column of label
+ids in place of `label`, and meta.json `label_mode: multi`.
 """
 
 from __future__ import annotations

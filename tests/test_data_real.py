@@ -63,6 +63,7 @@ def test_reuters_multi_is_modapte_90(cfg, project):
     assert card["reader"]["modapte_with_kept_topic"] == {"train": 7770, "test": 3019}
     assert card["given_split_docs"] == {"test": 3005, "train": 7723}  # documents with text
     assert card["totals"]["test"] == 3005 - card["duplicates_removed"]["test"]
+    assert card["classes_missing_from_split"]["train"] == []  # the dev carve leaves every topic a train document
     labels = pq.read_table(out / "test.parquet", columns=["labels"]).column("labels").to_pylist()
     assert all(labels) and max(map(len, labels)) > 1 and set(card["labels"]) == {x for s in labels for x in s}
 

@@ -81,6 +81,19 @@ def test_local_multi_label_column_list_or_delimited(project, fmt):
     assert got["doc 1"] == ["a", "b"] and got["doc 2"] == ["b", "c"] and got["doc 3"] == ["c"]
 
 
+def test_dev_carve_keeps_a_rare_labels_only_train_documents_in_train(project):
+    rows = [{"text": f"common {i}", "label": ["a"], "split": "train"} for i in range(60)]
+    rows += [{"text": f"rare {k}", "label": ["a", f"r{k}"], "split": "train"} for k in range(10)]  # first label: a
+    rows += [{"text": f"test {k}", "label": ["a", f"r{k}"], "split": "test"} for k in range(10)]
+    pd.DataFrame(rows).to_json(project / "c.jsonl", orient="records", lines=True)
+    raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    raw["datasets"]["mine"] = {"kind": "local", "label_mode": "multi", "path": "c.jsonl", "split_column": "split",
+                               "dev_ratio": 0.3}
+    card = json.loads((prepare(config_from_dict(raw), "mine") / "card.json").read_text())
+    assert card["classes_missing_from_split"]["train"] == [] and card["counts"]["dev"] == {"a": 18}
+    assert card["totals"] == {"train": 52, "dev": 18, "test": 10}
+
+
 def test_local_multi_needs_a_list_column_or_a_delimiter(project):
     pd.DataFrame({"text": ["x", "y"], "label": ["a|b", "b"]}).to_csv(project / "c.csv", index=False)
     raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))

@@ -13,7 +13,7 @@ class Doc:
     """One document; `split` is train/dev/test when the source fixes it, else None.
 
     `labels` is the document's label set in source order (multi-label corpora), `(label,)` otherwise;
-    `label` is its first label, the one stratified splitting groups by."""
+    `label` is its first label."""
 
     id: str
     text: str

@@ -14,7 +14,7 @@ The whole directory is written atomically; same params + seed give byte-identica
 
 `label_mode: multi` (a label set per document): the splits hold a `labels` list<string> column in
 place of `label`; card.json `counts` are documents carrying each label; stratification groups the
-documents by their first label (in source order), so a carved dev set follows the primary labels.
+documents by their rarest label (see `_stratified`).
 """
 
 from __future__ import annotations
@@ -124,11 +124,15 @@ def assign_splits(docs: list[Doc], ds: DatasetConfig, seed: int) -> list[Doc]:
 
 
 def _stratified(docs: list[Doc], ratios: tuple[float, float, float], seed: int) -> None:
-    """Per class (sorted), a seeded permutation: first round(n*dev) → dev, next round(n*test) → test."""
+    """Per class (sorted), a seeded permutation: first round(n*dev) → dev, next round(n*test) → test.
+    A multi-label document counts under its rarest label (fewest of these documents; ties: name), so
+    a label with one or two documents keeps them in train instead of losing them to a common label's
+    dev share; for single-label documents that is their label."""
     rng = np.random.default_rng(seed)
+    freq = Counter(lb for d in docs for lb in d.labels)
     by_label: dict[str, list[Doc]] = defaultdict(list)
     for d in docs:
-        by_label[d.label].append(d)
+        by_label[min(d.labels, key=lambda lb: (freq[lb], lb))].append(d)
     for label in sorted(by_label):
         group = by_label[label]
         n_dev, n_test = (int(len(group) * r + 0.5) for r in ratios[1:])

@@ -79,6 +79,8 @@ class DatasetConfig(Section):
     def _one_local_source(self) -> "DatasetConfig":
         if self.label_mode == "multi" and self.kind == "thucnews":
             raise ValueError("label_mode: THUCNews files hold one category each; use single")
+        if self.label_delimiter and self.label_mode != "multi":
+            raise ValueError("label_delimiter: splits label sets, so it needs label_mode: multi")
         if self.kind != "local":
             return self
         given = [k for k in ("path", "files", "class_files") if getattr(self, k)]

@@ -103,6 +103,9 @@ def test_local_multi_needs_a_list_column_or_a_delimiter(project):
     raw["datasets"]["mine"] = {"kind": "thucnews", "label_mode": "multi"}
     with pytest.raises(TextbenchError, match="label_mode: THUCNews files hold one category each"):
         config_from_dict(raw)
+    raw["datasets"]["mine"] = {"kind": "local", "path": "c.csv", "label_delimiter": "|"}
+    with pytest.raises(TextbenchError, match="label_delimiter: splits label sets, so it needs label_mode: multi"):
+        config_from_dict(raw)
 
 
 # --- a generated multi-label corpus, end to end ------------------------------------------------

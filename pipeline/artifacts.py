@@ -107,6 +107,7 @@ class DatasetCard(Artifact):
     """card.json: the classes kept, documents per split and what preparation removed."""
 
     labels: Annotated[list[str], Field(min_length=1)]
+    label_mode: Literal["single", "multi"] = "single"
     counts: dict[str, dict[str, Count]] = {}
     totals: dict[str, Count] = {}
     classes_missing_from_split: dict[str, list[str]] = {}
@@ -137,6 +138,7 @@ class TokenizedMeta(Artifact):
 
     scheme: Literal["subword", "vocab"]
     labels: Labels
+    label_mode: Literal["single", "multi"] = "single"
     language: Literal["en", "zh"] = "en"
     max_len: Positive
     truncation: Literal["head", "head+tail"] = "head"
@@ -201,6 +203,8 @@ class ModelConfig(Artifact):
     arch: dict[str, Any]
     labels: Labels
     num_labels: Annotated[int, Field(strict=True, ge=2)]
+    label_mode: Literal["single", "multi"] = "single"  # multi: sigmoid outputs, every label >= threshold
+    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
     vocab_size: Positive
     pad_id: Count
     max_len: Positive
@@ -238,8 +242,10 @@ class ClassScores(Artifact):
 
 
 class RunMetrics(Artifact):
-    """metrics.json of one training run: test scores, per class and the confusion matrix."""
+    """metrics.json of one training run: test scores, per class and the confusion matrix (single-label;
+    multi-label runs have micro/samples scores and Hamming loss instead, and `accuracy` is subset accuracy)."""
 
+    label_mode: Literal["single", "multi"] = "single"
     accuracy: Rate
     macro_precision: Rate
     macro_recall: Rate
@@ -249,14 +255,19 @@ class RunMetrics(Artifact):
     weighted_f1: Rate
     labels: Labels
     per_class: dict[str, ClassScores]
-    confusion_matrix: list[list[Count]]
+    confusion_matrix: list[list[Count]] = []
+    micro_f1: Rate | None = None
+    hamming_loss: Rate | None = None
     seed: int | None = None
     fingerprint: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> "RunMetrics":
         n = len(self.labels)
-        if len(self.confusion_matrix) != n or any(len(row) != n for row in self.confusion_matrix):
+        if self.label_mode == "multi":
+            if self.micro_f1 is None or self.hamming_loss is None:
+                raise ValueError("micro_f1: a multi-label run needs micro_f1 and hamming_loss")
+        elif len(self.confusion_matrix) != n or any(len(row) != n for row in self.confusion_matrix):
             raise ValueError(f"confusion_matrix: not {n} x {n} (one row and column per label)")
         if set(self.per_class) != set(self.labels):
             raise ValueError("per_class: classes differ from labels")

@@ -192,8 +192,10 @@ def train(
     from pipeline.train.stage import train as run
 
     m = run(config(params), dataset, model, seed=seed, resume=resume, model_dir=model_dir, report_dir=report_dir)
-    print(f"{dataset}/{model}: accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
-          f"weighted-F1 {m['weighted_f1']:.4f}  ({m['train_time_s']:.0f}s train)")
+    scores = (f"micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}  subset accuracy {m['accuracy']:.4f}"
+              if m.get("label_mode") == "multi" else
+              f"accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  weighted-F1 {m['weighted_f1']:.4f}")
+    print(f"{dataset}/{model}: {scores}  ({m['train_time_s']:.0f}s train)")
 
 
 @app.command()

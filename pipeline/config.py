@@ -11,7 +11,7 @@ import functools
 import json
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -39,6 +39,8 @@ class DatasetConfig(Section):
     format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "fasttext", "folder"] = "auto"
     text_column: str = "text"
     label_column: str = "label"
+    label_delimiter: str = Field("", description="label_mode multi: separator of the labels in a text label "
+                                 "column (e.g. '|' for CSV/TSV); empty = the column holds a list (JSONL/Parquet)")
     split_column: str = Field("", description="column holding train/dev/test; empty = no given split")
     files: dict[str, str] = Field(default_factory=dict, description="one file per split: {train: .., test: ..}")
     class_files: dict[str, str] = Field(default_factory=dict, description="one file per class, one document "
@@ -48,7 +50,12 @@ class DatasetConfig(Section):
                                    "in card.json); empty = such a file is an error")
     # kind: reuters
     split: Literal["modapte", "random"] = "modapte"
-    label_mode: Literal["single"] = "single"
+    # every kind but thucnews
+    label_mode: Literal["single", "multi"] = Field("single", description="single: one label a document; multi: "
+                                                   "a set (Reuters: all its topics; local: a list or delimited column)")
+    threshold: Annotated[float, Field(gt=0, lt=1)] | Literal["dev"] = Field(
+        0.5, description="multi: probability from which a label is predicted, or `dev`: the one of 0.05..0.95 "
+        "with the best dev micro-F1 (chosen after training)")
     # kind: thucnews
     categories: list[str] = Field(default_factory=list)
     per_class: int = Field(0, ge=0, description="documents sampled per category; 0 = all")
@@ -70,6 +77,10 @@ class DatasetConfig(Section):
 
     @model_validator(mode="after")
     def _one_local_source(self) -> "DatasetConfig":
+        if self.label_mode == "multi" and self.kind == "thucnews":
+            raise ValueError("label_mode: THUCNews files hold one category each; use single")
+        if self.label_delimiter and self.label_mode != "multi":
+            raise ValueError("label_delimiter: splits label sets, so it needs label_mode: multi")
         if self.kind != "local":
             return self
         given = [k for k in ("path", "files", "class_files") if getattr(self, k)]

@@ -2,6 +2,11 @@
 
 Labels are fixed to all classes of the dataset (a class absent from the test split still gets a
 row, with zero scores), and undefined precision/recall count as 0 (`zero_division=0`).
+
+Multi-label runs (targets [N, C] 0/1, sigmoid probabilities) predict every label whose probability
+is >= a threshold (THRESHOLD, or one tuned on dev: `tune_threshold`; a document may get none) and
+are scored by `multilabel_metrics`; their `accuracy` is subset accuracy (the whole label set right),
+so single- and multi-label rows share the key.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ from typing import Any, Iterable
 import numpy as np
 import pyarrow as pa
 import torch
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import accuracy_score, confusion_matrix, hamming_loss, precision_recall_fscore_support
 
+THRESHOLD = 0.5  # multi-label: a label is predicted when its sigmoid probability reaches it
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)  # what `threshold: dev` chooses from
 RU_MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024  # bytes per ru_maxrss unit (macOS: bytes, Linux: KiB)
 
 
@@ -36,16 +43,65 @@ def classification_metrics(y_true: Iterable[int], y_pred: Iterable[int], labels:
     return out
 
 
+def multilabel_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str],
+                       threshold: float = THRESHOLD) -> dict[str, Any]:
+    """0/1 matrices [N, C] → subset accuracy (`accuracy`), Hamming loss, micro/macro/weighted/samples
+    P/R/F1 and per-class P/R/F1/support (no confusion matrix: classes are not exclusive)."""
+    y_true, y_pred = np.asarray(y_true, dtype=np.int8), np.asarray(y_pred, dtype=np.int8)
+    idx = list(range(len(labels)))
+    out: dict[str, Any] = {"label_mode": "multi", "threshold": threshold,
+                           "accuracy": float(accuracy_score(y_true, y_pred)),
+                           "hamming_loss": float(hamming_loss(y_true, y_pred))}
+    for avg in ("micro", "macro", "weighted", "samples"):
+        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=idx, average=avg, zero_division=0)
+        out |= {f"{avg}_precision": float(p), f"{avg}_recall": float(r), f"{avg}_f1": float(f)}
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=idx, average=None, zero_division=0)
+    out["per_class"] = {
+        name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+        for i, name in enumerate(labels)
+    }
+    out["labels"] = list(labels)
+    return out
+
+
+def decide(probs: np.ndarray, multi: bool, threshold: float = THRESHOLD) -> np.ndarray:
+    """Predictions from probabilities: class ids (argmax), or the 0/1 matrix of labels >= `threshold`."""
+    return (probs >= threshold).astype(np.int8) if multi else probs.argmax(1)
+
+
+def score(y_true: np.ndarray, probs: np.ndarray, labels: list[str], threshold: float = THRESHOLD) -> dict[str, Any]:
+    """The metrics of `probs` against `y_true`: class ids (single-label) or a 0/1 matrix (multi-label)."""
+    if np.ndim(y_true) == 2:
+        return multilabel_metrics(y_true, decide(probs, True, threshold), labels, threshold)
+    return classification_metrics(y_true, decide(probs, False), labels)
+
+
+def tune_threshold(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """The THRESHOLD_GRID value with the highest micro-F1 of `probs` (the dev split's; ties: nearest 0.5)."""
+    f1 = [precision_recall_fscore_support(y_true, probs >= t, average="micro", zero_division=0)[2]
+          for t in THRESHOLD_GRID]
+    return float(max(zip(f1, -abs(THRESHOLD_GRID - THRESHOLD), THRESHOLD_GRID))[2])
+
+
 def predictions_table(ids: list[str], texts: list[str], y_true: np.ndarray, probs: np.ndarray,
-                      labels: list[str]) -> pa.Table:
-    """A report dir's predictions.parquet: id, text, label, pred (class names), confidence, probs list<float32>."""
-    pred = probs.argmax(1)
+                      labels: list[str], threshold: float = THRESHOLD) -> pa.Table:
+    """A report dir's predictions.parquet: id, text, label, pred (class names), confidence, probs list<float32>.
+    Multi-label: label and pred are list<string> (the gold set, the labels >= `threshold`, in class
+    order) and confidence is the highest label probability."""
+    multi = np.ndim(y_true) == 2
+    pred = decide(probs, multi, threshold)
     probs32 = probs.astype(np.float32)
+
+    def names(rows: np.ndarray) -> pa.Array:
+        if multi:
+            return pa.array([[labels[j] for j in np.flatnonzero(r)] for r in rows], pa.list_(pa.string()))
+        return pa.array([labels[i] for i in rows], pa.string())
+
     return pa.table({
         "id": pa.array(ids, pa.string()),
         "text": pa.array(texts, pa.string()),
-        "label": pa.array([labels[i] for i in y_true], pa.string()),
-        "pred": pa.array([labels[i] for i in pred], pa.string()),
+        "label": names(y_true),
+        "pred": names(pred),
         "confidence": pa.array(probs32.max(1), pa.float32()),
         "probs": pa.array(list(probs32), pa.list_(pa.float32())),
     })

@@ -22,7 +22,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 def base_params() -> dict:
     """The params every test project starts from, built here rather than copied from the shipped
     params.yaml, so editing the product's defaults cannot change a test: the two built-in corpora as
-    the mirror serves them (the real-corpora tests assert measured counts of exactly these), small
+    the mirror serves them, Reuters also multi-label (the real-corpora tests assert measured counts of exactly
+    these), small
     train settings, no family or model entries (the registry's architectures)."""
     return {
         "seed": 42,
@@ -31,6 +32,10 @@ def base_params() -> dict:
                         "url": "http://kdd.ics.uci.edu/databases/reuters21578/reuters21578.tar.gz",
                         "filename": "reuters21578.tar.gz", "split": "modapte", "label_mode": "single",
                         "min_docs_per_class": 10, "dev_ratio": 0.1, "max_len": 48, "encoder": "minilm"},
+            "reuters_multi": {"kind": "reuters", "language": "en", "filename": "reuters21578.tar.gz",
+                              "url": "http://kdd.ics.uci.edu/databases/reuters21578/reuters21578.tar.gz",
+                              "split": "modapte", "label_mode": "multi", "min_docs_per_class": 1, "dev_ratio": 0.1,
+                              "max_len": 48, "encoder": "minilm"},
             "thucnews": {"kind": "thucnews", "language": "zh", "url": "http://thuctc.thunlp.org/source/THUCNews.zip",
                          "filename": "THUCNews-sample.zip",
                          "sha256": "c5c40174a742f88377028ff36a91a8b813c2343bfe5cadc2f708eaf7b4672b0e",

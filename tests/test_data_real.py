@@ -55,6 +55,19 @@ def test_reuters_prepare_matches_card_and_is_byte_identical(cfg, project):
     assert {p.name: sha256_file(p) for p in prepare(cfg, "reuters").glob("*")} == first
 
 
+def test_reuters_multi_is_modapte_90(cfg, project):
+    download(cfg, "reuters_multi")
+    out = prepare(cfg, "reuters_multi")
+    card = json.loads((out / "card.json").read_text())
+    assert card["label_mode"] == "multi" and card["num_labels"] == 90 and card["reader"]["kept_topics"] == 90
+    assert card["reader"]["modapte_with_kept_topic"] == {"train": 7770, "test": 3019}
+    assert card["given_split_docs"] == {"test": 3005, "train": 7723}  # documents with text
+    assert card["totals"]["test"] == 3005 - card["duplicates_removed"]["test"]
+    assert card["classes_missing_from_split"]["train"] == []  # the dev carve leaves every topic a train document
+    labels = pq.read_table(out / "test.parquet", columns=["labels"]).column("labels").to_pylist()
+    assert all(labels) and max(map(len, labels)) > 1 and set(card["labels"]) == {x for s in labels for x in s}
+
+
 def test_thucnews_sample_per_class_and_split(cfg, project):
     download(cfg, "thucnews")
     out = prepare(cfg, "thucnews")

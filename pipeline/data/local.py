@@ -10,6 +10,10 @@ Text files are decoded with `encoding`; one that is not valid `encoding` is an e
 unless `encoding_fallback` is set: then the whole file is decoded with it and card.json lists it.
 Ids: the `id` column, else `<split or file stem>-<row or line>`; `<label>/<stem>` (tree);
 `<label>/<line>` (class files). Without a split, stratified `ratios` apply downstream.
+
+`label_mode: multi`: a table's label column holds a list of labels (JSONL/Parquet) or, with
+`label_delimiter`, a string of them (e.g. `earn|acq` in CSV/TSV); a fastText line may carry several
+`__label__` tokens; folder trees and class files give one label per document.
 """
 
 from __future__ import annotations
@@ -151,23 +155,38 @@ def _table_docs(src: _Files, path: Path, table: pa.Table, split: str | None) -> 
     if missing := [c for c in cols if c not in table.column_names]:
         raise TextbenchError(f"{path}: column(s) {missing} not found (columns: {table.column_names}); "
                              f"set {src.key}.text_column/label_column/split_column")
+    list_labels = ds.label_mode == "multi" and not ds.label_delimiter
     for c in cols:
         t = table.schema.field(c).type
-        if pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        if c == ds.label_column and list_labels:
+            if not (pa.types.is_list(t) or pa.types.is_large_list(t)) or pa.types.is_nested(t.value_type):
+                raise TextbenchError(f"{path}: column '{c}' holds {t}, not a list of labels; label_mode multi "
+                                     f"needs a list column, or set {src.key}.label_delimiter (e.g. '|') for text")
+        elif pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
             raise TextbenchError(f"{path}: column '{c}' holds {t}, not text; set {src.key}.text_column/label_column")
-    get = {c: [None if v is None else str(v) for v in table.column(c).to_pylist()] for c in cols}
+    get = {c: [None if v is None else v if c == ds.label_column and list_labels else str(v)
+               for v in table.column(c).to_pylist()] for c in cols}
     ids = [str(v) for v in table.column("id").to_pylist()] if "id" in table.column_names else None
     docs = []
     for i in range(table.num_rows):
         row_split = split or (get[ds.split_column][i] if ds.split_column else None)
         if row_split is not None and row_split not in SPLIT_NAMES:
             raise TextbenchError(f"{path}: row {i + 1}: split '{row_split}' is not one of train/dev/test")
-        label = get[ds.label_column][i]
-        if label is None or not label.strip():
+        labels = _labels(ds, get[ds.label_column][i])
+        if not labels:
             raise TextbenchError(f"{path}: row {i + 1}: empty label in column '{ds.label_column}'")
         doc_id = ids[i] if ids else f"{split or path.stem}-{i}"
-        docs.append(Doc(doc_id, get[ds.text_column][i] or "", label.strip(), row_split))
+        docs.append(Doc.multi(doc_id, get[ds.text_column][i] or "", labels, row_split))
     return docs
+
+
+def _labels(ds: DatasetConfig, value: str | list | None) -> list[str]:
+    """The stripped, non-empty labels of one cell: itself (single), its items, or its delimited parts."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = value.split(ds.label_delimiter) if ds.label_mode == "multi" and ds.label_delimiter else [value]
+    return [lb.strip() for lb in value if lb is not None and str(lb).strip()]
 
 
 def _read_fasttext(src: _Files, path: Path, data: bytes, split: str | None) -> list[Doc]:
@@ -179,10 +198,11 @@ def _read_fasttext(src: _Files, path: Path, data: bytes, split: str | None) -> l
     for n, line in _lines(src.text(path, data, path.name)):
         tokens = line.split()
         labels = [t.removeprefix(LABEL_PREFIX) for t in tokens if t.startswith(LABEL_PREFIX)]
-        if len(labels) != 1 or not labels[0]:
-            what = (f"no {LABEL_PREFIX}<name> token" if not labels else f"an empty {LABEL_PREFIX}" if len(labels) == 1
-                    else f"{len(labels)} labels ({', '.join(labels)}); textbench is single-label: keep one per line")
+        multi = src.ds.label_mode == "multi"
+        if not labels or not all(labels) or (len(labels) > 1 and not multi):
+            what = (f"no {LABEL_PREFIX}<name> token" if not labels else f"an empty {LABEL_PREFIX}" if not all(labels)
+                    else f"{len(labels)} labels ({', '.join(labels)}); keep one per line or set label_mode: multi")
             raise TextbenchError(f"{path}: line {n}: {what} (fastText format: `{LABEL_PREFIX}<name> text`)")
         text = " ".join(t for t in tokens if not t.startswith(LABEL_PREFIX))
-        docs.append(Doc(f"{split or path.stem}-{n}", text, labels[0], split))
+        docs.append(Doc.multi(f"{split or path.stem}-{n}", text, labels, split))
     return docs

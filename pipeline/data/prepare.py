@@ -8,8 +8,13 @@ The same steps, in this order, for every kind of corpus:
 4. de-duplicate: a text present in several splits is kept only in the highest of test > dev > train
    (the test set is never thinned by de-duplication; copies inside one split are kept);
 5. drop classes with fewer than `min_docs_per_class` documents counted over all splits after 4;
+   a multi-label document loses the dropped labels and goes only when none is left;
 6. refuse the result unless it has at least 2 classes and documents in every split.
 The whole directory is written atomically; same params + seed give byte-identical files.
+
+`label_mode: multi` (a label set per document): the splits hold a `labels` list<string> column in
+place of `label`; card.json `counts` are documents carrying each label; stratification groups the
+documents by their rarest label (see `_stratified`).
 """
 
 from __future__ import annotations
@@ -40,25 +45,28 @@ def prepare(cfg: Config, name: str) -> Path:
     ds = cfg.dataset(name)
     corpus, sources = _read(cfg, name, ds)
     docs, empty = normalise(corpus.docs)
+    given = dict(sorted(Counter(d.split or "none" for d in docs).items()))
     docs = assign_splits(docs, ds, cfg.seed)
     docs, duplicates = dedup(docs)
     docs, dropped = drop_small_classes(docs, ds.min_docs_per_class)
-    labels = sorted({d.label for d in docs})
-    counts = {s: dict(sorted(Counter(d.label for d in docs if d.split == s).items())) for s in SPLITS}
+    labels = sorted({lb for d in docs for lb in d.labels})
+    counts = {s: dict(sorted(Counter(lb for d in docs if d.split == s for lb in d.labels).items())) for s in SPLITS}
     check_usable(name, labels, counts, dropped)
     params = {"seed": cfg.seed, f"datasets.{name}": ds.model_dump(mode="json", exclude=TOKENIZE_KEYS)}
     card = {
         "dataset": name,
         "kind": ds.kind,
         "language": ds.language,
+        "label_mode": ds.label_mode,
         "labels": labels,
         "num_labels": len(labels),
-        "totals": {s: sum(counts[s].values()) for s in SPLITS},
+        "totals": {s: sum(d.split == s for d in docs) for s in SPLITS},
         "counts": counts,
         "classes_missing_from_split": {s: [lb for lb in labels if lb not in counts[s]] for s in SPLITS},
         "dropped_classes": dropped,
         "duplicates_removed": duplicates,
         "empty_docs_dropped": empty,
+        "given_split_docs": given,
         "reader": corpus.stats,
         "source": sources,
         "params": params,
@@ -66,13 +74,16 @@ def prepare(cfg: Config, name: str) -> Path:
             "text": "whitespace collapsed to single spaces; empty texts dropped",
             "dedup": "exact duplicate texts kept only in the highest of test > dev > train",
             "min_docs_per_class": "counted over all splits after de-duplication",
+            "given_split_docs": "documents per split the source gives (none: unsplit) after empty texts are "
+                                "dropped, before de-duplication and the dev carve",
         },
     }
     card["fingerprint"] = fingerprint(params, sources)
     out = paths.prepared_dir(name)
     with atomic_dir(out) as tmp:
         for split in SPLITS:
-            write_split(tmp / f"{split}.parquet", [d for d in docs if d.split == split], corpus.extras)
+            write_split(tmp / f"{split}.parquet", [d for d in docs if d.split == split], corpus.extras,
+                        ds.label_mode)
         write_json(tmp / "card.json", card)
     return out
 
@@ -113,11 +124,15 @@ def assign_splits(docs: list[Doc], ds: DatasetConfig, seed: int) -> list[Doc]:
 
 
 def _stratified(docs: list[Doc], ratios: tuple[float, float, float], seed: int) -> None:
-    """Per class (sorted), a seeded permutation: first round(n*dev) → dev, next round(n*test) → test."""
+    """Per class (sorted), a seeded permutation: first round(n*dev) → dev, next round(n*test) → test.
+    A multi-label document counts under its rarest label (fewest of these documents; ties: name), so
+    a label with one or two documents keeps them in train instead of losing them to a common label's
+    dev share; for single-label documents that is their label."""
     rng = np.random.default_rng(seed)
+    freq = Counter(lb for d in docs for lb in d.labels)
     by_label: dict[str, list[Doc]] = defaultdict(list)
     for d in docs:
-        by_label[d.label].append(d)
+        by_label[min(d.labels, key=lambda lb: (freq[lb], lb))].append(d)
     for label in sorted(by_label):
         group = by_label[label]
         n_dev, n_test = (int(len(group) * r + 0.5) for r in ratios[1:])
@@ -137,14 +152,15 @@ def dedup(docs: list[Doc]) -> tuple[list[Doc], dict[str, int]]:
 
 
 def drop_small_classes(docs: list[Doc], minimum: int) -> tuple[list[Doc], list[dict[str, Any]]]:
-    """Remove classes with < `minimum` documents over all splits; list them with the reason."""
-    sizes = Counter(d.label for d in docs)
+    """Remove classes with < `minimum` documents over all splits (and documents left without a label);
+    list them with the reason."""
+    sizes = Counter(lb for d in docs for lb in d.labels)
     small = {lb for lb, n in sizes.items() if n < minimum}
     dropped = [
         {"label": lb, "docs": sizes[lb], "reason": f"fewer than min_docs_per_class={minimum} documents"}
         for lb in sorted(small)
     ]
-    return [d for d in docs if d.label not in small], dropped
+    return [d for d in docs if d.keep_labels(set(sizes) - small)], dropped
 
 
 def check_usable(name: str, labels: list[str], counts: dict[str, dict[str, int]], dropped: list[dict]) -> None:
@@ -162,10 +178,12 @@ def check_usable(name: str, labels: list[str], counts: dict[str, dict[str, int]]
             f"datasets.{name}.ratios (dev_ratio when only dev is missing)")
 
 
-def write_split(path: Path, docs: list[Doc], extras: dict[str, pa.DataType]) -> None:
-    """One split as Parquet with a fixed schema (id, text, label, extras...) and no timestamps."""
-    schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("label", pa.string())]
+def write_split(path: Path, docs: list[Doc], extras: dict[str, pa.DataType], label_mode: str) -> None:
+    """One split as Parquet with a fixed schema (id, text, label | labels, extras...) and no timestamps."""
+    column, kind = ("label", pa.string()) if label_mode == "single" else ("labels", pa.list_(pa.string()))
+    schema = pa.schema([("id", pa.string()), ("text", pa.string()), (column, kind)]
                        + [(k, t) for k, t in extras.items()])
-    columns = {"id": [d.id for d in docs], "text": [d.text for d in docs], "label": [d.label for d in docs]}
+    columns = {"id": [d.id for d in docs], "text": [d.text for d in docs],
+               column: [d.label if label_mode == "single" else list(d.labels) for d in docs]}
     columns.update({k: [d.extra[k] for d in docs] for k in extras})
     pq.write_table(pa.table(columns, schema=schema), path, compression="zstd")

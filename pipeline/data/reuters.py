@@ -14,6 +14,7 @@ import html
 import re
 import tarfile
 import zlib
+from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
@@ -94,9 +95,11 @@ def iter_documents(archive: Path) -> Iterator[dict]:
 
 
 def read(ds: DatasetConfig, archive: Path) -> Corpus:
-    """Documents with exactly one topic, with ModApte splits (or none, for `random`)."""
+    """ModApte documents (or all, for `random`): with exactly one topic (`single`), or with their
+    topic sets (`multi`, see `_multi`)."""
     docs: list[Doc] = []
-    stats = {"parsed_docs": 0, "modapte": {"train": 0, "test": 0}, "not_single_label": 0}
+    stats: dict = {"parsed_docs": 0, "modapte": {"train": 0, "test": 0}}
+    stats["not_single_label" if ds.label_mode == "single" else "no_topic"] = 0
     for d in iter_documents(archive):
         stats["parsed_docs"] += 1
         split = {"TRAIN": "train", "TEST": "test"}.get(d["lewissplit"]) if d["topics_attr"] == "YES" else None
@@ -104,10 +107,27 @@ def read(ds: DatasetConfig, archive: Path) -> Corpus:
             stats["modapte"][split] += 1
         if ds.split == "modapte" and split is None:
             continue
-        if len(d["topics"]) != 1:
-            stats["not_single_label"] += 1
-            continue
         text = f"{d['title']} {d['body']}".strip()
-        docs.append(Doc(d["newid"], text, d["topics"][0], split if ds.split == "modapte" else None,
-                        {"topics": d["topics"]}))
+        split = split if ds.split == "modapte" else None
+        if ds.label_mode == "multi" and d["topics"]:
+            docs.append(Doc.multi(d["newid"], text, d["topics"], split, topics=d["topics"]))
+        elif ds.label_mode == "single" and len(d["topics"]) == 1:
+            docs.append(Doc(d["newid"], text, d["topics"][0], split, {"topics": d["topics"]}))
+        else:
+            stats["not_single_label" if ds.label_mode == "single" else "no_topic"] += 1
+    if ds.label_mode == "multi" and ds.split == "modapte":
+        docs = _multi(docs, ds.min_docs_per_class, stats)
     return Corpus(docs=docs, stats=stats, extras={"topics": pa.list_(pa.string())})
+
+
+def _multi(docs: list[Doc], minimum: int, stats: dict) -> list[Doc]:
+    """ModApte-N: keep the topics with >= `minimum` train and >= 1 test document (counted on every
+    ModApte document, text or not: `minimum` 1 gives the standard 90), narrow each document's set
+    to them and drop (count) the documents left with none."""
+    per_split = {s: Counter(t for d in docs if d.split == s for t in d.labels) for s in ("train", "test")}
+    kept = {t for t, n in per_split["train"].items() if n >= minimum and per_split["test"][t] >= 1}
+    docs = [d for d in docs if d.keep_labels(kept)]
+    stats |= {"kept_topics": len(kept), "topic_rule": f">= {minimum} ModApte train and >= 1 test document",
+              "no_kept_topic": sum(stats["modapte"].values()) - stats["no_topic"] - len(docs),
+              "modapte_with_kept_topic": {s: sum(d.split == s for d in docs) for s in ("train", "test")}}
+    return docs

@@ -6,6 +6,7 @@ Layout read (the trainers' report dirs + the flow's job status):
     reports/<ds>/.status/<model>/<first seed>.json            the flow's record (paths.job_status)
 A model without results, or whose status says `failed`, becomes a failed `ModelResult` that
 carries its error line; a corrupt or wrong-typed file is a TextbenchError naming it (pipeline/artifacts.py).
+A multi-label run's label sets read as "a, b" strings (class order) and 0/1 rows (`ModelResult.targets`).
 """
 
 from __future__ import annotations
@@ -56,8 +57,20 @@ class ModelResult:
         return bool(self.metrics.get("converged"))
 
     @property
+    def multi(self) -> bool:
+        return self.metrics.get("label_mode") == "multi"
+
+    @property
     def dir(self) -> Path:
         return paths.report_dir(self.dataset, self.model)
+
+    def targets(self) -> tuple[np.ndarray, np.ndarray]:
+        """Test gold and predictions in id order: class ids [n], or 0/1 matrices [n, C] (multi-label)."""
+        df = self.predictions
+        assert df is not None
+        if self.multi:
+            return np.stack(df["y_true"].to_numpy()), np.stack(df["y_pred"].to_numpy())
+        return df["y_true"].to_numpy(), df["y_pred"].to_numpy()
 
 
 def collect(cfg: Config, dataset: str) -> list[ModelResult]:
@@ -89,7 +102,8 @@ def _run(cfg: Config, dataset: str, model: str) -> ModelResult:
         if other is not None:
             seeds[seed] = found if other is metrics else other.as_dict()
     stale = bool(status and status.fingerprint) and status.fingerprint != metrics.fingerprint
-    return ModelResult(dataset, model, "ok", metrics=found, predictions=_predictions(rdir, metrics.labels),
+    return ModelResult(dataset, model, "ok", metrics=found, predictions=_predictions(rdir, metrics.labels,
+                                                                             metrics.label_mode == "multi"),
                curves=_curves(rdir / "curves.csv"), seed_metrics=seeds, stale=stale)
 
 
@@ -97,8 +111,9 @@ def _older(a: Path, b: Path) -> bool:
     return a.stat().st_mtime < b.stat().st_mtime
 
 
-def _predictions(rdir: Path, labels: list[str]) -> pd.DataFrame:
-    """Test predictions sorted by id, with integer `y_true`/`y_pred` indices into `labels`."""
+def _predictions(rdir: Path, labels: list[str], multi: bool) -> pd.DataFrame:
+    """Test predictions sorted by id, with integer `y_true`/`y_pred` indices into `labels` (multi-label:
+    0/1 rows over `labels`, and `label`/`pred` joined into "a, b" strings)."""
     path = rdir / "predictions.parquet"
     if not path.is_file():
         raise TextbenchError(f"{path}: missing beside metrics.json; retrain that model (textbench train)")
@@ -108,12 +123,18 @@ def _predictions(rdir: Path, labels: list[str]) -> pd.DataFrame:
         raise TextbenchError(f"{path}: unreadable predictions ({e.__class__.__name__}: {e}); "
                              "retrain that model (textbench train)") from None
     index = {name: i for i, name in enumerate(labels)}
-    unknown = sorted(set(df["label"]).union(df["pred"]) - index.keys())
+    names = {x for col in ("label", "pred") for v in df[col] for x in (list(v) if multi else [v])}
+    unknown = sorted(names - index.keys())
     if unknown:
         raise TextbenchError(f"{path}: classes {unknown[:5]} are not in metrics.json labels; retrain that model")
     df = df.sort_values("id", kind="stable").reset_index(drop=True)
-    df["y_true"] = df["label"].map(index).to_numpy(np.int64)
-    df["y_pred"] = df["pred"].map(index).to_numpy(np.int64)
+    for col, target in (("label", "y_true"), ("pred", "y_pred")):
+        if multi:
+            rows = [np.isin(np.arange(len(labels)), [index[x] for x in v]).astype(np.int8) for v in df[col]]
+            df[target] = pd.Series(rows, dtype=object)
+            df[col] = [", ".join(v) for v in df[col]]
+        else:
+            df[target] = df[col].map(index).to_numpy(np.int64)
     return df
 
 

@@ -6,6 +6,8 @@ neither ranked nor tested). Each other comparable model is compared with it on t
 (joined by id):
   * McNemar's exact test on the paired correct/incorrect table (accuracy difference);
   * a paired bootstrap of the macro-F1 difference (same resamples for both models).
+Multi-label datasets rank by macro-F1 too, and are tested by the paired bootstrap only: McNemar's
+test assumes one right-or-wrong outcome per document, which label sets do not have.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pipeline.report.aggregate import ModelResult
 class Paired:
     """A model against the best one on the same test ids."""
 
-    mcnemar: stats.McNemar
+    mcnemar: stats.McNemar | None  # None for multi-label runs
     delta_f1: float  # best − this model, macro-F1 on the full test set
     delta_ci: tuple[float, float] | None  # None without bootstrap resamples
     delta_p: float | None
@@ -36,6 +38,7 @@ class Row:
     run: ModelResult
     accuracy_ci: tuple[float, float] | None = None
     macro_f1_ci: tuple[float, float] | None = None
+    micro_f1_ci: tuple[float, float] | None = None
     paired: Paired | None = None  # None for the best model itself and for unpaired test sets
     seeds: dict[str, tuple[float, float]] | None = None  # metric → (mean, std) over seeds
 
@@ -61,6 +64,7 @@ def compare(runs: list[ModelResult], cfg: ReportConfig, seed: int) -> list[Row]:
             run,
             accuracy_ci=stats.interval(boot.accuracy, cfg.confidence) if resampled else None,
             macro_f1_ci=stats.interval(boot.macro_f1, cfg.confidence) if resampled else None,
+            micro_f1_ci=stats.interval(boot.micro_f1, cfg.confidence) if resampled else None,
             paired=_paired(best, run, boots, cfg) if best is not None and run is not best and run.comparable else None,
             seeds=_seeds(run),
         ))
@@ -68,9 +72,7 @@ def compare(runs: list[ModelResult], cfg: ReportConfig, seed: int) -> list[Row]:
 
 
 def _bootstrap(run: ModelResult, n_boot: int, seed: int) -> stats.Bootstrap:
-    df = run.predictions
-    assert df is not None
-    return stats.bootstrap(df["y_true"].to_numpy(), df["y_pred"].to_numpy(), len(run.metrics["labels"]), n_boot, seed)
+    return stats.bootstrap(*run.targets(), len(run.metrics["labels"]), n_boot, seed)
 
 
 def _paired(best: ModelResult, run: ModelResult, boots: dict[str, stats.Bootstrap], cfg: ReportConfig) -> Paired | None:
@@ -78,10 +80,12 @@ def _paired(best: ModelResult, run: ModelResult, boots: dict[str, stats.Bootstra
     assert a is not None and b is not None
     if not np.array_equal(a["id"].to_numpy(), b["id"].to_numpy()) or best.metrics["labels"] != run.metrics["labels"]:
         return None  # different test sets: no paired comparison is possible
-    test = stats.mcnemar((a["y_true"] == a["y_pred"]).to_numpy(), (b["y_true"] == b["y_pred"]).to_numpy())
+    if best.multi != run.multi:
+        return None
+    (gold, pred_a), (_, pred_b) = best.targets(), run.targets()
+    test = None if run.multi else stats.mcnemar(gold == pred_a, gold == pred_b)
     n_classes = len(run.metrics["labels"])
-    delta = stats.macro_f1(a["y_true"].to_numpy(), a["y_pred"].to_numpy(), n_classes) - stats.macro_f1(
-        b["y_true"].to_numpy(), b["y_pred"].to_numpy(), n_classes)
+    delta = stats.macro_f1(gold, pred_a, n_classes) - stats.macro_f1(gold, pred_b, n_classes)
     diff = boots[best.model].macro_f1 - boots[run.model].macro_f1
     if len(diff) == 0:
         return Paired(test, delta, None, None)

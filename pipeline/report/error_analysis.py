@@ -19,8 +19,11 @@ ErrorAnalysis = Callable[[Path, Path, int], list[dict[str, Any]]]
 
 
 def confidently_wrong(model_dir: Path, predictions: Path, k: int) -> list[dict[str, Any]]:
-    """The `k` wrong test predictions with the highest confidence (ties: by id), no highlights."""
+    """The `k` wrong test predictions with the highest confidence (ties: by id), no highlights; a
+    multi-label run's label sets read "a, b" (wrong = not exactly the gold set)."""
     df = pd.read_parquet(predictions, columns=["id", "text", "label", "pred", "confidence"])
+    for col in ("label", "pred"):
+        df[col] = [v if isinstance(v, str) else ", ".join(v) for v in df[col]]
     wrong = df[df["label"] != df["pred"]].sort_values(["confidence", "id"], ascending=[False, True], kind="stable")
     return [
         {"id": str(r.id), "label": str(r.label), "pred": str(r.pred), "confidence": float(r.confidence), "text": str(r.text)}

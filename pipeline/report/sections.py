@@ -44,6 +44,18 @@ SCORE_COLUMNS: list[Column] = [
     ("Weighted-R", "weighted_recall", True, _score),
     ("Weighted-F1", "weighted_f1", True, _score),
 ]
+# Multi-label datasets: subset accuracy (metrics.json `accuracy`), micro- and macro-F1 first, Hamming loss last
+MULTI_SCORE_COLUMNS: list[Column] = [
+    ("Subset acc", "accuracy", True, _score),
+    ("Micro-F1", "micro_f1", True, _score),
+    ("Macro-F1", "macro_f1", True, _score),
+    ("Micro-P", "micro_precision", True, _score),
+    ("Micro-R", "micro_recall", True, _score),
+    ("Samples-F1", "samples_f1", True, _score),
+    ("Weighted-F1", "weighted_f1", True, _score),
+    ("Hamming loss", "hamming_loss", False, _score),
+]
+MULTI_SCORES = ("micro_f1", "hamming_loss")  # reports/metrics.json keys a multi-label run adds to SCORES
 # What a run costs: reports/cost.json, apart from the scores (identical runs differ in these)
 COST_COLUMNS: list[Column] = [
     ("Params", "num_params", False, _count),
@@ -51,7 +63,6 @@ COST_COLUMNS: list[Column] = [
     ("Infer (docs/s)", "infer_samples_per_s", True, _whole),
     ("Peak memory (MB)", "peak_memory_mb", False, _whole),
 ]
-MAIN_COLUMNS = SCORE_COLUMNS + COST_COLUMNS
 
 
 def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis) -> list[Block]:
@@ -63,10 +74,16 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
     if best is None:
         return blocks + [Para("No comparable model has results on this dataset yet.")]
     labels = best.metrics["labels"]
-    blocks.append(Para(f"Best model by test macro-F1: {best.model} (accuracy {best.metrics['accuracy']:.4f}, "
-                       f"macro-F1 {best.metrics['macro_f1']:.4f}). {baseline_line([r.run for r in rows])}"
-                       "Highlighted: best value per column "
-                       "among comparable rows (highest score/throughput, lowest parameters/time). "
+    multi = _multi(rows)
+    scores = (f"micro-F1 {best.metrics['micro_f1']:.4f}, macro-F1 {best.metrics['macro_f1']:.4f}, subset accuracy "
+              f"{best.metrics['accuracy']:.4f}" if multi else
+              f"accuracy {best.metrics['accuracy']:.4f}, macro-F1 {best.metrics['macro_f1']:.4f}")
+    mode = (" Multi-label: every label whose probability reaches the run's threshold is predicted (metrics.json "
+            "`threshold`: 0.5, or tuned on dev micro-F1 with `threshold: dev`); subset accuracy = the whole label set "
+            "right; Hamming loss = share of wrong (document, label) decisions." if multi else "")
+    blocks.append(Para(f"Best model by test macro-F1: {best.model} ({scores}).{mode} "
+                       f"{baseline_line([r.run for r in rows])}Highlighted: best value per "
+                       "column among comparable rows (highest score/throughput, lowest parameters/time). "
                        "Training: 'converged' = stopped on a dev plateau (`train.patience` evaluations without a "
                        "gain; linear baselines: the solver converged at the C chosen on dev); ⚠ = stopped by a cap "
                        "(epochs, max_steps or time_budget_s) while dev was still "
@@ -86,6 +103,8 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
         blocks += [Heading(3, "Accuracy versus cost"), Image(f"{fig}/cost.png", png, "accuracy vs training time")]
     if (png := plots.curves(ok_runs)) is not None:
         blocks += [Heading(3, "Training curves"), Image(f"{fig}/curves.png", png, "dev macro-F1 and loss per step")]
+    if multi:  # labels are not exclusive: no confusion matrix; highlights explain one class, so plain text
+        return blocks + error_blocks(ds, best.model, cfg.report.error_examples, confidently_wrong)
     confusions = {r.model: Image(f"{fig}/confusion_{r.model}.png", plots.confusion(r), f"{r.model} confusion matrix")
                   for r in ok_runs}
     blocks += [Heading(3, f"Confusion matrix of the best model ({best.model})"), confusions[best.model],
@@ -108,6 +127,10 @@ def baseline_line(runs: list[ModelResult]) -> str:
             f"{acc:+.1f} accuracy points and {f1:+.1f} macro-F1 points. ")
 
 
+def _multi(rows: list[Row]) -> bool:
+    return any(r.run.multi for r in rows)
+
+
 def convergence_line(rows: list[Row]) -> str:
     """How many rows converged, stopped at a cap, are not comparable, or have no result."""
     ok = [r.run for r in rows if r.run.ok]
@@ -128,7 +151,8 @@ def convergence_line(rows: list[Row]) -> str:
 def main_table(rows: list[Row]) -> Table:
     """Every model: scores and costs, best per column among comparable rows highlighted; how each
     row's training stopped; failed and not comparable rows say why."""
-    columns = [c for c in MAIN_COLUMNS if c[1] in SCORES or any(c[1] in r.run.metrics for r in rows)]
+    scores = MULTI_SCORE_COLUMNS if _multi(rows) else SCORE_COLUMNS
+    columns = [c for c in scores + COST_COLUMNS if c[1] in SCORES or any(c[1] in r.run.metrics for r in rows)]
     best = {key: _best([_value(r, key) for r in rows if r.run.comparable], higher) for _, key, higher, _ in columns}
     out = []
     for r in rows:
@@ -169,32 +193,43 @@ def significance_blocks(rows: list[Row], cfg: Config) -> list[Block]:
     boot = cfg.report.bootstrap
     text = (f"{level:.0%} percentile bootstrap intervals over {boot} resamples of the test predictions (seed "
             f"{cfg.seed}). " if boot else "No bootstrap (report.bootstrap is 0): point estimates only. ")
-    text += ("Each model is compared with the best one on the same test documents: McNemar's exact test (two-sided "
-             "binomial on the discordant pairs, scipy's binomtest; b = only the best model right, c = only "
-             "this model right) for accuracy" + (", and a paired bootstrap of the macro-F1 difference (same resamples "
-                                                 "for both models)" if boot else "") +
-             f". ✱ = significant at α = {alpha:.2g}.")
+    multi = _multi(rows)
+    if multi:
+        text += ("Each model is compared with the best one on the same test documents by a paired bootstrap of the "
+                 "macro-F1 difference (same resamples for both models; McNemar's test does not apply to label sets)"
+                 if boot else "No paired test without bootstrap resamples (McNemar's test does not apply to label "
+                 "sets)")
+    else:
+        text += ("Each model is compared with the best one on the same test documents: McNemar's exact test (two-sided "
+                 "binomial on the discordant pairs, scipy's binomtest; b = only the best model right, c = only "
+                 "this model right) for accuracy" + (", and a paired bootstrap of the macro-F1 difference (same "
+                                                     "resamples for both models)" if boot else ""))
+    text += f". ✱ = significant at α = {alpha:.2g}."
     best = best_model([r.run for r in rows])
     out = []
     for r in rows:
         if not r.run.comparable:
             out.append([Cell(r.run.model), *(Cell("—") for _ in range(2)),
-                        Cell("not comparable" if r.run.ok or r.run.status == "not_comparable" else r.run.status),
+                        *([] if multi else [Cell("not comparable" if r.run.ok or r.run.status == "not_comparable"
+                                                 else r.run.status)]),
                         *(Cell("") for _ in range(2))])
             continue
         m, p = r.run.metrics, r.paired
+        first = (m["micro_f1"], r.micro_f1_ci) if multi else (m["accuracy"], r.accuracy_ci)
+        mcnemar = ("best" if r.run is best else "n/a (different test ids)" if p is None or p.mcnemar is None
+                   else f"{p.mcnemar.b}/{p.mcnemar.c}, p = {_p(p.mcnemar.p, alpha)}")
         out.append([
             Cell(r.run.model),
-            Cell(_with_ci(m["accuracy"], r.accuracy_ci)),
+            Cell(_with_ci(*first)),
             Cell(_with_ci(m["macro_f1"], r.macro_f1_ci)),
-            Cell("best" if r.run is best else
-                 "n/a (different test ids)" if p is None else f"{p.mcnemar.b}/{p.mcnemar.c}, p = {_p(p.mcnemar.p, alpha)}"),
-            Cell("" if p is None else _with_ci(p.delta_f1, p.delta_ci, signed=True)),
+            *([] if multi else [Cell(mcnemar)]),
+            Cell("best" if multi and r.run is best else
+                 "" if p is None else _with_ci(p.delta_f1, p.delta_ci, signed=True)),
             Cell("" if p is None or p.delta_p is None else _p(p.delta_p, alpha, floor=2 / cfg.report.bootstrap)),
         ])
     ci = f" [{level:.0%} CI]" if cfg.report.bootstrap else ""
-    headers = ["Model", f"Accuracy{ci}", f"Macro-F1{ci}", "McNemar vs best (b/c, p)", f"Best − model macro-F1{ci}",
-               "Paired bootstrap p"]
+    headers = ["Model", f"{'Micro-F1' if multi else 'Accuracy'}{ci}", f"Macro-F1{ci}",
+               *([] if multi else ["McNemar vs best (b/c, p)"]), f"Best − model macro-F1{ci}", "Paired bootstrap p"]
     return [Heading(3, "Is the difference real?"), Para(text), Table(headers, out)]
 
 
@@ -243,9 +278,10 @@ def error_blocks(ds: str, model: str, k: int, analyse: ErrorAnalysis) -> list[Bl
 def score_entry(row: Row) -> dict[str, Any]:
     """The reports/metrics.json entry of one ok run: scores, CIs, seed mean/std (what `dvc metrics diff` compares)."""
     m = row.run.metrics
-    entry: dict[str, Any] = {k: round(float(m[k]), 4) for k in SCORES}
-    if row.accuracy_ci and row.macro_f1_ci:
-        for key, (lo, hi) in (("accuracy", row.accuracy_ci), ("macro_f1", row.macro_f1_ci)):
+    entry: dict[str, Any] = {k: round(float(m[k]), 4) for k in SCORES + (MULTI_SCORES if row.run.multi else ())}
+    if row.accuracy_ci and row.macro_f1_ci and row.micro_f1_ci:
+        cis = [("accuracy", row.accuracy_ci), ("macro_f1", row.macro_f1_ci)]
+        for key, (lo, hi) in cis + ([("micro_f1", row.micro_f1_ci)] if row.run.multi else []):
             entry[f"{key}_ci_low"], entry[f"{key}_ci_high"] = round(lo, 4), round(hi, 4)
     for key, (mean, std) in (row.seeds if len(row.run.seed_metrics) > 1 else {}).items():
         entry[f"{key}_mean"], entry[f"{key}_std"] = round(mean, 4), round(std, 4)

@@ -3,6 +3,9 @@
 All resampling is seeded: the same (n, seed) draws the same bootstrap samples, so two models
 scored on the same test ids in the same order are resampled *paired*, and their per-sample
 differences form a paired bootstrap distribution.
+
+Gold and predictions are class ids [n] (single-label) or 0/1 matrices [n, C] (multi-label); the
+scores are computed from per-class counts either way (for single-label, micro-F1 = accuracy).
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ CHUNK = 200  # bootstrap samples scored at once (bounds memory to CHUNK × n cou
 class Bootstrap:
     """Per-resample scores of one model (length = number of bootstrap samples)."""
 
-    accuracy: np.ndarray
+    accuracy: np.ndarray  # multi-label: subset accuracy
     macro_f1: np.ndarray
+    micro_f1: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -35,33 +39,44 @@ class McNemar:
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
     """Macro-F1 over all `n_classes` labels (absent ones count 0, like sklearn zero_division=0)."""
-    return float(_f1(np.ones((1, len(y_true))), y_true, y_pred, n_classes)[0])
+    return float(_f1(np.ones((1, len(y_true))), *_indicators(y_true, y_pred, n_classes))[0][0])
 
 
 def bootstrap(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, n_boot: int, seed: int) -> Bootstrap:
-    """Accuracy and macro-F1 on `n_boot` resamples (with replacement) of the test set."""
+    """Accuracy, macro-F1 and micro-F1 on `n_boot` resamples (with replacement) of the test set."""
     n = len(y_true)
     if n == 0:
-        return Bootstrap(np.zeros(0), np.zeros(0))
+        return Bootstrap(np.zeros(0), np.zeros(0), np.zeros(0))
+    truth, pred = _indicators(y_true, y_pred, n_classes)
+    correct = (truth == pred).all(axis=1).astype(np.float64)
     rng = np.random.default_rng(seed)
-    accs, f1s = [], []
+    accs, macros, micros = [np.zeros(0)], [np.zeros(0)], [np.zeros(0)]
     for start in range(0, n_boot, CHUNK):
         rows = min(CHUNK, n_boot - start)
         draws = rng.integers(0, n, size=(rows, n)) + n * np.arange(rows)[:, None]
         weights = np.bincount(draws.ravel(), minlength=rows * n).reshape(rows, n).astype(np.float64)
-        accs.append(weights @ (y_true == y_pred).astype(np.float64) / n)
-        f1s.append(_f1(weights, y_true, y_pred, n_classes))
-    return Bootstrap(np.concatenate([np.zeros(0), *accs]), np.concatenate([np.zeros(0), *f1s]))
+        accs.append(weights @ correct / n)
+        macro, micro = _f1(weights, truth, pred)
+        macros.append(macro)
+        micros.append(micro)
+    return Bootstrap(np.concatenate(accs), np.concatenate(macros), np.concatenate(micros))
 
 
-def _f1(weights: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """Macro-F1 for each row of sample weights [rows, n]."""
+def _indicators(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """0/1 matrices [n, C]: one-hot class ids, or the multi-label matrices as given."""
+    if np.ndim(y_true) == 2:
+        return np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64)
     eye = np.eye(n_classes)
-    true_1h, pred_1h = eye[y_true], eye[y_pred]
-    tp = weights @ (true_1h * (y_true == y_pred)[:, None])
-    denom = weights @ true_1h + weights @ pred_1h
+    return eye[y_true], eye[y_pred]
+
+
+def _f1(weights: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Macro-F1 and micro-F1 for each row of sample weights [rows, n]."""
+    tp = weights @ (truth * pred)
+    denom = weights @ truth + weights @ pred  # 2tp + fp + fn
     f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
-    return f1.mean(axis=1)
+    total = denom.sum(axis=1)
+    return f1.mean(axis=1), np.divide(2 * tp.sum(axis=1), total, out=np.zeros_like(total), where=total > 0)
 
 
 def interval(values: np.ndarray, confidence: float) -> tuple[float, float]:

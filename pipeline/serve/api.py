@@ -5,6 +5,7 @@
     GET  /models      every trained model dir (<ds>/<model>) with labels and test metrics if present; a dir
                       whose config.json is broken is listed with `error` (and answers /predict with it)
     POST /predict     {"model": "<ds>/<model>", "texts": [...]} or {"text": "..."} → labels + probabilities
+                      (a multi-label model's predictions also list `labels`: every label >= its threshold)
     POST /explain     {"model": ..., "text": ..., "method": "ig"|"lime"} → token attributions
     GET  /docs        OpenAPI UI (FastAPI default)
 
@@ -204,7 +205,8 @@ def create_app(models_root: str | Path = "models", limits: Limits = Limits(), va
     def predict(req: PredictRequest) -> dict:
         texts = _texts(req, limits)
         predictor = registry.get(req.model)
-        return {"model": predictor.name, "labels": predictor.labels, "predictions": predictor.predict(texts)}
+        return {"model": predictor.name, "labels": predictor.labels, "label_mode": predictor.config.label_mode,
+                "predictions": predictor.predict(texts)}
 
     @app.post("/explain", summary="Token attributions for one text")
     def explain_text(req: ExplainRequest) -> dict:

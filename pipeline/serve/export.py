@@ -212,6 +212,9 @@ def eval_split(predictor: Predictor, eval_file: str | Path | None, max_docs: int
     `input_ids` + `label` (int) or `text` + `label` (class name) columns.
     """
     config = predictor.config
+    if predictor.multi:
+        raise TextbenchError(f"{config.dataset}/{config.model}: export measures single-label accuracy; multi-label "
+                             "models cannot be exported yet")
     path = Path(eval_file) if eval_file else paths.tokenized_dir(config.dataset, config.scheme) / "test.parquet"
     if not path.is_file():
         raise TextbenchError(f"{path}: evaluation data not found; run `textbench tokenize` or pass --eval FILE")

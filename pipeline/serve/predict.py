@@ -5,6 +5,10 @@ Output = every input row, in input order, plus `label`, `confidence`, `top1_labe
 with one of those names are kept, renamed `input_<name>`. A row without text (missing, empty or
 only whitespace: `has_text`, the rule the API's 422 applies) gets no label: null prediction columns
 and `needs_review` true.
+
+A multi-label model adds `labels`: every label whose probability reaches its threshold, most probable
+first, joined by "|" (one text column in every output format; empty when none reaches it, which also
+sets `needs_review`); `label`/`confidence` stay the most probable label and its probability.
 """
 
 from __future__ import annotations
@@ -58,16 +62,18 @@ def predict_file(predictor: Predictor, input_path: str, output: str | None = Non
             known = np.array([has_text(t) for t in texts], dtype=bool)
             probs = np.zeros((len(texts), len(predictor.labels)), dtype=np.float32)
             probs[known] = predictor.predict_proba([t for t, ok in zip(texts, known) if ok])
-            writer.write(with_predictions(chunk, probs, known, predictor.labels, k, min_confidence))
+            sets = ([predictor.above_threshold(p) if ok else [] for p, ok in zip(probs, known)]
+                    if predictor.multi else None)
+            writer.write(with_predictions(chunk, probs, known, predictor.labels, k, min_confidence, sets))
             written += chunk.num_rows
             bar.update(chunk.num_rows)
     return output, written
 
 
 def with_predictions(chunk: pa.Table, probs: np.ndarray, known: np.ndarray, labels: list[str], k: int,
-                     min_confidence: float) -> pa.Table:
+                     min_confidence: float, sets: list[list[str]] | None = None) -> pa.Table:
     """`chunk` plus the prediction columns (colliding input columns renamed `input_<name>`); rows not
-    `known` (no text) get nulls and needs_review."""
+    `known` (no text) get nulls and needs_review. `sets` (multi-label) adds the `labels` column."""
     top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     rows = np.arange(len(probs))
     labels_arr = np.asarray(labels, dtype=object)
@@ -79,9 +85,14 @@ def with_predictions(chunk: pa.Table, probs: np.ndarray, known: np.ndarray, labe
     for j in range(k):
         cols[f"top{j + 1}_label"] = pa.array(labels_arr[top[:, j]].tolist(), pa.string(), mask=~known)
         cols[f"top{j + 1}_prob"] = pa.array(probs[rows, top[:, j]], pa.float32(), mask=~known)
-    cols["needs_review"] = pa.array(~known | (confidence < min_confidence), pa.bool_())
+    review = ~known | (confidence < min_confidence)
+    if sets is not None:
+        cols["labels"] = pa.array(["|".join(s) for s in sets], pa.string(), mask=~known)
+        review |= np.array([not s for s in sets], dtype=bool)
+    cols["needs_review"] = pa.array(review, pa.bool_())
     names = [f"input_{n}" if n in cols else n for n in chunk.column_names]
     table = chunk.rename_columns(names)
     for name, values in cols.items():
         table = table.append_column(name, values)
     return table
+

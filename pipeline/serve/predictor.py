@@ -5,6 +5,9 @@ tokenizer (`pipeline.tokenize.load_encoder(<dir>/tokenizer)`), so the text goes 
 cleaning, tokenization and truncation as the training data. Texts are sorted by length before
 batching (less padding), and results come back in input order.
 
+A multi-label model (config.json `label_mode: multi`) gives per-label sigmoid probabilities, and
+`predict` lists every label whose probability reaches config.json's `threshold` (0.5).
+
 Variants (same weights, different runtimes): `fp32` (torch), `int8` (torch dynamic quantization of
 Linear/LSTM/GRU layers, CPU), `bf16` (bfloat16 autocast, as the trainer evaluates with precision
 bf16), `onnx` / `onnx-int8` (onnxruntime on the files `textbench export` writes under `<dir>/export/`).
@@ -64,6 +67,7 @@ class Predictor:
             raise TextbenchError(f"batch size must be at least 1, got {batch_size}")
         self.model, self.encoder, self.config = model, encoder, config
         self.labels: list[str] = list(config.labels)
+        self.multi, self.threshold = config.label_mode == "multi", config.threshold
         self.meta, self.pad_id, self.language = meta, meta.pad_id, meta.language
         self.variant, self.batch_size = variant, batch_size
         self.model_dir = model_dir
@@ -147,22 +151,26 @@ class Predictor:
         return logits
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """Class probabilities [N, C] (softmax of the logits), rows in input order."""
+        """Class probabilities [N, C] (softmax of the logits; multi-label: per-label sigmoid), rows in input order."""
         if not len(texts):
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        return softmax(self.logits_from_ids(self.encode(texts)))
+        logits = self.logits_from_ids(self.encode(texts))
+        return sigmoid(logits) if self.multi else softmax(logits)
+
+    def above_threshold(self, p: np.ndarray) -> list[str]:
+        """Multi-label: the labels of one probability row that reach the threshold, most probable first."""
+        return [self.labels[j] for j in np.argsort(-p, kind="stable") if p[j] >= self.threshold]
 
     def predict(self, texts: list[str]) -> list[dict]:
-        """Per text: `label`, `confidence` and the full `probs` dict {class: probability}."""
-        probs = self.predict_proba(texts)
-        return [
-            {
-                "label": self.labels[int(p.argmax())],
-                "confidence": float(p.max()),
-                "probs": {label: float(v) for label, v in zip(self.labels, p)},
-            }
-            for p in probs
-        ]
+        """Per text: `label` (the most probable class), `confidence` (its probability) and the full `probs`
+        dict {class: probability}; a multi-label model adds `labels`, every label >= threshold (may be empty)."""
+        out = []
+        for p in self.predict_proba(texts):
+            row = {"label": self.labels[int(p.argmax())], "confidence": float(p.max())}
+            if self.multi:
+                row["labels"] = self.above_threshold(p)
+            out.append(row | {"probs": {label: float(v) for label, v in zip(self.labels, p)}})
+        return out
 
 
 def onnx_unsupported(config: ModelConfig) -> str:
@@ -177,6 +185,10 @@ def has_text(text: str | None) -> bool:
     """Whether `text` can be classified: missing, empty and whitespace-only texts cannot (prepare drops
     them, so no model learnt a label for them). `predict` leaves them unlabelled, the API answers 422."""
     return bool(text and text.strip())
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return (1 / (1 + np.exp(-logits.astype(np.float64)))).astype(np.float32)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -3,7 +3,9 @@
 Streams record batches of `tokenize.batch_size` documents through `TextEncoder.encode_batch`
 (the code path prediction uses) into one ParquetWriter per split. Row groups hold a fixed
 `ROW_GROUP` rows whatever the batch size or worker count, so the output bytes depend only on the
-data and the settings in the fingerprint. Each scheme dir is written atomically.
+data and the settings in the fingerprint. Each scheme dir is written atomically. A multi-label
+dataset (prepared splits with a `labels` list column) gets a `labels` list<int32> column of label
+ids in place of `label`, and meta.json `label_mode: multi`.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ from pipeline.tokenize.subword import SubwordEncoder
 from pipeline.tokenize.vocab import WORD_PATTERN, Segmenter, VocabEncoder, build_vocab
 
 log = logging.getLogger(__name__)
-SCHEMA = pa.schema([("id", pa.string()), ("input_ids", pa.list_(pa.int32())), ("label", pa.int32())])
+SCHEMAS = {mode: pa.schema([("id", pa.string()), ("input_ids", pa.list_(pa.int32())), column])
+           for mode, column in (("single", ("label", pa.int32())), ("multi", ("labels", pa.list_(pa.int32()))))}
+LABEL_COLUMN = {"single": "label", "multi": "labels"}
 ROW_GROUP = 8192
 PERCENTILES = (50, 80, 90, 95, 99)
 
@@ -45,13 +49,22 @@ def prepared_inputs(dataset: str) -> dict[str, Path]:
     return paths
 
 
-def _batches(path: Path, batch_size: int) -> Iterator[pa.RecordBatch]:
+def label_mode(path: Path) -> str:
+    """`multi` when the prepared split holds label sets (a `labels` column), else `single`."""
+    try:
+        return "multi" if "labels" in pq.ParquetFile(path).schema_arrow.names else "single"
+    except (pa.ArrowInvalid, OSError) as e:
+        raise TextbenchError(f"{path}: unreadable Parquet ({e}); rerun `textbench prepare`") from None
+
+
+def _batches(path: Path, batch_size: int, columns: list[str]) -> Iterator[pa.RecordBatch]:
     try:
         pf = pq.ParquetFile(path)
-        missing = {"id", "text", "label"} - set(pf.schema_arrow.names)
+        missing = set(columns) - set(pf.schema_arrow.names)
         if missing:
-            raise TextbenchError(f"{path}: missing column(s) {sorted(missing)}; expected id, text, label (rerun prepare)")
-        yield from pf.iter_batches(batch_size=batch_size, columns=["id", "text", "label"])
+            raise TextbenchError(f"{path}: missing column(s) {sorted(missing)}; expected {', '.join(columns)} "
+                                 "(rerun prepare)")
+        yield from pf.iter_batches(batch_size=batch_size, columns=columns)
     except (pa.ArrowInvalid, OSError) as e:
         raise TextbenchError(f"{path}: unreadable Parquet ({e}); rerun `textbench prepare`") from None
 
@@ -63,23 +76,23 @@ def _num_rows(path: Path) -> int:
         raise TextbenchError(f"{path}: unreadable Parquet ({e}); rerun `textbench prepare`") from None
 
 
-def class_labels(dataset: str, inputs: dict[str, Path]) -> list[str]:
+def class_labels(dataset: str, inputs: dict[str, Path], mode: str) -> list[str]:
     """card.json `labels` (the data stage's kept classes) or, without a card, the sorted train labels."""
     card = read_card(dataset)
     if card is not None:
         return card.labels
     try:
-        column = pq.read_table(inputs["train"], columns=["label"]).column("label")
+        column = pq.read_table(inputs["train"], columns=[LABEL_COLUMN[mode]]).column(0).to_pylist()
     except (pa.ArrowInvalid, OSError, KeyError) as e:
         raise TextbenchError(f"{inputs['train']}: cannot read the label column ({e})") from None
-    return sorted({str(x) for x in column.to_pylist()})
+    return sorted({str(x) for v in column for x in (v if mode == "multi" else [v])})
 
 
 class _RowGroupWriter:
     """ParquetWriter that emits row groups of exactly ROW_GROUP rows (the last may be shorter)."""
 
-    def __init__(self, path: Path):
-        self.writer = pq.ParquetWriter(path, SCHEMA, compression="zstd")
+    def __init__(self, path: Path, schema: pa.Schema):
+        self.writer = pq.ParquetWriter(path, schema, compression="zstd")
         self.pending: list[pa.Table] = []
         self.rows = 0
 
@@ -116,16 +129,17 @@ def _split_stats(full_lengths: list[int], pieces: int, unks: int, max_len: int) 
 
 
 def encode_split(
-    encoder: TextEncoder, src: Path, dst: Path, split: str, labels: list[str], batch_size: int, desc: str
+    encoder: TextEncoder, src: Path, dst: Path, split: str, labels: list[str], batch_size: int, desc: str, mode: str
 ) -> dict[str, Any]:
     """Encode one prepared split into `dst`; returns its length/[UNK] statistics."""
     label_id = {name: i for i, name in enumerate(labels)}
-    writer = _RowGroupWriter(dst)
+    schema, column = SCHEMAS[mode], LABEL_COLUMN[mode]
+    writer = _RowGroupWriter(dst, schema)
     full_lengths: list[int] = []
     pieces = unks = 0
     try:
         with tqdm(total=_num_rows(src), desc=desc, unit="doc", file=sys.stderr, leave=False) as bar:
-            for batch in _batches(src, batch_size):
+            for batch in _batches(src, batch_size, ["id", "text", column]):
                 ids = [str(x) for x in batch.column("id").to_pylist()]
                 enc = encoder.encode_batch([t or "" for t in batch.column("text").to_pylist()])
                 for doc_id, n in zip(ids, enc.pieces):
@@ -135,12 +149,14 @@ def encode_split(
                             "drop or fix it in the prepare stage"
                         )
                 try:
-                    y = [label_id[str(x)] for x in batch.column("label").to_pylist()]
+                    y = [[label_id[str(x)] for x in v] if mode == "multi" else label_id[str(v)]
+                         for v in batch.column(column).to_pylist()]
                 except KeyError as e:
                     raise TextbenchError(f"{src}: label {e} is not among the dataset's labels {labels}; rerun prepare") from None
                 writer.write(pa.Table.from_arrays(
-                    [pa.array(ids, pa.string()), pa.array(enc.ids, pa.list_(pa.int32())), pa.array(y, pa.int32())],
-                    schema=SCHEMA,
+                    [pa.array(ids, pa.string()), pa.array(enc.ids, pa.list_(pa.int32())),
+                     pa.array(y, schema.field(column).type)],
+                    schema=schema,
                 ))
                 full_lengths.extend(enc.full_lengths)
                 pieces += sum(enc.pieces)
@@ -154,7 +170,7 @@ def encode_split(
 def _train_counts(segmenter: Segmenter, train: Path, batch_size: int) -> Counter[str]:
     counts: Counter[str] = Counter()
     with tqdm(total=_num_rows(train), desc="count train tokens", unit="doc", file=sys.stderr, leave=False) as bar:
-        for batch in _batches(train, batch_size):
+        for batch in _batches(train, batch_size, ["id", "text"]):
             for toks in segmenter(batch.column("text").to_pylist()):
                 counts.update(toks)
             bar.update(batch.num_rows)
@@ -207,7 +223,8 @@ def tokenize_scheme(cfg: Config, dataset: str, scheme: str) -> Path:
     """Write data/tokenized/<dataset>/<scheme>/ atomically and return it."""
     ds = cfg.dataset(dataset)
     inputs = prepared_inputs(dataset)
-    labels = class_labels(dataset, inputs)
+    mode = label_mode(inputs["train"])
+    labels = class_labels(dataset, inputs, mode)
     out_dir = tokenized_dir(dataset, scheme)
     with atomic_dir(out_dir) as tmp:
         if scheme == "subword":
@@ -216,7 +233,8 @@ def tokenize_scheme(cfg: Config, dataset: str, scheme: str) -> Path:
             enc, meta = _build_vocab(cfg, dataset, tmp, inputs["train"])
         try:
             splits = {
-                s: encode_split(enc, inputs[s], tmp / f"{s}.parquet", s, labels, cfg.tokenize.batch_size, f"{dataset}/{scheme}/{s}")
+                s: encode_split(enc, inputs[s], tmp / f"{s}.parquet", s, labels, cfg.tokenize.batch_size,
+                                f"{dataset}/{scheme}/{s}", mode)
                 for s in SPLITS
             }
         finally:
@@ -225,12 +243,14 @@ def tokenize_scheme(cfg: Config, dataset: str, scheme: str) -> Path:
                     "head_tokens": enc.head, "language": ds.language}
         meta |= settings | {
             "labels": labels,
+            "label_mode": mode,
             "splits": splits,
             "inputs_sha256": {s: sha256_file(p) for s, p in inputs.items()},
             "tokenizer_fingerprint": fingerprint(settings, meta.get("encoder"), meta.get("zh_mode"), meta.get("vocab_settings"),
                                                  meta["tokenizer_sha256"], meta.get("embeddings_sha256")),
         }
-        meta["fingerprint"] = fingerprint(meta["tokenizer_fingerprint"], meta["inputs_sha256"], labels)
+        meta["fingerprint"] = fingerprint(meta["tokenizer_fingerprint"], meta["inputs_sha256"], labels,
+                                          *(["multi"] if mode == "multi" else []))
         meta["warnings"] = unk_warnings(dataset, scheme, ds.encoder, splits)
         for line in meta["warnings"]:
             log.warning("warning: %s", line)

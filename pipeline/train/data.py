@@ -33,7 +33,11 @@ class Split:
     ids: list[str]
     values: np.ndarray
     offsets: np.ndarray  # int64 [N + 1]
-    labels: np.ndarray  # int64 [N]
+    labels: np.ndarray  # int64 [N] class ids, or float32 [N, C] multi-hot targets (multi-label)
+
+    @property
+    def multi(self) -> bool:
+        return self.labels.ndim == 2
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -89,20 +93,30 @@ def _gather(split: Split, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_split(tok_dir: Path, split: str, num_labels: int) -> Split:
-    """One tokenized split, checked against the contract (columns, label range, non-empty)."""
+    """One tokenized split, checked against the contract (columns, label range, non-empty); a `labels`
+    list column (multi-label) becomes multi-hot float32 targets."""
     path = tok_dir / f"{split}.parquet"
     if not path.is_file():
         raise TextbenchError(f"{path}: not found; run `textbench tokenize` first")
     try:
-        table = pq.read_table(path, columns=["id", "input_ids", "label"])
+        column = "labels" if "labels" in pq.ParquetFile(path).schema_arrow.names else "label"
+        table = pq.read_table(path, columns=["id", "input_ids", column])
     except Exception as e:  # pyarrow raises several types for corrupt files / missing columns
         raise TextbenchError(f"{path}: unreadable or missing id/input_ids/label ({type(e).__name__}: {e}); "
                              f"rerun `textbench tokenize`") from None
-    labels = table.column("label").to_numpy().astype(np.int64)
-    if len(labels) == 0:
+    if column == "labels":
+        sets = table.column("labels").combine_chunks()
+        ids = sets.flatten().to_numpy().astype(np.int64)
+    else:
+        ids = table.column("label").to_numpy().astype(np.int64)
+    if table.num_rows == 0:
         raise TextbenchError(f"{path}: no rows; rerun `textbench prepare` and `textbench tokenize` for this dataset")
-    if labels.min() < 0 or labels.max() >= num_labels:
+    if len(ids) and (ids.min() < 0 or ids.max() >= num_labels):
         raise TextbenchError(f"{path}: label ids outside 0..{num_labels - 1} of meta.json labels; rerun tokenize")
+    labels = ids
+    if column == "labels":
+        labels = np.zeros((table.num_rows, num_labels), dtype=np.float32)
+        labels[np.repeat(np.arange(table.num_rows), sets.value_lengths().to_numpy()), ids] = 1.0
     column = table.column("input_ids").combine_chunks()
     offsets = column.offsets.to_numpy().astype(np.int64)
     values = column.values.to_numpy().astype(np.int64)[offsets[0]:offsets[-1]]

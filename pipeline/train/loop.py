@@ -21,7 +21,7 @@ from transformers import get_scheduler
 from pipeline.config import TrainConfig
 from pipeline.device import autocast
 from pipeline.errors import TextbenchError
-from pipeline.evaluate import classification_metrics
+from pipeline.evaluate import score
 from pipeline.train import checkpoint
 from pipeline.train.data import Split, epoch_batches, eval_batches
 
@@ -63,10 +63,32 @@ def lr_schedule(total: int, tc: TrainConfig) -> Callable[[int], float]:
                          num_training_steps=total).lr_lambdas[0]
 
 
+def loss_fn(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None,
+            reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy over exclusive classes (y: class ids); for multi-hot targets y [B, C], binary
+    cross-entropy per label (mean over labels) with `weight` as the positives' pos_weight."""
+    if y.ndim == 2:
+        loss = F.binary_cross_entropy_with_logits(logits, y, pos_weight=weight, reduction="none").mean(1)
+        return loss.sum() if reduction == "sum" else loss.mean()
+    return F.cross_entropy(logits, y, weight=weight, reduction=reduction)
+
+
+def class_weights(labels: np.ndarray, num_labels: int) -> np.ndarray:
+    """`train.class_weights`: inverse class frequency n / (C * n_c); multi-label: each label's
+    negatives / positives (BCE pos_weight). Classes without train documents count as 1."""
+    if labels.ndim == 2:
+        pos = labels.sum(0).astype(np.float64)
+        return (len(labels) - pos) / np.maximum(pos, 1)
+    counts = np.bincount(labels, minlength=num_labels).astype(np.float64)
+    return len(labels) / (num_labels * np.maximum(counts, 1))
+
+
+@torch.no_grad()
 @torch.no_grad()
 def predict(model: torch.nn.Module, split: Split, batch_size: int, pad_id: int, device: torch.device,
             precision: str) -> tuple[np.ndarray, float]:
-    """Class probabilities [N, C] (rows in split order) and the mean cross-entropy."""
+    """Class probabilities [N, C] (rows in split order: softmax, or per-label sigmoid for multi-label
+    splits) and the mean loss (`loss_fn`)."""
     model.eval()
     probs: np.ndarray | None = None
     loss = 0.0
@@ -75,8 +97,8 @@ def predict(model: torch.nn.Module, split: Split, batch_size: int, pad_id: int, 
         with autocast(device, precision):
             logits = model(inputs.to(device), mask.to(device)).float()
         y = torch.from_numpy(split.labels[rows]).to(device)
-        loss += F.cross_entropy(logits, y, reduction="sum").item()
-        p = torch.softmax(logits, -1).cpu().numpy()
+        loss += loss_fn(logits, y, reduction="sum").item()
+        p = (torch.sigmoid(logits) if split.multi else torch.softmax(logits, -1)).cpu().numpy()
         if probs is None:
             probs = np.zeros((len(split), p.shape[1]), dtype=np.float32)
         probs[rows] = p
@@ -143,8 +165,7 @@ def fit(run: FitInputs, state: checkpoint.TrainState, best: dict[str, torch.Tens
     lr_factor = lr_schedule(total, tc)
     weight = None
     if tc.class_weights:
-        counts = np.bincount(run.train.labels, minlength=len(run.labels)).astype(np.float64)
-        weight = torch.tensor(len(run.train) / (len(run.labels) * np.maximum(counts, 1)), dtype=torch.float32, device=device)
+        weight = torch.tensor(class_weights(run.train.labels, len(run.labels)), dtype=torch.float32, device=device)
     scaler = torch.amp.GradScaler(device.type, enabled=run.precision == "fp16")
     if state.scaler:
         scaler.load_state_dict(state.scaler)
@@ -159,7 +180,7 @@ def fit(run: FitInputs, state: checkpoint.TrainState, best: dict[str, torch.Tens
         y = torch.from_numpy(run.train.labels[rows]).to(device)
         with autocast(device, run.precision):
             logits = model(inputs.to(device), mask.to(device))
-        loss = F.cross_entropy(logits.float(), y, weight=weight)
+        loss = loss_fn(logits.float(), y, weight)
         if not torch.isfinite(loss):
             raise TextbenchError(f"training diverged: loss is {loss.item()} at step {state.step} (epoch {epoch}); "
                                  f"lower models.<name>.train.lr, keep grad_clip > 0, or set precision: fp32")
@@ -206,16 +227,23 @@ def fit(run: FitInputs, state: checkpoint.TrainState, best: dict[str, torch.Tens
 
 
 def _evaluate(run: FitInputs, state: checkpoint.TrainState, best: dict[str, torch.Tensor], bar: tqdm) -> dict[str, torch.Tensor]:
-    """Dev evaluation: append a curves row; keep the weights if the selection metric improved."""
+    """Dev evaluation: append a curves row; keep the weights if the selection metric improved.
+
+    Multi-label dev rows add `dev_micro_f1`, and `select_metric: accuracy` selects by it: micro-F1 is
+    accuracy's multi-label counterpart (equal to it for single-label), where subset accuracy would
+    barely move between evaluations."""
     probs, dev_loss = predict(run.model, run.dev, run.tc.batch_size, run.pad_id, run.device, run.precision)
-    m = classification_metrics(run.dev.labels, probs.argmax(1), run.labels)
+    m = score(run.dev.labels, probs, run.labels)
     row = {"step": state.step, "train_loss": state.loss_sum / max(1, state.loss_count), "dev_loss": dev_loss,
            "dev_accuracy": m["accuracy"], "dev_macro_f1": m["macro_f1"]}
+    if run.dev.multi:
+        row["dev_micro_f1"] = m["micro_f1"]
     state.curves.append(row)
     state.loss_sum, state.loss_count = 0.0, 0
-    score = -dev_loss if run.tc.select_metric == "loss" else row[f"dev_{run.tc.select_metric}"]
-    if score > state.best_score:
-        state.best_score, state.best_step = score, state.step
+    metric = "micro_f1" if run.dev.multi and run.tc.select_metric == "accuracy" else run.tc.select_metric
+    value = -dev_loss if metric == "loss" else row[f"dev_{metric}"]
+    if value > state.best_score:
+        state.best_score, state.best_step = value, state.step
         best = {k: v.detach().cpu().clone().contiguous() for k, v in run.model.state_dict().items()}
     bar.set_postfix(dev_acc=f"{m['accuracy']:.3f}", dev_f1=f"{m['macro_f1']:.3f}", refresh=False)
     return best

@@ -24,7 +24,7 @@ from pipeline.artifacts import TokenizedMeta
 from pipeline.config import Config, TrainConfig
 from pipeline.pretrained import resolve_encoder
 from pipeline.errors import TextbenchError
-from pipeline.evaluate import PeakMemory, classification_metrics, param_count, predictions_table
+from pipeline.evaluate import THRESHOLD, PeakMemory, param_count, predictions_table, score, tune_threshold
 from pipeline.io import atomic_dir, fingerprint, locked, write_json
 from pipeline.models.registry import BuildContext, FeatureClassifier, build_model, entry
 from pipeline.tokenize.coverage import uncovered_reason
@@ -86,8 +86,9 @@ def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool
     trained = FeatureClassifier(net.head) if frozen else net
     splits["train"] = _subsample(splits["train"], tc.max_train_samples, seed)
     train_kw = tc.model_dump()
+    multi = meta.label_mode == "multi"
     fp = fingerprint(model, arch_kw, tc.identity(e.family), seed,
-                     meta.fingerprint, labels)
+                     meta.fingerprint, labels, *([ds.threshold] if multi else []))
     state = checkpoint.TrainState(fingerprint=fp, num_labels=len(labels))
     memory = PeakMemory(device)
     if linear:  # seconds: nothing to resume
@@ -99,9 +100,11 @@ def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool
     probs, _ = predict(trained, splits["test"], tc.batch_size, ctx.pad_id, device, precision)
     infer_s = time.perf_counter() - t0
     test = splits["test"]
+    threshold = (_threshold(ds.threshold, trained, splits["dev"], tc.batch_size, ctx.pad_id, device, precision)
+                 if multi else THRESHOLD)  # single-label: unused
     metrics = {
         "dataset": dataset, "model": model, "seed": seed,
-        **classification_metrics(test.labels, probs.argmax(1), labels),
+        **score(test.labels, probs, labels, threshold),
         "params": {"arch": arch_kw, "train": train_kw, "precision": precision, "device": str(device)},
         **param_count(net),
         "train_time_s": state.wall_s, "train_samples_per_s": state.samples / max(state.compute_s, 1e-9),
@@ -114,13 +117,15 @@ def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool
     }
     model_cfg = {
         "model": model, "dataset": dataset, "scheme": e.scheme, "arch": arch_kw, "train": train_kw,
-        "labels": labels, "num_labels": len(labels), "seed": seed, "fingerprint": fp,
+        "labels": labels, "num_labels": len(labels), "label_mode": meta.label_mode,
+        **({"threshold": threshold} if multi else {}), "seed": seed, "fingerprint": fp,
         "vocab_size": ctx.vocab_size, "pad_id": ctx.pad_id, "max_len": ctx.max_len, "encoder": encoder,
         "encoder_config": net.embedder.hf_config() if e.scheme == "subword" else None,
     }
     weights = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}  # best head (+ encoder)
     _write_model_dir(model_dir, model_cfg, weights, tok_dir, meta)
-    _write_report_dir(report_dir, metrics, predictions_table(test.ids, texts, test.labels, probs, labels), state.curves)
+    table = predictions_table(test.ids, texts, test.labels, probs, labels, threshold)
+    _write_report_dir(report_dir, metrics, table, state.curves)
     shutil.rmtree(partial, ignore_errors=True)
     return metrics
 
@@ -140,6 +145,14 @@ def _fit_neural(trained: torch.nn.Module, splits: dict[str, Split], labels: list
     state, best = fit(run, state, best, opt)
     trained.load_state_dict(best)
     return state
+
+
+def _threshold(setting: float | str, model: torch.nn.Module, dev: Split, batch_size: int, pad_id: int,
+               device: torch.device, precision: str) -> float:
+    """Multi-label decision threshold: the dataset's `threshold`, or (`dev`) the one best on dev micro-F1."""
+    if setting != "dev":
+        return float(setting)
+    return tune_threshold(dev.labels, predict(model, dev, batch_size, pad_id, device, precision)[0])
 
 
 def _subsample(split: Split, n: int, seed: int) -> Split:
@@ -188,6 +201,7 @@ def _write_report_dir(report_dir: Path, metrics: dict[str, Any], predictions: An
         write_json(tmp / "metrics.json", metrics)
         pq.write_table(predictions, tmp / "predictions.parquet")
         cols = ["step", "train_loss", "dev_loss", "dev_accuracy", "dev_macro_f1"]
+        cols += ["dev_micro_f1"] if curves and "dev_micro_f1" in curves[0] else []
         lines = [",".join(cols)] + [",".join(f"{r[c]:.6g}" if c != "step" else str(r[c]) for c in cols) for r in curves]
         (tmp / "curves.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
 

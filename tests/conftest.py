@@ -22,9 +22,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 def base_params() -> dict:
     """The params every test project starts from, built here rather than copied from the shipped
     params.yaml, so editing the product's defaults cannot change a test: the two built-in corpora as
-    the mirror serves them, Reuters also multi-label (the real-corpora tests assert measured counts of exactly
-    these), small
-    train settings, no family or model entries (the registry's architectures)."""
+    the mirror serves them, Reuters also multi-label (the real-corpora tests assert measured counts of
+    exactly these), small train settings, no family or model entries (the registry's architectures)."""
     return {
         "seed": 42,
         "datasets": {

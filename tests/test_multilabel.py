@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import torch
 import yaml
 from fastapi.testclient import TestClient
+from conftest import base_params, write_params
 from test_data_reuters import corpus_docs, make_config, make_tarball, sgml_doc
 
 from pipeline.config import config_from_dict, load_config
@@ -128,27 +129,25 @@ def multi_rows(n: int, seed: int) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def multi_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """prepare → tokenize (vocab) → train textcnn on 400 generated multi-label documents."""
+    """prepare → tokenize (vocab) → train textcnn, fasttext and tfidf_svm on 400 generated multi-label documents."""
     root = tmp_path_factory.mktemp("multi")
-    shutil.copy(Path(__file__).parents[1] / "params.yaml", root / "params.yaml")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         mp.setenv("TEXTBENCH_ROOT", str(root))
         mp.delenv("TEXTBENCH_MIRROR", raising=False)
         pd.DataFrame(multi_rows(400, 0)).to_json(root / "ml.jsonl", orient="records", lines=True)
-        raw = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+        raw = base_params()
         raw["datasets"]["ml"] = {"kind": "local", "label_mode": "multi", "path": "ml.jsonl", "split_column": "split",
                                  "dev_ratio": 0.2, "max_len": 32, "threshold": "dev"}
         raw["train"] |= {"epochs": 8, "batch_size": 32, "patience": 0, "time_budget_s": 0, "precision": "fp32",
                          "threads": 1}
-        raw["benchmark"] |= {"datasets": ["ml"], "models": ["textcnn", "fasttext"]}
+        raw["benchmark"] |= {"datasets": ["ml"], "models": ["textcnn", "fasttext", "tfidf_svm"]}
         raw["report"] |= {"bootstrap": 200, "error_examples": 3}
-        (root / "params.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-        cfg = load_config(root / "params.yaml")
+        cfg = load_config(write_params(root, raw))
         prepare(cfg, "ml")
         tokenize_dataset(cfg, "ml", ("vocab",))
-        train(cfg, "ml", "textcnn")
-        train(cfg, "ml", "fasttext")
+        for model in raw["benchmark"]["models"]:
+            train(cfg, "ml", model)
         build_report(cfg)
         yield root
 
@@ -219,6 +218,31 @@ def test_bootstrap_micro_f1_matches_sklearn_on_the_full_sample():
     assert np.mean(boot.micro_f1) == pytest.approx(full["micro_f1"], abs=0.03)
     assert np.mean(boot.macro_f1) == pytest.approx(f1_score(y_true, y_pred, average="macro"), abs=0.03)
     assert np.mean(boot.accuracy) == pytest.approx(full["accuracy"], abs=0.03)
+
+
+def test_linear_baseline_is_one_binary_classifier_per_label(multi_project):
+    """tfidf_svm on label sets: each label's logit × temperature is its own LinearSVC's decision score at
+    the C chosen on dev, so the 0.5 sigmoid threshold is the classifier's decision (score ≥ 0)."""
+    from pipeline.models.load import load_trained
+    from pipeline.train.linear import _classifier, matrix
+
+    metrics = json.loads((multi_project / "reports/ml/tfidf_svm/metrics.json").read_text())
+    assert metrics["label_mode"] == "multi" and metrics["converged"] and metrics["micro_f1"] > 0.9
+    assert "dev_micro_f1" in (multi_project / "reports/ml/tfidf_svm/curves.csv").read_text().splitlines()[0]
+    net, cfg = load_trained(multi_project / "models/ml/tfidf_svm")
+    tok = multi_project / "data/tokenized/ml/vocab"
+    train_split, test = read_split(tok, "train", 4), read_split(tok, "test", 4)
+    c = cfg.arch["c_grid"][metrics["best_step"] - 1]
+    x_train, x_test = matrix(net.embedder, train_split), matrix(net.embedder, test)
+    ids, mask = test.collate(np.arange(len(test)), 0)
+    with torch.no_grad():
+        logits = (net(ids, mask) * net.head.temperature).numpy()
+    for j in range(len(TOPICS)):
+        clf = _classifier("squared_hinge", c, cfg.arch["max_iter"], False, cfg.seed)
+        clf.fit(x_train, train_split.labels[:, j].astype(int))
+        np.testing.assert_allclose(logits[:, j], clf.decision_function(x_test), atol=1e-5)
+    first = Predictor.load(multi_project / "models/ml/tfidf_svm").predict(["grain1 grain2 oil4 oil5"])[0]
+    assert sorted(first["labels"]) == ["grain", "oil"]
 
 
 def test_multi_predict_and_serve_return_every_label_above_threshold(multi_project):

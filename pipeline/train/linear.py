@@ -7,6 +7,11 @@ computation inference runs), as scipy CSR. For each C of `c_grid` scikit-learn f
 `select_metric` is kept. Probabilities are the softmax of the decision scores divided by one
 temperature fitted on dev NLL (a scalar calibration: the ranking is the classifier's). One curves
 row per C: dev accuracy/macro-F1 and the train/dev NLL of the calibrated probabilities.
+
+Multi-label (multi-hot targets): one binary classifier per label (one-vs-rest), probabilities the
+sigmoid of score / T with T fitted on dev binary cross-entropy, so the 0.5 threshold is the
+classifier's own decision (score ≥ 0); `select_metric: accuracy` selects on dev micro-F1, as for
+the neural models. A label constant in train is never (or always) predicted.
 """
 
 from __future__ import annotations
@@ -18,11 +23,11 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax
+from scipy.special import log_expit, log_softmax
 
 from pipeline.config import TrainConfig
 from pipeline.errors import TextbenchError
-from pipeline.evaluate import classification_metrics
+from pipeline.evaluate import score
 from pipeline.models.linear import SENTINEL
 from pipeline.models.registry import Classifier
 from pipeline.train.checkpoint import TrainState
@@ -43,25 +48,24 @@ def fit_linear(net: Classifier, train: Split, dev: Split, labels: list[str], tc:
     x_train, x_dev = matrix(emb, train), matrix(emb, dev)
     best_params, converged = None, False
     for i, c in enumerate(head.c_grid):
-        clf = _classifier(head.loss, c, head.max_iter, tc.class_weights, seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # ConvergenceWarning: recorded in metrics.json instead
             try:
-                clf.fit(x_train, train.labels)
+                weight, bias, n_iter = _fit(head, c, tc.class_weights, seed, x_train, train.labels, len(labels))
             except ValueError as e:  # e.g. a single class in train
                 raise TextbenchError(f"linear model fit failed: {e}") from None
-        weight, bias = _full_weights(clf, len(labels), x_train.shape[1])
         dev_scores, train_scores = x_dev @ weight.T + bias, x_train @ weight.T + bias
         temperature = fit_temperature(dev_scores, dev.labels)
-        m = classification_metrics(dev.labels, dev_scores.argmax(1), labels)
+        m = score(dev.labels, _probs(dev_scores / temperature, dev.multi), labels)
         dev_loss = _nll(dev_scores / temperature, dev.labels)
         row = {"step": i + 1, "train_loss": _nll(train_scores / temperature, train.labels), "dev_loss": dev_loss,
-               "dev_accuracy": m["accuracy"], "dev_macro_f1": m["macro_f1"]}
+               "dev_accuracy": m["accuracy"], "dev_macro_f1": m["macro_f1"], **({"dev_micro_f1": m["micro_f1"]} if dev.multi else {})}
         state.curves.append(row)
-        score = -dev_loss if tc.select_metric == "loss" else row[f"dev_{tc.select_metric}"]
-        if score > state.best_score:
-            state.best_score, state.best_step, best_params = score, i + 1, (weight, bias, temperature)
-            converged = _parts(clf)[2] < head.max_iter
+        metric = "micro_f1" if dev.multi and tc.select_metric == "accuracy" else tc.select_metric
+        value = -dev_loss if metric == "loss" else row[f"dev_{metric}"]
+        if value > state.best_score:
+            state.best_score, state.best_step, best_params = value, i + 1, (weight, bias, temperature)
+            converged = n_iter < head.max_iter
     weight, bias, temperature = best_params
     with torch.no_grad():
         head.linear.weight.data = torch.from_numpy(weight.astype(np.float32))
@@ -85,6 +89,25 @@ def _classifier(loss: str, c: float, max_iter: int, balanced: bool, seed: int):
         return LinearSVC(C=c, max_iter=max_iter, class_weight=class_weight, random_state=seed)
     return OneVsRestClassifier(LogisticRegression(C=c, solver="liblinear", dual=True, max_iter=max_iter,
                                                   class_weight=class_weight, random_state=seed))
+
+
+def _fit(head, c: float, balanced: bool, seed: int, x: sp.csr_matrix, y: np.ndarray,
+         num_labels: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(weight [C, F], bias [C], most solver iterations) at `c`: one classifier over the classes, or (y
+    multi-hot [N, C]) one binary classifier per label; a label constant in train gets no weights and
+    ∓ABSENT_BIAS (never / always predicted)."""
+    if y.ndim == 1:
+        clf = _classifier(head.loss, c, head.max_iter, balanced, seed).fit(x, y)
+        return (*_full_weights(clf, num_labels, x.shape[1]), _parts(clf)[2])
+    weight, bias, n_iter = np.zeros((num_labels, x.shape[1])), np.zeros(num_labels), 0
+    for j in range(num_labels):
+        target = y[:, j].astype(np.int64)
+        if target.min() == target.max():
+            bias[j] = -ABSENT_BIAS if target[0] else ABSENT_BIAS
+            continue
+        coef, intercept, iters = _parts(_classifier(head.loss, c, head.max_iter, balanced, seed).fit(x, target))
+        weight[j], bias[j], n_iter = coef[0], intercept[0], max(n_iter, iters)
+    return weight, bias, n_iter
 
 
 def _parts(clf) -> tuple[np.ndarray, np.ndarray, int]:
@@ -151,10 +174,19 @@ def matrix(emb, split: Split) -> sp.csr_matrix:
 
 
 def fit_temperature(scores: np.ndarray, y: np.ndarray) -> float:
-    """The T > 0 minimising the NLL of softmax(scores / T) (searched over log T in [−7, 7])."""
+    """The T > 0 minimising the NLL of softmax(scores / T), or for multi-hot `y` the binary cross-entropy
+    of sigmoid(scores / T) (searched over log T in [−7, 7])."""
     result = minimize_scalar(lambda log_t: _nll(scores / np.exp(log_t), y), bounds=(-7.0, 7.0), method="bounded")
     return float(np.exp(result.x))
 
 
+def _probs(logits: np.ndarray, multi: bool) -> np.ndarray:
+    """What the trainer's `predict` returns for these logits: sigmoid per label, or softmax over classes."""
+    return np.exp(log_expit(logits)) if multi else np.exp(log_softmax(logits, axis=1))
+
+
 def _nll(logits: np.ndarray, y: np.ndarray) -> float:
+    """Mean NLL of the true class (y: class ids), or mean binary cross-entropy per label (y multi-hot)."""
+    if y.ndim == 2:
+        return float(-(y * log_expit(logits) + (1 - y) * log_expit(-logits)).mean())
     return float(-log_softmax(logits, axis=1)[np.arange(len(y)), y].mean())

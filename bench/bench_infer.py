@@ -81,8 +81,8 @@ def timed(fn, texts: list[str], repeat: int) -> tuple[float, np.ndarray]:
 
 
 def bench_model(model_dir: Path, texts: list[str], gold: np.ndarray, batch_size: int, repeat: int) -> list[dict]:
-    from pipeline.serve.export import export_onnx, quantize_onnx
     from pipeline.device import native_bf16
+    from pipeline.serve.export import export_onnx, quantize_onnx
     from pipeline.serve.predictor import Predictor
 
     base = Predictor.load(model_dir, batch_size=batch_size, device="cpu")

@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from pipeline import paths
 from pipeline.artifacts import TokenizedMeta
 from pipeline.config import TrainConfig
+from pipeline.device import autocast, pick_precision
 from pipeline.models.registry import BuildContext, build_model, entry
 from pipeline.train.data import epoch_batches, read_split
-from pipeline.device import autocast, pick_precision
 from pipeline.train.loop import make_optimizer
 
 NAIVE_LEN = 512

@@ -24,13 +24,19 @@ import re
 import sys
 import tempfile
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ContextManager
+from typing import Any
 
 from prefect import allow_failure, flow, get_run_logger, task
-from prefect.artifacts import (create_link_artifact, create_markdown_artifact, create_progress_artifact,
-                               create_table_artifact, update_progress_artifact)
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, as_completed
 from prefect.states import Completed, State
@@ -352,10 +358,13 @@ def run_benchmark(params: Path, datasets: list[str] | None = None, models: list[
         return configured(str(params), datasets, models, force)
 
 
-def prefect_defaults() -> ContextManager[Any]:
+def prefect_defaults() -> AbstractContextManager[Any]:
     """No analytics, and patience for the temporary server on a busy machine (unless set in the env)."""
-    from prefect.settings import (PREFECT_SERVER_ANALYTICS_ENABLED, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
-                                  temporary_settings)
+    from prefect.settings import (
+        PREFECT_SERVER_ANALYTICS_ENABLED,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
 
     updates = {setting: value for setting, value in ((PREFECT_SERVER_ANALYTICS_ENABLED, False),
                                                      (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, 300))

@@ -13,8 +13,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 _children: set[subprocess.Popen[bytes]] = set()
 _lock = threading.RLock()  # reentrant: the signal handler may interrupt run_streaming in the main thread

@@ -7,7 +7,7 @@ Dask and Ray spread the supervisors (and thus the trainings) over several machin
 from __future__ import annotations
 
 import contextlib
-from typing import Any, ContextManager
+from typing import Any
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
@@ -34,7 +34,7 @@ def make_task_runner(orch: OrchestrationConfig, slots: int) -> TaskRunner[Any]:
     return RayTaskRunner(address=orch.ray_address or None)
 
 
-def submit_options(orch: OrchestrationConfig, gpu_slots: bool) -> ContextManager[Any]:
+def submit_options(orch: OrchestrationConfig, gpu_slots: bool) -> contextlib.AbstractContextManager[Any]:
     """Ray only: ask Ray for one GPU per training task (Ray then sets CUDA_VISIBLE_DEVICES)."""
     if orch.task_runner != "ray" or not gpu_slots:
         return contextlib.nullcontext()

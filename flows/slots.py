@@ -13,8 +13,8 @@ import fcntl
 import os
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from pipeline.config import OrchestrationConfig
 from pipeline.errors import TextbenchError

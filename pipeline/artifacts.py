@@ -18,8 +18,9 @@ meets it. The on-disk formats are the writers'; nothing here changes them.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
@@ -154,7 +155,7 @@ class TokenizedMeta(Artifact):
     warnings: list[str] = []
 
     @model_validator(mode="after")
-    def _consistent(self) -> "TokenizedMeta":
+    def _consistent(self) -> TokenizedMeta:
         if self.scheme == "subword" and not self.encoder:
             raise ValueError("encoder: required for scheme subword")
         if self.scheme == "vocab" and not self.vocab_file:
@@ -164,7 +165,7 @@ class TokenizedMeta(Artifact):
         return self
 
     @classmethod
-    def of(cls, directory: str | Path) -> "TokenizedMeta":
+    def of(cls, directory: str | Path) -> TokenizedMeta:
         """`directory`/meta.json: data/tokenized/<ds>/<scheme>/ or a model's tokenizer/."""
         return cls.read(Path(directory) / "meta.json", tokenizer_fix(directory))
 
@@ -212,7 +213,7 @@ class ModelConfig(Artifact):
     encoder_config: dict[str, Any] | None = None  # scheme subword: the AutoConfig that rebuilds the encoder
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ModelConfig":
+    def _consistent(self) -> ModelConfig:
         if self.model not in SCHEMES:
             raise ValueError(f"model: unknown model '{self.model}'")
         if SCHEMES[self.model] != self.scheme:
@@ -226,7 +227,7 @@ class ModelConfig(Artifact):
         return self
 
     @classmethod
-    def of(cls, model_dir: str | Path) -> "ModelConfig":
+    def of(cls, model_dir: str | Path) -> ModelConfig:
         """models/<ds>/<model>/config.json."""
         model_dir = Path(model_dir)
         if not model_dir.is_dir() or not (model_dir / "config.json").exists():
@@ -262,7 +263,7 @@ class RunMetrics(Artifact):
     fingerprint: str | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> "RunMetrics":
+    def _consistent(self) -> RunMetrics:
         n = len(self.labels)
         if self.label_mode == "multi":
             if self.micro_f1 is None or self.hamming_loss is None:
@@ -274,7 +275,7 @@ class RunMetrics(Artifact):
         return self
 
     @classmethod
-    def of(cls, report_dir: str | Path) -> "RunMetrics | None":
+    def of(cls, report_dir: str | Path) -> RunMetrics | None:
         """reports/<ds>/<model>/metrics.json, None when the run has not written one."""
         return cls.read_if_present(Path(report_dir) / "metrics.json", retrain(report_dir))
 
@@ -290,7 +291,7 @@ class RunStatus(Artifact):
     started_at: float | None = None
 
     @classmethod
-    def of(cls, dataset: str, model: str, seed: int) -> "RunStatus | None":
+    def of(cls, dataset: str, model: str, seed: int) -> RunStatus | None:
         """The job's status (paths.job_status), None when no flow ran the job."""
         return cls.read_if_present(paths.job_status(dataset, model, seed),
                                    "delete it and rerun `textbench benchmark` (it rewrites the job's status)")

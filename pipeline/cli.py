@@ -150,7 +150,8 @@ def export(
     max_docs: int = typer.Option(1000, "--max-docs", help="evaluate on at most this many documents"),
 ) -> None:
     """Model card, transformers dir (BERT family; bert loads in pipeline()), ONNX, int8, bf16; prints accuracy and speed-up."""
-    from pipeline.serve.export import export as run, format_report
+    from pipeline.serve.export import export as run
+    from pipeline.serve.export import format_report
 
     print(format_report(run(model_dir, onnx=onnx, int8=int8, bf16=bf16, eval_file=eval_file, max_docs=max_docs)))
 

@@ -76,7 +76,7 @@ class DatasetConfig(Section):
         return v
 
     @model_validator(mode="after")
-    def _one_local_source(self) -> "DatasetConfig":
+    def _one_local_source(self) -> DatasetConfig:
         if self.label_mode == "multi" and self.kind == "thucnews":
             raise ValueError("label_mode: THUCNews files hold one category each; use single")
         if self.label_delimiter and self.label_mode != "multi":
@@ -231,7 +231,7 @@ class Config(Section):
         return self._source
 
     @model_validator(mode="after")
-    def _benchmark_names_exist(self) -> "Config":
+    def _benchmark_names_exist(self) -> Config:
         for name in self.benchmark.datasets:
             if name not in self.datasets:
                 raise ValueError(f"benchmark.datasets names '{name}', not a key of datasets ({sorted(self.datasets)})")
@@ -247,7 +247,7 @@ class Config(Section):
         return self
 
     @model_validator(mode="after")
-    def _train_overrides_validate(self) -> "Config":
+    def _train_overrides_validate(self) -> Config:
         """Every `families.<f>.train` and `models.<name>.train` is checked at load, not when training starts."""
         for model in sorted({*self.models, *(m for f in self.families for m in members(f)[:1])}):
             self._merged_train(model)

@@ -13,9 +13,8 @@ import pytest
 import torch
 import yaml
 from fastapi.testclient import TestClient
-from conftest import base_params, write_params
-from test_data_reuters import corpus_docs, make_config, make_tarball, sgml_doc
 
+from conftest import base_params, write_params
 from pipeline.config import config_from_dict, load_config
 from pipeline.data.prepare import prepare
 from pipeline.errors import TextbenchError
@@ -28,6 +27,7 @@ from pipeline.serve.predictor import Predictor
 from pipeline.tokenize.stage import tokenize_dataset
 from pipeline.train.data import read_split
 from pipeline.train.stage import train
+from test_data_reuters import corpus_docs, make_config, make_tarball, sgml_doc
 
 
 def prepared(project: Path, name: str, split: str) -> list[dict]:

@@ -18,10 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import base_params, write_params
+from pipeline import paths
 from pipeline.config import load_config
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import classification_metrics, predictions_table
-from pipeline import paths
 from pipeline.io import atomic_dir, sha256_file, write_json
 from pipeline.report import aggregate, stats
 from pipeline.report.build import build_report

@@ -32,7 +32,7 @@ class Doc:
         return bool(self.labels)
 
     @classmethod
-    def multi(cls, id: str, text: str, labels: list[str], split: str | None = None, **extra: Any) -> "Doc":
+    def multi(cls, id: str, text: str, labels: list[str], split: str | None = None, **extra: Any) -> Doc:
         """A multi-label document (repeated labels are kept once)."""
         labels = list(dict.fromkeys(labels))
         return cls(id, text, labels[0], split, dict(extra), tuple(labels))

@@ -10,8 +10,9 @@ duplicates documents silently. The names seen are kept in a set (~130 MB for THU
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator, TypeVar
+from typing import TypeVar
 
 from pipeline.errors import TextbenchError
 

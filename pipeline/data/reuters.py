@@ -15,8 +15,8 @@ import re
 import tarfile
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pyarrow as pa
 from tqdm import tqdm

@@ -17,8 +17,9 @@ import re
 import struct
 import zlib
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, TypeVar
+from typing import TypeVar
 from zipfile import BadZipFile
 
 from tqdm import tqdm

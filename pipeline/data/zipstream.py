@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 from zipfile import BadZipFile
 
 from pipeline.data.members import shown

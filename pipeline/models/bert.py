@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from pipeline.pretrained import offline_hint, resolve_encoder
 from pipeline.errors import TextbenchError
 from pipeline.models.bounds import Decay
+from pipeline.pretrained import offline_hint, resolve_encoder
 
 _LAYER = re.compile(r"\.layers?\.(\d+)\.")
 

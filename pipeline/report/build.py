@@ -16,9 +16,9 @@ from pathlib import Path
 
 from pipeline import paths
 from pipeline.config import Config
+from pipeline.errors import TextbenchError
 from pipeline.io import atomic_dir, atomic_path, write_json
 from pipeline.report import aggregate
-from pipeline.errors import TextbenchError
 from pipeline.report.compare import Row, best_model, compare
 from pipeline.report.error_analysis import ERROR_ANALYSIS, ErrorAnalysis
 from pipeline.report.render import Block, Cell, Details, Heading, Image, Para, Table, markdown, page

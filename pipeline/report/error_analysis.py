@@ -10,8 +10,9 @@ To add highlights, point `ERROR_ANALYSIS` at that richer function (e.g.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import html
 from dataclasses import dataclass, field
-from typing import Union
 
 
 @dataclass(frozen=True)
@@ -53,10 +52,10 @@ class Image:
 @dataclass(frozen=True)
 class Details:
     summary: str
-    blocks: list["Block"] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
 
 
-Block = Union[Heading, Para, Bullets, Table, Image, Details]
+Block = Heading | Para | Bullets | Table | Image | Details
 
 
 def markdown(blocks: list[Block]) -> str:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pipeline import paths
 from pipeline.config import Config
 from pipeline.errors import TextbenchError
-from pipeline.report import context, plots
 from pipeline.families import family_of
+from pipeline.report import context, plots
 from pipeline.report.aggregate import SCORES, ModelResult
 from pipeline.report.compare import Row, best_model
 from pipeline.report.error_analysis import ErrorAnalysis, confidently_wrong

@@ -26,11 +26,11 @@ import pyarrow.parquet as pq
 import torch
 
 from pipeline import paths
+from pipeline.device import native_bf16
 from pipeline.errors import TextbenchError
 from pipeline.extras import require
 from pipeline.io import atomic_path, write_json
 from pipeline.serve.card import write_card
-from pipeline.device import native_bf16
 from pipeline.serve.predictor import ONNX_MIN_LEN, Predictor, onnx_session, onnx_unsupported
 
 ONNX_OPSET = 17

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -77,7 +77,7 @@ class Predictor:
         self._run = self._make_runner()
 
     @classmethod
-    def load(cls, model_dir: str | Path, variant: str = "fp32", batch_size: int = 64, device: str = "auto") -> "Predictor":
+    def load(cls, model_dir: str | Path, variant: str = "fp32", batch_size: int = 64, device: str = "auto") -> Predictor:
         """Rebuild a predictor from `models/<ds>/<model>/` (no data/ directory needed)."""
         from pipeline.models.load import load_trained
         from pipeline.tokenize import load_encoder

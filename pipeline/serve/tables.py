@@ -11,8 +11,9 @@ import contextlib
 import csv
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 import pyarrow as pa
 import pyarrow.csv as pacsv

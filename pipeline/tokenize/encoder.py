@@ -96,5 +96,5 @@ class TextEncoder(ABC):
         """Ids exactly as the tokenize stage writes them."""
         return self.encode_batch(texts).ids
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a hook: most encoders hold no workers
         """Release worker processes, if any."""

@@ -13,16 +13,17 @@ from __future__ import annotations
 import logging
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from pipeline.config import Config
 from pipeline.artifacts import read_card
+from pipeline.config import Config
 from pipeline.errors import TextbenchError
 from pipeline.io import atomic_dir, fingerprint, sha256_file, write_json
 from pipeline.paths import SCHEMES, SPLITS, prepared_dir, root, tokenized_dir

@@ -17,9 +17,9 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from pipeline.pretrained import offline_hint, resolve_encoder
 from pipeline.artifacts import TokenizedMeta, tokenizer_fix
 from pipeline.errors import TextbenchError
+from pipeline.pretrained import offline_hint, resolve_encoder
 from pipeline.tokenize.encoder import TextEncoder, clean
 
 CACHE_WORDS = 1_000_000
@@ -63,12 +63,12 @@ class SubwordEncoder(TextEncoder):
         self.word_cache: dict[str, list[int]] | None = {} if word_local else None
 
     @classmethod
-    def from_config(cls, encoder: str, max_len: int, truncation: str) -> "SubwordEncoder":
+    def from_config(cls, encoder: str, max_len: int, truncation: str) -> SubwordEncoder:
         """Load `datasets.<ds>.encoder` (e.g. 'minilm', a local dir, a cached hub name)."""
         return cls(load_hf_tokenizer(resolve_encoder(encoder), encoder), encoder, max_len, truncation)
 
     @classmethod
-    def from_dir(cls, directory: Path, meta: TokenizedMeta) -> "SubwordEncoder":
+    def from_dir(cls, directory: Path, meta: TokenizedMeta) -> SubwordEncoder:
         """Rebuild from the tokenizer files saved beside meta.json; refuse if they changed since."""
         enc = cls(load_hf_tokenizer(str(directory), str(directory)), str(meta.encoder), meta.max_len, meta.truncation)
         if enc.identity() != meta.tokenizer_sha256:

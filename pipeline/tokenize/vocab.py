@@ -94,7 +94,7 @@ class VocabEncoder(TextEncoder):
         super().__init__(max_len, truncation, self.stoi[UNK], [], [])
 
     @classmethod
-    def from_dir(cls, directory: Path, meta: TokenizedMeta) -> "VocabEncoder":
+    def from_dir(cls, directory: Path, meta: TokenizedMeta) -> VocabEncoder:
         fix = tokenizer_fix(directory)
         path = directory / str(meta.vocab_file)
         itos = read_vocab(path, fix)

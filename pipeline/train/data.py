@@ -8,9 +8,9 @@ batches the interrupted one would have seen.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -43,7 +43,7 @@ class Split:
         return len(self.ids)
 
     @classmethod
-    def from_seqs(cls, seqs: list[np.ndarray], labels: np.ndarray | None = None, ids: list[str] | None = None) -> "Split":
+    def from_seqs(cls, seqs: list[np.ndarray], labels: np.ndarray | None = None, ids: list[str] | None = None) -> Split:
         offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
         np.cumsum([len(q) for q in seqs], out=offsets[1:])
         values = np.concatenate([np.asarray(q, dtype=np.int64) for q in seqs]) if seqs else np.zeros(0, np.int64)
@@ -54,7 +54,7 @@ class Split:
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
-    def subset(self, rows: np.ndarray) -> "Split":
+    def subset(self, rows: np.ndarray) -> Split:
         return Split([self.ids[i] for i in rows], *_gather(self, rows), self.labels[rows])
 
     def collate(self, rows: np.ndarray, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,11 +22,11 @@ from tqdm import tqdm
 from pipeline import paths
 from pipeline.artifacts import TokenizedMeta
 from pipeline.config import Config
+from pipeline.device import autocast, pick_device, pick_precision
 from pipeline.errors import TextbenchError
 from pipeline.families import SCHEMES
 from pipeline.io import atomic_dir, fingerprint, locked, write_json
 from pipeline.train.data import Split, eval_batches, read_splits
-from pipeline.device import autocast, pick_device, pick_precision
 
 BATCH = 64  # documents per encoder pass (length-sorted, so little padding)
 VERSION = 1  # bump when the stored layout changes

@@ -22,16 +22,16 @@ from tqdm import tqdm
 from pipeline import paths
 from pipeline.artifacts import TokenizedMeta
 from pipeline.config import Config, TrainConfig
-from pipeline.pretrained import resolve_encoder
+from pipeline.device import pick_device, pick_precision
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import THRESHOLD, PeakMemory, param_count, predictions_table, score, tune_threshold
 from pipeline.io import atomic_dir, fingerprint, locked, write_json
 from pipeline.models.registry import BuildContext, FeatureClassifier, build_model, entry
+from pipeline.pretrained import resolve_encoder
 from pipeline.tokenize.coverage import uncovered_reason
 from pipeline.train import checkpoint
 from pipeline.train.data import Split, read_splits
 from pipeline.train.features import encoder_features
-from pipeline.device import pick_device, pick_precision
 from pipeline.train.linear import fit_linear
 from pipeline.train.loop import FitInputs, fit, make_optimizer, predict, seed_everything
 

@@ -38,15 +38,17 @@ def train_one(raw: dict[str, Any], dataset: str, model: str, out: Path) -> dict[
     from pipeline.train.stage import train
 
     cfg = config_from_dict(raw, source="bench_fasttext")
-    metrics = train(cfg, dataset, model, model_dir=out / "models" / dataset / model,
-                    report_dir=out / "reports" / dataset / model)
+    metrics = train(
+        cfg, dataset, model, model_dir=out / "models" / dataset / model, report_dir=out / "reports" / dataset / model
+    )
     with open(out / "reports" / dataset / model / "curves.csv", encoding="utf-8") as f:
         metrics["curves"] = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
     return metrics
 
 
-def step_times(raw: dict[str, Any], dataset: str, models: list[tuple[str, dict[str, Any]]], steps: int,
-               threads: int) -> tuple[dict[str, float], int]:
+def step_times(
+    raw: dict[str, Any], dataset: str, models: list[tuple[str, dict[str, Any]]], steps: int, threads: int
+) -> tuple[dict[str, float], int]:
     """Median seconds per training step (forward, backward, clip, AdamW) of each model on the same
     real batches (fasttext's batch size), the models taking turns step by step so that a shared,
     busy CPU slows them alike. Returns the medians and the steps per epoch."""
@@ -65,8 +67,12 @@ def step_times(raw: dict[str, Any], dataset: str, models: list[tuple[str, dict[s
     tok = paths.tokenized_dir(dataset, "vocab")
     meta = TokenizedMeta.of(tok).as_dict()
     split = read_split(tok, "train", len(meta["labels"]))
-    ctx = BuildContext(num_labels=len(meta["labels"]), vocab_size=int(meta["vocab_size"]), pad_id=int(meta["pad_id"]),
-                       max_len=int(meta["max_len"]))
+    ctx = BuildContext(
+        num_labels=len(meta["labels"]),
+        vocab_size=int(meta["vocab_size"]),
+        pad_id=int(meta["pad_id"]),
+        max_len=int(meta["max_len"]),
+    )
     built = []
     for name, arch in models:
         torch.manual_seed(0)
@@ -86,7 +92,9 @@ def step_times(raw: dict[str, Any], dataset: str, models: list[tuple[str, dict[s
             opt.zero_grad(set_to_none=True)
             if i >= 2:
                 times[k].append(time.perf_counter() - t0)
-    medians = {f"{name} {json.dumps(arch, sort_keys=True)}": float(np.median(t)) for (name, arch), t in zip(models, times)}
+    medians = {
+        f"{name} {json.dumps(arch, sort_keys=True)}": float(np.median(t)) for (name, arch), t in zip(models, times)
+    }
     return medians, len(batches)
 
 
@@ -94,8 +102,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="thucnews")
     ap.add_argument("--params", default=str(paths.root() / "params.yaml"))
-    ap.add_argument("--models", nargs="+", choices=["fasttext", "textcnn"], default=["fasttext"],
-                    help="textcnn trains with params.yaml's settings as they are (the speed comparison)")
+    ap.add_argument(
+        "--models",
+        nargs="+",
+        choices=["fasttext", "textcnn"],
+        default=["fasttext"],
+        help="textcnn trains with params.yaml's settings as they are (the speed comparison)",
+    )
     arch = ap.add_argument_group("models.fasttext.arch (default: params.yaml over the registry)")
     arch.add_argument("--embed-dim", type=int)
     arch.add_argument("--buckets", type=int, help="ngram_buckets (per table in concat mode)")
@@ -107,14 +120,19 @@ def main() -> None:
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--patience", type=int, help="0 = run all --epochs (a full dev curve)")
-    train.add_argument("--train", default="{}", help='more train keys as JSON, e.g. \'{"weight_decay": 0.1}\'')
+    train.add_argument("--train", default="{}", help="more train keys as JSON, e.g. '{\"weight_decay\": 0.1}'")
     ap.add_argument("--threads", type=int, default=2, help="train.threads for every model")
     ap.add_argument("--seed", type=int)
     ap.add_argument("--out", default="/tmp/bench_fasttext")
     ap.add_argument("--json", default="", help="append one JSON line per run to this file")
-    ap.add_argument("--speed", type=int, default=0, metavar="STEPS",
-                    help="instead of training: median step time of fasttext at each --speed-buckets count and of "
-                         "textcnn, taking turns for STEPS real batches")
+    ap.add_argument(
+        "--speed",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="instead of training: median step time of fasttext at each --speed-buckets count and of "
+        "textcnn, taking turns for STEPS real batches",
+    )
     ap.add_argument("--speed-buckets", type=int, nargs="+", default=[10000, 20000, 50000, 100000, 250499])
     args = ap.parse_args()
 
@@ -125,13 +143,21 @@ def main() -> None:
         raw["seed"] = args.seed
     spec = raw.setdefault("models", {}).setdefault("fasttext", {})
     ft_arch = {**spec.get("arch", {}), **json.loads(args.arch)}
-    for key, value in (("embed_dim", args.embed_dim), ("ngram_buckets", args.buckets), ("ngram_mode", args.mode),
-                       ("embed_init", args.init)):
+    for key, value in (
+        ("embed_dim", args.embed_dim),
+        ("ngram_buckets", args.buckets),
+        ("ngram_mode", args.mode),
+        ("embed_init", args.init),
+    ):
         if value is not None:
             ft_arch[key] = value
     ft_train = {**spec.get("train", {}), **json.loads(args.train)}
-    for key, value in (("lr", args.lr), ("epochs", args.epochs), ("batch_size", args.batch_size),
-                       ("patience", args.patience)):
+    for key, value in (
+        ("lr", args.lr),
+        ("epochs", args.epochs),
+        ("batch_size", args.batch_size),
+        ("patience", args.patience),
+    ):
         if value is not None:
             ft_train[key] = value
     raw["models"]["fasttext"] = {"arch": ft_arch, "train": ft_train}
@@ -145,11 +171,15 @@ def main() -> None:
         models = [("fasttext", {**ft, "ngram_buckets": b}) for b in args.speed_buckets] + [("textcnn", cnn)]
         per, per_epoch = step_times(raw, args.dataset, models, args.speed, args.threads)
         base = per[f"textcnn {json.dumps(cnn, sort_keys=True)}"]
-        print(f"{args.dataset}: median train step, batch {cfg.train_for('fasttext').batch_size}, {args.threads} threads, "
-              f"{per_epoch} steps/epoch; fasttext arch {json.dumps(resolve_arch('fasttext', ft))}")
+        print(
+            f"{args.dataset}: median train step, batch {cfg.train_for('fasttext').batch_size}, {args.threads} threads, "
+            f"{per_epoch} steps/epoch; fasttext arch {json.dumps(resolve_arch('fasttext', ft))}"
+        )
         for (name, arch_kw), sec in zip(models, per.values()):
             label = f"fasttext, {arch_kw['ngram_buckets']:>7,} buckets" if name == "fasttext" else "textcnn"
-            print(f"  {label:28s} {sec * 1000:7.1f} ms/step {sec * per_epoch:6.1f} s/epoch  {base / sec:5.2f}x textcnn's speed")
+            print(
+                f"  {label:28s} {sec * 1000:7.1f} ms/step {sec * per_epoch:6.1f} s/epoch  {base / sec:5.2f}x textcnn's speed"
+            )
         return
 
     ref = REFERENCE.get(args.dataset)
@@ -164,28 +194,46 @@ def main() -> None:
         best_dev = max(r["dev_accuracy"] for r in m["curves"])
         curve = " ".join(f"{int(r['step'])}:{r['dev_accuracy']:.3f}" for r in m["curves"])
         print(f"\n{args.dataset} {model}  arch {json.dumps(m['params']['arch'], ensure_ascii=False)}")
-        print(f"  train  lr {tr['lr']:g}, epochs {tr['epochs']} (patience {tr.get('patience')}), batch {tr['batch_size']}, "
-              f"threads {args.threads}, precision {m['params']['precision']}, {m['num_params']:,} params")
+        print(
+            f"  train  lr {tr['lr']:g}, epochs {tr['epochs']} (patience {tr.get('patience')}), batch {tr['batch_size']}, "
+            f"threads {args.threads}, precision {m['params']['precision']}, {m['num_params']:,} params"
+        )
         print(f"  dev accuracy (step:acc) {curve}")
         print(f"  best dev {best_dev:.4f} @ step {m['best_step']} of {m['steps']}; stop: {m.get('stop_reason', '?')}")
         ref_txt = f"   (reference FastText {ref:.3f})" if ref and model == "fasttext" else ""
         print(f"  test accuracy {m['accuracy']:.4f}{ref_txt}   macro-F1 {m['macro_f1']:.4f}")
-        print(f"  train {m['train_time_s']:.1f} s ({m['train_time_s'] / max(epochs_run, 1e-9):.1f} s/epoch over "
-              f"{epochs_run:.1f} epochs, dev evaluations included), {m['train_samples_per_s']:.0f} samples/s, "
-              f"peak memory {m['peak_memory_mb']:.0f} MB")
+        print(
+            f"  train {m['train_time_s']:.1f} s ({m['train_time_s'] / max(epochs_run, 1e-9):.1f} s/epoch over "
+            f"{epochs_run:.1f} epochs, dev evaluations included), {m['train_samples_per_s']:.0f} samples/s, "
+            f"peak memory {m['peak_memory_mb']:.0f} MB"
+        )
         rows.append((model, m, best_dev, epochs_run))
         if args.json:
-            row = {"dataset": args.dataset, "model": model, "seed": m["seed"], "arch": m["params"]["arch"], "train": tr,
-                   "best_dev": best_dev, "test_acc": m["accuracy"], "macro_f1": m["macro_f1"],
-                   "train_s": m["train_time_s"], "epochs_run": epochs_run, "peak_mb": m["peak_memory_mb"],
-                   "best_step": m["best_step"], "steps": m["steps"], "curves": m["curves"]}
+            row = {
+                "dataset": args.dataset,
+                "model": model,
+                "seed": m["seed"],
+                "arch": m["params"]["arch"],
+                "train": tr,
+                "best_dev": best_dev,
+                "test_acc": m["accuracy"],
+                "macro_f1": m["macro_f1"],
+                "train_s": m["train_time_s"],
+                "epochs_run": epochs_run,
+                "peak_mb": m["peak_memory_mb"],
+                "best_step": m["best_step"],
+                "steps": m["steps"],
+                "curves": m["curves"],
+            }
             with open(args.json, "a", encoding="utf-8") as f:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
     if len(rows) > 1:
         print(f"\n{'model':10s} {'dev':>7s} {'test':>7s} {'macroF1':>8s} {'train s':>8s} {'s/epoch':>8s}")
         for model, m, best_dev, epochs_run in rows:
-            print(f"{model:10s} {best_dev:7.4f} {m['accuracy']:7.4f} {m['macro_f1']:8.4f} {m['train_time_s']:8.1f} "
-                  f"{m['train_time_s'] / max(epochs_run, 1e-9):8.1f}")
+            print(
+                f"{model:10s} {best_dev:7.4f} {m['accuracy']:7.4f} {m['macro_f1']:8.4f} {m['train_time_s']:8.1f} "
+                f"{m['train_time_s'] / max(epochs_run, 1e-9):8.1f}"
+            )
     if ref is not None:
         print(f"reference FastText (Chinese-Text-Classification-Pytorch, full THUCNews): test accuracy {ref:.3f}")
 

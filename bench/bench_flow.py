@@ -27,7 +27,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def make_project(root: Path, models: list[str], docs: int) -> Path:
     words = ["goal match team score", "bank rate stock fund", "chip code robot cloud"]
-    lines = ["text,label"] + [f"{words[i % 3]} {words[(i * 7) % 3].split()[i % 4]} doc {i},c{i % 3}" for i in range(docs)]
+    lines = ["text,label"] + [
+        f"{words[i % 3]} {words[(i * 7) % 3].split()[i % 4]} doc {i},c{i % 3}" for i in range(docs)
+    ]
     (root / "corpus.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     raw = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
     raw["datasets"] = {"bench": {"kind": "local", "path": "corpus.csv", "ratios": [0.8, 0.1, 0.1], "max_len": 32}}

@@ -92,7 +92,11 @@ def bench_model(model_dir: Path, texts: list[str], gold: np.ndarray, batch_size:
     seconds, probs = timed(lambda ts: np.concatenate([base.predict_proba([t]) for t in ts]), texts, repeat=1)
     rows.append({"runtime": "naive (1 at a time)", "s": seconds, "probs": probs})
     for variant in ["fp32", "int8", *(["bf16"] if native_bf16(torch.device("cpu")) else []), "onnx", "onnx-int8"]:
-        p = base if variant == "fp32" else Predictor.load(model_dir, variant=variant, batch_size=batch_size, device="cpu")
+        p = (
+            base
+            if variant == "fp32"
+            else Predictor.load(model_dir, variant=variant, batch_size=batch_size, device="cpu")
+        )
         seconds, probs = timed(p.predict_proba, texts, repeat)
         rows.append({"runtime": variant, "s": seconds, "probs": probs})
     for r in rows:
@@ -114,7 +118,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch/onnxruntime intra-op threads")
     ap.add_argument("--repeat", type=int, default=2, help="timed passes per runtime (best is kept)")
     ap.add_argument("--generated", action="store_true", help="use the generated task instead of Reuters")
-    ap.add_argument("--workdir", type=Path, default=None, help="scratch project to (re)use: finished stages are skipped")
+    ap.add_argument(
+        "--workdir", type=Path, default=None, help="scratch project to (re)use: finished stages are skipped"
+    )
     args = ap.parse_args()
     from pipeline.serve.predictor import Predictor
 
@@ -124,19 +130,25 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     build(root, generated, args.threads)
     torch.set_num_threads(args.threads)
-    print(f"data: {'generated planted-word task' if generated else 'Reuters-21578 ModApte (real)'}; "
-          f"{args.docs} test docs; batch {args.batch_size}; {args.threads} thread(s); cpu: {os.cpu_count()} cores; "
-          f"workdir {root}")
+    print(
+        f"data: {'generated planted-word task' if generated else 'Reuters-21578 ModApte (real)'}; "
+        f"{args.docs} test docs; batch {args.batch_size}; {args.threads} thread(s); cpu: {os.cpu_count()} cores; "
+        f"workdir {root}"
+    )
     print("| model | runtime | docs/s | vs naive | vs fp32 | accuracy | Δacc vs fp32 | same pred as fp32 |")
     print("|---|---|---|---|---|---|---|---|")
     for name in TRAIN:
         preds = pq.read_table(root / "reports" / "reuters" / name / "predictions.parquet").slice(0, args.docs)
         labels = Predictor.load(root / "models" / "reuters" / name, device="cpu").labels
         gold = np.asarray([labels.index(x) for x in preds.column("label").to_pylist()])
-        for r in bench_model(root / "models" / "reuters" / name, preds.column("text").to_pylist(), gold, args.batch_size,
-                             args.repeat):
-            print(f"| {name} | {r['runtime']} | {r['docs_per_s']:.0f} | {r['vs_naive']:.2f}x | {r['vs_fp32']:.2f}x | "
-                  f"{r['accuracy']:.4f} | {r['acc_delta']:+.4f} | {100 * r['agree']:.1f}% |", flush=True)
+        for r in bench_model(
+            root / "models" / "reuters" / name, preds.column("text").to_pylist(), gold, args.batch_size, args.repeat
+        ):
+            print(
+                f"| {name} | {r['runtime']} | {r['docs_per_s']:.0f} | {r['vs_naive']:.2f}x | {r['vs_fp32']:.2f}x | "
+                f"{r['accuracy']:.4f} | {r['acc_delta']:+.4f} | {100 * r['agree']:.1f}% |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -56,8 +56,14 @@ def linear_rows(split: dict, language: str) -> list[Row]:
         fits = [make(c).fit(x["train"], split["train"]["label"]) for c in GRID]
         best = max(fits, key=lambda m: accuracy_score(split["dev"]["label"], m.predict(x["dev"])))
         pred = best.predict(x["test"])
-        rows.append((name, accuracy_score(split["test"]["label"], pred),
-                     f1_score(split["test"]["label"], pred, average="macro"), time.perf_counter() - t0))
+        rows.append(
+            (
+                name,
+                accuracy_score(split["test"]["label"], pred),
+                f1_score(split["test"]["label"], pred, average="macro"),
+                time.perf_counter() - t0,
+            )
+        )
     return rows
 
 
@@ -73,10 +79,12 @@ def fasttext_row(split: dict, language: str) -> Row:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         train = Path(tmp) / "train.txt"
-        train.write_text("".join(f"{label(y)} {x}\n"
-                                 for x, y in zip(lines["train"], split["train"]["label"])), encoding="utf-8")
-        model = fasttext.train_supervised(str(train), wordNgrams=2, epoch=25, lr=1.0, dim=100,
-                                          thread=1, seed=0, verbose=0)
+        train.write_text(
+            "".join(f"{label(y)} {x}\n" for x, y in zip(lines["train"], split["train"]["label"])), encoding="utf-8"
+        )
+        model = fasttext.train_supervised(
+            str(train), wordNgrams=2, epoch=25, lr=1.0, dim=100, thread=1, seed=0, verbose=0
+        )
     secs = time.perf_counter() - t0
     # model.predict ends in np.array(..., copy=False), which NumPy 2 refuses: call the binding it wraps.
     labels, _ = model.f.multilinePredict([x + "\n" for x in lines["test"]], 1, 0.0, "strict")
@@ -91,8 +99,10 @@ def main() -> None:
     cfg = load_config(ap.parse_args().params)
     for ds in cfg.benchmark.datasets:
         print(f"\n{ds}\n| model | accuracy | macro-F1 | train s |\n|---|---:|---:|---:|")
-        split = {s: pq.read_table(paths.prepared_dir(ds) / f"{s}.parquet", columns=["text", "label"]).to_pandas()
-                 for s in paths.SPLITS}
+        split = {
+            s: pq.read_table(paths.prepared_dir(ds) / f"{s}.parquet", columns=["text", "label"]).to_pandas()
+            for s in paths.SPLITS
+        }
         language = cfg.dataset(ds).language
         rows = linear_rows(split, language) + ([fasttext_row(split, language)] if fasttext else [])
         for model in cfg.benchmark.models:

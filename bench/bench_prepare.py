@@ -77,7 +77,9 @@ def naive_thucnews_read(ds, name: str, archive: Path, seed: int):
 
     with zipfile.ZipFile(archive) as zf:
         texts = {n: zf.read(n).decode("utf-8") for n in zf.namelist()}
-    chosen, available = thucnews.choose(((n, None) for n in texts), ds.categories, ds.per_class, seed, archive.name, name)
+    chosen, available = thucnews.choose(
+        ((n, None) for n in texts), ds.categories, ds.per_class, seed, archive.name, name
+    )
     docs = [Doc(n, texts[n], c) for c, picked in chosen.items() for n, _ in picked]
     return Corpus(docs=docs, stats={"available_per_class": available})
 
@@ -102,13 +104,24 @@ def run_case(case: str, archive: Path, per_class: int) -> dict:
     card = read_card(ds).as_dict()
     seconds, peak = time.perf_counter() - t0, peak_mb()
     docs = card["reader"]["parsed_docs"] if ds == "reuters" else sum(card["reader"]["available_per_class"].values())
-    return {"case": case, "docs": docs, "seconds": round(seconds, 2), "docs_per_s": round(docs / seconds),
-            "peak_rss_mb": round(peak), "peak_growth_mb": round(peak - base)}
+    return {
+        "case": case,
+        "docs": docs,
+        "seconds": round(seconds, 2),
+        "docs_per_s": round(docs / seconds),
+        "peak_rss_mb": round(peak),
+        "peak_growth_mb": round(peak - base),
+    }
 
 
 def measure(case: str, archive: Path, per_class: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--one", case, str(archive), str(per_class)],
-                         check=True, capture_output=True, text=True, cwd=REPO)
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", case, str(archive), str(per_class)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -131,18 +144,26 @@ def main() -> None:
             rows += [{**measure(c, archive, args.per_class), "files": n} for c in ("thucnews", "thucnews-naive")]
     print("| case | files | docs | s | docs/s | peak RSS MB | peak growth MB |\n|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['case']} | {r.get('files', '')} | {r['docs']} | {r['seconds']} | {r['docs_per_s']} "
-              f"| {r['peak_rss_mb']} | {r['peak_growth_mb']} |")
+        print(
+            f"| {r['case']} | {r.get('files', '')} | {r['docs']} | {r['seconds']} | {r['docs_per_s']} "
+            f"| {r['peak_rss_mb']} | {r['peak_growth_mb']} |"
+        )
     by = {(r["case"], r.get("files")): r for r in rows}
     ours, naive = by[("reuters", None)], by[("reuters-naive", None)]
-    print(f"\nreuters: streaming prepare {ours['docs_per_s'] / naive['docs_per_s']:.2f}x the docs/s of "
-          "extract-then-parse prepare")
+    print(
+        f"\nreuters: streaming prepare {ours['docs_per_s'] / naive['docs_per_s']:.2f}x the docs/s of "
+        "extract-then-parse prepare"
+    )
     lo, hi = min(args.sizes), max(args.sizes)
     for c in ("thucnews", "thucnews-naive"):
-        print(f"{c}: peak growth {by[(c, lo)]['peak_growth_mb']} MB at {lo} files -> "
-              f"{by[(c, hi)]['peak_growth_mb']} MB at {hi} files")
-    print(f"naive / streaming peak growth at {hi} files: "
-          f"{by[('thucnews-naive', hi)]['peak_growth_mb'] / max(by[('thucnews', hi)]['peak_growth_mb'], 1):.1f}x")
+        print(
+            f"{c}: peak growth {by[(c, lo)]['peak_growth_mb']} MB at {lo} files -> "
+            f"{by[(c, hi)]['peak_growth_mb']} MB at {hi} files"
+        )
+    print(
+        f"naive / streaming peak growth at {hi} files: "
+        f"{by[('thucnews-naive', hi)]['peak_growth_mb'] / max(by[('thucnews', hi)]['peak_growth_mb'], 1):.1f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ def naive(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, n_boot: int, s
     rng, n, out = np.random.default_rng(seed), len(y_true), []
     for start in range(0, n_boot, stats.CHUNK):
         draws = rng.integers(0, n, size=(min(stats.CHUNK, n_boot - start), n))
-        out += [f1_score(y_true[i], y_pred[i], labels=range(n_classes), average="macro", zero_division=0) for i in draws]
+        out += [
+            f1_score(y_true[i], y_pred[i], labels=range(n_classes), average="macro", zero_division=0) for i in draws
+        ]
     return np.array(out)
 
 

@@ -73,15 +73,21 @@ def run_case(case: str, root: Path, dataset: str) -> dict[str, float]:
         docs = len(kept)
     else:
         language = "zh" if case.startswith("jieba") else "en"
-        cfg = config_from_dict({
-            "datasets": {dataset: {"kind": "local", "language": language, "max_len": 512, "encoder": "minilm"}},
-            "benchmark": {"datasets": [dataset], "models": []},
-            "tokenize": {"workers": int(case[-1]) if language == "zh" else 1, "vocab": {"zh_mode": "jieba"}},
-        })
+        cfg = config_from_dict(
+            {
+                "datasets": {dataset: {"kind": "local", "language": language, "max_len": 512, "encoder": "minilm"}},
+                "benchmark": {"datasets": [dataset], "models": []},
+                "tokenize": {"workers": int(case[-1]) if language == "zh" else 1, "vocab": {"zh_mode": "jieba"}},
+            }
+        )
         tokenize_scheme(cfg, dataset, "vocab" if language == "zh" else "subword")
     seconds = time.perf_counter() - start
-    return {"docs": docs, "seconds": round(seconds, 3), "docs_per_s": round(docs / seconds, 1),
-            "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    return {
+        "docs": docs,
+        "seconds": round(seconds, 3),
+        "docs_per_s": round(docs / seconds, 1),
+        "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
 
 
 def spawn(case: str, root: Path, dataset: str) -> dict[str, float]:
@@ -118,10 +124,16 @@ def main() -> None:
     print(f"{'case':<12} {'docs':>7} {'seconds':>8} {'docs/s':>9} {'peak MB':>8}")
     for name, r in rows.items():
         print(f"{name:<12} {r['docs']:>7} {r['seconds']:>8} {r['docs_per_s']:>9} {r['peak_mb']:>8}")
-    print(f"stage vs naive (same {args.docs} Reuters docs): {rows['subword']['docs_per_s'] / rows['naive']['docs_per_s']:.1f}x docs/s")
-    print(f"jieba pool (2 workers) vs single process: {rows['jieba-2']['docs_per_s'] / rows['jieba-1']['docs_per_s']:.2f}x docs/s")
-    print(f"peak memory, all {rows['subword_all']['docs']} vs {rows['subword']['docs']} docs: "
-          f"{rows['subword_all']['peak_mb']} vs {rows['subword']['peak_mb']} MB")
+    print(
+        f"stage vs naive (same {args.docs} Reuters docs): {rows['subword']['docs_per_s'] / rows['naive']['docs_per_s']:.1f}x docs/s"
+    )
+    print(
+        f"jieba pool (2 workers) vs single process: {rows['jieba-2']['docs_per_s'] / rows['jieba-1']['docs_per_s']:.2f}x docs/s"
+    )
+    print(
+        f"peak memory, all {rows['subword_all']['docs']} vs {rows['subword']['docs']} docs: "
+        f"{rows['subword_all']['peak_mb']} vs {rows['subword']['peak_mb']} MB"
+    )
 
 
 if __name__ == "__main__":

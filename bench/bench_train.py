@@ -33,8 +33,13 @@ def samples_per_s(name: str, batch: int, steps: int, naive: bool) -> float:
     meta = TokenizedMeta.of(tok).as_dict()
     split = read_split(tok, "train", len(meta["labels"]))
     torch.manual_seed(0)
-    ctx = BuildContext(num_labels=len(meta["labels"]), vocab_size=meta["vocab_size"], pad_id=meta["pad_id"],
-                       max_len=NAIVE_LEN, encoder=meta.get("encoder"))
+    ctx = BuildContext(
+        num_labels=len(meta["labels"]),
+        vocab_size=meta["vocab_size"],
+        pad_id=meta["pad_id"],
+        max_len=NAIVE_LEN,
+        encoder=meta.get("encoder"),
+    )
     model, _ = build_model(name, ctx, {"embed_dim": 128, "num_filters": 128} if name == "textcnn" else {})
     opt = make_optimizer(model, TrainConfig())
     device = torch.device("cpu")
@@ -76,8 +81,10 @@ def main() -> None:
         batch = 64 if name == "textcnn" else 16
         naive = samples_per_s(name, batch, args.steps, naive=True)
         ours = samples_per_s(name, batch, args.steps, naive=False)
-        print(f"{name:8s} batch {batch}: naive {naive:8.1f} samples/s  trainer {ours:8.1f} samples/s  "
-              f"ratio {ours / naive:5.2f}x")
+        print(
+            f"{name:8s} batch {batch}: naive {naive:8.1f} samples/s  trainer {ours:8.1f} samples/s  "
+            f"ratio {ours / naive:5.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -23,10 +23,25 @@ from pipeline.families import FAMILY, SCHEMES
 
 # accuracy floors of the default run (seed 42): dataset -> model -> floor; "*" = every other model
 FLOORS = {
-    "reuters": {"tfidf_svm": 0.93, "textcnn": 0.88, "fasttext": 0.88, "dpcnn": 0.85, "rnn": 0.70, "*classic": 0.80,
-                "*linear": 0.90, "*bert": 0.90},
-    "thucnews": {"textcnn": 0.78, "fasttext": 0.78, "dpcnn": 0.76, "rnn": 0.55, "*classic": 0.70, "*linear": 0.82,
-                 "*bert": 0.70},
+    "reuters": {
+        "tfidf_svm": 0.93,
+        "textcnn": 0.88,
+        "fasttext": 0.88,
+        "dpcnn": 0.85,
+        "rnn": 0.70,
+        "*classic": 0.80,
+        "*linear": 0.90,
+        "*bert": 0.90,
+    },
+    "thucnews": {
+        "textcnn": 0.78,
+        "fasttext": 0.78,
+        "dpcnn": 0.76,
+        "rnn": 0.55,
+        "*classic": 0.70,
+        "*linear": 0.82,
+        "*bert": 0.70,
+    },
 }
 BEST = {"reuters": {"accuracy": 0.92, "macro_f1": 0.60}}
 
@@ -71,13 +86,22 @@ def main() -> int:
                 best = {k: max(best[k], float(m[k])) for k in best}
             wall = st.get("wall_time_s")
             train = m.get("train_time_s")
-            outside = wall - train if isinstance(wall, (int, float)) and isinstance(train, (int, float)) and wall else None
+            outside = (
+                wall - train if isinstance(wall, (int, float)) and isinstance(train, (int, float)) and wall else None
+            )
             how = "not comparable" if flagged else m.get("stop_reason", "?")
-            cells = [ds, model, f"{acc:.4f}" if acc is not None else "—",
-                     f"{m['macro_f1']:.4f}" if acc is not None else "—", how,
-                     f"{wall:.0f}" if wall else "—", f"{train:.0f}" if train is not None and not skipped else "—",
-                     f"{outside:.0f}" if outside is not None else "—", f"{need:.2f}" if need else "—",
-                     "yes" if ok else "**NO**"]
+            cells = [
+                ds,
+                model,
+                f"{acc:.4f}" if acc is not None else "—",
+                f"{m['macro_f1']:.4f}" if acc is not None else "—",
+                how,
+                f"{wall:.0f}" if wall else "—",
+                f"{train:.0f}" if train is not None and not skipped else "—",
+                f"{outside:.0f}" if outside is not None else "—",
+                f"{need:.2f}" if need else "—",
+                "yes" if ok else "**NO**",
+            ]
             print("| " + " | ".join(cells) + " |")
             if not ok:
                 failures.append(f"{ds}/{model}")

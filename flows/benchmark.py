@@ -121,8 +121,20 @@ def plan(cfg: Config, datasets: list[str] | None = None, models: list[str] | Non
                 if i:
                     mdir, rdir = paths.seed_dir(mdir, seed), paths.seed_dir(rdir, seed)
                 fp = fingerprint(data, model, arch, train, seed, code)
-                jobs.append(Job(ds, model, seed, scheme, str(mdir), str(rdir), fp, primary=i == 0, skip_reason=skip,
-                                frozen=scheme == "subword" and bool(arch.get("freeze_encoder"))))
+                jobs.append(
+                    Job(
+                        ds,
+                        model,
+                        seed,
+                        scheme,
+                        str(mdir),
+                        str(rdir),
+                        fp,
+                        primary=i == 0,
+                        skip_reason=skip,
+                        frozen=scheme == "subword" and bool(arch.get("freeze_encoder")),
+                    )
+                )
     return jobs
 
 
@@ -145,7 +157,8 @@ def is_done(job: Job) -> bool:
     return (
         status.get("status") in ("ok", "skipped")
         and status.get("job_fingerprint") == job.fingerprint
-        and bool(metrics) and metrics.get("fingerprint") == status.get("fingerprint")
+        and bool(metrics)
+        and metrics.get("fingerprint") == status.get("fingerprint")
         and (Path(job.model_dir) / "model.safetensors").is_file()
     )
 
@@ -175,17 +188,37 @@ def write_status(job: Job, status: str, wall_time_s: float, error: str = "", **e
     """Write status.json; `fingerprint` is metrics.json's when the run succeeded, else the job's."""
     ok = status in ("ok", "skipped")
     metrics_fp = read_or_empty(RunMetrics, Path(job.report_dir) / "metrics.json").get("fingerprint") if ok else None
-    record = {"status": status, "error": error, "fingerprint": metrics_fp or job.fingerprint,
-              "job_fingerprint": job.fingerprint, "wall_time_s": round(wall_time_s, 3),
-              "dataset": job.dataset, "model": job.model, "seed": job.seed, **extra}
+    record = {
+        "status": status,
+        "error": error,
+        "fingerprint": metrics_fp or job.fingerprint,
+        "job_fingerprint": job.fingerprint,
+        "wall_time_s": round(wall_time_s, 3),
+        "dataset": job.dataset,
+        "model": job.model,
+        "seed": job.seed,
+        **extra,
+    }
     write_json(job.status_path, record)
     return record
 
 
 def train_command(params: Path, job: Job, resume: bool) -> list[str]:
     """The `textbench train` invocation for `job` (same interpreter, so the same environment)."""
-    cmd = [sys.executable, "-m", "pipeline", "train", "--params", str(params),
-           "--dataset", job.dataset, "--model", job.model, "--seed", str(job.seed)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "train",
+        "--params",
+        str(params),
+        "--dataset",
+        job.dataset,
+        "--model",
+        job.model,
+        "--seed",
+        str(job.seed),
+    ]
     if not job.primary:
         cmd += ["--model-dir", job.model_dir, "--report-dir", job.report_dir]
     return cmd + (["--resume"] if resume else [])
@@ -216,8 +249,13 @@ def features(dataset: str, params: str, slots: list[str], root: str) -> str:
 def slot_environment(slot: str, slots: list[str], root: str) -> dict[str, str]:
     """The environment of a subprocess in `slot`: its device (or CPU threads share) and the project root."""
     threads = max(1, (os.cpu_count() or 1) // len(slots)) if is_cpu(slot) else 0
-    return {**os.environ, **slot_env(slot, threads), "PYTHONUNBUFFERED": "1", "TQDM_MININTERVAL": "30",
-            "TEXTBENCH_ROOT": root}
+    return {
+        **os.environ,
+        **slot_env(slot, threads),
+        "PYTHONUNBUFFERED": "1",
+        "TQDM_MININTERVAL": "30",
+        "TEXTBENCH_ROOT": root,
+    }
 
 
 @task(cache_policy=NO_CACHE, task_run_name="train {job.dataset}/{job.model} seed {job.seed}")
@@ -226,8 +264,9 @@ def train(job: Job, params: str, slots: list[str], root: str, force: bool = Fals
     status record); raise TrainingFailed with the error line."""
     log = get_run_logger()
     if job.skip_reason:
-        log.warning(f"{job.name}: not trained, not comparable: {job.skip_reason} (benchmark.uncovered: train "
-                    "trains it anyway)")
+        log.warning(
+            f"{job.name}: not trained, not comparable: {job.skip_reason} (benchmark.uncovered: train trains it anyway)"
+        )
         return write_status(job, "not_comparable", 0.0, error=job.skip_reason)
     if not force and is_done(job):
         log.info(f"{job.name}: unchanged (job fingerprint {job.fingerprint}), reusing earlier results")
@@ -239,8 +278,9 @@ def train(job: Job, params: str, slots: list[str], root: str, force: bool = Fals
         started = time.time()
         write_status(job, "running", 0.0, slot=slot, started_at=started)
         try:
-            code, error = run_streaming(train_command(Path(params), job, resume),
-                                        slot_environment(slot, slots, root), Path(root), log)
+            code, error = run_streaming(
+                train_command(Path(params), job, resume), slot_environment(slot, slots, root), Path(root), log
+            )
         except Stopped:  # SIGINT/SIGTERM: status.json stays `running`, so the next run resumes the job
             log.warning(f"{job.name}: stopped by a signal; the next run resumes it")
             return read_status(job)
@@ -260,19 +300,32 @@ def job_rows(jobs: list[Job], results: dict[str, dict[str, Any]]) -> list[dict[s
         shown = status["status"] not in ("failed", "not_comparable")
         m = read_or_empty(RunMetrics, Path(job.report_dir) / "metrics.json") if shown else {}
         cell = status["status"] if shown else f"{status['status'].replace('_', ' ')}: {status.get('error', '')}"
-        scores = {k: f"{m[k]:.4f}" if isinstance(m.get(k), (int, float)) else "—"
-                  for k in ("accuracy", "macro_f1", "weighted_f1")}
+        scores = {
+            k: f"{m[k]:.4f}" if isinstance(m.get(k), (int, float)) else "—"
+            for k in ("accuracy", "macro_f1", "weighted_f1")
+        }
         secs = f"{m['train_time_s']:.0f}" if isinstance(m.get("train_time_s"), (int, float)) else "—"
-        rows.append({"dataset": job.dataset, "model": job.model, "seed": str(job.seed), "status": cell, **scores,
-                     "train_s": secs, "stop_reason": str(m.get("stop_reason") or "—")})
+        rows.append(
+            {
+                "dataset": job.dataset,
+                "model": job.model,
+                "seed": str(job.seed),
+                "status": cell,
+                **scores,
+                "train_s": secs,
+                "stop_reason": str(m.get("stop_reason") or "—"),
+            }
+        )
     return rows
 
 
 def comparison_markdown(rows: list[dict[str, str]]) -> str:
     """Markdown table of `job_rows`."""
     keys = ("dataset", "model", "seed", "status", "accuracy", "macro_f1", "weighted_f1", "train_s")
-    lines = ["| dataset | model | seed | status | accuracy | macro F1 | weighted F1 | train s |",
-             "|---|---|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| dataset | model | seed | status | accuracy | macro F1 | weighted F1 | train s |",
+        "|---|---|---|---|---:|---:|---:|---:|",
+    ]
     return "\n".join(lines + [f"| {' | '.join(row[k] for k in keys)} |" for row in rows]) + "\n"
 
 
@@ -284,20 +337,30 @@ def artifact_key(name: str) -> str:
 def publish(jobs: list[Job], results: dict[str, dict[str, Any]]) -> None:
     """The flow's artifacts: the comparison (markdown), one table per dataset, a link to the HTML report."""
     rows = job_rows(jobs, results)
-    create_markdown_artifact(comparison_markdown(rows), key="textbench-comparison",
-                             description="textbench: status and headline scores per dataset × model × seed")
+    create_markdown_artifact(
+        comparison_markdown(rows),
+        key="textbench-comparison",
+        description="textbench: status and headline scores per dataset × model × seed",
+    )
     table = ("model", "seed", "status", "accuracy", "macro_f1", "stop_reason")
     for ds in dict.fromkeys(job.dataset for job in jobs):
-        create_table_artifact([{k: row[k] for k in table} for row in rows if row["dataset"] == ds],
-                              key=artifact_key(f"table-{ds}"),
-                              description=f"textbench: {ds}, one row per model × seed")
-    create_link_artifact((paths.reports_root() / "index.html").resolve().as_uri(), link_text="textbench report",
-                         key="textbench-report", description="the HTML report (written by `textbench report`)")
+        create_table_artifact(
+            [{k: row[k] for k in table} for row in rows if row["dataset"] == ds],
+            key=artifact_key(f"table-{ds}"),
+            description=f"textbench: {ds}, one row per model × seed",
+        )
+    create_link_artifact(
+        (paths.reports_root() / "index.html").resolve().as_uri(),
+        link_text="textbench report",
+        key="textbench-report",
+        description="the HTML report (written by `textbench report`)",
+    )
 
 
 @flow(name="textbench-benchmark", log_prints=True)
-def benchmark(params: str = "params.yaml", datasets: list[str] | None = None, models: list[str] | None = None,
-              force: bool = False) -> list[dict[str, Any]]:
+def benchmark(
+    params: str = "params.yaml", datasets: list[str] | None = None, models: list[str] | None = None, force: bool = False
+) -> list[dict[str, Any]]:
     """Train every planned job (skipping unchanged ones) and return each job's status record."""
     cfg = load_config(params)
     jobs = plan(cfg, datasets, models)
@@ -310,8 +373,9 @@ def benchmark(params: str = "params.yaml", datasets: list[str] | None = None, mo
     return [{**results[job.name], "job": job.name} for job in jobs]
 
 
-def _train_all(jobs: list[Job], cfg: Config, params: str, slots: list[str], root: str,
-               force: bool) -> dict[str, dict[str, Any]]:
+def _train_all(
+    jobs: list[Job], cfg: Config, params: str, slots: list[str], root: str, force: bool
+) -> dict[str, dict[str, Any]]:
     """Submit every job (extra seeds after the first, frozen heads after their features) and collect
     each one's status record as it finishes."""
     retrying = train.with_options(retries=cfg.orchestration.retries, retry_delay_seconds=10)
@@ -320,8 +384,12 @@ def _train_all(jobs: list[Job], cfg: Config, params: str, slots: list[str], root
     with submit_options(cfg.orchestration, gpu_slots=not is_cpu(slots[0])):
         # one encoder pass per dataset before its frozen-encoder heads (submitted first, so it runs
         # while the classic models train; the heads are planned last and wait for it)
-        encoded = {ds: features.submit(ds, params, slots, root) for ds in
-                   dict.fromkeys(j.dataset for j in jobs if j.frozen and not j.skip_reason and (force or not is_done(j)))}
+        encoded = {
+            ds: features.submit(ds, params, slots, root)
+            for ds in dict.fromkeys(
+                j.dataset for j in jobs if j.frozen and not j.skip_reason and (force or not is_done(j))
+            )
+        }
         for job in jobs:  # extra seeds wait for the first seed, which replaces the model's dirs
             after = [] if job.primary else [allow_failure(primary[job.dataset, job.model])]
             if job.frozen and job.dataset in encoded:
@@ -339,16 +407,22 @@ def _train_all(jobs: list[Job], cfg: Config, params: str, slots: list[str], root
             except Exception as e:  # the task wrote status.json unless it never started (e.g. crashed)
                 status = read_status(job)
                 mine = status.get("status") == "failed" and status.get("job_fingerprint") == job.fingerprint
-                results[job.name] = status if mine else write_status(
-                    job, "failed", 0.0, error=f"error: {type(e).__name__}: {e}")
+                results[job.name] = (
+                    status if mine else write_status(job, "failed", 0.0, error=f"error: {type(e).__name__}: {e}")
+                )
                 get_run_logger().error(f"{job.name} failed: {results[job.name]['error']}")
             bar.update()
             update_progress_artifact(progress, 100.0 * len(results) / max(len(jobs), 1))
     return results
 
 
-def run_benchmark(params: Path, datasets: list[str] | None = None, models: list[str] | None = None,
-                  force: bool = False, runner: str | None = None) -> list[dict[str, Any]]:
+def run_benchmark(
+    params: Path,
+    datasets: list[str] | None = None,
+    models: list[str] | None = None,
+    force: bool = False,
+    runner: str | None = None,
+) -> list[dict[str, Any]]:
     """Run the flow with the task runner of `orchestration` (or `runner`), sized to the device slots."""
     cfg = load_config(params)
     orch = cfg.orchestration if runner is None else cfg.orchestration.model_copy(update={"task_runner": runner})
@@ -366,7 +440,12 @@ def prefect_defaults() -> AbstractContextManager[Any]:
         temporary_settings,
     )
 
-    updates = {setting: value for setting, value in ((PREFECT_SERVER_ANALYTICS_ENABLED, False),
-                                                     (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, 300))
-               if setting.name not in os.environ}
+    updates = {
+        setting: value
+        for setting, value in (
+            (PREFECT_SERVER_ANALYTICS_ENABLED, False),
+            (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, 300),
+        )
+        if setting.name not in os.environ
+    }
     return temporary_settings(updates=updates)

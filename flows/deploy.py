@@ -42,8 +42,10 @@ def rerun() -> None:
     """Run the served command in the served project dir; fail with its last `error` line. No
     parameters: `textbench schedule` fixed both when it started serving."""
     if not os.environ.get(PROJECT_ENV) or not os.environ.get(COMMAND_ENV):
-        raise TextbenchError(f"{PROJECT_ENV} and {COMMAND_ENV} are not set: textbench-rerun runs only "
-                             "under `textbench schedule`, which sets them")
+        raise TextbenchError(
+            f"{PROJECT_ENV} and {COMMAND_ENV} are not set: textbench-rerun runs only "
+            "under `textbench schedule`, which sets them"
+        )
     die_with_parent(os.getppid())  # the runner that started this run: stopping `textbench schedule` stops it
     project, command = Path(os.environ[PROJECT_ENV]), os.environ[COMMAND_ENV]
     log = get_run_logger()
@@ -69,9 +71,14 @@ def schedule(project_dir: Path, cron: str, command: str = DEFAULT_COMMAND, name:
         raise TextbenchError(f"--cron '{cron}': not a cron expression ({e})") from None
     os.environ.update({PROJECT_ENV: str(project_dir.resolve()), COMMAND_ENV: command})  # inherited by each run
     runner = Runner(name=name, pause_on_shutdown=True, limit=1)
-    runner.add_flow(rerun, name=name, schedules=schedules, concurrency_limit=1,
-                    entrypoint_type=EntrypointType.MODULE_PATH,
-                    description=f"`{command}` in {project_dir.resolve()} (dvc.lock records each run)")
+    runner.add_flow(
+        rerun,
+        name=name,
+        schedules=schedules,
+        concurrency_limit=1,
+        entrypoint_type=EntrypointType.MODULE_PATH,
+        description=f"`{command}` in {project_dir.resolve()} (dvc.lock records each run)",
+    )
     loop: list[asyncio.AbstractEventLoop] = []
     failed: list[Exception] = []
     done = threading.Event()  # not Thread.join: an interrupted join can mark a running thread dead
@@ -88,8 +95,11 @@ def schedule(project_dir: Path, cron: str, command: str = DEFAULT_COMMAND, name:
     # Served off the main thread: there Prefect's runner would take SIGTERM and hang on stopping.
     serving = threading.Thread(target=asyncio.run, args=(serve(),), name="textbench-schedule", daemon=True)
     serving.start()
-    print(f"serving textbench-rerun/{name} ({cron}): `{command}` in {project_dir.resolve()}; "
-          "Ctrl-C or SIGTERM stops and pauses the schedule", file=sys.stderr)
+    print(
+        f"serving textbench-rerun/{name} ({cron}): `{command}` in {project_dir.resolve()}; "
+        "Ctrl-C or SIGTERM stops and pauses the schedule",
+        file=sys.stderr,
+    )
     try:
         done.wait()
     finally:

@@ -103,9 +103,15 @@ def run_streaming(cmd: list[str], env: dict[str, str], cwd: Path, log: Any) -> t
     with _lock:
         if _stopping.is_set():
             raise Stopped(f"not started (stopping): {' '.join(cmd)}")
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True,
-                                preexec_fn=functools.partial(die_with_parent, os.getpid()) if _PRCTL else None)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=functools.partial(die_with_parent, os.getpid()) if _PRCTL else None,
+        )
         _children.add(proc)
     error, pending = "", b""
     try:

@@ -26,8 +26,9 @@ def make_task_runner(orch: OrchestrationConfig, slots: int) -> TaskRunner[Any]:
 
         if orch.dask_address:
             return DaskTaskRunner(address=orch.dask_address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": slots, "threads_per_worker": 1, "processes": False,
-                                              "dashboard_address": None})
+        return DaskTaskRunner(
+            cluster_kwargs={"n_workers": slots, "threads_per_worker": 1, "processes": False, "dashboard_address": None}
+        )
     require("prefect_ray")
     from prefect_ray import RayTaskRunner
 

@@ -125,7 +125,9 @@ class DatasetCard(Artifact):
 
 def read_card(dataset: str) -> DatasetCard | None:
     """data/prepared/<dataset>/card.json, None before the dataset is prepared."""
-    return DatasetCard.read_if_present(paths.prepared_dir(dataset) / "card.json", f"rerun `textbench prepare -d {dataset}`")
+    return DatasetCard.read_if_present(
+        paths.prepared_dir(dataset) / "card.json", f"rerun `textbench prepare -d {dataset}`"
+    )
 
 
 class SplitStats(Artifact):
@@ -231,7 +233,9 @@ class ModelConfig(Artifact):
         """models/<ds>/<model>/config.json."""
         model_dir = Path(model_dir)
         if not model_dir.is_dir() or not (model_dir / "config.json").exists():
-            raise TextbenchError(f"{model_dir}: not a trained model directory (no config.json); run `textbench train` first")
+            raise TextbenchError(
+                f"{model_dir}: not a trained model directory (no config.json); run `textbench train` first"
+            )
         return cls.read(model_dir / "config.json", retrain(model_dir))
 
 
@@ -293,8 +297,10 @@ class RunStatus(Artifact):
     @classmethod
     def of(cls, dataset: str, model: str, seed: int) -> RunStatus | None:
         """The job's status (paths.job_status), None when no flow ran the job."""
-        return cls.read_if_present(paths.job_status(dataset, model, seed),
-                                   "delete it and rerun `textbench benchmark` (it rewrites the job's status)")
+        return cls.read_if_present(
+            paths.job_status(dataset, model, seed),
+            "delete it and rerun `textbench benchmark` (it rewrites the job's status)",
+        )
 
 
 # --- report ---------------------------------------------------------------------------------

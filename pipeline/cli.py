@@ -45,8 +45,10 @@ def main() -> None:
         tqdm.write(f"error: {e}", file=sys.stderr)  # on a line of its own, also below a progress bar
         sys.exit(2)
     except Interrupted as e:
-        print(f"stopped by {e.signame}: outputs of the unfinished stage were not written; rerun to resume",
-              file=sys.stderr)
+        print(
+            f"stopped by {e.signame}: outputs of the unfinished stage were not written; rerun to resume",
+            file=sys.stderr,
+        )
         sys.exit(e.code)
 
 
@@ -82,8 +84,11 @@ class Scheme(str, Enum):
 def tokenize(
     dataset: str = DatasetOpt,
     scheme: list[Scheme] = typer.Option(
-        [], "--scheme", "-s", help="subword (the encoder's WordPiece, BERT family) or vocab (word/char ids); "
-        "repeat for both; default both"),
+        [],
+        "--scheme",
+        "-s",
+        help="subword (the encoder's WordPiece, BERT family) or vocab (word/char ids); repeat for both; default both",
+    ),
     params: Path = ParamsOpt,
 ) -> None:
     """Token ids into data/tokenized/<dataset>/<scheme>/{train,dev,test}.parquet + meta.json (+ vocab.json)."""
@@ -97,16 +102,27 @@ def tokenize(
 # --- using a trained model: predict, explain, export, serve (pipeline.serve) -------------------
 
 ModelDirArg = typer.Argument(..., help="trained model directory, e.g. models/reuters/bert")
-VariantOpt = typer.Option("fp32", "--variant", help="runtime: fp32 | int8 (torch dynamic) | bf16 | onnx | "
-                          "onnx-int8 (the last two need `textbench export --onnx [--int8]` first)")
+VariantOpt = typer.Option(
+    "fp32",
+    "--variant",
+    help="runtime: fp32 | int8 (torch dynamic) | bf16 | onnx | "
+    "onnx-int8 (the last two need `textbench export --onnx [--int8]` first)",
+)
 
 
 @app.command()
 def predict(
     model_dir: Path = ModelDirArg,
-    input: str = typer.Argument(..., help="CSV/TSV/JSONL/Parquet file with a text column, or - for one text per stdin line"),
-    output: str = typer.Option(None, "--output", "-o", help="output file (format from its suffix) or - for JSONL "
-                               "on stdout; default <input>.predictions.<ext>, stdout for stdin input"),
+    input: str = typer.Argument(
+        ..., help="CSV/TSV/JSONL/Parquet file with a text column, or - for one text per stdin line"
+    ),
+    output: str = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="output file (format from its suffix) or - for JSONL "
+        "on stdout; default <input>.predictions.<ext>, stdout for stdin input",
+    ),
     text_column: str = typer.Option("text", "--text-column", help="column holding the text"),
     top_k: int = typer.Option(3, "--top-k", help="also write the k most likely classes and probabilities"),
     min_confidence: float = typer.Option(0.0, "--min-confidence", help="needs_review = confidence below this"),
@@ -127,7 +143,11 @@ def predict(
 def explain(
     model_dir: Path = ModelDirArg,
     text: str = typer.Argument(..., help="the text to explain"),
-    method: str = typer.Option("ig", "--method", help="ig (integrated gradients on the input embeddings; linear baselines: their exact per-token share) or lime"),
+    method: str = typer.Option(
+        "ig",
+        "--method",
+        help="ig (integrated gradients on the input embeddings; linear baselines: their exact per-token share) or lime",
+    ),
     target: str = typer.Option(None, "--target", help="class to explain; default the predicted one"),
 ) -> None:
     """Print the prediction and each token with its attribution score (> 0 supports the class)."""
@@ -144,7 +164,9 @@ def explain(
 def export(
     model_dir: Path = ModelDirArg,
     onnx: bool = typer.Option(False, "--onnx", help="write export/model.onnx (checked against torch)"),
-    int8: bool = typer.Option(False, "--int8", help="measure torch dynamic int8; with --onnx also write model.int8.onnx"),
+    int8: bool = typer.Option(
+        False, "--int8", help="measure torch dynamic int8; with --onnx also write model.int8.onnx"
+    ),
     bf16: bool = typer.Option(False, "--bf16", help="measure bfloat16 weights (CPUs with AVX512-BF16/AMX)"),
     eval_file: Path = typer.Option(None, "--eval", help="Parquet to evaluate on (default: the tokenized test split)"),
     max_docs: int = typer.Option(1000, "--max-docs", help="evaluate on at most this many documents"),
@@ -182,20 +204,30 @@ def train(
     dataset: str = DatasetOpt,
     model: str = typer.Option(..., "--model", "-m", help="registry name (textcnn, fasttext, bert, bert_cnn, ...)"),
     seed: int = typer.Option(None, "--seed", help="random seed; default params.yaml `seed`"),
-    resume: bool = typer.Option(False, "--resume", help="continue an interrupted run from its checkpoint (.textbench/state/models/<ds>/<model>.partial/last)"),
-    model_dir: Path = typer.Option(None, "--model-dir", help="write the model here instead of models/<ds>/<model>/ "
-                                   "(the flow puts extra seeds in .../seeds/<seed>/)"),
-    report_dir: Path = typer.Option(None, "--report-dir", help="write metrics/predictions/curves here instead of "
-                                    "reports/<ds>/<model>/"),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="continue an interrupted run from its checkpoint (.textbench/state/models/<ds>/<model>.partial/last)",
+    ),
+    model_dir: Path = typer.Option(
+        None,
+        "--model-dir",
+        help="write the model here instead of models/<ds>/<model>/ (the flow puts extra seeds in .../seeds/<seed>/)",
+    ),
+    report_dir: Path = typer.Option(
+        None, "--report-dir", help="write metrics/predictions/curves here instead of reports/<ds>/<model>/"
+    ),
     params: Path = ParamsOpt,
 ) -> None:
     """Train one model on one tokenized dataset; writes models/<ds>/<model>/ and reports/<ds>/<model>/."""
     from pipeline.train.stage import train as run
 
     m = run(config(params), dataset, model, seed=seed, resume=resume, model_dir=model_dir, report_dir=report_dir)
-    scores = (f"micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}  subset accuracy {m['accuracy']:.4f}"
-              if m.get("label_mode") == "multi" else
-              f"accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  weighted-F1 {m['weighted_f1']:.4f}")
+    scores = (
+        f"micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}  subset accuracy {m['accuracy']:.4f}"
+        if m.get("label_mode") == "multi"
+        else f"accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  weighted-F1 {m['weighted_f1']:.4f}"
+    )
     print(f"{dataset}/{model}: {scores}  ({m['train_time_s']:.0f}s train)")
 
 
@@ -230,7 +262,9 @@ class Runner(str, Enum):
 @app.command()
 def benchmark(
     params: Path = ParamsOpt,
-    dataset: list[str] = typer.Option([], "--dataset", "-d", help="only this dataset of benchmark.datasets (repeatable)"),
+    dataset: list[str] = typer.Option(
+        [], "--dataset", "-d", help="only this dataset of benchmark.datasets (repeatable)"
+    ),
     model: list[str] = typer.Option([], "--model", "-m", help="only this model of benchmark.models (repeatable)"),
     force: bool = typer.Option(False, "--force", help="retrain even when the fingerprint is unchanged"),
     runner: Runner = typer.Option(None, "--runner", help="override orchestration.task_runner (local, dask, ray)"),
@@ -242,10 +276,15 @@ def benchmark(
     results = run_benchmark(params, dataset or None, model or None, force, runner.value if runner else None)
     failed = [r for r in results if r["status"] == "failed"]
     for r in results:
-        print(f"{r['job']}: {r['status']} ({r.get('wall_time_s', 0):.0f}s){'  ' + r['error'] if r.get('error') else ''}")
+        print(
+            f"{r['job']}: {r['status']} ({r.get('wall_time_s', 0):.0f}s){'  ' + r['error'] if r.get('error') else ''}"
+        )
     if failed:
-        print(f"warning: {len(failed)} of {len(results)} trainings failed (see reports/<ds>/.status/<model>/<seed>.json); "
-              f"fix and rerun `textbench benchmark` (only those retrain)", file=sys.stderr)
+        print(
+            f"warning: {len(failed)} of {len(results)} trainings failed (see reports/<ds>/.status/<model>/<seed>.json); "
+            f"fix and rerun `textbench benchmark` (only those retrain)",
+            file=sys.stderr,
+        )
         if strict:
             raise typer.Exit(1)
 
@@ -281,8 +320,11 @@ def params_(
 @app.command()
 def schedule(
     cron: str = typer.Option(..., "--cron", help='cron schedule of the reruns, e.g. "0 3 * * *" (03:00 daily)'),
-    command: str = typer.Option("dvc repro", "--command", help="what each run executes in this project dir "
-                                "(e.g. \"dvc exp run\"); dvc.lock records it"),
+    command: str = typer.Option(
+        "dvc repro",
+        "--command",
+        help='what each run executes in this project dir (e.g. "dvc exp run"); dvc.lock records it',
+    ),
     name: str = typer.Option("nightly", "--name", help="deployment name shown in the Prefect UI"),
 ) -> None:
     """Register a scheduled rerun deployment on the Prefect server (PREFECT_API_URL) and serve it until Ctrl-C."""

@@ -39,23 +39,35 @@ class DatasetConfig(Section):
     format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "fasttext", "folder"] = "auto"
     text_column: str = "text"
     label_column: str = "label"
-    label_delimiter: str = Field("", description="label_mode multi: separator of the labels in a text label "
-                                 "column (e.g. '|' for CSV/TSV); empty = the column holds a list (JSONL/Parquet)")
+    label_delimiter: str = Field(
+        "",
+        description="label_mode multi: separator of the labels in a text label "
+        "column (e.g. '|' for CSV/TSV); empty = the column holds a list (JSONL/Parquet)",
+    )
     split_column: str = Field("", description="column holding train/dev/test; empty = no given split")
     files: dict[str, str] = Field(default_factory=dict, description="one file per split: {train: .., test: ..}")
-    class_files: dict[str, str] = Field(default_factory=dict, description="one file per class, one document "
-                                        "a line: {label: file} (MR/SST/Subj style)")
+    class_files: dict[str, str] = Field(
+        default_factory=dict, description="one file per class, one document a line: {label: file} (MR/SST/Subj style)"
+    )
     encoding: str = Field("utf-8", description="text encoding of the corpus files (Parquet is always UTF-8)")
-    encoding_fallback: str = Field("", description="encoding for a file that is not valid `encoding` (counted "
-                                   "in card.json); empty = such a file is an error")
+    encoding_fallback: str = Field(
+        "",
+        description="encoding for a file that is not valid `encoding` (counted "
+        "in card.json); empty = such a file is an error",
+    )
     # kind: reuters
     split: Literal["modapte", "random"] = "modapte"
     # every kind but thucnews
-    label_mode: Literal["single", "multi"] = Field("single", description="single: one label a document; multi: "
-                                                   "a set (Reuters: all its topics; local: a list or delimited column)")
+    label_mode: Literal["single", "multi"] = Field(
+        "single",
+        description="single: one label a document; multi: "
+        "a set (Reuters: all its topics; local: a list or delimited column)",
+    )
     threshold: Annotated[float, Field(gt=0, lt=1)] | Literal["dev"] = Field(
-        0.5, description="multi: probability from which a label is predicted, or `dev`: the one of 0.05..0.95 "
-        "with the best dev micro-F1 (chosen after training)")
+        0.5,
+        description="multi: probability from which a label is predicted, or `dev`: the one of 0.05..0.95 "
+        "with the best dev micro-F1 (chosen after training)",
+    )
     # kind: thucnews
     categories: list[str] = Field(default_factory=list)
     per_class: int = Field(0, ge=0, description="documents sampled per category; 0 = all")
@@ -102,8 +114,9 @@ class DatasetConfig(Section):
     @classmethod
     def _ratios_sum_to_one(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
         if any(r <= 0 for r in v) or abs(sum(v) - 1.0) > 1e-6:
-            raise ValueError(f"train/dev/test ratios {list(v)} must each be above 0 (every split needs "
-                             "documents) and sum to 1")
+            raise ValueError(
+                f"train/dev/test ratios {list(v)} must each be above 0 (every split needs documents) and sum to 1"
+            )
         return v
 
 
@@ -139,12 +152,22 @@ class TrainConfig(Section):
     grad_accum: int = Field(1, ge=1)
     class_weights: bool = False
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    eval_every: int = Field(0, ge=0, description="optimizer steps (= batches unless grad_accum > 1) between dev "
-                            "evaluations; 0 = at the end of each epoch")
-    patience: int = Field(5, ge=0, description="stop after this many dev evaluations without a gain (a plateau); 0 = never")
-    select_metric: Literal["accuracy", "macro_f1", "loss"] = Field("accuracy", description="dev metric picking the best checkpoint")
+    eval_every: int = Field(
+        0,
+        ge=0,
+        description="optimizer steps (= batches unless grad_accum > 1) between dev "
+        "evaluations; 0 = at the end of each epoch",
+    )
+    patience: int = Field(
+        5, ge=0, description="stop after this many dev evaluations without a gain (a plateau); 0 = never"
+    )
+    select_metric: Literal["accuracy", "macro_f1", "loss"] = Field(
+        "accuracy", description="dev metric picking the best checkpoint"
+    )
     max_steps: int = Field(0, ge=0, description="cap on optimizer steps; 0 = no cap")
-    time_budget_s: float = Field(0, ge=0, description="cap on training wall seconds (dev evaluations included); 0 = none")
+    time_budget_s: float = Field(
+        0, ge=0, description="cap on training wall seconds (dev evaluations included); 0 = none"
+    )
     max_train_samples: int = Field(0, ge=0, description="subsample train for quick runs; 0 = all")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
     threads: int = Field(0, ge=0, description="CPU threads; 0 = all cores")
@@ -155,8 +178,11 @@ class TrainConfig(Section):
         """The settings that change a `family` model's results (all but RUNTIME_KEYS, and for families whose
         training reads only some keys, those: families.TRAIN_KEYS): what a run's fingerprint hashes."""
         keys = TRAIN_KEYS[family]
-        return {k: v for k, v in self.model_dump(mode="json").items()
-                if k not in self.RUNTIME_KEYS and (keys is None or k in keys)}
+        return {
+            k: v
+            for k, v in self.model_dump(mode="json").items()
+            if k not in self.RUNTIME_KEYS and (keys is None or k in keys)
+        }
 
 
 class ModelSpec(Section):
@@ -180,8 +206,10 @@ class BenchmarkConfig(Section):
     models: list[str]
     seeds: list[int] = Field([42], min_length=1, description="extra seeds go to .../<model>/seeds/<seed>/")
     uncovered: Literal["skip", "train"] = Field(
-        "skip", description="BERT-family jobs whose encoder reads > 10% of tokens as [UNK]: skip them (the report "
-        "says why) or train them anyway (flagged not comparable)")
+        "skip",
+        description="BERT-family jobs whose encoder reads > 10% of tokens as [UNK]: skip them (the report "
+        "says why) or train them anyway (flagged not comparable)",
+    )
 
     @field_validator("seeds")
     @classmethod
@@ -199,8 +227,12 @@ class OrchestrationConfig(Section):
     ray_address: str = Field("", description="existing Ray cluster address; empty = a temporary local Ray")
     retries: int = Field(0, ge=0, description="extra attempts of a failed training before it is marked failed")
     gpus: str = Field("auto", description="auto | none | comma-separated device ids; one training per GPU")
-    cpu_slots: int = Field(0, ge=0, description="without GPUs: trainings at a time, each with cores/cpu_slots "
-                           "threads; 0 = auto (one per core, at most 4)")
+    cpu_slots: int = Field(
+        0,
+        ge=0,
+        description="without GPUs: trainings at a time, each with cores/cpu_slots "
+        "threads; 0 = auto (one per core, at most 4)",
+    )
 
 
 class ReportConfig(Section):
@@ -217,8 +249,11 @@ class Config(Section):
     datasets: dict[str, DatasetConfig]
     tokenize: TokenizeConfig = TokenizeConfig()
     train: TrainConfig = TrainConfig()
-    families: dict[str, ModelSpec] = Field(default_factory=dict, description="classic | linear (scheme vocab) | "
-                                           "bert (scheme subword): arch and train for every model of the family")
+    families: dict[str, ModelSpec] = Field(
+        default_factory=dict,
+        description="classic | linear (scheme vocab) | "
+        "bert (scheme subword): arch and train for every model of the family",
+    )
     models: dict[str, ModelSpec] = Field(default_factory=dict)
     benchmark: BenchmarkConfig
     orchestration: OrchestrationConfig = OrchestrationConfig()
@@ -237,7 +272,9 @@ class Config(Section):
                 raise ValueError(f"benchmark.datasets names '{name}', not a key of datasets ({sorted(self.datasets)})")
         for name in self.benchmark.models:
             if name not in SCHEMES:
-                raise ValueError(f"benchmark.models names '{name}', not a registered model (known models: {known_models()})")
+                raise ValueError(
+                    f"benchmark.models names '{name}', not a registered model (known models: {known_models()})"
+                )
         for name in self.models:
             if name not in SCHEMES:
                 raise ValueError(f"models.{name}: unknown model; known models are {known_models()}")
@@ -273,8 +310,10 @@ class Config(Section):
         """train_for's layers, each validated as it is applied so an error names the layer's key."""
         family = family_of(model)  # TextbenchError listing the known models
         merged, tc = self.train.model_dump(), self.train
-        for prefix, layer in ((f"families.{family}.train", self.families.get(family, _NO_SPEC).train),
-                              (f"models.{model}.train", self.models.get(model, _NO_SPEC).train)):
+        for prefix, layer in (
+            (f"families.{family}.train", self.families.get(family, _NO_SPEC).train),
+            (f"models.{model}.train", self.models.get(model, _NO_SPEC).train),
+        ):
             if layer:
                 merged = {**merged, **layer}
                 try:
@@ -313,8 +352,10 @@ def _check_family_arch(family: str, arch_json: str) -> None:
             except TextbenchError as e:
                 detail = str(e).split(": ", 1)[1] if str(e).startswith(f"models.{model}.arch") else str(e)
                 if detail.startswith("unknown key"):
-                    detail = (f"unknown key for {model}{detail.removeprefix('unknown key')}; a family's arch applies "
-                              f"to all of {', '.join(members(family))}: set this key under models.<name>.arch instead")
+                    detail = (
+                        f"unknown key for {model}{detail.removeprefix('unknown key')}; a family's arch applies "
+                        f"to all of {', '.join(members(family))}: set this key under models.<name>.arch instead"
+                    )
                 else:
                     detail = f"{detail} (for {model})"
                 raise TextbenchError(f"families.{family}.arch.{key}: {detail}") from None

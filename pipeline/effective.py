@@ -35,8 +35,10 @@ def effective_yaml(cfg: Config, model: str, dataset: str | None = None) -> str:
     settings = effective(cfg, model, dataset)
     text = yaml.safe_dump(settings, sort_keys=False, allow_unicode=True, width=110)
     if dataset is not None and cfg.tokenize.vocab.embeddings and settings["scheme"] == "vocab":
-        text += (f"# arch.embed_dim: the width of tokenize.vocab.embeddings ({cfg.tokenize.vocab.embeddings}) "
-                 f"replaces it when the vectors are used\n")
+        text += (
+            f"# arch.embed_dim: the width of tokenize.vocab.embeddings ({cfg.tokenize.vocab.embeddings}) "
+            f"replaces it when the vectors are used\n"
+        )
     if (keys := TRAIN_KEYS[settings["family"]]) is not None:
         text += f"# train: a {settings['family']} model reads only {', '.join(keys)} (and the seed)\n"
     return text

@@ -44,15 +44,19 @@ def classification_metrics(y_true: Iterable[int], y_pred: Iterable[int], labels:
     return out
 
 
-def multilabel_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str],
-                       threshold: float = THRESHOLD) -> dict[str, Any]:
+def multilabel_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, labels: list[str], threshold: float = THRESHOLD
+) -> dict[str, Any]:
     """0/1 matrices [N, C] → subset accuracy (`accuracy`), Hamming loss, micro/macro/weighted/samples
     P/R/F1 and per-class P/R/F1/support (no confusion matrix: classes are not exclusive)."""
     y_true, y_pred = np.asarray(y_true, dtype=np.int8), np.asarray(y_pred, dtype=np.int8)
     idx = list(range(len(labels)))
-    out: dict[str, Any] = {"label_mode": "multi", "threshold": threshold,
-                           "accuracy": float(accuracy_score(y_true, y_pred)),
-                           "hamming_loss": float(hamming_loss(y_true, y_pred))}
+    out: dict[str, Any] = {
+        "label_mode": "multi",
+        "threshold": threshold,
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "hamming_loss": float(hamming_loss(y_true, y_pred)),
+    }
     for avg in ("micro", "macro", "weighted", "samples"):
         p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=idx, average=avg, zero_division=0)
         out |= {f"{avg}_precision": float(p), f"{avg}_recall": float(r), f"{avg}_f1": float(f)}
@@ -79,13 +83,20 @@ def score(y_true: np.ndarray, probs: np.ndarray, labels: list[str], threshold: f
 
 def tune_threshold(y_true: np.ndarray, probs: np.ndarray) -> float:
     """The THRESHOLD_GRID value with the highest micro-F1 of `probs` (the dev split's; ties: nearest 0.5)."""
-    f1 = [precision_recall_fscore_support(y_true, probs >= t, average="micro", zero_division=0)[2]
-          for t in THRESHOLD_GRID]
+    f1 = [
+        precision_recall_fscore_support(y_true, probs >= t, average="micro", zero_division=0)[2] for t in THRESHOLD_GRID
+    ]
     return float(max(zip(f1, -abs(THRESHOLD_GRID - THRESHOLD), THRESHOLD_GRID))[2])
 
 
-def predictions_table(ids: list[str], texts: list[str], y_true: np.ndarray, probs: np.ndarray,
-                      labels: list[str], threshold: float = THRESHOLD) -> pa.Table:
+def predictions_table(
+    ids: list[str],
+    texts: list[str],
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    labels: list[str],
+    threshold: float = THRESHOLD,
+) -> pa.Table:
     """A report dir's predictions.parquet: id, text, label, pred (class names), confidence, probs list<float32>.
     Multi-label: label and pred are list<string> (the gold set, the labels >= `threshold`, in class
     order) and confidence is the highest label probability."""
@@ -98,19 +109,23 @@ def predictions_table(ids: list[str], texts: list[str], y_true: np.ndarray, prob
             return pa.array([[labels[j] for j in np.flatnonzero(r)] for r in rows], pa.list_(pa.string()))
         return pa.array([labels[i] for i in rows], pa.string())
 
-    return pa.table({
-        "id": pa.array(ids, pa.string()),
-        "text": pa.array(texts, pa.string()),
-        "label": names(y_true),
-        "pred": names(pred),
-        "confidence": pa.array(probs32.max(1), pa.float32()),
-        "probs": pa.array(list(probs32), pa.list_(pa.float32())),
-    })
+    return pa.table(
+        {
+            "id": pa.array(ids, pa.string()),
+            "text": pa.array(texts, pa.string()),
+            "label": names(y_true),
+            "pred": names(pred),
+            "confidence": pa.array(probs32.max(1), pa.float32()),
+            "probs": pa.array(list(probs32), pa.list_(pa.float32())),
+        }
+    )
 
 
 def param_count(model: torch.nn.Module) -> dict[str, int]:
-    return {"num_params": sum(p.numel() for p in model.parameters()),
-            "num_trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+    return {
+        "num_params": sum(p.numel() for p in model.parameters()),
+        "num_trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }
 
 
 class PeakMemory:

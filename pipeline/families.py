@@ -26,7 +26,9 @@ SCHEMES: dict[str, str] = {m: SCHEME_OF_FAMILY[f] for m, f in FAMILY.items()}  #
 FAMILIES: tuple[str, ...] = tuple(MEMBERS)
 # train keys a family's training reads, where not all of them (None = all): what its fingerprint hashes
 TRAIN_KEYS: dict[str, tuple[str, ...] | None] = {
-    "classic": None, "bert": None, "linear": ("class_weights", "select_metric", "max_train_samples"),
+    "classic": None,
+    "bert": None,
+    "linear": ("class_weights", "select_metric", "max_train_samples"),
 }
 
 

@@ -132,8 +132,15 @@ def fingerprint(*parts: Any) -> str:
 
 
 # Table files by suffix: what both a local corpus (training input) and `predict` (its input) read.
-TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
-                 ".parquet": "parquet", ".pq": "parquet"}
+TABLE_FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 
 
 def json_objects(path: str | os.PathLike, lines: Iterable[str]) -> Iterator[dict[str, Any]]:

@@ -43,13 +43,18 @@ def metrics_diff_markdown(base: str, head: str | None = None, repo: Path = Path(
     for path, metrics in sorted(changed.items()):
         for name, d in sorted(metrics.items()):
             rows[path == cost_file or name.rpartition(".")[2] in COST_NAMES].append(
-                [name, _number(d.get("old")), _number(d.get("new")), _number(d.get("diff"), signed=True)])
+                [name, _number(d.get("old")), _number(d.get("new")), _number(d.get("diff"), signed=True)]
+            )
     scores, cost = rows[False], rows[True]
-    sections = [f"## textbench: `{base}` → `{target}`",
-                "### Scores\n\n" + (_table(header, scores) if scores else "No scores changed.")]
+    sections = [
+        f"## textbench: `{base}` → `{target}`",
+        "### Scores\n\n" + (_table(header, scores) if scores else "No scores changed."),
+    ]
     if cost:
-        sections.append(f"<details><summary>Cost: {len(cost)} changed (parameters, times, throughput, memory)"
-                        f"</summary>\n\n{_table(header, cost)}\n\n</details>")
+        sections.append(
+            f"<details><summary>Cost: {len(cost)} changed (parameters, times, throughput, memory)"
+            f"</summary>\n\n{_table(header, cost)}\n\n</details>"
+        )
     else:
         sections.append("No cost figures changed.")
     params = _dvc(["params", "diff", *revs, "--md"], repo)

@@ -24,7 +24,15 @@ SIGNAL = {"sports": "goal", "finance": "stock"}
 FILLER = "the a report said today market people new year week city group news team board".split()
 TRAIN = {
     "textcnn": {"precision": "fp32", "epochs": 4, "batch_size": 16, "lr": 0.003, "eval_every": 10},
-    "bert": {"precision": "fp32", "epochs": 1, "max_steps": 10, "batch_size": 16, "lr": 0.0002, "eval_every": 5, "warmup_ratio": 0.0},
+    "bert": {
+        "precision": "fp32",
+        "epochs": 1,
+        "max_steps": 10,
+        "batch_size": 16,
+        "lr": 0.0002,
+        "eval_every": 5,
+        "warmup_ratio": 0.0,
+    },
 }
 
 
@@ -44,8 +52,13 @@ def write_corpus(root: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for split, n in SIZES.items():
         labels = [sorted(SIGNAL)[i % 2] for i in range(n)]
-        table = pa.table({"id": [f"{split}{i:03d}" for i in range(n)],
-                          "text": [document(rng, label) for label in labels], "label": labels})
+        table = pa.table(
+            {
+                "id": [f"{split}{i:03d}" for i in range(n)],
+                "text": [document(rng, label) for label in labels],
+                "label": labels,
+            }
+        )
         pq.write_table(table, out / f"{split}.parquet")
     (out / "card.json").write_text('{"labels": ["finance", "sports"]}', encoding="utf-8")
 

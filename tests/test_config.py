@@ -49,7 +49,9 @@ def test_ratios_must_give_every_split_documents():
 def test_local_dataset_needs_a_source_at_load():
     bad = raw()
     bad["datasets"]["mine"] = {"kind": "local"}
-    with pytest.raises(TextbenchError, match=r"datasets\.mine: a local corpus needs exactly one of path, files, class_files"):
+    with pytest.raises(
+        TextbenchError, match=r"datasets\.mine: a local corpus needs exactly one of path, files, class_files"
+    ):
         config_from_dict(bad)
 
 
@@ -61,7 +63,9 @@ def test_errors_name_the_params_file_actually_given(tmp_path, monkeypatch):
     bad = raw()
     bad["benchmark"]["models"] = ["textcnn", "nope"]
     other.write_text(yaml.safe_dump(bad, allow_unicode=True), encoding="utf-8")
-    with pytest.raises(TextbenchError, match=rf"^{re.escape(str(other))}: benchmark\.models names 'nope', not a registered"):
+    with pytest.raises(
+        TextbenchError, match=rf"^{re.escape(str(other))}: benchmark\.models names 'nope', not a registered"
+    ):
         load_config(other)
     good = raw()
     good["datasets"]["reuters"]["filename"] = ""
@@ -98,8 +102,11 @@ def test_missing_params_file(tmp_path):
 
 def minimal(**sections):
     """The smallest valid params: one local dataset, two models, no train/families/models keys."""
-    return {"datasets": {"toy": {"kind": "local", "path": "toy.csv"}},
-            "benchmark": {"datasets": ["toy"], "models": ["textcnn", "bert"]}, **sections}
+    return {
+        "datasets": {"toy": {"kind": "local", "path": "toy.csv"}},
+        "benchmark": {"datasets": ["toy"], "models": ["textcnn", "bert"]},
+        **sections,
+    }
 
 
 def test_registry_adds_no_train_settings():
@@ -111,12 +118,20 @@ def test_registry_adds_no_train_settings():
 
 
 def test_train_precedence_train_families_models():
-    cfg = config_from_dict(minimal(
-        train={"epochs": 7, "lr": 0.1, "weight_decay": 0.2},
-        families={"bert": {"train": {"epochs": 2, "lr": 5e-5}}, "classic": {"train": {"batch_size": 32}}},
-        models={"bert": {"train": {"epochs": 1}}, "fasttext": {"train": {"lr": 0.5}}}))
+    cfg = config_from_dict(
+        minimal(
+            train={"epochs": 7, "lr": 0.1, "weight_decay": 0.2},
+            families={"bert": {"train": {"epochs": 2, "lr": 5e-5}}, "classic": {"train": {"batch_size": 32}}},
+            models={"bert": {"train": {"epochs": 1}}, "fasttext": {"train": {"lr": 0.5}}},
+        )
+    )
     bert, bert_cnn, textcnn, fasttext = (cfg.train_for(m) for m in ("bert", "bert_cnn", "textcnn", "fasttext"))
-    assert (bert.epochs, bert.lr, bert.weight_decay, bert.batch_size) == (1, 5e-5, 0.2, 128)  # models > family > train > default
+    assert (bert.epochs, bert.lr, bert.weight_decay, bert.batch_size) == (
+        1,
+        5e-5,
+        0.2,
+        128,
+    )  # models > family > train > default
     assert (bert_cnn.epochs, bert_cnn.lr) == (2, 5e-5)  # family > train
     assert (textcnn.epochs, textcnn.lr, textcnn.batch_size) == (7, 0.1, 32)  # `train:` reaches textcnn
     assert (fasttext.epochs, fasttext.lr, fasttext.batch_size) == (7, 0.5, 32)
@@ -126,11 +141,19 @@ def test_train_precedence_train_families_models():
 def test_arch_precedence_registry_families_models():
     from pipeline.models.registry import resolve_arch
 
-    cfg = config_from_dict(minimal(families={"classic": {"arch": {"embed_dim": 64, "dropout": 0.3}}},
-                                   models={"textrcnn": {"arch": {"dropout": 0.2}}}))
+    cfg = config_from_dict(
+        minimal(
+            families={"classic": {"arch": {"embed_dim": 64, "dropout": 0.3}}},
+            models={"textrcnn": {"arch": {"dropout": 0.2}}},
+        )
+    )
     assert cfg.arch_for("textrcnn") == {"embed_dim": 64, "dropout": 0.2}
     textcnn, textrnn, textrcnn = (resolve_arch(m, cfg.arch_for(m)) for m in ("textcnn", "textrnn", "textrcnn"))
-    assert (textcnn["embed_dim"], textcnn["dropout"], textcnn["num_filters"]) == (64, 0.3, 256)  # family > class default
+    assert (textcnn["embed_dim"], textcnn["dropout"], textcnn["num_filters"]) == (
+        64,
+        0.3,
+        256,
+    )  # family > class default
     assert (textrnn["hidden"], textrnn["layers"], textrnn["dropout"]) == (128, 2, 0.3)  # registry > class default
     assert (textrcnn["hidden"], textrcnn["dropout"]) == (256, 0.2)  # models > family > registry's 0.5
     assert cfg.arch_for("bert") == {} and resolve_arch("bert", {})["pooling"] == "cls"
@@ -151,7 +174,9 @@ def test_unknown_family_model_and_benchmark_names_are_errors():
 
 def test_family_arch_key_must_fit_every_member():
     cfg = config_from_dict(minimal(families={"classic": {"arch": {"num_filters": 64}}}))
-    with pytest.raises(TextbenchError, match=r"families\.classic\.arch\.num_filters: unknown key for textrnn.*models\.<name>\.arch"):
+    with pytest.raises(
+        TextbenchError, match=r"families\.classic\.arch\.num_filters: unknown key for textrnn.*models\.<name>\.arch"
+    ):
         cfg.arch_for("textcnn")  # textcnn takes num_filters, textrnn (same family) does not
     cfg = config_from_dict(minimal(families={"bert": {"arch": {"dropout": "high"}}}))
     with pytest.raises(TextbenchError, match=r"families\.bert\.arch\.dropout: .*valid number"):
@@ -171,8 +196,10 @@ def test_families_match_the_registry():
 
 
 def test_loading_params_does_not_import_torch():
-    code = ("import sys; from pipeline.config import load_config; cfg = load_config('params.yaml'); "
-            "cfg.train_for('bert'); assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys; from pipeline.config import load_config; cfg = load_config('params.yaml'); "
+        "cfg.train_for('bert'); assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
 
 
@@ -195,8 +222,11 @@ def test_params_command_shows_an_edit_of_train_epochs(tmp_path):
     out = yaml.safe_load(result.output)
     assert out["train"]["epochs"] == 11
     assert (out["family"], out["scheme"]) == ("classic", "vocab")
-    assert out["dataset"] == {"name": "reuters", "max_len": edited["datasets"]["reuters"]["max_len"],
-                              "encoder": edited["datasets"]["reuters"]["encoder"]}
+    assert out["dataset"] == {
+        "name": "reuters",
+        "max_len": edited["datasets"]["reuters"]["max_len"],
+        "encoder": edited["datasets"]["reuters"]["encoder"],
+    }
     assert out["arch"]["kernel_sizes"] == [2, 3, 4]  # resolved: class defaults included
     assert out["arch"]["embed_dim"] == edited["families"]["classic"]["arch"]["embed_dim"]
     bert = yaml.safe_load(CliRunner().invoke(app, ["params", "-m", "bert", "-p", str(params)]).output)
@@ -210,6 +240,10 @@ def test_params_command_is_listed_and_names_unknown_models(tmp_path):
     from pipeline.cli import app
 
     assert "params" in CliRunner().invoke(app, ["--help"]).output
-    result = subprocess.run([sys.executable, "-m", "pipeline", "params", "-m", "nope", "-p", str(REPO / "params.yaml")],
-                            cwd=tmp_path, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "params", "-m", "nope", "-p", str(REPO / "params.yaml")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2 and "unknown model 'nope'" in result.stderr

@@ -42,9 +42,12 @@ def rows(project: Path, split: str) -> list[dict]:
 def test_table_formats_with_random_ratios(project, fmt):
     frame = pd.DataFrame(ROWS)
     path = project / f"corpus.{fmt}"
-    {"csv": lambda: frame.to_csv(path, index=False), "tsv": lambda: frame.to_csv(path, sep="\t", index=False),
-     "jsonl": lambda: frame.to_json(path, orient="records", lines=True, force_ascii=False),
-     "parquet": lambda: frame.to_parquet(path)}[fmt]()
+    {
+        "csv": lambda: frame.to_csv(path, index=False),
+        "tsv": lambda: frame.to_csv(path, sep="\t", index=False),
+        "jsonl": lambda: frame.to_json(path, orient="records", lines=True, force_ascii=False),
+        "parquet": lambda: frame.to_parquet(path),
+    }[fmt]()
     prepare(make_config(project, path=path.name), "mine")
     assert card(project)["totals"] == {"train": 20, "dev": 10, "test": 10}
     assert rows(project, "train")[0]["text"].startswith("document number ")  # whitespace normalised
@@ -75,14 +78,27 @@ def test_files_per_split_and_folder_tree(project):
     assert rows(project, "train")[0]["id"].startswith("neg/")
 
 
-@pytest.mark.parametrize("setup, ds, match", [
-    (lambda p: (p / "c.csv").write_text("body,label\nx,y\n"), {"path": "c.csv"}, r"column\(s\) \['text'\] not found"),
-    (lambda p: (p / "c.csv").write_text("text,label,split\nx,y,val\n"), {"path": "c.csv", "split_column": "split"},
-     r"row 1: split 'val' is not one of train/dev/test"),
-    (lambda p: None, {"path": "nothing.csv"}, r"nothing.csv does not exist"),
-    (lambda p: (p / "t" / "a").mkdir(parents=True) or (p / "t/a/1.txt").write_bytes(b"\xff"), {"path": "t"},
-     r"1.txt: not valid utf-8 \(byte 0xff at offset 0\); set datasets.mine.encoding .* datasets.mine.encoding_fallback"),
-])
+@pytest.mark.parametrize(
+    "setup, ds, match",
+    [
+        (
+            lambda p: (p / "c.csv").write_text("body,label\nx,y\n"),
+            {"path": "c.csv"},
+            r"column\(s\) \['text'\] not found",
+        ),
+        (
+            lambda p: (p / "c.csv").write_text("text,label,split\nx,y,val\n"),
+            {"path": "c.csv", "split_column": "split"},
+            r"row 1: split 'val' is not one of train/dev/test",
+        ),
+        (lambda p: None, {"path": "nothing.csv"}, r"nothing.csv does not exist"),
+        (
+            lambda p: (p / "t" / "a").mkdir(parents=True) or (p / "t/a/1.txt").write_bytes(b"\xff"),
+            {"path": "t"},
+            r"1.txt: not valid utf-8 \(byte 0xff at offset 0\); set datasets.mine.encoding .* datasets.mine.encoding_fallback",
+        ),
+    ],
+)
 def test_bad_local_input(project, setup, ds, match):
     setup(project)
     with pytest.raises(TextbenchError, match=match):
@@ -101,8 +117,11 @@ TREE = {f"{lb}/{i}.txt": f"{lb} story {i} é".encode() for lb in ("business", "s
 
 def test_latin1_file_in_a_tree_needs_encoding_and_is_counted(project):
     tree(project, {**TREE, "sport/3.txt": "caf\xe9 result".encode("latin-1")})
-    with pytest.raises(TextbenchError, match=r"tree/sport/3.txt: not valid utf-8 \(byte 0xe9 at offset 3\); "
-                       r"set datasets.mine.encoding"):
+    with pytest.raises(
+        TextbenchError,
+        match=r"tree/sport/3.txt: not valid utf-8 \(byte 0xe9 at offset 3\); "
+        r"set datasets.mine.encoding",
+    ):
         prepare(make_config(project, path="tree"), "mine")
     prepare(make_config(project, path="tree", encoding_fallback="latin-1"), "mine")
     assert card(project)["reader"] == {"files_read": 16, "read_with_fallback": 1, "fallback_files": ["sport/3.txt"]}
@@ -114,8 +133,10 @@ def test_latin1_file_in_a_tree_needs_encoding_and_is_counted(project):
 
 def test_class_files_one_document_per_line(project):
     (project / "c").mkdir()
-    (project / "c/rt.pos").write_bytes(b"\xef\xbb\xbfgood one\r\n\ngreat\x0cfilm\n"  # BOM, CRLF, blank line
-                                        + "".join(f"fine {i}\n" for i in range(6)).encode())
+    (project / "c/rt.pos").write_bytes(
+        b"\xef\xbb\xbfgood one\r\n\ngreat\x0cfilm\n"  # BOM, CRLF, blank line
+        + "".join(f"fine {i}\n" for i in range(6)).encode()
+    )
     (project / "c/rt.neg").write_text("".join(f"bad {i}\n" for i in range(8)), encoding="utf-8")
     prepare(make_config(project, class_files={"pos": "c/rt.pos", "neg": "c/rt.neg"}), "mine")
     c = card(project)
@@ -134,18 +155,26 @@ def test_fasttext_lines_as_one_file_and_per_split(project):
     (project / "test.ft").write_text("__label__pos a b\n words __label__neg  after\n", encoding="utf-8")
     prepare(make_config(project, files={"train": "train.txt", "test": "test.ft"}), "mine")
     assert {r["id"]: (r["label"], r["text"]) for r in rows(project, "test")} == {
-        "test-1": ("pos", "a b"), "test-2": ("neg", "words after")}
+        "test-1": ("pos", "a b"),
+        "test-2": ("neg", "words after"),
+    }
 
 
-@pytest.mark.parametrize("ds, match", [
-    ({"path": "a.csv", "files": {"train": "t.csv", "test": "s.csv"}}, r"datasets.mine: a local corpus needs exactly"),
-    ({}, r"exactly one of path, files, class_files \(given: none\)"),
-    ({"files": {"train": "t.csv", "valid": "v.csv", "test": "s.csv"}}, r"unknown split\(s\) \['valid'\]"),
-    ({"files": {"train": "t.csv"}}, r"needs at least `train` and `test`"),
-    ({"class_files": {"a": "a.txt"}, "format": "csv"}, r"leave `format` at auto"),
-    ({"path": "a.csv", "encoding": "latin-9000"}, r"datasets.mine.encoding: 'latin-9000' is not a text encoding"),
-    ({"path": "a.csv", "encoding_fallback": "base64"}, r"datasets.mine.encoding_fallback: 'base64' is not a text"),
-])
+@pytest.mark.parametrize(
+    "ds, match",
+    [
+        (
+            {"path": "a.csv", "files": {"train": "t.csv", "test": "s.csv"}},
+            r"datasets.mine: a local corpus needs exactly",
+        ),
+        ({}, r"exactly one of path, files, class_files \(given: none\)"),
+        ({"files": {"train": "t.csv", "valid": "v.csv", "test": "s.csv"}}, r"unknown split\(s\) \['valid'\]"),
+        ({"files": {"train": "t.csv"}}, r"needs at least `train` and `test`"),
+        ({"class_files": {"a": "a.txt"}, "format": "csv"}, r"leave `format` at auto"),
+        ({"path": "a.csv", "encoding": "latin-9000"}, r"datasets.mine.encoding: 'latin-9000' is not a text encoding"),
+        ({"path": "a.csv", "encoding_fallback": "base64"}, r"datasets.mine.encoding_fallback: 'base64' is not a text"),
+    ],
+)
 def test_local_params_checked_at_load(project, ds, match):
     with pytest.raises(TextbenchError, match=match):
         make_config(project, **{"path": "", **ds})
@@ -182,38 +211,74 @@ HOSTILE = {  # name: (files to write, dataset params, what the error line must s
     "tsv extra fields": ({"c.tsv": "text\tlabel\na\tb\tc\td\n"}, {"path": "c.tsv"}, "c.tsv: rows have more fields"),
     "csv ragged": ({"c.csv": "text,label\na,b\nc,d,e\n"}, {"path": "c.csv"}, "c.csv: cannot be read as csv"),
     "tsv header only": ({"c.tsv": "text\tlabel\n"}, {"path": "c.tsv"}, "0 class(es) left"),
-    "jsonl bad line": ({"c.jsonl": '{"text": "a", "label": "x"}\n{"text": \n'}, {"path": "c.jsonl"},
-                       "c.jsonl: line 2: not JSON"),
+    "jsonl bad line": (
+        {"c.jsonl": '{"text": "a", "label": "x"}\n{"text": \n'},
+        {"path": "c.jsonl"},
+        "c.jsonl: line 2: not JSON",
+    ),
     "jsonl array lines": ({"c.jsonl": "[1, 2]\n[3]\n"}, {"path": "c.jsonl"}, "line 1: not a JSON object ([1, 2])"),
     "jsonl null line": ({"c.jsonl": "null\n"}, {"path": "c.jsonl"}, "line 1: not a JSON object (null)"),
-    "jsonl mixed types": ({"c.jsonl": '{"text": "a", "label": 1}\n{"text": "b", "label": "x"}\n'}, {"path": "c.jsonl"},
-                          "c.jsonl: key 'label' holds values of mixed JSON types"),
-    "jsonl object label": ({"c.jsonl": '{"text": "a", "label": {"x": 1}}\n{"text": "b", "label": {"x": 2}}\n'},
-                           {"path": "c.jsonl"}, "column 'label' holds struct"),
+    "jsonl mixed types": (
+        {"c.jsonl": '{"text": "a", "label": 1}\n{"text": "b", "label": "x"}\n'},
+        {"path": "c.jsonl"},
+        "c.jsonl: key 'label' holds values of mixed JSON types",
+    ),
+    "jsonl object label": (
+        {"c.jsonl": '{"text": "a", "label": {"x": 1}}\n{"text": "b", "label": {"x": 2}}\n'},
+        {"path": "c.jsonl"},
+        "column 'label' holds struct",
+    ),
     "jsonl empty": ({"c.jsonl": b""}, {"path": "c.jsonl"}, "c.jsonl"),
     "parquet not parquet": ({"c.parquet": b"PAR1 not really"}, {"path": "c.parquet"}, "cannot be read as parquet"),
-    "parquet wrong columns": ({"c.parquet": pa.table({"a": ["x"], "b": ["y"]})}, {"path": "c.parquet"},
-                              "column(s) ['text', 'label'] not found"),
-    "parquet binary text": ({"c.parquet": pa.table({"text": [b"\xff"] * 4, "label": ["a", "b"] * 2})},
-                            {"path": "c.parquet"}, "column 'text' holds binary"),
+    "parquet wrong columns": (
+        {"c.parquet": pa.table({"a": ["x"], "b": ["y"]})},
+        {"path": "c.parquet"},
+        "column(s) ['text', 'label'] not found",
+    ),
+    "parquet binary text": (
+        {"c.parquet": pa.table({"text": [b"\xff"] * 4, "label": ["a", "b"] * 2})},
+        {"path": "c.parquet"},
+        "column 'text' holds binary",
+    ),
     "fasttext no label": ({"c.ft": "__label__a fine\njust text\n"}, {"path": "c.ft"}, "c.ft: line 2: no __label__"),
-    "fasttext two labels": ({"c.txt": "__label__a __label__b text\n"}, {"path": "c.txt"},
-                            "c.txt: line 1: 2 labels (a, b)"),
+    "fasttext two labels": (
+        {"c.txt": "__label__a __label__b text\n"},
+        {"path": "c.txt"},
+        "c.txt: line 1: 2 labels (a, b)",
+    ),
     "fasttext empty label": ({"c.ft": "__label__ text\n"}, {"path": "c.ft"}, "line 1: an empty __label__"),
-    "fasttext split column": ({"c.ft": "__label__a x\n"}, {"path": "c.ft", "split_column": "split"},
-                              "datasets.mine.split_column"),
+    "fasttext split column": (
+        {"c.ft": "__label__a x\n"},
+        {"path": "c.ft", "split_column": "split"},
+        "datasets.mine.split_column",
+    ),
     "tree without classes": ({"tree/loose.txt": "x"}, {"path": "tree"}, "no <label>/*.txt files"),
     "tree empty": ({"tree/a/notes.md": "x"}, {"path": "tree"}, "no <label>/*.txt files"),
-    "tree latin-1 file": ({"tree/a/1.txt": "ok", "tree/b/2.txt": b"caf\xe9"}, {"path": "tree"},
-                          "set datasets.mine.encoding"),
-    "fallback cannot decode": ({"tree/a/1.txt": b"\x81\x8d"}, {"path": "tree", "encoding_fallback": "cp1252"},
-                               "neither utf-8"),
-    "class file is a folder": ({"c/a.txt": "x\n", "c/b/x": "y"}, {"class_files": {"a": "c/a.txt", "b": "c/b"}},
-                               "c/b does not exist or is not a file"),
-    "class files empty": ({"c/a.txt": "", "c/b.txt": "\n\n"}, {"class_files": {"a": "c/a.txt", "b": "c/b.txt"}},
-                          "0 class(es) left"),
-    "split file missing": ({"t.csv": "text,label\na,b\n"}, {"files": {"train": "t.csv", "test": "s.csv"}},
-                           "s.csv does not exist"),
+    "tree latin-1 file": (
+        {"tree/a/1.txt": "ok", "tree/b/2.txt": b"caf\xe9"},
+        {"path": "tree"},
+        "set datasets.mine.encoding",
+    ),
+    "fallback cannot decode": (
+        {"tree/a/1.txt": b"\x81\x8d"},
+        {"path": "tree", "encoding_fallback": "cp1252"},
+        "neither utf-8",
+    ),
+    "class file is a folder": (
+        {"c/a.txt": "x\n", "c/b/x": "y"},
+        {"class_files": {"a": "c/a.txt", "b": "c/b"}},
+        "c/b does not exist or is not a file",
+    ),
+    "class files empty": (
+        {"c/a.txt": "", "c/b.txt": "\n\n"},
+        {"class_files": {"a": "c/a.txt", "b": "c/b.txt"}},
+        "0 class(es) left",
+    ),
+    "split file missing": (
+        {"t.csv": "text,label\na,b\n"},
+        {"files": {"train": "t.csv", "test": "s.csv"}},
+        "s.csv does not exist",
+    ),
     "unknown suffix": ({"c.xlsx": "x"}, {"path": "c.xlsx"}, "c.xlsx: unknown format"),
 }
 
@@ -222,16 +287,41 @@ def random_cases(seed: int) -> dict[str, tuple[dict, dict, str]]:
     """Random bytes (never valid UTF-8) and random text (never the expected columns) for every format."""
     rng = random.Random(seed)
     noise = rng.randbytes(rng.randrange(0, 400)) + b"\xff"
-    pieces = ["a", "é", "中", ",", "\t", '"', "'", "{", "}", "[", "]", ":", "\n", "\r\n", " ", "__label__", "\x00",
-              "\\", "1", "null", "PAR1", "\u2028"]
+    pieces = [
+        "a",
+        "é",
+        "中",
+        ",",
+        "\t",
+        '"',
+        "'",
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        "\n",
+        "\r\n",
+        " ",
+        "__label__",
+        "\x00",
+        "\\",
+        "1",
+        "null",
+        "PAR1",
+        "\u2028",
+    ]
     text = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 300)))
     cases = {}
     for ext in ("csv", "tsv", "jsonl", "parquet", "ft"):
         cases[f"{ext} random bytes"] = ({f"r.{ext}": noise}, {"path": f"r.{ext}"}, f"r.{ext}")
         cases[f"{ext} random text"] = ({f"r.{ext}": text + "\nno label\n"}, {"path": f"r.{ext}"}, f"r.{ext}")
     cases["tree random bytes"] = ({"tree/a/r.txt": noise, "tree/b/s.txt": "ok"}, {"path": "tree"}, "a/r.txt")
-    cases["class file random bytes"] = ({"r.pos": noise, "r.neg": "ok\n"},
-                                        {"class_files": {"pos": "r.pos", "neg": "r.neg"}}, "r.pos")
+    cases["class file random bytes"] = (
+        {"r.pos": noise, "r.neg": "ok\n"},
+        {"class_files": {"pos": "r.pos", "neg": "r.neg"}},
+        "r.pos",
+    )
     return cases
 
 
@@ -267,7 +357,12 @@ def test_non_utf8_corpus_is_one_error_line_in_a_real_process(project):
     raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
     raw["datasets"]["mine"] = {"kind": "local", "path": "tree"}
     (project / "params.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    r = subprocess.run([sys.executable, "-m", "pipeline", "prepare", "-d", "mine"], cwd=project,
-                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    r = subprocess.run(
+        [sys.executable, "-m", "pipeline", "prepare", "-d", "mine"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert r.stderr.startswith("error: ") and "tree/a/1.txt" in r.stderr and "datasets.mine.encoding" in r.stderr

@@ -35,8 +35,11 @@ def textbench(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *a
 
 
 def prepared_ids(project: Path, name: str) -> list[str]:
-    return sorted(r for s in ("train", "dev", "test")
-                  for r in pq.read_table(project / f"data/prepared/{name}/{s}.parquet").column("id").to_pylist())
+    return sorted(
+        r
+        for s in ("train", "dev", "test")
+        for r in pq.read_table(project / f"data/prepared/{name}/{s}.parquet").column("id").to_pylist()
+    )
 
 
 def check(monkeypatch, capsys, project: Path, name: str, hostile: list[str], expected: list[str]) -> None:
@@ -77,11 +80,11 @@ def test_random_reuters_tarballs(project, monkeypatch, capsys):
             (f"/abs/{sgm()}", extra_docs),
             (f"/tmp/{rng.choice(['a', 'lewis.dtd'])}", b"x"),
             (f"{prefix}a/../../{rng.choice(['b.txt', sgm()])}", extra_docs),
-            (rng.choice(valid)[0], extra_docs),                                  # a second copy
+            (rng.choice(valid)[0], extra_docs),  # a second copy
             (f"{rng.choice(['other/', 'reuters21578/sub/', 'x/y/'])}{sgm()}", extra_docs),
             (("reuters21578/" if prefix != "reuters21578/" else "") + sgm(), extra_docs),  # another root
-            (f"{prefix}notes-\udce9\udcff.txt", b"latin-1 name"),                # not UTF-8
-            (f"{prefix}reut2-0\n1.sgm", extra_docs),                             # odd, but a legal name: ignored
+            (f"{prefix}notes-\udce9\udcff.txt", b"latin-1 name"),  # not UTF-8
+            (f"{prefix}reut2-0\n1.sgm", extra_docs),  # odd, but a legal name: ignored
         ]
         hostile = pick_hostile(rng, pool[:-1]) + [pool[-1]] * rng.randrange(2)
         members = valid + benign + hostile
@@ -102,19 +105,30 @@ def test_random_thucnews_zips(project, monkeypatch, capsys):
     for _ in range(CASES):
         root = rng.choice(["THUCNews", "news"])
         valid = [(f"{root}/{c}/{i}.txt", f"{c}标题{i}\n正文{i}".encode()) for c in CATS for i in range(10)]
-        benign = [(f"{root}/", b""), (f"{root}/{CATS[0]}/", b""), (f"{root}/汽车/1.txt", "汽车\n".encode()),
-                  ("readme.md", b"x"), (f"{root}/LICENSE", b"x")]
+        benign = [
+            (f"{root}/", b""),
+            (f"{root}/{CATS[0]}/", b""),
+            (f"{root}/汽车/1.txt", "汽车\n".encode()),
+            ("readme.md", b"x"),
+            (f"{root}/LICENSE", b"x"),
+        ]
 
         def cat() -> str:
             return rng.choice(CATS)
 
         pool = [
-            (f"{root}/../../x.txt", b"x"), (f"/abs/{cat()}/evil.txt", b"x"), (f"../../{cat()}/y.txt", b"x"),
-            (f"C:\\{cat()}\\z.txt", b"x"), (f"{root}/{cat()}/..", b""),
-            (rng.choice(valid)[0], "重复\n".encode()),                      # a second copy
-            (f"{root}/{cat()}/sub/4.txt", b"x"), (f"{cat()}/5.txt", b"x"), (f"Other/{cat()}/6.txt", b"x"),
-            (f"__MACOSX/{root}/{cat()}/._7.txt", b"x"), ("top.txt", b"x"),
-            (f"{root}/{cat()}/{BAD_UTF8[0]}.txt", b"x"),                    # not UTF-8 once broken
+            (f"{root}/../../x.txt", b"x"),
+            (f"/abs/{cat()}/evil.txt", b"x"),
+            (f"../../{cat()}/y.txt", b"x"),
+            (f"C:\\{cat()}\\z.txt", b"x"),
+            (f"{root}/{cat()}/..", b""),
+            (rng.choice(valid)[0], "重复\n".encode()),  # a second copy
+            (f"{root}/{cat()}/sub/4.txt", b"x"),
+            (f"{cat()}/5.txt", b"x"),
+            (f"Other/{cat()}/6.txt", b"x"),
+            (f"__MACOSX/{root}/{cat()}/._7.txt", b"x"),
+            ("top.txt", b"x"),
+            (f"{root}/{cat()}/{BAD_UTF8[0]}.txt", b"x"),  # not UTF-8 once broken
         ]
         hostile = pick_hostile(rng, pool)
         members = valid + benign + hostile

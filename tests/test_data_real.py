@@ -18,9 +18,30 @@ from pipeline.io import sha256_file
 pytestmark = pytest.mark.corpora
 
 REUTERS_DROPPED = {  # single-label ModApte classes with < 10 documents (train+dev+test), as measured
-    "coconut": 1, "cpu": 4, "dlr": 6, "groundnut": 2, "hog": 1, "instal-debt": 6, "inventories": 3, "jet": 3,
-    "l-cattle": 1, "lead": 8, "meal-feed": 7, "naphtha": 1, "nickel": 4, "oilseed": 9, "platinum": 3, "potato": 5,
-    "propane": 1, "rand": 1, "rice": 1, "silver": 4, "stg": 1, "tea": 5, "wool": 1, "yen": 6,
+    "coconut": 1,
+    "cpu": 4,
+    "dlr": 6,
+    "groundnut": 2,
+    "hog": 1,
+    "instal-debt": 6,
+    "inventories": 3,
+    "jet": 3,
+    "l-cattle": 1,
+    "lead": 8,
+    "meal-feed": 7,
+    "naphtha": 1,
+    "nickel": 4,
+    "oilseed": 9,
+    "platinum": 3,
+    "potato": 5,
+    "propane": 1,
+    "rand": 1,
+    "rice": 1,
+    "silver": 4,
+    "stg": 1,
+    "tea": 5,
+    "wool": 1,
+    "yen": 6,
 }
 
 
@@ -72,9 +93,15 @@ def test_thucnews_sample_per_class_and_split(cfg, project):
     download(cfg, "thucnews")
     out = prepare(cfg, "thucnews")
     card = json.loads((out / "card.json").read_text())
-    assert card["reader"]["available_per_class"]["游戏"] == 1044 and card["reader"]["available_per_class"]["教育"] == 948
+    assert (
+        card["reader"]["available_per_class"]["游戏"] == 1044 and card["reader"]["available_per_class"]["教育"] == 948
+    )
     assert all(n == 940 for n in card["reader"]["sampled_per_class"].values())
-    assert card["counts"]["train"] == {c: 752 for c in card["labels"]} and card["totals"] == {"train": 7520, "dev": 940, "test": 940}
+    assert card["counts"]["train"] == {c: 752 for c in card["labels"]} and card["totals"] == {
+        "train": 7520,
+        "dev": 940,
+        "test": 940,
+    }
     test = pq.read_table(out / "test.parquet").to_pylist()
     assert all(r["id"].startswith(r["label"] + "/") and r["text"] for r in test)
 
@@ -84,14 +111,22 @@ def test_mr_class_files_prepare_without_conversion(project, corpora):
     if not (mr / "rt-polarity.pos").is_file():
         pytest.skip(f"MR polarity files not found at {mr}")
     raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
-    raw["datasets"]["mr"] = {"kind": "local", "ratios": [0.8, 0.1, 0.1],
-                             "class_files": {"pos": str(mr / "rt-polarity.pos"), "neg": str(mr / "rt-polarity.neg")}}
+    raw["datasets"]["mr"] = {
+        "kind": "local",
+        "ratios": [0.8, 0.1, 0.1],
+        "class_files": {"pos": str(mr / "rt-polarity.pos"), "neg": str(mr / "rt-polarity.neg")},
+    }
     out = prepare(config_from_dict(raw), "mr")
     card = json.loads((out / "card.json").read_text())
     assert card["reader"] == {"files_read": 2, "read_with_fallback": 0, "fallback_files": []}
     assert card["labels"] == ["neg", "pos"] and card["empty_docs_dropped"] == 0
-    assert card["counts"] == {"train": {"neg": 4265, "pos": 4265}, "dev": {"neg": 533, "pos": 533},
-                              "test": {"neg": 533, "pos": 533}}  # all 5,331 + 5,331 lines, no duplicates
+    assert card["counts"] == {
+        "train": {"neg": 4265, "pos": 4265},
+        "dev": {"neg": 533, "pos": 533},
+        "test": {"neg": 533, "pos": 533},
+    }  # all 5,331 + 5,331 lines, no duplicates
     assert [s["sha256"][:8] for s in card["source"]] == ["3d5adb27", "e5c8fb73"]
-    docs = {r["id"]: r["text"] for s in ("train", "dev", "test") for r in pq.read_table(out / f"{s}.parquet").to_pylist()}
-    assert docs["pos/1"].startswith("the rock is destined to be the 21st century's new \" conan \"")
+    docs = {
+        r["id"]: r["text"] for s in ("train", "dev", "test") for r in pq.read_table(out / f"{s}.parquet").to_pylist()
+    }
+    assert docs["pos/1"].startswith('the rock is destined to be the 21st century\'s new " conan "')

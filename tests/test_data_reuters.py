@@ -19,12 +19,20 @@ from pipeline.errors import TextbenchError
 from pipeline.io import sha256_file
 
 
-def sgml_doc(newid: int, topics: list[str], split: str = "TRAIN", has_topics: str = "YES",
-             title: str = "TITLE {n}", body: str | None = "Body of &lt;doc&gt; {n} &amp; more\n&#3;") -> str:
+def sgml_doc(
+    newid: int,
+    topics: list[str],
+    split: str = "TRAIN",
+    has_topics: str = "YES",
+    title: str = "TITLE {n}",
+    body: str | None = "Body of &lt;doc&gt; {n} &amp; more\n&#3;",
+) -> str:
     d = "".join(f"<D>{t}</D>" for t in topics)
     text = f"<TITLE>{title.format(n=newid)}</TITLE>" + (f"<BODY>{body.format(n=newid)}</BODY>" if body else "")
-    return (f'<REUTERS TOPICS="{has_topics}" LEWISSPLIT="{split}" CGISPLIT="X" OLDID="1" NEWID="{newid}">\n'
-            f"<DATE>1987</DATE>\n<TOPICS>{d}</TOPICS>\n<TEXT>&#2;\n{text}</TEXT>\n</REUTERS>\n")
+    return (
+        f'<REUTERS TOPICS="{has_topics}" LEWISSPLIT="{split}" CGISPLIT="X" OLDID="1" NEWID="{newid}">\n'
+        f"<DATE>1987</DATE>\n<TOPICS>{d}</TOPICS>\n<TEXT>&#2;\n{text}</TEXT>\n</REUTERS>\n"
+    )
 
 
 def corpus_docs() -> list[str]:
@@ -34,9 +42,9 @@ def corpus_docs() -> list[str]:
         for i in range(count):
             n += 1
             docs.append(sgml_doc(n, [label], "TEST" if i % 4 == 0 else "TRAIN"))
-    docs.append(sgml_doc(n + 1, ["earn", "acq"]))                          # multi-label: dropped
-    docs.append(sgml_doc(n + 2, ["earn"], has_topics="NO"))                # not ModApte
-    docs.append(sgml_doc(n + 3, ["earn"], title="", body=None))            # empty text
+    docs.append(sgml_doc(n + 1, ["earn", "acq"]))  # multi-label: dropped
+    docs.append(sgml_doc(n + 2, ["earn"], has_topics="NO"))  # not ModApte
+    docs.append(sgml_doc(n + 3, ["earn"], title="", body=None))  # empty text
     docs.append(sgml_doc(n + 4, ["earn"], "TEST", title="TITLE 2", body="Body of &lt;doc&gt; 2 &amp; more"))
     docs.append(sgml_doc(n + 5, ["acq"], title="Only a title é", body=None))
     return docs
@@ -48,7 +56,7 @@ def sgml_file(docs: list[str]) -> bytes:
 
 def sgml_members(docs: list[str], files: tuple[str, ...] = SGML_FILES, prefix: str = "") -> list[tuple[str, bytes]]:
     per = -(-len(docs) // len(files))
-    return [(prefix + name, sgml_file(docs[i * per:(i + 1) * per])) for i, name in enumerate(files)]
+    return [(prefix + name, sgml_file(docs[i * per : (i + 1) * per])) for i, name in enumerate(files)]
 
 
 def write_tar(path: Path, members: list[tuple[str, bytes]]) -> Path:
@@ -62,8 +70,13 @@ def write_tar(path: Path, members: list[tuple[str, bytes]]) -> Path:
     return path
 
 
-def make_tarball(path: Path, docs: list[str], files: tuple[str, ...] = SGML_FILES,
-                 extra: list[tuple[str, bytes]] = (), prefix: str = "") -> Path:
+def make_tarball(
+    path: Path,
+    docs: list[str],
+    files: tuple[str, ...] = SGML_FILES,
+    extra: list[tuple[str, bytes]] = (),
+    prefix: str = "",
+) -> Path:
     return write_tar(path, sgml_members(docs, files, prefix) + list(extra))
 
 
@@ -96,7 +109,9 @@ def test_modapte_single_label_card_and_contract(project, archive):
     assert card["reader"]["modapte"] == {"train": 57, "test": 20}  # TOPICS="YES" and TRAIN/TEST
     assert card["reader"]["not_single_label"] == 1 and card["empty_docs_dropped"] == 1
     assert card["labels"] == ["acq", "earn"]
-    assert card["dropped_classes"] == [{"label": "rare", "docs": 3, "reason": "fewer than min_docs_per_class=5 documents"}]
+    assert card["dropped_classes"] == [
+        {"label": "rare", "docs": 3, "reason": "fewer than min_docs_per_class=5 documents"}
+    ]
     assert card["duplicates_removed"] == {"train": 1, "dev": 0, "test": 0}  # doc 2's copy in test wins
     assert card["totals"]["test"] == 19 and sum(card["totals"].values()) == 71
     assert card["source"][0]["sha256"] == sha256_file(archive)
@@ -155,15 +170,18 @@ def test_missing_archive_says_to_download(project):
 EXTRA_DOCS = sgml_file([sgml_doc(1000 + i, ["earn"], title="EXTRA {n}") for i in range(5)])
 
 
-@pytest.mark.parametrize("name, why", [
-    ("../../reut2-000.sgm", "has a '..' component"),
-    ("/abs/reut2-001.sgm", "has an absolute path"),
-    ("reut2-002.sgm", "appears twice"),
-    ("./reut2-003.sgm", "appears twice"),  # the same member once `./` is dropped
-    ("other/reut2-004.sgm", r"is not where the corpus keeps its documents \(reut2-NNN.sgm at the archive root"),
-    ("reuters21578/reut2-005.sgm", "is under a different root folder than reut2-000.sgm"),
-    ("notes/\udcff.txt", "has a name that is not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "name, why",
+    [
+        ("../../reut2-000.sgm", "has a '..' component"),
+        ("/abs/reut2-001.sgm", "has an absolute path"),
+        ("reut2-002.sgm", "appears twice"),
+        ("./reut2-003.sgm", "appears twice"),  # the same member once `./` is dropped
+        ("other/reut2-004.sgm", r"is not where the corpus keeps its documents \(reut2-NNN.sgm at the archive root"),
+        ("reuters21578/reut2-005.sgm", "is under a different root folder than reut2-000.sgm"),
+        ("notes/\udcff.txt", "has a name that is not valid UTF-8"),
+    ],
+)
 def test_hostile_member_is_one_error_naming_it(project, name, why):
     """Before: each of these was parsed as extra SGML (23,578 documents from the real archive, not 21,578)."""
     (project / "data/raw/reuters").mkdir(parents=True)

@@ -20,10 +20,12 @@ from pipeline.io import sha256_file
 CATS = {"体育": 30, "财经": 25, "科技": 20}
 
 
-def make_zip(path: Path, cats: dict[str, int] = CATS, shuffle: int | None = None,
-             extra: dict[str, bytes] | None = None) -> Path:
-    members = [(f"THUCNews/{c}/{i}.txt", f"{c}标题{i}\n{c}正文 第{i}篇\n".encode()) for c, n in cats.items()
-               for i in range(n)]
+def make_zip(
+    path: Path, cats: dict[str, int] = CATS, shuffle: int | None = None, extra: dict[str, bytes] | None = None
+) -> Path:
+    members = [
+        (f"THUCNews/{c}/{i}.txt", f"{c}标题{i}\n{c}正文 第{i}篇\n".encode()) for c, n in cats.items() for i in range(n)
+    ]
     members += list((extra or {}).items())
     if shuffle is not None:
         random.Random(shuffle).shuffle(members)
@@ -64,21 +66,32 @@ def test_sample_does_not_depend_on_member_order(project):
     again = {p.name: sha256_file(p) for p in sorted(prepare(make_config(project), "thucnews").glob("*.parquet"))}
     assert again == first
     other_seed = config_from_dict({**make_config(project).model_dump(), "seed": 1})
+
     def ids() -> set[str]:
-        return {r["id"] for s in ("train", "dev", "test")
-                for r in pq.read_table(project / f"data/prepared/thucnews/{s}.parquet").to_pylist()}
+        return {
+            r["id"]
+            for s in ("train", "dev", "test")
+            for r in pq.read_table(project / f"data/prepared/thucnews/{s}.parquet").to_pylist()
+        }
 
     before = ids()
     prepare(other_seed, "thucnews")
     assert ids() != before
 
 
-@pytest.mark.parametrize("ds, extra, match", [
-    ({"categories": ["体育", "汽车"]}, None, r"category '汽车' does not exist"),
-    ({"categories": ["体育", "空"]}, {"THUCNews/空/": b""}, r"category '空' is empty"),
-    ({"per_class": 26}, None, r"category '财经' has 25 documents but per_class is 26; lower .* to at most 25"),
-    ({"per_class": 0}, {"THUCNews/科技/bad.txt": b"\xff\xfe bad"}, r"member THUCNews/科技/bad.txt is not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "ds, extra, match",
+    [
+        ({"categories": ["体育", "汽车"]}, None, r"category '汽车' does not exist"),
+        ({"categories": ["体育", "空"]}, {"THUCNews/空/": b""}, r"category '空' is empty"),
+        ({"per_class": 26}, None, r"category '财经' has 25 documents but per_class is 26; lower .* to at most 25"),
+        (
+            {"per_class": 0},
+            {"THUCNews/科技/bad.txt": b"\xff\xfe bad"},
+            r"member THUCNews/科技/bad.txt is not valid UTF-8",
+        ),
+    ],
+)
 def test_bad_input_is_one_clear_error_and_no_output(project, ds, extra, match):
     make_zip(zip_path(project), extra=extra)
     with pytest.raises(TextbenchError, match=match):
@@ -131,17 +144,20 @@ def break_utf8(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name, why", [
-    ("THUCNews/../../x.txt", "has a '..' component"),
-    ("/abs/体育/evil.txt", "has an absolute path"),
-    ("../../体育/y.txt", "has a '..' component"),
-    ("C:\\体育\\z.txt", "has an absolute path"),
-    ("THUCNews/体育/3.txt", "appears twice"),
-    ("THUCNews/体育/sub/4.txt", r"is not where the corpus keeps its documents \(<root>/<category>/<file>.txt\)"),
-    ("体育/5.txt", r"is not where the corpus keeps its documents"),
-    ("Other/体育/6.txt", "is under a different root folder than THUCNews/"),
-    (f"THUCNews/体育/{BAD_UTF8[0]}.txt", "has a name that is not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "name, why",
+    [
+        ("THUCNews/../../x.txt", "has a '..' component"),
+        ("/abs/体育/evil.txt", "has an absolute path"),
+        ("../../体育/y.txt", "has a '..' component"),
+        ("C:\\体育\\z.txt", "has an absolute path"),
+        ("THUCNews/体育/3.txt", "appears twice"),
+        ("THUCNews/体育/sub/4.txt", r"is not where the corpus keeps its documents \(<root>/<category>/<file>.txt\)"),
+        ("体育/5.txt", r"is not where the corpus keeps its documents"),
+        ("Other/体育/6.txt", "is under a different root folder than THUCNews/"),
+        (f"THUCNews/体育/{BAD_UTF8[0]}.txt", "has a name that is not valid UTF-8"),
+    ],
+)
 @pytest.mark.filterwarnings("ignore:Duplicate name")  # zipfile's, for the copy written on purpose
 def test_hostile_member_is_one_error_naming_it(project, name, why):
     """Before: these became training documents, and with `categories: []` `..` and `/abs` became classes."""
@@ -155,14 +171,26 @@ def test_hostile_member_is_one_error_naming_it(project, name, why):
     assert not (project / "data/prepared/thucnews").exists()
 
 
-@pytest.mark.parametrize("ds, match", [
-    ({"categories": ["体育"]}, r"dataset 'thucnews': 1 class\(es\) left after filtering \(\['体育'\]\); a classifier "
-                               r"needs at least 2: use a corpus \(or datasets.thucnews.categories\) with 2 or more"),
-    ({"min_docs_per_class": 26}, r"1 class\(es\) left .* lower datasets.thucnews.min_docs_per_class \(it dropped "
-                                 r"\['科技', '财经'\]\)"),
-    ({"per_class": 5, "ratios": [0.9, 0.05, 0.05]}, r"no documents in the dev/test split \(documents per split: "
-                                                    r"\{'train': 15, 'dev': 0, 'test': 0\}\).* raise datasets.thucnews.ratios"),
-])
+@pytest.mark.parametrize(
+    "ds, match",
+    [
+        (
+            {"categories": ["体育"]},
+            r"dataset 'thucnews': 1 class\(es\) left after filtering \(\['体育'\]\); a classifier "
+            r"needs at least 2: use a corpus \(or datasets.thucnews.categories\) with 2 or more",
+        ),
+        (
+            {"min_docs_per_class": 26},
+            r"1 class\(es\) left .* lower datasets.thucnews.min_docs_per_class \(it dropped "
+            r"\['科技', '财经'\]\)",
+        ),
+        (
+            {"per_class": 5, "ratios": [0.9, 0.05, 0.05]},
+            r"no documents in the dev/test split \(documents per split: "
+            r"\{'train': 15, 'dev': 0, 'test': 0\}\).* raise datasets.thucnews.ratios",
+        ),
+    ],
+)
 def test_one_class_or_an_empty_split_is_refused(project, ds, match):
     """Before: a single-class corpus trained to accuracy 1.0; empty dev/test splits failed later."""
     make_zip(zip_path(project))

@@ -56,11 +56,20 @@ def test_deployment_registers_and_a_run_reproduces_the_pipeline(tmp_path: Path, 
     from prefect.deployments import run_deployment
 
     project = dvc_project(tmp_path / "project")
-    env = {**os.environ, "PREFECT_API_URL": prefect_server, "PREFECT_RUNNER_POLL_FREQUENCY": "1",
-           "PREFECT_HOME": str(tmp_path / "prefect-home")}
-    serve = subprocess.Popen([sys.executable, "-m", "pipeline", "schedule", "--cron", "0 3 * * *", "--name", "t"],
-                             cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             start_new_session=True)
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_server,
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+    }
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "schedule", "--cron", "0 3 * * *", "--name", "t"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deployment = None
         with get_client(sync_client=True) as client:
@@ -81,8 +90,9 @@ def test_deployment_registers_and_a_run_reproduces_the_pipeline(tmp_path: Path, 
         assert "hello" in (project / "dvc.lock").read_text()  # DVC recorded the run in the project itself
 
         try:  # whoever can start a run through the API still cannot pick what it executes
-            hostile = run_deployment("textbench-rerun/t", parameters={"project_dir": str(tmp_path),
-                                                                      "command": "touch pwned"}, timeout=180)
+            hostile = run_deployment(
+                "textbench-rerun/t", parameters={"project_dir": str(tmp_path), "command": "touch pwned"}, timeout=180
+            )
             assert hostile.state is not None and not hostile.state.is_completed(), hostile.state
         except AssertionError:
             raise
@@ -103,8 +113,9 @@ def pids_of(cmdline: str) -> list[int]:
     found = []
     for p in Path("/proc").glob("[0-9]*"):
         try:
-            if (p / "cmdline").read_bytes().replace(b"\0", b" ").strip() == cmdline.encode() and \
-                    (p / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            if (p / "cmdline").read_bytes().replace(b"\0", b" ").strip() == cmdline.encode() and (
+                p / "stat"
+            ).read_text().rsplit(")", 1)[1].split()[0] != "Z":
                 found.append(int(p.name))
         except OSError:
             continue
@@ -114,8 +125,9 @@ def pids_of(cmdline: str) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads /proc")
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_schedule_stops_within_seconds_on_sigint_and_sigterm(tmp_path: Path, prefect_server: str,
-                                                             signum: signal.Signals) -> None:
+def test_schedule_stops_within_seconds_on_sigint_and_sigterm(
+    tmp_path: Path, prefect_server: str, signum: signal.Signals
+) -> None:
     """As systemd, Docker or a CI runner stop a service: the served run's command dies too, the
     schedule is paused, one line says so; exit 130/143."""
     from prefect.client.orchestration import get_client
@@ -123,11 +135,20 @@ def test_schedule_stops_within_seconds_on_sigint_and_sigterm(tmp_path: Path, pre
 
     project = dvc_project(tmp_path / "project")
     name, command = f"stop-{signum.name}", f"sleep {1000 + signum}.{time.time_ns() % 10**6}"  # unique: found by /proc
-    env = {**os.environ, "PREFECT_API_URL": prefect_server, "PREFECT_RUNNER_POLL_FREQUENCY": "1",
-           "PREFECT_HOME": str(tmp_path / "prefect-home")}
-    serve = subprocess.Popen([sys.executable, "-m", "pipeline", "schedule", "--cron", "0 3 * * *", "--name", name,
-                              "--command", command], cwd=project, env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, start_new_session=True)
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_server,
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+    }
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "schedule", "--cron", "0 3 * * *", "--name", name, "--command", command],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         with get_client(sync_client=True) as client:
             for _ in range(240):

@@ -54,10 +54,22 @@ def test_integrated_gradients_match_captum(predictors: dict[str, Predictor], nam
     p = predictors[name]
     target = p.labels.index("sports")
     ids_t, mask = (torch.from_numpy(a) for a in p.pad([p.encode([TEXT])[0]]))
-    lig = captum.LayerIntegratedGradients(lambda ids, m: torch.softmax(p.model(ids, m).float(), -1),
-                                          p.model.get_input_embeddings())
-    ref = lig.attribute(ids_t, torch.full_like(ids_t, p.pad_id), target=target, additional_forward_args=(mask,),
-                        n_steps=32, method="riemann_middle").sum(-1)[0].detach().numpy()
+    lig = captum.LayerIntegratedGradients(
+        lambda ids, m: torch.softmax(p.model(ids, m).float(), -1), p.model.get_input_embeddings()
+    )
+    ref = (
+        lig.attribute(
+            ids_t,
+            torch.full_like(ids_t, p.pad_id),
+            target=target,
+            additional_forward_args=(mask,),
+            n_steps=32,
+            method="riemann_middle",
+        )
+        .sum(-1)[0]
+        .detach()
+        .numpy()
+    )
     _, ours = integrated_gradients(p, TEXT, target, steps=32)
     np.testing.assert_allclose(ours, ref, atol=1e-6)
 
@@ -79,9 +91,13 @@ def test_highlight_html_escapes_merges_wordpieces_and_drops_specials() -> None:
 
 
 def test_error_analysis_lists_confident_mistakes_with_highlights(predictors: dict[str, Predictor], tmp_path) -> None:
-    rows = {"id": ["a", "b", "c", "d"], "text": ["goal today", "stock news", "the goal", "a week"],
-            "label": ["finance", "finance", "finance", "sports"], "pred": ["sports", "finance", "sports", "finance"],
-            "confidence": [0.7, 0.99, 0.9, 0.6]}
+    rows = {
+        "id": ["a", "b", "c", "d"],
+        "text": ["goal today", "stock news", "the goal", "a week"],
+        "label": ["finance", "finance", "finance", "sports"],
+        "pred": ["sports", "finance", "sports", "finance"],
+        "confidence": [0.7, 0.99, 0.9, 0.6],
+    }
     pq.write_table(pa.table(rows), tmp_path / "predictions.parquet")
     out = error_analysis(model_dir("textcnn"), tmp_path / "predictions.parquet", k=2, predictor=predictors["textcnn"])
     assert [r["id"] for r in out] == ["c", "a"]  # wrong ones, most confident first

@@ -34,8 +34,9 @@ def test_onnx_logits_match_torch() -> None:
 def test_bert_onnx_int8_bf16_and_hf_encoder_reloads() -> None:
     from transformers import AutoModel
 
-    result = CliRunner().invoke(app, ["export", str(model_dir("bert")), "--onnx", "--int8", "--bf16",
-                                      "--eval", str(_test_split("bert"))])
+    result = CliRunner().invoke(
+        app, ["export", str(model_dir("bert")), "--onnx", "--int8", "--bf16", "--eval", str(_test_split("bert"))]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((model_dir("bert") / "export" / "report.json").read_text())
     assert report["runtimes"]["onnx"]["max_abs_logit_diff"] < 1e-3 and "onnx-int8" in result.stdout
@@ -58,15 +59,20 @@ def test_bert_export_is_a_transformers_pipeline_with_textbench_predictions_and_a
     monkeypatch.setenv("TEXTBENCH_ROOT", str(trained_root()))
     report = export(model_dir("bert"), onnx=False)
     hf = model_dir("bert") / "export" / "hf"
-    assert report["hf"]["loads_with"] == "AutoModelForSequenceClassification" and report["hf"]["max_abs_logit_diff"] < 1e-4
+    assert (
+        report["hf"]["loads_with"] == "AutoModelForSequenceClassification" and report["hf"]["max_abs_logit_diff"] < 1e-4
+    )
     # longer than max_len 32, full-width letters (NFKC), a control character between words
     texts = TEXTS + ["ｇｏａｌ was\x01scored", "stock " + "the market said " * 40 + "goal"]
     clf = pipeline("text-classification", model=str(hf), truncation=True, top_k=None, device="cpu")
     expected = predictor("bert").predict(texts)
     for got, want in zip(clf(texts), expected):
         assert max(got, key=lambda r: r["score"])["label"] == want["label"]
-        np.testing.assert_allclose([r["score"] for r in sorted(got, key=lambda r: r["label"])],
-                                   [want["probs"][k] for k in sorted(want["probs"])], atol=1e-4)
+        np.testing.assert_allclose(
+            [r["score"] for r in sorted(got, key=lambda r: r["label"])],
+            [want["probs"][k] for k in sorted(want["probs"])],
+            atol=1e-4,
+        )
     card = (model_dir("bert") / "export" / "README.md").read_text()
     front = yaml.safe_load(card.split("---")[1])
     assert front["pipeline_tag"] == "text-classification" and front["datasets"] == ["reuters"]

@@ -17,8 +17,9 @@ from pipeline.errors import TextbenchError
 from pipeline.extras import INSTALL, require
 
 
-def test_serve_without_its_extra_is_one_line_naming_it(monkeypatch: pytest.MonkeyPatch,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_without_its_extra_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # what `import uvicorn` meets where it is not installed
     monkeypatch.setattr(sys, "argv", ["textbench", "serve", "--port", "1"])
     with pytest.raises(SystemExit) as exit_:
@@ -45,10 +46,16 @@ def test_a_broken_install_is_not_mistaken_for_a_missing_extra(tmp_path: Path, mo
 
 
 def test_the_extras_named_are_pyprojects() -> None:
-    extras = {name: [Requirement(r) for r in reqs] for name, reqs in
-              tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"].items()}
+    extras = {
+        name: [Requirement(r) for r in reqs]
+        for name, reqs in tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+            "optional-dependencies"
+        ].items()
+    }
     for module, target in INSTALL.items():
         if target.startswith("textbench["):
-            assert module.replace("_", "-") in {r.name for r in extras[target[len("textbench["):-1]]}, target
-    (itself,) = [r for r in extras["dev"] if r.name == "textbench"]  # `make setup` installs dev: the tests cover every extra
+            assert module.replace("_", "-") in {r.name for r in extras[target[len("textbench[") : -1]]}, target
+    (itself,) = [
+        r for r in extras["dev"] if r.name == "textbench"
+    ]  # `make setup` installs dev: the tests cover every extra
     assert itself.extras == {"serve", "export", "explain", "dask"}

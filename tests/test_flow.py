@@ -26,8 +26,11 @@ from flows.slots import CPU, auto_cpu_slots, device_slots, hold_slot, resolve_sl
 from pipeline.config import OrchestrationConfig, load_config
 from pipeline.errors import TextbenchError
 
-WORDS = {"sport": "goal match team score win league", "money": "bank rate stock market price fund",
-         "tech": "chip code software robot data cloud"}
+WORDS = {
+    "sport": "goal match team score win league",
+    "money": "bank rate stock market price fund",
+    "tech": "chip code software robot data cloud",
+}
 
 
 @pytest.fixture
@@ -45,10 +48,19 @@ def tiny(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
     raw["datasets"] = {"tiny": {"kind": "local", "path": "tiny.csv", "ratios": [0.6, 0.2, 0.2], "max_len": 16}}
     raw["benchmark"] = {"datasets": ["tiny"], "models": ["textcnn", "fasttext"], "seeds": [1, 2]}
-    raw["train"] = {**raw.get("train", {}), "epochs": 1, "batch_size": 8, "eval_every": 2, "max_steps": 4,
-                    "max_train_samples": 0, "threads": 1}
-    raw["models"] = {"textcnn": {"arch": {"embed_dim": 16, "num_filters": 8}},
-                     "fasttext": {"arch": {"embed_dim": 16, "ngram_buckets": 100}}}
+    raw["train"] = {
+        **raw.get("train", {}),
+        "epochs": 1,
+        "batch_size": 8,
+        "eval_every": 2,
+        "max_steps": 4,
+        "max_train_samples": 0,
+        "threads": 1,
+    }
+    raw["models"] = {
+        "textcnn": {"arch": {"embed_dim": 16, "num_filters": 8}},
+        "fasttext": {"arch": {"embed_dim": 16, "ngram_buckets": 100}},
+    }
     raw["orchestration"] = {"gpus": "none"}
     (project / "params.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     cfg = load_config(project / "params.yaml")
@@ -134,8 +146,12 @@ def test_two_gpus_five_tasks_never_share_a_gpu(tmp_path: Path) -> None:
 
 def test_plan_layout_and_per_model_fingerprints(tiny: Path) -> None:
     jobs = bm.plan(load_config(tiny / "params.yaml"))
-    assert [j.name for j in jobs] == ["tiny/textcnn/seed1", "tiny/textcnn/seed2", "tiny/fasttext/seed1",
-                                      "tiny/fasttext/seed2"]
+    assert [j.name for j in jobs] == [
+        "tiny/textcnn/seed1",
+        "tiny/textcnn/seed2",
+        "tiny/fasttext/seed1",
+        "tiny/fasttext/seed2",
+    ]
     first, extra = jobs[0], jobs[1]
     assert Path(first.model_dir) == tiny / "models/tiny/textcnn" and first.primary
     assert Path(extra.report_dir) == tiny / "reports/tiny/textcnn/seeds/2" and not extra.primary
@@ -158,7 +174,11 @@ def test_plan_skips_bert_jobs_whose_encoder_does_not_cover_the_text(tiny: Path) 
     sub = vocab.parent / "subword"
     sub.mkdir()
     meta = json.loads((vocab / "meta.json").read_text())
-    meta |= {"scheme": "subword", "encoder": "minilm", "splits": {s: {**st, "unk_rate": 0.6} for s, st in meta["splits"].items()}}
+    meta |= {
+        "scheme": "subword",
+        "encoder": "minilm",
+        "splits": {s: {**st, "unk_rate": 0.6} for s, st in meta["splits"].items()},
+    }
     (sub / "meta.json").write_text(json.dumps(meta))
     edit_params(tiny, lambda raw: raw["benchmark"].update(models=["textcnn", "bert", "bert_fnn"], seeds=[1]))
     jobs = {j.model: j for j in bm.plan(load_config(tiny / "params.yaml"))}
@@ -221,8 +241,9 @@ def test_task_runner_choices() -> None:
 
     local = make_task_runner(OrchestrationConfig(), 3)
     assert isinstance(local, ThreadPoolTaskRunner) and local._max_workers == 3
-    assert isinstance(make_task_runner(OrchestrationConfig(task_runner="dask", dask_address="tcp://h:8786"), 2),
-                      DaskTaskRunner)
+    assert isinstance(
+        make_task_runner(OrchestrationConfig(task_runner="dask", dask_address="tcp://h:8786"), 2), DaskTaskRunner
+    )
     try:
         import prefect_ray  # noqa: F401
     except ImportError:  # not installed here: the error says how to get it
@@ -269,8 +290,9 @@ def fake_trainer(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     calls.write_text("")
     monkeypatch.setenv("FAKE_CALLS", str(calls))
     real = bm.train_command
-    monkeypatch.setattr(bm, "train_command", lambda params, job, resume: [
-        sys.executable, str(script), *real(params, job, resume)[4:]])
+    monkeypatch.setattr(
+        bm, "train_command", lambda params, job, resume: [sys.executable, str(script), *real(params, job, resume)[4:]]
+    )
     return calls
 
 
@@ -299,21 +321,26 @@ def latest_artifact(key: str):
 
     with get_client(sync_client=True) as client:
         found = client.read_latest_artifacts(
-            artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key])))
+            artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key]))
+        )
     assert len(found) == 1, f"no artifact {key}"
     return found[0]
 
 
 @pytest.mark.slow
 def test_flow_isolates_failures_skips_unchanged_and_retrains_one_model(
-        tiny: Path, fake_trainer: Path, prefect_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    tiny: Path, fake_trainer: Path, prefect_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
     params = tiny / "params.yaml"
     monkeypatch.setenv("FAKE_FAIL", "fasttext")
     edit_params(tiny, lambda raw: raw["orchestration"].update(retries=1))
     results = {r["job"]: r for r in bm.run_benchmark(params)}
     assert {k: r["status"] for k, r in results.items()} == {
-        "tiny/textcnn/seed1": "ok", "tiny/textcnn/seed2": "ok", "tiny/fasttext/seed1": "failed",
-        "tiny/fasttext/seed2": "failed"}
+        "tiny/textcnn/seed1": "ok",
+        "tiny/textcnn/seed2": "ok",
+        "tiny/fasttext/seed1": "failed",
+        "tiny/fasttext/seed2": "failed",
+    }
     assert fake_trainer.read_text().count("fasttext/1") == 2  # retried once, then recorded as failed
     st = statuses(tiny)
     assert st["tiny/fasttext/seed1"]["error"] == "error: models.x: boom (fix it)"
@@ -327,13 +354,19 @@ def test_flow_isolates_failures_skips_unchanged_and_retrains_one_model(
     monkeypatch.setenv("FAKE_FAIL", "")
     assert [r["status"] for r in bm.run_benchmark(params)] == ["skipped", "skipped", "ok", "ok"]
     assert calls_of(fake_trainer) == ["fasttext/1", "fasttext/2"]
-    assert last_flow_run_states() == {"train tiny/textcnn seed 1": "Skipped", "train tiny/textcnn seed 2": "Skipped",
-                                      "train tiny/fasttext seed 1": "Completed",
-                                      "train tiny/fasttext seed 2": "Completed"}
+    assert last_flow_run_states() == {
+        "train tiny/textcnn seed 1": "Skipped",
+        "train tiny/textcnn seed 2": "Skipped",
+        "train tiny/fasttext seed 1": "Completed",
+        "train tiny/fasttext seed 2": "Completed",
+    }
     table, link = latest_artifact("textbench-table-tiny"), latest_artifact("textbench-report")
     assert [(r["model"], r["seed"], r["status"], r["stop_reason"]) for r in json.loads(table.data)] == [
-        ("textcnn", "1", "skipped", "—"), ("textcnn", "2", "skipped", "—"), ("fasttext", "1", "ok", "—"),
-        ("fasttext", "2", "ok", "—")]
+        ("textcnn", "1", "skipped", "—"),
+        ("textcnn", "2", "skipped", "—"),
+        ("fasttext", "1", "ok", "—"),
+        ("fasttext", "2", "ok", "—"),
+    ]
     assert link.type == "markdown" and (tiny / "reports/index.html").as_uri() in link.data
 
     # one model's lr changes: only it retrains (on Dask), and its extra seed's dirs survive the swap
@@ -387,8 +420,12 @@ def test_signals_stop_running_trainings_and_start_no_new_one(tmp_path: Path) -> 
 
     def supervise() -> None:
         try:
-            run_streaming([sys.executable, "-c", "import time; print('training', flush=True); time.sleep(60)"], {},
-                          tmp_path, Log())
+            run_streaming(
+                [sys.executable, "-c", "import time; print('training', flush=True); time.sleep(60)"],
+                {},
+                tmp_path,
+                Log(),
+            )
         except Stopped as e:
             out.append(e)
 
@@ -419,8 +456,14 @@ def _slow(raw: dict) -> None:
 def start_run(project: Path, server: str) -> subprocess.Popen[bytes]:
     """`textbench benchmark` in `project` as a real process on the test's Prefect server."""
     env = {**os.environ, "PREFECT_API_URL": server, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "pipeline", "benchmark"], cwd=project, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "benchmark"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def children(pid: int) -> list[int]:
@@ -498,8 +541,13 @@ def test_a_second_trainer_of_a_job_exits_2_naming_the_dir(tiny: Path) -> None:
 
     model_dir = paths.model_dir("tiny", "textcnn")
     with locked(paths.job_lock(model_dir)):  # as the first trainer holds it
-        proc = subprocess.run([sys.executable, "-m", "pipeline", "train", "-d", "tiny", "-m", "textcnn"], cwd=tiny,
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipeline", "train", "-d", "tiny", "-m", "textcnn"],
+            cwd=tiny,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith(f"error: {model_dir}: another trainer is writing it")
     assert f"pid {os.getpid()} holds" in proc.stderr
@@ -509,6 +557,7 @@ def test_a_second_trainer_of_a_job_exits_2_naming_the_dir(tiny: Path) -> None:
 @pytest.mark.slow
 def test_a_training_failing_inside_the_loop_reports_the_trainers_error(tiny: Path, prefect_server) -> None:
     """The trainer's `error:` line lands below its progress bar, so status.json (and the report) carry it."""
+
     def diverge(raw: dict) -> None:
         raw["benchmark"].update(models=["textcnn"], seeds=[1])
         raw["models"]["textcnn"]["train"] = {"lr": 1e30, "warmup_ratio": 0.0, "grad_clip": 0.0}

@@ -46,7 +46,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str]:
                 state[path.pop()] = 2
                 stack.pop()
             elif state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             elif not state.get(nxt):
                 state[nxt] = 1
                 path.append(nxt)
@@ -73,6 +73,8 @@ def test_package_inits_only_re_export() -> None:
         for node in ast.parse(init.read_text(encoding="utf-8")).body:
             docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
             names = isinstance(node, ast.Assign) and all(
-                isinstance(t, ast.Name) and t.id in ("__all__", "__version__") for t in node.targets)
-            assert docstring or names or isinstance(node, (ast.Import, ast.ImportFrom)), \
+                isinstance(t, ast.Name) and t.id in ("__all__", "__version__") for t in node.targets
+            )
+            assert docstring or names or isinstance(node, (ast.Import, ast.ImportFrom)), (
                 f"{init.relative_to(REPO)}:{node.lineno}: move this into a named module"
+            )

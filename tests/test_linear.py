@@ -37,9 +37,12 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The planted-word two-class corpus (serve_models.write_corpus), tokenized, both baselines trained by
     `textbench train` under params written here (no shipped defaults)."""
     root = tmp_path_factory.mktemp("linear")
-    params = {"datasets": {"reuters": {"kind": "local", "path": "unused.csv", "max_len": 32}},
-              "train": {"threads": 1}, "models": {"tfidf_lr": {"arch": {"c_grid": [1.0, 10.0]}}},
-              "benchmark": {"datasets": ["reuters"], "models": list(MODELS)}}
+    params = {
+        "datasets": {"reuters": {"kind": "local", "path": "unused.csv", "max_len": 32}},
+        "train": {"threads": 1},
+        "models": {"tfidf_lr": {"arch": {"c_grid": [1.0, 10.0]}}},
+        "benchmark": {"datasets": ["reuters"], "models": list(MODELS)},
+    }
     (root / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     write_corpus(root)
     with pytest.MonkeyPatch.context() as mp:
@@ -76,13 +79,17 @@ def test_module_computes_sklearns_tfidf_and_decision_scores(root: Path, model: s
     net, cfg = load_trained(root / "models" / "reuters" / model)
     tok = root / "data" / "tokenized" / "reuters" / "vocab"
     train, test = (read_split(tok, s, cfg.num_labels) for s in ("train", "test"))
-    docs = {name: [" ".join(map(str, split.values[split.offsets[i]:split.offsets[i + 1]])) for i in range(len(split))]
-            for name, split in (("train", train), ("test", test))}
+    docs = {
+        name: [" ".join(map(str, split.values[split.offsets[i] : split.offsets[i + 1]])) for i in range(len(split))]
+        for name, split in (("train", train), ("test", test))
+    }
     vec = TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), sublinear_tf=True, lowercase=False)
     vec.fit(docs["train"])
     v = cfg.vocab_size
-    key = {gram: sum(int(t) * v ** (len(gram.split()) - 1 - j) for j, t in enumerate(gram.split()))
-           for gram in vec.vocabulary_}
+    key = {
+        gram: sum(int(t) * v ** (len(gram.split()) - 1 - j) for j, t in enumerate(gram.split()))
+        for gram in vec.vocabulary_
+    }
     keys = net.embedder.keys[:-1].numpy()
     assert sorted(key.values()) == keys.tolist()
     ours = matrix(net.embedder, test).toarray()
@@ -112,16 +119,21 @@ def test_multiclass_weights_are_sklearns_rows(tmp_path: Path) -> None:
     from pipeline.train.linear import fit_linear
     from train_fixtures import LABELS, toy_docs
 
-    cfg = config_from_dict({"datasets": {"toy": {"kind": "local", "path": "x.csv"}},
-                            "benchmark": {"datasets": ["toy"], "models": ["tfidf_svm"]}})
+    cfg = config_from_dict(
+        {
+            "datasets": {"toy": {"kind": "local", "path": "x.csv"}},
+            "benchmark": {"datasets": ["toy"], "models": ["tfidf_svm"]},
+        }
+    )
     splits = {}
     for s, n in (("train", 80), ("dev", 24)):
         docs, labels = toy_docs(n, seed=len(s))
         splits[s] = Split.from_seqs([np.array(d) + 2 for d in docs], np.array(labels))
     net, arch = build_model("tfidf_svm", BuildContext(len(LABELS), 42, 0, 16), {"c_grid": [0.5]})
     fit_linear(net, splits["train"], splits["dev"], LABELS, cfg.train_for("tfidf_svm"), 0, TrainState("fp", 4))
-    clf = _classifier("squared_hinge", 0.5, arch["max_iter"], False, 0).fit(matrix(net.embedder, splits["train"]),
-                                                                            splits["train"].labels)
+    clf = _classifier("squared_hinge", 0.5, arch["max_iter"], False, 0).fit(
+        matrix(net.embedder, splits["train"]), splits["train"].labels
+    )
     ids, mask = splits["dev"].collate(np.arange(24), 0)
     with torch.no_grad():
         logits = (net(ids, mask) * net.head.temperature).numpy()
@@ -141,8 +153,12 @@ def test_predict_cli_serve_and_explain(root: Path) -> None:
     cli = runner.invoke(app, ["explain", str(mdir), "the goal came late"])
     assert cli.exit_code == 0 and cli.output.startswith("sports\t") and "(linear)" in cli.output
     assert runner.invoke(app, ["predict", str(mdir), "-", "--variant", "int8"], input="goal\n").exit_code == 0
-    onnx = subprocess.run([sys.executable, "-m", "pipeline", "predict", str(mdir), "-", "--variant", "onnx"],
-                          input="goal\n", capture_output=True, text=True)
+    onnx = subprocess.run(
+        [sys.executable, "-m", "pipeline", "predict", str(mdir), "-", "--variant", "onnx"],
+        input="goal\n",
+        capture_output=True,
+        text=True,
+    )
     assert onnx.returncode == 2 and onnx.stderr.startswith("error: ") and onnx.stderr.count("\n") == 1
     assert "no ONNX graph" in onnx.stderr
 
@@ -192,9 +208,15 @@ def test_corrupt_arch_and_bad_params_are_named_errors(root: Path, tmp_path: Path
 
 def test_fingerprint_ignores_train_keys_linear_models_do_not_read() -> None:
     """lr/epochs do not retrain a linear baseline; select_metric does; a neural model hashes them all."""
+
     def cfg(**train):
-        return config_from_dict({"datasets": {"toy": {"kind": "local", "path": "x.csv"}}, "train": train,
-                                 "benchmark": {"datasets": ["toy"], "models": ["tfidf_svm"]}})
+        return config_from_dict(
+            {
+                "datasets": {"toy": {"kind": "local", "path": "x.csv"}},
+                "train": train,
+                "benchmark": {"datasets": ["toy"], "models": ["tfidf_svm"]},
+            }
+        )
 
     base = cfg().train_for("tfidf_svm").identity("linear")
     assert cfg(lr=0.5, epochs=9, device="cpu").train_for("tfidf_svm").identity("linear") == base
@@ -203,9 +225,11 @@ def test_fingerprint_ignores_train_keys_linear_models_do_not_read() -> None:
 
 
 def test_family_arch_does_not_leak_between_classic_and_linear() -> None:
-    raw = {"datasets": {"toy": {"kind": "local", "path": "x.csv"}},
-           "families": {"classic": {"arch": {"embed_dim": 64}}, "linear": {"arch": {"ngram_max": 1}}},
-           "benchmark": {"datasets": ["toy"], "models": ["tfidf_svm", "textcnn"]}}
+    raw = {
+        "datasets": {"toy": {"kind": "local", "path": "x.csv"}},
+        "families": {"classic": {"arch": {"embed_dim": 64}}, "linear": {"arch": {"ngram_max": 1}}},
+        "benchmark": {"datasets": ["toy"], "models": ["tfidf_svm", "textcnn"]},
+    }
     cfg = config_from_dict(raw)
     assert cfg.arch_for("tfidf_lr") == {"ngram_max": 1} and cfg.arch_for("textcnn") == {"embed_dim": 64}
     raw["families"]["linear"] = {"arch": {"embed_dim": 64}}
@@ -223,11 +247,20 @@ def test_report_says_whether_a_simple_baseline_is_best() -> None:
     line = baseline_line([run("tfidf_svm", 0.944, 0.754), run("tfidf_lr", 0.93, 0.71), run("textcnn", 0.92, 0.60)])
     assert line.startswith("A simple baseline is the best model: tfidf_svm")
     line = baseline_line([run("tfidf_svm", 0.944, 0.754), run("bert_cnn", 0.950, 0.821)])
-    assert "beats the best simple baseline (tfidf_svm, TF-IDF + linear classifier) by +0.6 accuracy points and " \
-           "+6.7 macro-F1 points" in line
+    assert (
+        "beats the best simple baseline (tfidf_svm, TF-IDF + linear classifier) by +0.6 accuracy points and "
+        "+6.7 macro-F1 points" in line
+    )
     assert baseline_line([run("textcnn", 0.9, 0.6)]) == ""
-    m = {"stop_reason": "solver", "converged": True, "best_step": 3, "steps": 5, "evaluations": 5,
-         "params": {"arch": {"c_grid": [0.1, 0.3, 1.0, 3.0, 10.0]}}, "confusion_matrix": [[1, 0], [0, 1]]}
+    m = {
+        "stop_reason": "solver",
+        "converged": True,
+        "best_step": 3,
+        "steps": 5,
+        "evaluations": 5,
+        "params": {"arch": {"c_grid": [0.1, 0.3, 1.0, 3.0, 10.0]}},
+        "confusion_matrix": [[1, 0], [0, 1]],
+    }
     assert training_text(m) == "converged (solver; C=1 chosen on dev of 5)"
     assert training_text(m | {"converged": False}) == "⚠ solver hit max_iter (C=1 chosen on dev of 5)"
 
@@ -241,14 +274,24 @@ def test_other_vectorizer_settings_match_sklearn(arch: dict) -> None:
     from pipeline.train.linear import fit_vocabulary
     from train_fixtures import toy_docs
 
-    docs = {s: [np.array(d) + 2 for d in toy_docs(n, seed=i)[0]] for i, (s, n) in enumerate((("train", 60), ("test", 20)))}
+    docs = {
+        s: [np.array(d) + 2 for d in toy_docs(n, seed=i)[0]] for i, (s, n) in enumerate((("train", 60), ("test", 20)))
+    }
     net, kw = build_model("tfidf_svm", BuildContext(4, 42, 0, 16), arch)
     fit_vocabulary(net.embedder, Split.from_seqs(docs["train"]))
-    vec = TfidfVectorizer(token_pattern=r"\S+", ngram_range=(1, kw["ngram_max"]), sublinear_tf=kw["sublinear_tf"],
-                          min_df=kw["min_df"], lowercase=False)
+    vec = TfidfVectorizer(
+        token_pattern=r"\S+",
+        ngram_range=(1, kw["ngram_max"]),
+        sublinear_tf=kw["sublinear_tf"],
+        min_df=kw["min_df"],
+        lowercase=False,
+    )
     vec.fit([" ".join(map(str, d)) for d in docs["train"]])
     key = {g: sum(int(t) * 42 ** (len(g.split()) - 1 - j) for j, t in enumerate(g.split())) for g in vec.vocabulary_}
     assert sorted(key.values()) == net.embedder.keys[:-1].tolist()
     theirs = vec.transform([" ".join(map(str, d)) for d in docs["test"]]).toarray()
-    np.testing.assert_allclose(matrix(net.embedder, Split.from_seqs(docs["test"])).toarray(),
-                               theirs[:, [vec.vocabulary_[g] for g in sorted(key, key=key.get)]], atol=1e-6)
+    np.testing.assert_allclose(
+        matrix(net.embedder, Split.from_seqs(docs["test"])).toarray(),
+        theirs[:, [vec.vocabulary_[g] for g in sorted(key, key=key.get)]],
+        atol=1e-6,
+    )

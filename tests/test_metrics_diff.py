@@ -30,17 +30,20 @@ DVC_YAML = """stages:
 
 
 def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo, check=True, capture_output=True
+    )
 
 
 def commit(repo: Path, accuracy: float, lr: float, message: str, train_time_s: float = 12.5) -> None:
     (repo / "params.yaml").write_text(f"train:\n  lr: {lr}\n  epochs: 3\n", encoding="utf-8")
     (repo / "reports").mkdir(exist_ok=True)
-    (repo / "reports/metrics.json").write_text(json.dumps({"reuters": {"textcnn": {"accuracy": accuracy,
-                                                                                  "macro_f1": 0.5}}}))
-    (repo / "reports/cost.json").write_text(json.dumps({"reuters": {"textcnn": {"num_params": 110_000,
-                                                                               "train_time_s": train_time_s}}}))
+    (repo / "reports/metrics.json").write_text(
+        json.dumps({"reuters": {"textcnn": {"accuracy": accuracy, "macro_f1": 0.5}}})
+    )
+    (repo / "reports/cost.json").write_text(
+        json.dumps({"reuters": {"textcnn": {"num_params": 110_000, "train_time_s": train_time_s}}})
+    )
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", message)
 
@@ -97,8 +100,11 @@ def test_a_base_from_before_the_split_shows_its_cost_keys_as_cost(repo: Path) ->
     """A base whose metrics.json still held params/train_time_s: their move to cost.json is no score change."""
     git(repo, "checkout", "-q", "-b", "old", "main")
     (repo / "reports/cost.json").unlink()
-    (repo / "reports/metrics.json").write_text(json.dumps({"reuters": {"textcnn": {
-        "accuracy": 0.8, "macro_f1": 0.5, "params": 110_000, "train_time_s": 12.5}}}))
+    (repo / "reports/metrics.json").write_text(
+        json.dumps(
+            {"reuters": {"textcnn": {"accuracy": 0.8, "macro_f1": 0.5, "params": 110_000, "train_time_s": 12.5}}}
+        )
+    )
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "before the split")
     scores, folded = metrics_diff_markdown("old", "main", repo).split("<details>")

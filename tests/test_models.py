@@ -34,17 +34,22 @@ def bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make(name: str, bert_dir: Path, arch: dict | None = None):
-    ctx = BuildContext(num_labels=len(LABELS), vocab_size=len(WORDS) + len(SPECIALS), pad_id=0, max_len=16,
-                       encoder=str(bert_dir))
+    ctx = BuildContext(
+        num_labels=len(LABELS), vocab_size=len(WORDS) + len(SPECIALS), pad_id=0, max_len=16, encoder=str(bert_dir)
+    )
     params_arch = load_config(REPO / "params.yaml").arch_for(name) if arch is None else arch
     # these tests train the whole network: the BERT family fine-tuned, not the shipped frozen-features default
-    return build_model(name, ctx, {**params_arch, **({"freeze_encoder": False} if REGISTRY[name].scheme == "subword" else {})})
+    return build_model(
+        name, ctx, {**params_arch, **({"freeze_encoder": False} if REGISTRY[name].scheme == "subword" else {})}
+    )
 
 
 def batch(name: str, n: int = 16):
     docs, labels = toy_docs(n, seed=0)
     off = len(SPECIALS)
-    seqs = [[2] + [w + off for w in d] + [3] if REGISTRY[name].scheme == "subword" else [w + off for w in d] for d in docs]
+    seqs = [
+        [2] + [w + off for w in d] + [3] if REGISTRY[name].scheme == "subword" else [w + off for w in d] for d in docs
+    ]
     import numpy as np
 
     ids, mask = collate([np.array(s) for s in seqs], pad_id=0)
@@ -59,7 +64,11 @@ def test_model_learns_and_overfits_a_batch(name: str, bert_dir: Path) -> None:
     torch.manual_seed(0)
     model, arch = make(name, bert_dir)
     shipped = load_config(REPO / "params.yaml").arch_for(name)
-    assert arch == {**arch, **shipped, **({"freeze_encoder": False} if "freeze_encoder" in shipped else {})}  # params reach the builder
+    assert arch == {
+        **arch,
+        **shipped,
+        **({"freeze_encoder": False} if "freeze_encoder" in shipped else {}),
+    }  # params reach the builder
     ids, mask, y = batch(name)
     lr = 3e-3 if REGISTRY[name].scheme == "subword" else 1e-2
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
@@ -116,22 +125,25 @@ def test_arch_validation_names_the_key(bert_dir: Path) -> None:
         make("transformer", bert_dir, {"embed_dim": 30, "heads": 4})
 
 
-@pytest.mark.parametrize("name, arch, key", [
-    ("textcnn", {"kernel_sizes": []}, "kernel_sizes"),
-    ("textcnn", {"kernel_sizes": [3, 0]}, "kernel_sizes.1"),
-    ("textcnn", {"embed_dim": 0}, "embed_dim"),
-    ("textcnn", {"num_filters": -8}, "num_filters"),
-    ("textcnn", {"dropout": 1.0}, "dropout"),
-    ("textcnn", {"dropout": -0.1}, "dropout"),
-    ("textrnn", {"layers": 0}, "layers"),
-    ("textrnn", {"hidden": True}, "hidden"),
-    ("fasttext", {"hidden": [256, -1]}, "hidden.1"),
-    ("fasttext", {"ngram_buckets": -1}, "ngram_buckets"),
-    ("dpcnn", {"region": 0}, "region"),
-    ("transformer", {"heads": 0}, "heads"),
-    ("transformer", {"ff_dim": 0}, "ff_dim"),
-    ("bert_cnn", {"layer_lr_decay": 0.0}, "layer_lr_decay"),
-])
+@pytest.mark.parametrize(
+    "name, arch, key",
+    [
+        ("textcnn", {"kernel_sizes": []}, "kernel_sizes"),
+        ("textcnn", {"kernel_sizes": [3, 0]}, "kernel_sizes.1"),
+        ("textcnn", {"embed_dim": 0}, "embed_dim"),
+        ("textcnn", {"num_filters": -8}, "num_filters"),
+        ("textcnn", {"dropout": 1.0}, "dropout"),
+        ("textcnn", {"dropout": -0.1}, "dropout"),
+        ("textrnn", {"layers": 0}, "layers"),
+        ("textrnn", {"hidden": True}, "hidden"),
+        ("fasttext", {"hidden": [256, -1]}, "hidden.1"),
+        ("fasttext", {"ngram_buckets": -1}, "ngram_buckets"),
+        ("dpcnn", {"region": 0}, "region"),
+        ("transformer", {"heads": 0}, "heads"),
+        ("transformer", {"ff_dim": 0}, "ff_dim"),
+        ("bert_cnn", {"layer_lr_decay": 0.0}, "layer_lr_decay"),
+    ],
+)
 def test_arch_values_that_cannot_build_a_model_name_the_key(bert_dir: Path, name: str, arch: dict, key: str) -> None:
     with pytest.raises(TextbenchError, match=rf"^models\.{name}\.arch\.{re.escape(key)}: "):
         make(name, bert_dir, arch)
@@ -144,8 +156,17 @@ def test_every_arch_keyword_is_bounded() -> None:
     from pipeline.models import bounds
     from pipeline.models.registry import _kwargs
 
-    allowed = [bounds.Size, bounds.Sizes, bounds.Count, bounds.Dropout, bounds.Decay, tuple[bounds.Size, ...], bool,
-               bounds.NgramMax, bounds.Costs]
+    allowed = [
+        bounds.Size,
+        bounds.Sizes,
+        bounds.Count,
+        bounds.Dropout,
+        bounds.Decay,
+        tuple[bounds.Size, ...],
+        bool,
+        bounds.NgramMax,
+        bounds.Costs,
+    ]
     for name, e in REGISTRY.items():
         for key, p in {**_kwargs(e.embedder), **_kwargs(e.head)}.items():
             assert p.annotation in allowed or get_origin(p.annotation) is Literal, f"{name}: {key}: {p.annotation}"
@@ -253,16 +274,22 @@ def test_fasttext_concat_ngrams_shape_masking_and_buckets() -> None:
     assert (bi[1, 2:] == 0).all() and (tri[1, 2:] == 0).all()  # pad positions: nothing
     torch.testing.assert_close(bi[0, 1], emb.bigrams.weight[(5 * 14918087 + 6) % 997])  # the reference hash + t0
     # buckets change with the current token and with each context token
-    b_ids, t_ids, b_ok, t_ok = emb.ngram_ids(torch.tensor([[1, 2, 3], [1, 2, 4], [1, 5, 3], [6, 2, 3]]),
-                                             torch.ones(4, 3, dtype=torch.long))
+    b_ids, t_ids, b_ok, t_ok = emb.ngram_ids(
+        torch.tensor([[1, 2, 3], [1, 2, 4], [1, 5, 3], [6, 2, 3]]), torch.ones(4, 3, dtype=torch.long)
+    )
     assert len({int(b) for b in b_ids[:, 2]}) == 3  # (2,3) (2,4) (5,3); (6,2,3) shares the bigram (2,3)
     assert len({int(t) for t in t_ids[:, 2]}) == 4
     assert b_ok.tolist() == [[False, True, True]] * 4 and t_ok.tolist() == [[False, False, True]] * 4
     # big ids do not overflow int64 into negative buckets
-    b_ids, t_ids, _, _ = emb.ngram_ids(torch.tensor([[10**6, 10**6 - 1, 10**6 - 2]]), torch.ones(1, 3, dtype=torch.long))
+    b_ids, t_ids, _, _ = emb.ngram_ids(
+        torch.tensor([[10**6, 10**6 - 1, 10**6 - 2]]), torch.ones(1, 3, dtype=torch.long)
+    )
     assert 0 <= int(b_ids.min()) and int(t_ids.max()) < 997
     # a trailing pad changes nothing; gradients reach both n-gram tables
-    padded = emb(torch.cat([ids, torch.zeros(2, 3, dtype=ids.dtype)], 1), torch.cat([mask, torch.zeros(2, 3, dtype=mask.dtype)], 1))
+    padded = emb(
+        torch.cat([ids, torch.zeros(2, 3, dtype=ids.dtype)], 1),
+        torch.cat([mask, torch.zeros(2, 3, dtype=mask.dtype)], 1),
+    )
     torch.testing.assert_close(padded[:, :4], out)
     out.sum().backward()
     assert emb.bigrams.weight.grad.abs().sum() > 0 and emb.trigrams.weight.grad.abs().sum() > 0

@@ -36,9 +36,12 @@ def prepared(project: Path, name: str, split: str) -> list[dict]:
 
 def test_reuters_modapte_multi_keeps_topic_sets_with_train_and_test_documents(project):
     (project / "data/raw/reuters").mkdir(parents=True)
-    docs = corpus_docs() + [sgml_doc(900, ["onlytrain"]), sgml_doc(901, ["acq", "onlytrain", "earn"]),
-                            sgml_doc(902, ["earn", "acq"], "TEST", body="both topics in test"),
-                            sgml_doc(903, [], body="no topic at all")]
+    docs = corpus_docs() + [
+        sgml_doc(900, ["onlytrain"]),
+        sgml_doc(901, ["acq", "onlytrain", "earn"]),
+        sgml_doc(902, ["earn", "acq"], "TEST", body="both topics in test"),
+        sgml_doc(903, [], body="no topic at all"),
+    ]
     make_tarball(project / "data/raw/reuters/reuters21578.tar.gz", docs)
     out = prepare(make_config(project, label_mode="multi", min_docs_per_class=1), "reuters")
     card = json.loads((out / "card.json").read_text())
@@ -71,8 +74,9 @@ def test_local_multi_label_column_list_or_delimited(project, fmt):
         ds["label_delimiter"] = "|"
     else:
         ds["path"] = "c.ft"
-        (project / "c.ft").write_text("".join(" ".join(f"__label__{x}" for x in s) + f" doc {i}\n"
-                                              for i, s in enumerate(sets)))
+        (project / "c.ft").write_text(
+            "".join(" ".join(f"__label__{x}" for x in s) + f" doc {i}\n" for i, s in enumerate(sets))
+        )
     raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
     raw["datasets"]["mine"] = ds
     out = prepare(config_from_dict(raw), "mine")
@@ -88,8 +92,13 @@ def test_dev_carve_keeps_a_rare_labels_only_train_documents_in_train(project):
     rows += [{"text": f"test {k}", "label": ["a", f"r{k}"], "split": "test"} for k in range(10)]
     pd.DataFrame(rows).to_json(project / "c.jsonl", orient="records", lines=True)
     raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
-    raw["datasets"]["mine"] = {"kind": "local", "label_mode": "multi", "path": "c.jsonl", "split_column": "split",
-                               "dev_ratio": 0.3}
+    raw["datasets"]["mine"] = {
+        "kind": "local",
+        "label_mode": "multi",
+        "path": "c.jsonl",
+        "split_column": "split",
+        "dev_ratio": 0.3,
+    }
     card = json.loads((prepare(config_from_dict(raw), "mine") / "card.json").read_text())
     assert card["classes_missing_from_split"]["train"] == [] and card["counts"]["dev"] == {"a": 18}
     assert card["totals"] == {"train": 52, "dev": 18, "test": 10}
@@ -137,10 +146,23 @@ def multi_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         mp.delenv("TEXTBENCH_MIRROR", raising=False)
         pd.DataFrame(multi_rows(400, 0)).to_json(root / "ml.jsonl", orient="records", lines=True)
         raw = base_params()
-        raw["datasets"]["ml"] = {"kind": "local", "label_mode": "multi", "path": "ml.jsonl", "split_column": "split",
-                                 "dev_ratio": 0.2, "max_len": 32, "threshold": "dev"}
-        raw["train"] |= {"epochs": 8, "batch_size": 32, "patience": 0, "time_budget_s": 0, "precision": "fp32",
-                         "threads": 1}
+        raw["datasets"]["ml"] = {
+            "kind": "local",
+            "label_mode": "multi",
+            "path": "ml.jsonl",
+            "split_column": "split",
+            "dev_ratio": 0.2,
+            "max_len": 32,
+            "threshold": "dev",
+        }
+        raw["train"] |= {
+            "epochs": 8,
+            "batch_size": 32,
+            "patience": 0,
+            "time_budget_s": 0,
+            "precision": "fp32",
+            "threads": 1,
+        }
         raw["benchmark"] |= {"datasets": ["ml"], "models": ["textcnn", "fasttext", "tfidf_svm"]}
         raw["report"] |= {"bootstrap": 200, "error_examples": 3}
         cfg = load_config(write_params(root, raw))
@@ -169,8 +191,10 @@ def test_multi_tokenize_and_train_write_label_sets_and_multilabel_metrics(multi_
     exact = np.mean([r["label"] == r["pred"] for r in preds])
     assert exact == pytest.approx(metrics["accuracy"])  # accuracy = subset accuracy
     threshold = metrics["threshold"]  # threshold: dev, chosen on dev micro-F1 and kept for serving
-    assert threshold in THRESHOLD_GRID and threshold == json.loads(
-        (multi_project / "models/ml/textcnn/config.json").read_text())["threshold"]
+    assert (
+        threshold in THRESHOLD_GRID
+        and threshold == json.loads((multi_project / "models/ml/textcnn/config.json").read_text())["threshold"]
+    )
     assert all(r["pred"] == [t for t, p in zip(TOPICS, r["probs"]) if p >= threshold] for r in preds)
     assert any(len(r["pred"]) == 2 for r in preds)  # sigmoid outputs: several labels at once
     assert "dev_micro_f1" in (multi_project / "reports/ml/textcnn/curves.csv").read_text().splitlines()[0]
@@ -199,9 +223,11 @@ def test_multi_report_scores_micro_and_macro_f1_with_cis_and_a_paired_bootstrap(
     md = (multi_project / "reports/comparison.md").read_text()
     assert "| Model | Subset acc | Micro-F1 | Macro-F1 |" in md and "Hamming loss" in md
     assert "McNemar's test does not apply" in md and "McNemar vs best" not in md and "Confusion matrix" not in md
-    significance = md[md.index("Is the difference real?"):md.index("Per-class F1")]
-    assert "| Model | Micro-F1 [95% CI] | Macro-F1 [95% CI] | Best − model macro-F1 [95% CI] | Paired bootstrap p |" \
+    significance = md[md.index("Is the difference real?") : md.index("Per-class F1")]
+    assert (
+        "| Model | Micro-F1 [95% CI] | Macro-F1 [95% CI] | Best − model macro-F1 [95% CI] | Paired bootstrap p |"
         in significance
+    )
     worse = min(scores, key=lambda m: scores[m]["macro_f1"])
     row = next(line for line in significance.splitlines() if line.startswith(f"| {worse} |"))
     assert row.count("[") == 3 and row.rstrip(" |").split("|")[-1].strip()  # a CI'd difference and a p-value

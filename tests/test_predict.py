@@ -26,8 +26,16 @@ from pipeline.serve.predict import predict_file
 from pipeline.serve.predictor import Predictor
 from serve_models import model_dir, trained_root
 
-TEXTS = ["the goal was great", "stock market news", "", "people said the week", "goal and stock",
-         "a stock, a goal; and \"quotes\"\nacross lines", "team news today", "board said stock rose"] * 5
+TEXTS = [
+    "the goal was great",
+    "stock market news",
+    "",
+    "people said the week",
+    "goal and stock",
+    'a stock, a goal; and "quotes"\nacross lines',
+    "team news today",
+    "board said stock rose",
+] * 5
 runner = CliRunner()
 
 
@@ -55,14 +63,27 @@ def test_batching_and_length_sorting_do_not_change_results(textcnn: Predictor) -
 def test_every_row_round_trips_in_order(textcnn: Predictor, tmp_path: Path, suffix: str) -> None:
     df = pd.DataFrame({"id": [f"r{i}" for i in range(len(TEXTS))], "body": TEXTS, "label": "gold"})
     src = tmp_path / f"in{suffix}"
-    {".csv": lambda: df.to_csv(src, index=False), ".tsv": lambda: df.to_csv(src, index=False, sep="\t"),
-     ".jsonl": lambda: df.to_json(src, orient="records", lines=True, force_ascii=False),
-     ".parquet": lambda: df.to_parquet(src)}[suffix]()
+    {
+        ".csv": lambda: df.to_csv(src, index=False),
+        ".tsv": lambda: df.to_csv(src, index=False, sep="\t"),
+        ".jsonl": lambda: df.to_json(src, orient="records", lines=True, force_ascii=False),
+        ".parquet": lambda: df.to_parquet(src),
+    }[suffix]()
     out, rows = predict_file(textcnn, str(src), None, text_column="body", top_k=2, chunk_rows=6)
     assert out == str(tmp_path / f"in.predictions{suffix}") and rows == len(TEXTS)
     got = _read(Path(out))
-    assert list(got.columns) == ["id", "body", "input_label", "label", "confidence", "top1_label", "top1_prob",
-                                 "top2_label", "top2_prob", "needs_review"]
+    assert list(got.columns) == [
+        "id",
+        "body",
+        "input_label",
+        "label",
+        "confidence",
+        "top1_label",
+        "top1_prob",
+        "top2_label",
+        "top2_prob",
+        "needs_review",
+    ]
     assert got["id"].tolist() == df["id"].tolist() and got["body"].fillna("").tolist() == TEXTS
     assert (got["input_label"] == "gold").all()
     probs = textcnn.predict_proba(TEXTS)
@@ -80,16 +101,18 @@ def test_min_confidence_marks_exactly_the_uncertain_rows(textcnn: Predictor, tmp
     pd.DataFrame({"text": TEXTS}).to_parquet(tmp_path / "in.parquet")
     confidence = textcnn.predict_proba(TEXTS).max(1)
     threshold = float(np.median(confidence))
-    out, _ = predict_file(textcnn, str(tmp_path / "in.parquet"), str(tmp_path / "out.parquet"),
-                          min_confidence=threshold, chunk_rows=5)
+    out, _ = predict_file(
+        textcnn, str(tmp_path / "in.parquet"), str(tmp_path / "out.parquet"), min_confidence=threshold, chunk_rows=5
+    )
     got = pd.read_parquet(out)
     assert got["needs_review"].tolist() == (got["confidence"].isna() | (got["confidence"] < threshold)).tolist()
     assert 0 < got["needs_review"].sum() < len(TEXTS)
 
 
 def test_stdin_lines_to_jsonl_on_stdout() -> None:
-    result = runner.invoke(app, ["predict", str(model_dir("bert")), "-", "--top-k", "1"],
-                           input="the goal was great\nstock prices fell\n\n")
+    result = runner.invoke(
+        app, ["predict", str(model_dir("bert")), "-", "--top-k", "1"], input="the goal was great\nstock prices fell\n\n"
+    )
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["text"] for r in rows] == ["the goal was great", "stock prices fell", ""]
@@ -99,27 +122,47 @@ def test_stdin_lines_to_jsonl_on_stdout() -> None:
 
 def test_cli_writes_the_output_file(tmp_path: Path) -> None:
     (tmp_path / "in.csv").write_text("text\ngoal\nstock\n", encoding="utf-8")
-    result = runner.invoke(app, ["predict", str(model_dir("textcnn")), str(tmp_path / "in.csv"),
-                                 "-o", str(tmp_path / "out.jsonl"), "--min-confidence", "1.0"])
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            str(model_dir("textcnn")),
+            str(tmp_path / "in.csv"),
+            "-o",
+            str(tmp_path / "out.jsonl"),
+            "--min-confidence",
+            "1.0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [r["label"] for r in rows] == ["sports", "finance"] and all(r["needs_review"] for r in rows)
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("missing", "input file not found"),
-    ("suffix", "unknown file type"),
-    ("column", "no column 'text'"),
-    ("json", "in.jsonl: line 2: not JSON"),
-    ("k", "--top-k must be at least 1"),
-    ("utf8", "cannot read as csv"),
-    ("parquet", "in.parquet: not a Parquet file"),
-])
-def test_bad_input_is_one_clear_error_and_no_output(textcnn: Predictor, tmp_path: Path, case: str,
-                                                     expected: str) -> None:
-    src = {"missing": tmp_path / "nope.csv", "suffix": tmp_path / "in.xlsx", "column": tmp_path / "in.csv",
-           "json": tmp_path / "in.jsonl", "k": tmp_path / "in.csv", "utf8": tmp_path / "in.csv",
-           "parquet": tmp_path / "in.parquet"}[case]
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("missing", "input file not found"),
+        ("suffix", "unknown file type"),
+        ("column", "no column 'text'"),
+        ("json", "in.jsonl: line 2: not JSON"),
+        ("k", "--top-k must be at least 1"),
+        ("utf8", "cannot read as csv"),
+        ("parquet", "in.parquet: not a Parquet file"),
+    ],
+)
+def test_bad_input_is_one_clear_error_and_no_output(
+    textcnn: Predictor, tmp_path: Path, case: str, expected: str
+) -> None:
+    src = {
+        "missing": tmp_path / "nope.csv",
+        "suffix": tmp_path / "in.xlsx",
+        "column": tmp_path / "in.csv",
+        "json": tmp_path / "in.jsonl",
+        "k": tmp_path / "in.csv",
+        "utf8": tmp_path / "in.csv",
+        "parquet": tmp_path / "in.parquet",
+    }[case]
     if case in ("column", "k"):
         src.write_text("body\nhello\n", encoding="utf-8")
     if case == "json":
@@ -175,13 +218,20 @@ def test_not_a_model_dir_is_a_clear_error(tmp_path: Path) -> None:
     assert "not a trained model directory" in str(result.exception)
 
 
-@pytest.mark.parametrize("change, expected", [
-    ({"labels": ["finance", "sports", "weather"]}, "config.json: labels: 3 classes, but num_labels is 2"),
-    ({"num_labels": -1}, "config.json: num_labels: Input should be greater than or equal to 2"),
-    ({"arch": {"kernel_sizes": []}}, "config.json: models.textcnn.arch.kernel_sizes: Tuple should have at least 1 item"),
-])
-def test_inconsistent_model_config_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture,
-                                                     monkeypatch: pytest.MonkeyPatch, change: dict, expected: str) -> None:
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"labels": ["finance", "sports", "weather"]}, "config.json: labels: 3 classes, but num_labels is 2"),
+        ({"num_labels": -1}, "config.json: num_labels: Input should be greater than or equal to 2"),
+        (
+            {"arch": {"kernel_sizes": []}},
+            "config.json: models.textcnn.arch.kernel_sizes: Tuple should have at least 1 item",
+        ),
+    ],
+)
+def test_inconsistent_model_config_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, change: dict, expected: str
+) -> None:
     """Through the real entry point: exit 2, one `error:` line naming the file and the fix, no traceback."""
     from pipeline.cli import main
 
@@ -203,13 +253,15 @@ def _read(path: Path) -> pd.DataFrame:
         return pd.read_json(path, lines=True, dtype=False)
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
-    return pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",", dtype={"id": str, "body": str},
-                       keep_default_na=False)
+    return pd.read_csv(
+        path, sep="\t" if path.suffix == ".tsv" else ",", dtype={"id": str, "body": str}, keep_default_na=False
+    )
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_fuzz_predict_inputs_exit_2_with_one_error_line(tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_fuzz_predict_inputs_exit_2_with_one_error_line(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Random bytes (never valid UTF-8: each holds 0xff) as every input format and on stdin, through the
     real entry point: exit 2, one `error:` line, no traceback, no output file or temporary left."""
     from pipeline.cli import main

@@ -50,8 +50,13 @@ def build_plan(cfg: Config) -> int:
         for model in cfg.benchmark.models:
             cfg.train_for(model)
             subword = entry(model).scheme == "subword"
-            ctx = BuildContext(num_labels=10, vocab_size=5000, pad_id=0, max_len=ds.max_len,
-                               encoder_config=encoder_config(ds.encoder) if subword else None)
+            ctx = BuildContext(
+                num_labels=10,
+                vocab_size=5000,
+                pad_id=0,
+                max_len=ds.max_len,
+                encoder_config=encoder_config(ds.encoder) if subword else None,
+            )
             arch = cfg.arch_for(model)
             with torch.device("meta"):
                 net, _ = build_model(model, ctx, arch)
@@ -82,7 +87,10 @@ def test_paper_round_trip(proj: Path) -> None:
     from pipeline.config import load_config
 
     cfg = load_config(params)
-    assert cfg.datasets["reuters"].encoder == "bert-base-uncased" and cfg.datasets["thucnews"].encoder == "bert-base-chinese"
+    assert (
+        cfg.datasets["reuters"].encoder == "bert-base-uncased"
+        and cfg.datasets["thucnews"].encoder == "bert-base-chinese"
+    )
     assert cfg.datasets["thucnews"].per_class == 20000 and cfg.datasets["thucnews"].filename == "THUCNews.zip"
     assert list(cfg.datasets["thucnews"].ratios) == [0.9, 0.05, 0.05]
     bert, textcnn, fasttext = cfg.train_for("bert"), cfg.train_for("textcnn"), cfg.train_for("fasttext")
@@ -90,7 +98,12 @@ def test_paper_round_trip(proj: Path) -> None:
     assert (textcnn.epochs, textcnn.batch_size, textcnn.lr) == (20, 128, 1e-3)
     assert (fasttext.epochs, fasttext.lr) == (3, 1e-3) and cfg.arch_for("fasttext") == {"hidden": [256]}
     assert cfg.arch_for("textcnn") == {}  # the CPU-sized default arch (family and model) was replaced, not merged
-    assert (cfg.train.eval_every, cfg.train.patience, cfg.train.max_train_samples, cfg.train.time_budget_s) == (100, 10, 0, 0)
+    assert (cfg.train.eval_every, cfg.train.patience, cfg.train.max_train_samples, cfg.train.time_budget_s) == (
+        100,
+        10,
+        0,
+        0,
+    )
     assert cfg.arch_for("bert").get("freeze_encoder", False) is False  # the paper fine-tunes the encoder
 
     listing = runner.invoke(app, ["profile"])
@@ -102,7 +115,9 @@ def test_paper_round_trip(proj: Path) -> None:
 
 # The published settings the registry used to carry (issue 9): params alone must now give exactly these.
 PUBLISHED = {  # (epochs, batch_size, lr, warmup_ratio)
-    **dict.fromkeys(["bert", "bert_cnn", "bert_rnn", "bert_lstm", "bert_fnn", "bert_rcnn", "bert_dpcnn"], (3, 128, 5e-5, 0.1)),
+    **dict.fromkeys(
+        ["bert", "bert_cnn", "bert_rnn", "bert_lstm", "bert_fnn", "bert_rcnn", "bert_dpcnn"], (3, 128, 5e-5, 0.1)
+    ),
     **dict.fromkeys(["textcnn", "dpcnn"], (20, 128, 1e-3, 0.0)),
     **dict.fromkeys(["textrnn", "textrnn_att", "textrcnn", "rnn", "lstm"], (10, 128, 1e-3, 0.0)),
     "fasttext": (3, 128, 1e-3, 0.0),

@@ -53,18 +53,32 @@ def write_run(root: Path, ds: str, model: str, seed: int, accuracy: float) -> di
     texts = [f"document {i} about {labels[t]}" for i, t in enumerate(y_true)]
     pq.write_table(predictions_table(ids, texts, y_true, probs, labels), rdir / "predictions.parquet")
     metrics = classification_metrics(y_true, y_pred, labels) | {
-        "dataset": ds, "model": model, "seed": seed, "params": {"arch": {}, "train": {"lr": 1e-3}},
+        "dataset": ds,
+        "model": model,
+        "seed": seed,
+        "params": {"arch": {}, "train": {"lr": 1e-3}},
         "num_params": 110_000 if model == "textcnn" else 22_700_000,
-        "train_time_s": 12.5 if model == "textcnn" else 340.0, "train_samples_per_s": 100.0,
-        "infer_samples_per_s": 5000.0 if model == "textcnn" else 250.0, "peak_memory_mb": 900.0,
-        "best_step": 300, "fingerprint": f"fp-{model}",
+        "train_time_s": 12.5 if model == "textcnn" else 340.0,
+        "train_samples_per_s": 100.0,
+        "infer_samples_per_s": 5000.0 if model == "textcnn" else 250.0,
+        "peak_memory_mb": 900.0,
+        "best_step": 300,
+        "fingerprint": f"fp-{model}",
     }
     write_json(rdir / "metrics.json", metrics)
     steps = np.arange(0, 600, 100)
-    (rdir / "curves.csv").write_text("step,train_loss,dev_loss,dev_accuracy,dev_macro_f1\n" + "".join(
-        f"{s},{2 / (1 + s / 100):.4f},{2.2 / (1 + s / 120):.4f},{accuracy * (1 - 0.5 ** (1 + s / 100)):.4f},"
-        f"{accuracy * (1 - 0.5 ** (1 + s / 100)) - 0.02:.4f}\n" for s in steps), encoding="utf-8")
-    write_json(status_file(root, ds, model), {"status": "ok", "error": "", "fingerprint": f"fp-{model}", "wall_time_s": 1.0})
+    (rdir / "curves.csv").write_text(
+        "step,train_loss,dev_loss,dev_accuracy,dev_macro_f1\n"
+        + "".join(
+            f"{s},{2 / (1 + s / 100):.4f},{2.2 / (1 + s / 120):.4f},{accuracy * (1 - 0.5 ** (1 + s / 100)):.4f},"
+            f"{accuracy * (1 - 0.5 ** (1 + s / 100)) - 0.02:.4f}\n"
+            for s in steps
+        ),
+        encoding="utf-8",
+    )
+    write_json(
+        status_file(root, ds, model), {"status": "ok", "error": "", "fingerprint": f"fp-{model}", "wall_time_s": 1.0}
+    )
     return metrics
 
 
@@ -83,17 +97,44 @@ def make_project(root: Path, bootstrap: int = 200, datasets: tuple[str, ...] = t
         for model, acc in ACCURACY.items():
             for i, seed in enumerate(SEEDS):
                 write_run(root, ds, model, seed, acc - 0.03 * i)
-        write_json(status_file(root, ds, "fasttext"),
-                   {"status": "failed", "error": "RuntimeError: loss became NaN at step 40", "fingerprint": "x",
-                    "wall_time_s": 3.0})
-    write_json(root / "data" / "prepared" / "reuters" / "card.json", {
-        "labels": LABELS["reuters"], "counts": {"train": {"acq": 1000, "earn": 2000}, "dev": {"acq": 100}, "test": {"acq": 50}},
-        "dropped_classes": [{"label": "cotton", "docs": 3, "reason": "fewer than 10"}, {"label": "zinc", "docs": 5, "reason": "fewer than 10"}],
-        "duplicates_removed": {"train": 12, "dev": 0, "test": 0}})
-    write_json(root / "data" / "tokenized" / "thucnews" / "subword" / "meta.json",
-               {"scheme": "subword", "encoder": "minilm", "max_len": 48, "labels": LABELS["thucnews"], "language": "zh",
-                "vocab_size": 30522, "pad_id": 0, "fingerprint": "fp",
-                "splits": {"train": {"unk_rate": 0.62, "truncated_share": 0.0}, "test": {"unk_rate": 0.61, "truncated_share": 0.01}}})
+        write_json(
+            status_file(root, ds, "fasttext"),
+            {
+                "status": "failed",
+                "error": "RuntimeError: loss became NaN at step 40",
+                "fingerprint": "x",
+                "wall_time_s": 3.0,
+            },
+        )
+    write_json(
+        root / "data" / "prepared" / "reuters" / "card.json",
+        {
+            "labels": LABELS["reuters"],
+            "counts": {"train": {"acq": 1000, "earn": 2000}, "dev": {"acq": 100}, "test": {"acq": 50}},
+            "dropped_classes": [
+                {"label": "cotton", "docs": 3, "reason": "fewer than 10"},
+                {"label": "zinc", "docs": 5, "reason": "fewer than 10"},
+            ],
+            "duplicates_removed": {"train": 12, "dev": 0, "test": 0},
+        },
+    )
+    write_json(
+        root / "data" / "tokenized" / "thucnews" / "subword" / "meta.json",
+        {
+            "scheme": "subword",
+            "encoder": "minilm",
+            "max_len": 48,
+            "labels": LABELS["thucnews"],
+            "language": "zh",
+            "vocab_size": 30522,
+            "pad_id": 0,
+            "fingerprint": "fp",
+            "splits": {
+                "train": {"unk_rate": 0.62, "truncated_share": 0.0},
+                "test": {"unk_rate": 0.61, "truncated_share": 0.01},
+            },
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +158,12 @@ def test_metrics_json_holds_the_scores_of_every_finished_run_and_cost_json_the_r
         for key in ("accuracy", "macro_f1", "macro_precision", "macro_recall", "weighted_f1"):
             assert entry[key] == round(run[key], 4)
         assert not [k for k in entry if k.endswith(("_s", "_mb")) or "params" in k]  # scores only
-        assert cost[ds]["bert"] == {"num_params": 22_700_000, "train_time_s": 340.0, "infer_samples_per_s": 250.0,
-                                    "peak_memory_mb": 900.0}
+        assert cost[ds]["bert"] == {
+            "num_params": 22_700_000,
+            "train_time_s": 340.0,
+            "infer_samples_per_s": 250.0,
+            "peak_memory_mb": 900.0,
+        }
     md = (built / "reports" / "comparison.md").read_text()
     assert "| Params | Train (s) | Infer (docs/s) | Peak memory (MB) |" in md  # the cost is still in the report
 
@@ -134,8 +179,13 @@ def test_confidence_intervals_contain_the_point_estimate(built: Path) -> None:
 
 def test_seed_mean_and_std(built: Path) -> None:
     metrics = json.loads((built / "reports" / "metrics.json").read_text())
-    runs = [json.loads(p.read_text()) for p in
-            (built / "reports/reuters/textcnn/metrics.json", built / "reports/reuters/textcnn/seeds/7/metrics.json")]
+    runs = [
+        json.loads(p.read_text())
+        for p in (
+            built / "reports/reuters/textcnn/metrics.json",
+            built / "reports/reuters/textcnn/seeds/7/metrics.json",
+        )
+    ]
     acc = [r["accuracy"] for r in runs]
     assert metrics["reuters"]["textcnn"]["accuracy_mean"] == round(statistics.mean(acc), 4)
     assert metrics["reuters"]["textcnn"]["accuracy_std"] == round(statistics.stdev(acc), 4)
@@ -167,8 +217,10 @@ def test_mcnemar_separates_a_worse_model_from_an_identical_one(built: Path) -> N
     near[:3] = ~near[:3]
     assert stats.mcnemar(correct, near).p > 0.05
     from scipy.stats import binomtest  # the reference: exact two-sided binomial test of b against (b + c) / 2
-    assert stats.mcnemar(np.array([True] * 30 + [False] * 12), np.array([False] * 30 + [True] * 12)).p == \
-        pytest.approx(binomtest(30, 42, 0.5).pvalue)
+
+    assert stats.mcnemar(np.array([True] * 30 + [False] * 12), np.array([False] * 30 + [True] * 12)).p == pytest.approx(
+        binomtest(30, 42, 0.5).pvalue
+    )
     big_a, big_b = np.repeat([True, False], [6000, 6300]), np.repeat([False, True], [6000, 6300])  # exact at any size
     assert stats.mcnemar(big_a, big_b).p == pytest.approx(binomtest(6000, 12300, 0.5).pvalue, rel=1e-12)
     with pytest.MonkeyPatch.context() as mp:
@@ -220,8 +272,16 @@ def test_error_analysis_hook_renders_highlights(project: Path) -> None:
 
     def highlighted(model_dir: Path, predictions: Path, k: int) -> list[dict[str, Any]]:
         seen.append((model_dir.parts[-2:], k))
-        return [{"id": "x1", "label": "acq", "pred": "earn", "confidence": 0.99, "text": "oil <up>",
-                 "html": "oil <mark>up</mark>"}]
+        return [
+            {
+                "id": "x1",
+                "label": "acq",
+                "pred": "earn",
+                "confidence": 0.99,
+                "text": "oil <up>",
+                "html": "oil <mark>up</mark>",
+            }
+        ]
 
     build_report(load_config("params.yaml"), error_analysis=highlighted)
     page = (project / "reports" / "index.html").read_text()
@@ -323,7 +383,10 @@ def test_dvc_reads_the_metrics_and_plots_declarations(built: Path, tmp_path: Pat
     shown = subprocess.run([*dvc, "metrics", "show", "--json"], cwd=repo, check=True, capture_output=True, text=True)
     (rev,) = json.loads(shown.stdout).values()  # the workspace of a repo without commits
     metrics = rev["data"]["reports/metrics.json"]["data"]
-    assert metrics["reuters"]["bert"]["macro_f1"] == json.loads((built / "reports/metrics.json").read_text())["reuters"]["bert"]["macro_f1"]
+    assert (
+        metrics["reuters"]["bert"]["macro_f1"]
+        == json.loads((built / "reports/metrics.json").read_text())["reuters"]["bert"]["macro_f1"]
+    )
     assert rev["data"]["reports/cost.json"]["data"]["reuters"]["bert"]["train_time_s"] == 340.0
     plotted = subprocess.run([*dvc, "plots", "show", "--json"], cwd=repo, check=True, capture_output=True, text=True)
     data = json.loads(plotted.stdout)
@@ -340,23 +403,30 @@ def test_training_column_and_not_comparable_rows(tmp_path: Path, monkeypatch: py
     for ds in LABELS:
         for model, reason in (("bert", "plateau"), ("textcnn", "time_budget")):
             path = tmp_path / "reports" / ds / model / "metrics.json"
-            m = json.loads(path.read_text()) | {"stop_reason": reason, "converged": reason == "plateau", "steps": 900,
-                                                "evaluations": 9, "encoder_mode": "frozen features" if model == "bert" else None}
+            m = json.loads(path.read_text()) | {
+                "stop_reason": reason,
+                "converged": reason == "plateau",
+                "steps": 900,
+                "evaluations": 9,
+                "encoder_mode": "frozen features" if model == "bert" else None,
+            }
             if ds == "thucnews" and model == "bert":
-                m["not_comparable"] = "encoder 'minilm' leaves 62% of train tokens as [UNK]; set datasets.thucnews.encoder"
+                m["not_comparable"] = (
+                    "encoder 'minilm' leaves 62% of train tokens as [UNK]; set datasets.thucnews.encoder"
+                )
             write_json(path, m)
     build_report(load_config(tmp_path / "params.yaml"))
     md = (tmp_path / "reports" / "comparison.md").read_text(encoding="utf-8")
     metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
     assert set(metrics["reuters"]) == {"bert", "textcnn"} and set(metrics["thucnews"]) == {"textcnn"}
-    thuc = md[md.index("## Dataset: thucnews"):]
+    thuc = md[md.index("## Dataset: thucnews") :]
     assert "Best model by test macro-F1: textcnn" in thuc  # bert scores higher but is not comparable
     assert "not comparable: encoder 'minilm' leaves 62% of train tokens as [UNK]" in thuc
-    assert "1 of 3 models converged (dev plateau)" in md[md.index("## Dataset: reuters"):]
+    assert "1 of 3 models converged (dev plateau)" in md[md.index("## Dataset: reuters") :]
     assert "1 of 3 models converged" in thuc and "not comparable, neither ranked nor tested: bert" in thuc
     assert "converged (best step 300 of 900, 9 dev evals)" in md and "⚠ time budget (best step 300" in md
     assert "bert (frozen features)" in md
-    sig = thuc[thuc.index("Is the difference real?"):]
+    sig = thuc[thuc.index("Is the difference real?") :]
     bert_row = next(line for line in sig.splitlines() if line.startswith("| bert "))
     assert "not comparable" in bert_row and "✱" not in bert_row
 
@@ -365,8 +435,13 @@ def test_training_text_says_how_many_classes_a_model_predicts() -> None:
     """A converged row whose macro-F1 sits far below its accuracy says why: some classes are never predicted."""
     from pipeline.report.sections import training_text
 
-    m = {"stop_reason": "plateau", "best_step": 5, "steps": 9, "evaluations": 3,
-         "confusion_matrix": [[4, 0, 0], [2, 0, 1], [3, 0, 0]]}
+    m = {
+        "stop_reason": "plateau",
+        "best_step": 5,
+        "steps": 9,
+        "evaluations": 3,
+        "confusion_matrix": [[4, 0, 0], [2, 0, 1], [3, 0, 0]],
+    }
     assert training_text(m) == "converged (best step 5 of 9, 3 dev evals; predicts 2 of 3 classes)"
     m["confusion_matrix"] = [[4, 0, 0], [0, 1, 1], [0, 0, 3]]
     assert training_text(m) == "converged (best step 5 of 9, 3 dev evals)"

@@ -50,22 +50,26 @@ def test_predict_single_and_batch(client: TestClient) -> None:
         assert p["confidence"] == pytest.approx(max(p["probs"].values()))
 
 
-@pytest.mark.parametrize("body, status, message", [
-    (b'\xff\xfe{"text": "goal"}', 400, "not valid UTF-8"),
-    (b'{"text": ', 422, "not valid JSON"),
-    (b"[" + b'"goal",' * 1000 + b"]", 413, "exceeds 4000 bytes"),
-    (b'{"model": "reuters/bert", "texts": []}', 422, "empty list"),
-    (b'{"model": "reuters/bert", "text": "   "}', 422, "empty text"),
-    (b'{"model": "reuters/bert", "texts": ["a", "b", "c", "d", "e"]}', 413, "at most 4 per request"),
-    (b'{"model": "reuters/bert", "text": "' + b"x" * 300 + b'"}', 413, "at most 200"),
-    (b'{"model": "nope/none", "text": "goal"}', 404, "unknown model 'nope/none'"),
-    (b'{"text": "goal"}', 422, "several models are served"),
-    (b'{"model": "reuters/bert", "text": "a", "texts": ["b"]}', 422, "exactly one of"),
-    (b'{"model": "reuters/bert", "text": 5}', 422, "text: Input should be a valid string"),
-    (b'{"model": "reuters/bert", "txt": "goal"}', 422, "txt: Extra inputs are not permitted"),
-])
-def test_bad_requests_get_clear_4xx_json_and_the_server_keeps_serving(client: TestClient, body: bytes, status: int,
-                                                                       message: str) -> None:
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        (b'\xff\xfe{"text": "goal"}', 400, "not valid UTF-8"),
+        (b'{"text": ', 422, "not valid JSON"),
+        (b"[" + b'"goal",' * 1000 + b"]", 413, "exceeds 4000 bytes"),
+        (b'{"model": "reuters/bert", "texts": []}', 422, "empty list"),
+        (b'{"model": "reuters/bert", "text": "   "}', 422, "empty text"),
+        (b'{"model": "reuters/bert", "texts": ["a", "b", "c", "d", "e"]}', 413, "at most 4 per request"),
+        (b'{"model": "reuters/bert", "text": "' + b"x" * 300 + b'"}', 413, "at most 200"),
+        (b'{"model": "nope/none", "text": "goal"}', 404, "unknown model 'nope/none'"),
+        (b'{"text": "goal"}', 422, "several models are served"),
+        (b'{"model": "reuters/bert", "text": "a", "texts": ["b"]}', 422, "exactly one of"),
+        (b'{"model": "reuters/bert", "text": 5}', 422, "text: Input should be a valid string"),
+        (b'{"model": "reuters/bert", "txt": "goal"}', 422, "txt: Extra inputs are not permitted"),
+    ],
+)
+def test_bad_requests_get_clear_4xx_json_and_the_server_keeps_serving(
+    client: TestClient, body: bytes, status: int, message: str
+) -> None:
     r = client.post("/predict", content=body, headers={"content-type": "application/json"})
     assert r.status_code == status and message in r.json()["detail"]
     assert client.post("/predict", json={"model": "reuters/textcnn", "text": "goal"}).status_code == 200
@@ -75,8 +79,9 @@ def test_explain_endpoint(client: TestClient) -> None:
     r = client.post("/explain", json={"model": "reuters/bert", "text": "the stock rose", "method": "ig"}).json()
     assert r["label"] == "finance" and len(r["tokens"]) == len(r["scores"]) == 5
     assert r["tokens"][int(np.argmax(r["scores"]))] == "stock" and "stock</span>" in r["html"]
-    lime = client.post("/explain", json={"model": "reuters/textcnn", "text": "a goal today", "method": "lime",
-                                         "num_samples": 100}).json()
+    lime = client.post(
+        "/explain", json={"model": "reuters/textcnn", "text": "a goal today", "method": "lime", "num_samples": 100}
+    ).json()
     assert lime["method"] == "lime" and lime["tokens"] == ["a", "goal", "today"]
     bad = client.post("/explain", json={"model": "reuters/bert", "text": "x", "target": "weather"})
     assert bad.status_code == 422 and "unknown class" in bad.json()["detail"]
@@ -106,7 +111,9 @@ def test_a_broken_model_dir_is_listed_with_its_error_and_answers_json(tmp_path: 
         r = c.post("/predict", json={"model": f"reuters/{name}", "text": "goal"})
         assert r.status_code == 500 and r.headers["content-type"] == "application/json"
         assert message in r.json()["detail"] and "retrain it" in r.json()["detail"]
-    assert c.post("/predict", json={"model": "reuters/good", "text": "goal"}).json()["predictions"][0]["label"] == "sports"
+    assert (
+        c.post("/predict", json={"model": "reuters/good", "text": "goal"}).json()["predictions"][0]["label"] == "sports"
+    )
 
 
 def test_an_unexpected_failure_is_still_a_json_detail(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -123,8 +130,21 @@ def server() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "serve", "--models-root", str(trained_root() / "models"),
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "serve",
+            "--models-root",
+            str(trained_root() / "models"),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -144,13 +164,17 @@ def server() -> str:
 @pytest.mark.slow
 def test_load_2000_requests_from_8_clients_without_server_errors(server: str) -> None:
     """Every 10th request is malformed: those must get 4xx, all others 200, none 5xx."""
+
     def client_run(worker: int) -> list[tuple[int, float, bool]]:
         out = []
         with httpx.Client(base_url=server, timeout=30) as c:
             for i in range(250):
                 bad = i % 10 == 0
-                body = {"model": "reuters/textcnn", "texts": []} if bad else \
-                    {"model": "reuters/textcnn", "texts": [f"goal number {worker} {i}", "stock report"]}
+                body = (
+                    {"model": "reuters/textcnn", "texts": []}
+                    if bad
+                    else {"model": "reuters/textcnn", "texts": [f"goal number {worker} {i}", "stock report"]}
+                )
                 start = time.perf_counter()
                 status = c.post("/predict", json=body).status_code
                 out.append((status, time.perf_counter() - start, bad))
@@ -164,8 +188,10 @@ def test_load_2000_requests_from_8_clients_without_server_errors(server: str) ->
     assert len(results) == 2000 and not [s for s in statuses if s >= 500]
     assert all((s == 422) if bad else (s == 200) for s, _, bad in results)
     lat = np.array([t for _, t, _ in results]) * 1000
-    print(f"\nload: 2000 requests, 8 clients, {elapsed:.1f}s ({2000 / elapsed:.0f} req/s), "
-          f"p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms")
+    print(
+        f"\nload: 2000 requests, 8 clients, {elapsed:.1f}s ({2000 / elapsed:.0f} req/s), "
+        f"p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms"
+    )
     assert elapsed < 120
 
 

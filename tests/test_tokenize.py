@@ -27,9 +27,11 @@ from pipeline.tokenize.stage import tokenize_dataset
 from pipeline.tokenize.vocab import build_vocab
 
 EN = {
-    "train": [("a1", "Oil prices rose sharply in U.S. trading.", "crude"),
-              ("a2", "Wheat exports fell; grain prices fell too.", "grain"),
-              ("a3", "Crude oil output rose. " * 60, "crude")],
+    "train": [
+        ("a1", "Oil prices rose sharply in U.S. trading.", "crude"),
+        ("a2", "Wheat exports fell; grain prices fell too.", "grain"),
+        ("a3", "Crude oil output rose. " * 60, "crude"),
+    ],
     "dev": [("b1", "Oil rose.", "crude")],
     "test": [("c1", "Zebra oil", "grain")],
 }
@@ -41,9 +43,14 @@ ZH = {
 
 
 PINNED = {  # what these tests assume, whatever the shipped params.yaml says today
-    "datasets.reuters.max_len": 256, "datasets.reuters.encoder": "minilm", "datasets.thucnews.max_len": 48,
-    "datasets.thucnews.encoder": "minilm", "tokenize.truncation": "head", "tokenize.batch_size": 1000,
-    "tokenize.workers": 1, "tokenize.vocab": {"max_size": 50000, "min_freq": 1, "zh_mode": "char", "embeddings": ""},
+    "datasets.reuters.max_len": 256,
+    "datasets.reuters.encoder": "minilm",
+    "datasets.thucnews.max_len": 48,
+    "datasets.thucnews.encoder": "minilm",
+    "tokenize.truncation": "head",
+    "tokenize.batch_size": 1000,
+    "tokenize.workers": 1,
+    "tokenize.vocab": {"max_size": 50000, "min_freq": 1, "zh_mode": "char", "embeddings": ""},
 }
 
 
@@ -54,7 +61,9 @@ def write_prepared(root: Path, dataset: str, rows: dict[str, list[tuple[str, str
     out.mkdir(parents=True, exist_ok=True)
     for split, docs in rows.items():
         ids, texts, labels = zip(*docs)
-        pq.write_table(pa.table({"id": list(ids), "text": list(texts), "label": list(labels)}), out / f"{split}.parquet")
+        pq.write_table(
+            pa.table({"id": list(ids), "text": list(texts), "label": list(labels)}), out / f"{split}.parquet"
+        )
     labels = sorted({d[2] for docs in rows.values() for d in docs})
     (out / "card.json").write_text(json.dumps({"labels": labels}), encoding="utf-8")
 
@@ -97,10 +106,26 @@ def test_subword_contract_and_round_trip(project: Path):
     assert meta["scheme"] == "subword" and meta["encoder"] == "minilm" and meta["labels"] == ["crude", "grain"]
     assert {"vocab_size", "pad_id", "max_len", "truncation", "language", "fingerprint"} <= set(meta)
     table = read(sub / "train.parquet")
-    assert table.schema.field("input_ids").type == pa.list_(pa.int32()) and table.schema.field("label").type == pa.int32()
+    assert (
+        table.schema.field("input_ids").type == pa.list_(pa.int32()) and table.schema.field("label").type == pa.int32()
+    )
     ids = table.column("input_ids").to_pylist()
     enc = load_encoder(sub)
-    assert enc.tokens(ids[0]) == ["[CLS]", "oil", "prices", "rose", "sharply", "in", "u", ".", "s", ".", "trading", ".", "[SEP]"]
+    assert enc.tokens(ids[0]) == [
+        "[CLS]",
+        "oil",
+        "prices",
+        "rose",
+        "sharply",
+        "in",
+        "u",
+        ".",
+        "s",
+        ".",
+        "trading",
+        ".",
+        "[SEP]",
+    ]
     assert ids == enc.encode([t for _, t, _ in EN["train"]])  # prediction path == stage path
     assert len(ids[2]) == 16 and max(len(x) for x in ids) == 16
     assert table.column("label").to_pylist() == [0, 1, 0]
@@ -130,8 +155,15 @@ def test_vocab_from_train_only(project: Path):
     test_ids = read(voc / "test.parquet").column("input_ids")[0].as_py()
     assert enc.tokens(test_ids) == ["<unk>", "oil"]
     assert meta["splits"]["test"]["unk_rate"] == 0.5
-    assert enc.tokens(enc.encode(["Wheat exports fell; grain prices fell too."])[0]) == \
-        ["wheat", "exports", "fell", "grain", "prices", "fell", "too"]
+    assert enc.tokens(enc.encode(["Wheat exports fell; grain prices fell too."])[0]) == [
+        "wheat",
+        "exports",
+        "fell",
+        "grain",
+        "prices",
+        "fell",
+        "too",
+    ]
 
 
 @pytest.mark.parametrize("mode", ["char", pytest.param("jieba", marks=pytest.mark.slow)])
@@ -175,8 +207,12 @@ def test_fingerprint_tracks_settings(project: Path):
     base = fp()
     copy = load_encoder(project / "data/tokenized/reuters/subword").hf
     copy.save_pretrained(str(project / "my-encoder"))  # same vocabulary, another encoder reference
-    for key, value in [("datasets.reuters.max_len", 64), ("tokenize.truncation", "head+tail"),
-                       ("tokenize.vocab.min_freq", 2), ("datasets.reuters.encoder", str(project / "my-encoder"))]:
+    for key, value in [
+        ("datasets.reuters.max_len", 64),
+        ("tokenize.truncation", "head+tail"),
+        ("tokenize.vocab.min_freq", 2),
+        ("datasets.reuters.encoder", str(project / "my-encoder")),
+    ]:
         set_params(project, **{key: value})
         now = fp()
         assert (now[0] != base[0]) == (key != "tokenize.vocab.min_freq"), key
@@ -205,14 +241,17 @@ def test_pretrained_embeddings_npz_and_word2vec(project: Path):
     assert m[itos.index("oil")].tolist() == [0.5, 0.25]
 
 
-@pytest.mark.parametrize("case,expected", [
-    ("missing_split", r"dev\.parquet: prepared split not found; run `textbench prepare -d reuters`"),
-    ("empty_text", r"id=b1 in split 'dev' has no tokens after cleaning"),
-    ("bad_encoder", r"cannot load encoder '/nonexistent/ckpt'.*HF_HUB_OFFLINE is set"),
-    ("npz_shape", r"emb\.npz: 3 rows but .*emb\.txt lists 2 tokens"),
-    ("w2v_format", r"w2v\.txt: first line must be the word2vec header"),
-    ("pickle_npz", r"emb\.npz: not a readable \.npz"),
-])
+@pytest.mark.parametrize(
+    "case,expected",
+    [
+        ("missing_split", r"dev\.parquet: prepared split not found; run `textbench prepare -d reuters`"),
+        ("empty_text", r"id=b1 in split 'dev' has no tokens after cleaning"),
+        ("bad_encoder", r"cannot load encoder '/nonexistent/ckpt'.*HF_HUB_OFFLINE is set"),
+        ("npz_shape", r"emb\.npz: 3 rows but .*emb\.txt lists 2 tokens"),
+        ("w2v_format", r"w2v\.txt: first line must be the word2vec header"),
+        ("pickle_npz", r"emb\.npz: not a readable \.npz"),
+    ],
+)
 def test_bad_input_is_one_clear_error_and_leaves_nothing(project: Path, case: str, expected: str):
     rows = {k: list(v) for k, v in EN.items()}
     scheme = "vocab"
@@ -242,7 +281,9 @@ def test_bad_input_is_one_clear_error_and_leaves_nothing(project: Path, case: st
 
 
 def test_console_script_prints_one_error_line(project: Path):
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "tokenize", "-d", "reuters"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "tokenize", "-d", "reuters"], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"error: {project / 'data/prepared/reuters/train.parquet'}: prepared split not found; run `textbench prepare -d reuters` first"
@@ -253,8 +294,14 @@ def test_word_cache_equals_the_plain_tokenizer():
     from pipeline.tokenize.subword import SubwordEncoder
 
     enc = SubwordEncoder.from_config("minilm", 512, "head")
-    texts = ["Ünïcode Straße ΣΟΦΙΑ naïve café 東京 x\u200by ｆｕｌｌ ﬁ ℃ İstanbul", "a" * 150 + " ok",
-             "MiXeD CaSe... 3.5% U.S.-based (don't) #tag @user", "\x07ctrl\ttab\nnew   line", "", "股市大涨，投资者欢迎"]
+    texts = [
+        "Ünïcode Straße ΣΟΦΙΑ naïve café 東京 x\u200by ｆｕｌｌ ﬁ ℃ İstanbul",
+        "a" * 150 + " ok",
+        "MiXeD CaSe... 3.5% U.S.-based (don't) #tag @user",
+        "\x07ctrl\ttab\nnew   line",
+        "",
+        "股市大涨，投资者欢迎",
+    ]
     cached = enc.pieces(texts + texts)
     assert enc.word_cache
     enc.word_cache = None  # the path every non-BERT tokenizer takes: whole texts through the Rust pipeline

@@ -82,7 +82,9 @@ def test_reuters_subword_matches_the_hf_tokenizer(at: Path):
     assert enc.tokens(ids[0])[0] == "[CLS]" and max(map(len, ids)) == 256
     lengths = sorted(len(r) for r in reference)
     assert meta["splits"]["test"]["length_before_truncation"]["max"] == lengths[-1]
-    assert meta["splits"]["test"]["truncated_share"] == pytest.approx(sum(n > 256 for n in lengths) / len(lengths), abs=1e-6)
+    assert meta["splits"]["test"]["truncated_share"] == pytest.approx(
+        sum(n > 256 for n in lengths) / len(lengths), abs=1e-6
+    )
     assert meta["splits"]["train"]["unk_rate"] < 0.01
 
 
@@ -92,8 +94,9 @@ def test_reuters_vocab_is_train_only(at: Path):
     counts = Counter(w for t in texts(at, "reuters", "train") for w in re.findall(WORD_PATTERN, clean(t).lower()))
     assert itos == build_vocab(counts, 50000, 1)
     enc = load_encoder(out)
-    test_only = next(w for t in texts(at, "reuters", "test") for w in re.findall(WORD_PATTERN, clean(t).lower())
-                     if w not in counts)
+    test_only = next(
+        w for t in texts(at, "reuters", "test") for w in re.findall(WORD_PATTERN, clean(t).lower()) if w not in counts
+    )
     assert enc.encode([f"oil {test_only}"]) == [[itos.index("oil"), 1]]
     first = pq.read_table(out / "train.parquet").column("input_ids")[0].as_py()
     assert enc.tokens(first) == re.findall(WORD_PATTERN, clean(texts(at, "reuters", "train")[0]).lower())[:256]

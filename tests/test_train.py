@@ -24,10 +24,28 @@ from pipeline.train import loop
 from pipeline.train.stage import train
 from train_fixtures import LABELS, tiny_bert, write_toy_project
 
-METRIC_KEYS = {"dataset", "model", "seed", "accuracy", "macro_precision", "macro_recall", "macro_f1",
-               "weighted_precision", "weighted_recall", "weighted_f1", "per_class", "confusion_matrix", "labels",
-               "params", "train_time_s", "train_samples_per_s", "infer_samples_per_s", "peak_memory_mb",
-               "best_step", "fingerprint"}
+METRIC_KEYS = {
+    "dataset",
+    "model",
+    "seed",
+    "accuracy",
+    "macro_precision",
+    "macro_recall",
+    "macro_f1",
+    "weighted_precision",
+    "weighted_recall",
+    "weighted_f1",
+    "per_class",
+    "confusion_matrix",
+    "labels",
+    "params",
+    "train_time_s",
+    "train_samples_per_s",
+    "infer_samples_per_s",
+    "peak_memory_mb",
+    "best_step",
+    "fingerprint",
+}
 
 
 @pytest.fixture(scope="module")
@@ -173,11 +191,19 @@ def test_metrics_fix_labels_and_zero_division() -> None:
 @pytest.mark.slow
 def test_peak_memory_on_cpu_catches_a_peak_already_freed() -> None:
     """The kernel's ru_maxrss: 512 MB touched and freed before anyone looks still count (a fresh process)."""
-    code = ("import numpy as np, torch\nfrom pipeline.evaluate import PeakMemory\n"
-            "memory = PeakMemory(torch.device('cpu'))\nblock = np.ones(512 * 2**20, np.uint8)\ndel block\n"
-            "print(memory.mb)\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300,
-                          cwd=Path(__file__).resolve().parents[1])
+    code = (
+        "import numpy as np, torch\nfrom pipeline.evaluate import PeakMemory\n"
+        "memory = PeakMemory(torch.device('cpu'))\nblock = np.ones(512 * 2**20, np.uint8)\ndel block\n"
+        "print(memory.mb)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert 512 < float(proc.stdout) < 4096
 
 
@@ -191,12 +217,15 @@ def _with_train(toy: Path, model: str, **train_kw):
     return load_config(toy / "params.yaml")
 
 
-@pytest.mark.parametrize(("train_kw", "reason"), [
-    ({"epochs": 60, "eval_every": 0, "patience": 2}, "plateau"),
-    ({"epochs": 60, "eval_every": 0, "patience": 0, "max_steps": 5}, "max_steps"),
-    ({"epochs": 2, "eval_every": 0, "patience": 0}, "epochs"),
-    ({"epochs": 60, "eval_every": 0, "patience": 0, "time_budget_s": 1e-6}, "time_budget"),
-])
+@pytest.mark.parametrize(
+    ("train_kw", "reason"),
+    [
+        ({"epochs": 60, "eval_every": 0, "patience": 2}, "plateau"),
+        ({"epochs": 60, "eval_every": 0, "patience": 0, "max_steps": 5}, "max_steps"),
+        ({"epochs": 2, "eval_every": 0, "patience": 0}, "epochs"),
+        ({"epochs": 60, "eval_every": 0, "patience": 0, "time_budget_s": 1e-6}, "time_budget"),
+    ],
+)
 def test_training_records_why_it_stopped(toy: Path, train_kw: dict, reason: str) -> None:
     cfg = _with_train(toy, "textcnn", **train_kw)
     m = train(cfg, "toy", "textcnn")
@@ -214,7 +243,9 @@ def test_training_records_why_it_stopped(toy: Path, train_kw: dict, reason: str)
         assert m["steps"] == 1 and len(curves) == 1
 
 
-def test_frozen_encoder_heads_train_on_cached_features(toy: Path, bert_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_frozen_encoder_heads_train_on_cached_features(
+    toy: Path, bert_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import yaml
     from safetensors.torch import load_file
 
@@ -257,9 +288,20 @@ def test_uncovered_encoder_is_named_not_comparable() -> None:
     from pipeline.artifacts import TokenizedMeta
     from pipeline.tokenize.coverage import uncovered_reason
 
-    raw = {"scheme": "subword", "encoder": "minilm", "language": "zh", "labels": ["a", "b"], "max_len": 32,
-           "vocab_size": 100, "pad_id": 0, "unk_id": 1, "vocab_file": "vocab.json", "tokenizer_sha256": "x", "fingerprint": "y",
-           "splits": {"train": {"unk_rate": 0.667}, "dev": {"unk_rate": 0.665}, "test": {"unk_rate": 0.05}}}
+    raw = {
+        "scheme": "subword",
+        "encoder": "minilm",
+        "language": "zh",
+        "labels": ["a", "b"],
+        "max_len": 32,
+        "vocab_size": 100,
+        "pad_id": 0,
+        "unk_id": 1,
+        "vocab_file": "vocab.json",
+        "tokenizer_sha256": "x",
+        "fingerprint": "y",
+        "splits": {"train": {"unk_rate": 0.667}, "dev": {"unk_rate": 0.665}, "test": {"unk_rate": 0.05}},
+    }
     reason = uncovered_reason(TokenizedMeta(**raw), "thucnews")
     assert "67% of train tokens as [UNK]" in reason and "datasets.thucnews.encoder" in reason
     assert "bert-base-chinese" in reason

@@ -25,8 +25,14 @@ def tiny_bert(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / "vocab.txt").write_text("\n".join(SPECIALS + WORDS) + "\n", encoding="utf-8")
     BertTokenizerFast(vocab_file=str(path / "vocab.txt")).save_pretrained(str(path))
-    cfg = BertConfig(vocab_size=len(SPECIALS) + len(WORDS), hidden_size=32, num_hidden_layers=2,
-                     num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+    cfg = BertConfig(
+        vocab_size=len(SPECIALS) + len(WORDS),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     torch.manual_seed(0)
     BertModel(cfg).save_pretrained(str(path))
     return path
@@ -57,20 +63,30 @@ def write_toy_project(root: Path, encoder: Path, sizes: dict[str, int] | None = 
         docs, labels = toy_docs(n, seed=s)
         ids = [f"{split}-{i}" for i in range(n)]
         texts = [" ".join(WORDS[w] for w in d) for d in docs]
-        pq.write_table(pa.table({"id": ids, "text": texts, "label": [LABELS[c] for c in labels]}), prep / f"{split}.parquet")
-        for scheme, seqs in (("vocab", [[w + 2 for w in d] for d in docs]),
-                             ("subword", [[2] + [w + len(SPECIALS) for w in d] + [3] for d in docs])):
-            table = pa.table({"id": ids, "input_ids": pa.array(seqs, pa.list_(pa.int32())),
-                              "label": pa.array(labels, pa.int32())})
+        pq.write_table(
+            pa.table({"id": ids, "text": texts, "label": [LABELS[c] for c in labels]}), prep / f"{split}.parquet"
+        )
+        for scheme, seqs in (
+            ("vocab", [[w + 2 for w in d] for d in docs]),
+            ("subword", [[2] + [w + len(SPECIALS) for w in d] + [3] for d in docs]),
+        ):
+            table = pa.table(
+                {"id": ids, "input_ids": pa.array(seqs, pa.list_(pa.int32())), "label": pa.array(labels, pa.int32())}
+            )
             pq.write_table(table, root / "data" / "tokenized" / "toy" / scheme / f"{split}.parquet")
     common = {"labels": LABELS, "max_len": 16, "truncation": "head", "language": "en", "fingerprint": "toy"}
     vocab_dir = root / "data" / "tokenized" / "toy" / "vocab"
     (vocab_dir / "vocab.json").write_text(json.dumps(["<pad>", "<unk>"] + WORDS), encoding="utf-8")
-    _meta(vocab_dir, common | {"scheme": "vocab", "vocab_size": len(WORDS) + 2, "pad_id": 0, "zh_mode": "char",
-                               "vocab_file": "vocab.json"})
+    _meta(
+        vocab_dir,
+        common
+        | {"scheme": "vocab", "vocab_size": len(WORDS) + 2, "pad_id": 0, "zh_mode": "char", "vocab_file": "vocab.json"},
+    )
     sub_dir = root / "data" / "tokenized" / "toy" / "subword"
-    _meta(sub_dir, common | {"scheme": "subword", "vocab_size": len(SPECIALS) + len(WORDS), "pad_id": 0,
-                             "encoder": str(encoder)})
+    _meta(
+        sub_dir,
+        common | {"scheme": "subword", "vocab_size": len(SPECIALS) + len(WORDS), "pad_id": 0, "encoder": str(encoder)},
+    )
     params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
     params["datasets"]["toy"] = {"kind": "local", "path": "toy.csv", "max_len": 16, "encoder": str(encoder)}
     params["train"] = {**params.get("train", {}), "eval_every": 4, "precision": "fp32", "threads": 1}
@@ -78,8 +94,13 @@ def write_toy_project(root: Path, encoder: Path, sizes: dict[str, int] | None = 
     from pipeline.families import SCHEMES
 
     params["families"] = {f: {"arch": spec.get("arch", {})} for f, spec in params.get("families", {}).items()}
-    params["models"] = {name: {"arch": params.get("models", {}).get(name, {}).get("arch", {}),
-                               "train": {"epochs": 2, "batch_size": 16, "lr": 3e-3}} for name in SCHEMES}
+    params["models"] = {
+        name: {
+            "arch": params.get("models", {}).get(name, {}).get("arch", {}),
+            "train": {"epochs": 2, "batch_size": 16, "lr": 3e-3},
+        }
+        for name in SCHEMES
+    }
     (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
 
 

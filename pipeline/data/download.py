@@ -66,7 +66,8 @@ def download(cfg: Config, name: str) -> Path:
         part.replace(dest)
         return dest
     raise TextbenchError(
-        f"could not fetch {ds.filename} for dataset '{name}': " + "; ".join(failures)
+        f"could not fetch {ds.filename} for dataset '{name}': "
+        + "; ".join(failures)
         + f". Download it by hand from {ds.url or 'its source'} and put it at {dest}, "
         "or set `mirror` / TEXTBENCH_MIRROR to a directory or URL that holds it"
     )
@@ -77,10 +78,18 @@ def _record_local(name: str, ds: DatasetConfig) -> Path:
     for p in map(paths.project_path, ds.local_sources()):
         if not p.exists():
             raise TextbenchError(
-                f"datasets.{name}: local corpus {p} does not exist; fix datasets.{name}.path/files/class_files")
+                f"datasets.{name}: local corpus {p} does not exist; fix datasets.{name}.path/files/class_files"
+            )
     receipt = paths.raw_dir() / name / "source.json"
-    write_json(receipt, {"dataset": name, "path": ds.path, "files": ds.files,  # as given: portable
-                         "class_files": ds.class_files})
+    write_json(
+        receipt,
+        {
+            "dataset": name,
+            "path": ds.path,
+            "files": ds.files,  # as given: portable
+            "class_files": ds.class_files,
+        },
+    )
     return receipt
 
 

@@ -64,8 +64,9 @@ class _Files:
 
     def data(self, path: Path) -> bytes:
         if not path.is_file():
-            raise TextbenchError(f"local corpus file {path} does not exist or is not a file; "
-                                 f"fix {self.key}.path/files/class_files")
+            raise TextbenchError(
+                f"local corpus file {path} does not exist or is not a file; fix {self.key}.path/files/class_files"
+            )
         self.files.append(path)
         return path.read_bytes()
 
@@ -74,30 +75,39 @@ class _Files:
         try:
             return data.decode(self.codec)
         except UnicodeDecodeError as e:
-            where = f"byte 0x{data[e.start:e.start + 1].hex()} at offset {e.start}"
+            where = f"byte 0x{data[e.start : e.start + 1].hex()} at offset {e.start}"
         fallback = self.ds.encoding_fallback
         if not fallback:
-            raise TextbenchError(f"{path}: not valid {self.ds.encoding} ({where}); set {self.key}.encoding to the "
-                                 f"corpus's encoding (e.g. latin-1) or {self.key}.encoding_fallback for odd files")
+            raise TextbenchError(
+                f"{path}: not valid {self.ds.encoding} ({where}); set {self.key}.encoding to the "
+                f"corpus's encoding (e.g. latin-1) or {self.key}.encoding_fallback for odd files"
+            )
         try:
             text = data.decode(fallback)
         except UnicodeDecodeError:
-            raise TextbenchError(f"{path}: neither {self.ds.encoding} ({where}) nor {fallback}; set "
-                                 f"{self.key}.encoding/encoding_fallback to the file's encoding") from None
+            raise TextbenchError(
+                f"{path}: neither {self.ds.encoding} ({where}) nor {fallback}; set "
+                f"{self.key}.encoding/encoding_fallback to the file's encoding"
+            ) from None
         self.fallback.append(name)
         return text
 
     def stats(self) -> dict:
-        return {"files_read": len(self.files), "read_with_fallback": len(self.fallback),
-                "fallback_files": self.fallback}
+        return {
+            "files_read": len(self.files),
+            "read_with_fallback": len(self.fallback),
+            "fallback_files": self.fallback,
+        }
 
 
 def _read_folder(src: _Files, root: Path) -> list[Doc]:
     files = sorted(p for p in root.glob("*/*.txt") if p.is_file())
     if not files:
         raise TextbenchError(f"{root}: no <label>/*.txt files found (folder-per-class layout expected)")
-    return [Doc(f"{p.parent.name}/{p.stem}", src.text(p, src.data(p), f"{p.parent.name}/{p.name}"), p.parent.name)
-            for p in files]
+    return [
+        Doc(f"{p.parent.name}/{p.stem}", src.text(p, src.data(p), f"{p.parent.name}/{p.name}"), p.parent.name)
+        for p in files
+    ]
 
 
 def _lines(text: str) -> list[tuple[int, str]]:
@@ -125,8 +135,9 @@ def _read_file(src: _Files, path: Path, split: str | None) -> list[Doc]:
         else:
             frame = pd.read_csv(io.StringIO(text), sep="\t" if fmt == "tsv" else ",", dtype=str, keep_default_na=False)
             if not isinstance(frame.index, pd.RangeIndex):  # pandas took the extra leading fields as an index
-                raise TextbenchError(f"{path}: rows have more fields than the header; quote fields that hold the "
-                                     f"separator")
+                raise TextbenchError(
+                    f"{path}: rows have more fields than the header; quote fields that hold the separator"
+                )
             table = pa.Table.from_pandas(frame, preserve_index=False)
         return _table_docs(src, path, table, split)
     except (pa.ArrowException, ValueError) as e:  # pandas ParserError and UnicodeDecodeError are ValueErrors
@@ -153,19 +164,28 @@ def _table_docs(src: _Files, path: Path, table: pa.Table, split: str | None) -> 
     ds = src.ds
     cols = [ds.text_column, ds.label_column] + ([ds.split_column] if ds.split_column and split is None else [])
     if missing := [c for c in cols if c not in table.column_names]:
-        raise TextbenchError(f"{path}: column(s) {missing} not found (columns: {table.column_names}); "
-                             f"set {src.key}.text_column/label_column/split_column")
+        raise TextbenchError(
+            f"{path}: column(s) {missing} not found (columns: {table.column_names}); "
+            f"set {src.key}.text_column/label_column/split_column"
+        )
     list_labels = ds.label_mode == "multi" and not ds.label_delimiter
     for c in cols:
         t = table.schema.field(c).type
         if c == ds.label_column and list_labels:
             if not (pa.types.is_list(t) or pa.types.is_large_list(t)) or pa.types.is_nested(t.value_type):
-                raise TextbenchError(f"{path}: column '{c}' holds {t}, not a list of labels; label_mode multi "
-                                     f"needs a list column, or set {src.key}.label_delimiter (e.g. '|') for text")
+                raise TextbenchError(
+                    f"{path}: column '{c}' holds {t}, not a list of labels; label_mode multi "
+                    f"needs a list column, or set {src.key}.label_delimiter (e.g. '|') for text"
+                )
         elif pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
             raise TextbenchError(f"{path}: column '{c}' holds {t}, not text; set {src.key}.text_column/label_column")
-    get = {c: [None if v is None else v if c == ds.label_column and list_labels else str(v)
-               for v in table.column(c).to_pylist()] for c in cols}
+    get = {
+        c: [
+            None if v is None else v if c == ds.label_column and list_labels else str(v)
+            for v in table.column(c).to_pylist()
+        ]
+        for c in cols
+    }
     ids = [str(v) for v in table.column("id").to_pylist()] if "id" in table.column_names else None
     docs = []
     for i in range(table.num_rows):
@@ -192,16 +212,23 @@ def _labels(ds: DatasetConfig, value: str | list | None) -> list[str]:
 def _read_fasttext(src: _Files, path: Path, data: bytes, split: str | None) -> list[Doc]:
     """`__label__<name> text` lines; as in fastText, every token with the prefix is a label."""
     if src.ds.split_column:
-        raise TextbenchError(f"{src.key}.split_column: fastText lines have no columns; give the splits as "
-                             f"`files: {{train, dev, test}}` or leave split_column empty")
+        raise TextbenchError(
+            f"{src.key}.split_column: fastText lines have no columns; give the splits as "
+            f"`files: {{train, dev, test}}` or leave split_column empty"
+        )
     docs = []
     for n, line in _lines(src.text(path, data, path.name)):
         tokens = line.split()
         labels = [t.removeprefix(LABEL_PREFIX) for t in tokens if t.startswith(LABEL_PREFIX)]
         multi = src.ds.label_mode == "multi"
         if not labels or not all(labels) or (len(labels) > 1 and not multi):
-            what = (f"no {LABEL_PREFIX}<name> token" if not labels else f"an empty {LABEL_PREFIX}" if not all(labels)
-                    else f"{len(labels)} labels ({', '.join(labels)}); keep one per line or set label_mode: multi")
+            what = (
+                f"no {LABEL_PREFIX}<name> token"
+                if not labels
+                else f"an empty {LABEL_PREFIX}"
+                if not all(labels)
+                else f"{len(labels)} labels ({', '.join(labels)}); keep one per line or set label_mode: multi"
+            )
             raise TextbenchError(f"{path}: line {n}: {what} (fastText format: `{LABEL_PREFIX}<name> text`)")
         text = " ".join(t for t in tokens if not t.startswith(LABEL_PREFIX))
         docs.append(Doc.multi(f"{split or path.stem}-{n}", text, labels, split))

@@ -25,8 +25,8 @@ class Layout:
     """Where a corpus keeps its documents: `valid` has a `root` group (None = the archive root)."""
 
     document: re.Pattern  # a name the reader would read as a document
-    valid: re.Pattern     # the full name such a document must have
-    expected: str         # `valid` in words, for the error
+    valid: re.Pattern  # the full name such a document must have
+    expected: str  # `valid` in words, for the error
 
 
 def checked(members: Iterable[tuple[str, T]], archive: str, layout: Layout) -> Iterator[tuple[str, T]]:
@@ -45,8 +45,10 @@ def checked(members: Iterable[tuple[str, T]], archive: str, layout: Layout) -> I
             elif m["root"] != root[0]:
                 why = f"is under a different root folder than {shown(root[1])}"
         if why:
-            raise TextbenchError(f"{archive}: member {shown(raw)} {why}; this archive was not packed as the corpus "
-                                 "is: download it again, or repack it without that member")
+            raise TextbenchError(
+                f"{archive}: member {shown(raw)} {why}; this archive was not packed as the corpus "
+                "is: download it again, or repack it without that member"
+            )
         seen.add(name)
         yield name, payload
 
@@ -63,5 +65,7 @@ def _bad_name(name: str) -> str:
 
 def shown(name: str) -> str:
     """`name` on one line: undecodable bytes as \\xNN, control characters escaped."""
-    return "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF
-                   else c if c.isprintable() else repr(c)[1:-1] for c in name)
+    return "".join(
+        f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else c if c.isprintable() else repr(c)[1:-1]
+        for c in name
+    )

@@ -75,15 +75,14 @@ def prepare(cfg: Config, name: str) -> Path:
             "dedup": "exact duplicate texts kept only in the highest of test > dev > train",
             "min_docs_per_class": "counted over all splits after de-duplication",
             "given_split_docs": "documents per split the source gives (none: unsplit) after empty texts are "
-                                "dropped, before de-duplication and the dev carve",
+            "dropped, before de-duplication and the dev carve",
         },
     }
     card["fingerprint"] = fingerprint(params, sources)
     out = paths.prepared_dir(name)
     with atomic_dir(out) as tmp:
         for split in SPLITS:
-            write_split(tmp / f"{split}.parquet", [d for d in docs if d.split == split], corpus.extras,
-                        ds.label_mode)
+            write_split(tmp / f"{split}.parquet", [d for d in docs if d.split == split], corpus.extras, ds.label_mode)
         write_json(tmp / "card.json", card)
     return out
 
@@ -167,23 +166,33 @@ def check_usable(name: str, labels: list[str], counts: dict[str, dict[str, int]]
     """At least 2 classes and documents in every split, or one error saying what to change: a
     one-class corpus would train to accuracy 1.0, an empty split fails later or measures nothing."""
     if len(labels) < 2:
-        fix = (f"lower datasets.{name}.min_docs_per_class (it dropped {[d['label'] for d in dropped]})" if dropped
-               else f"use a corpus (or datasets.{name}.categories) with 2 or more labels")
-        raise TextbenchError(f"dataset '{name}': {len(labels)} class(es) left after filtering ({labels}); a "
-                             f"classifier needs at least 2: {fix}")
+        fix = (
+            f"lower datasets.{name}.min_docs_per_class (it dropped {[d['label'] for d in dropped]})"
+            if dropped
+            else f"use a corpus (or datasets.{name}.categories) with 2 or more labels"
+        )
+        raise TextbenchError(
+            f"dataset '{name}': {len(labels)} class(es) left after filtering ({labels}); a "
+            f"classifier needs at least 2: {fix}"
+        )
     if empty := [s for s in SPLITS if not counts[s]]:
         raise TextbenchError(
             f"dataset '{name}': no documents in the {'/'.join(empty)} split (documents per split: "
             f"{ {s: sum(counts[s].values()) for s in SPLITS} }); give the corpus documents for it, or raise "
-            f"datasets.{name}.ratios (dev_ratio when only dev is missing)")
+            f"datasets.{name}.ratios (dev_ratio when only dev is missing)"
+        )
 
 
 def write_split(path: Path, docs: list[Doc], extras: dict[str, pa.DataType], label_mode: str) -> None:
     """One split as Parquet with a fixed schema (id, text, label | labels, extras...) and no timestamps."""
     column, kind = ("label", pa.string()) if label_mode == "single" else ("labels", pa.list_(pa.string()))
-    schema = pa.schema([("id", pa.string()), ("text", pa.string()), (column, kind)]
-                       + [(k, t) for k, t in extras.items()])
-    columns = {"id": [d.id for d in docs], "text": [d.text for d in docs],
-               column: [d.label if label_mode == "single" else list(d.labels) for d in docs]}
+    schema = pa.schema(
+        [("id", pa.string()), ("text", pa.string()), (column, kind)] + [(k, t) for k, t in extras.items()]
+    )
+    columns = {
+        "id": [d.id for d in docs],
+        "text": [d.text for d in docs],
+        column: [d.label if label_mode == "single" else list(d.labels) for d in docs],
+    }
     columns.update({k: [d.extra[k] for d in docs] for k in extras})
     pq.write_table(pa.table(columns, schema=schema), path, compression="zstd")

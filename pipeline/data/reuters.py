@@ -27,9 +27,11 @@ from pipeline.data.members import Layout, checked
 from pipeline.errors import TextbenchError
 
 SGML_FILES = tuple(f"reut2-{i:03d}.sgm" for i in range(22))
-LAYOUT = Layout(document=re.compile(r"(^|/)reut2-\d+\.sgm$"),
-                valid=re.compile(r"(?:(?P<root>reuters21578)/)?reut2-\d{3}\.sgm"),
-                expected="reut2-NNN.sgm at the archive root or in reuters21578/")
+LAYOUT = Layout(
+    document=re.compile(r"(^|/)reut2-\d+\.sgm$"),
+    valid=re.compile(r"(?:(?P<root>reuters21578)/)?reut2-\d{3}\.sgm"),
+    expected="reut2-NNN.sgm at the archive root or in reuters21578/",
+)
 _OPEN = re.compile(r"<REUTERS\b([^>]*)>")
 _ATTR = re.compile(r'(\w+)="([^"]*)"')
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -49,7 +51,7 @@ def parse_sgml(text: str, source: str) -> Iterator[dict]:
             raise TextbenchError(
                 f"{source}: malformed document NEWID={newid} ({why}); the archive is damaged: download it again"
             )
-        block = text[m.end():close]
+        block = text[m.end() : close]
         topics = _field(block, "TOPICS")
         yield {
             "newid": newid,
@@ -91,7 +93,9 @@ def iter_documents(archive: Path) -> Iterator[dict]:
             "`textbench download` again"
         ) from None
     if missing := sorted(set(SGML_FILES) - seen):
-        raise TextbenchError(f"{archive}: lacks {len(missing)} of the 22 SGML files ({missing[:3]}...); download it again")
+        raise TextbenchError(
+            f"{archive}: lacks {len(missing)} of the 22 SGML files ({missing[:3]}...); download it again"
+        )
 
 
 def read(ds: DatasetConfig, archive: Path) -> Corpus:
@@ -127,7 +131,10 @@ def _multi(docs: list[Doc], minimum: int, stats: dict) -> list[Doc]:
     per_split = {s: Counter(t for d in docs if d.split == s for t in d.labels) for s in ("train", "test")}
     kept = {t for t, n in per_split["train"].items() if n >= minimum and per_split["test"][t] >= 1}
     docs = [d for d in docs if d.keep_labels(kept)]
-    stats |= {"kept_topics": len(kept), "topic_rule": f">= {minimum} ModApte train and >= 1 test document",
-              "no_kept_topic": sum(stats["modapte"].values()) - stats["no_topic"] - len(docs),
-              "modapte_with_kept_topic": {s: sum(d.split == s for d in docs) for s in ("train", "test")}}
+    stats |= {
+        "kept_topics": len(kept),
+        "topic_rule": f">= {minimum} ModApte train and >= 1 test document",
+        "no_kept_topic": sum(stats["modapte"].values()) - stats["no_topic"] - len(docs),
+        "modapte_with_kept_topic": {s: sum(d.split == s for d in docs) for s in ("train", "test")},
+    }
     return docs

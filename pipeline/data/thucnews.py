@@ -31,8 +31,11 @@ from pipeline.data.members import Layout, checked
 from pipeline.errors import TextbenchError
 
 T = TypeVar("T")
-LAYOUT = Layout(document=re.compile(r"\.txt$"), valid=re.compile(r"(?P<root>[^/]+)/[^/]+/[^/]+\.txt"),
-                expected="<root>/<category>/<file>.txt")
+LAYOUT = Layout(
+    document=re.compile(r"\.txt$"),
+    valid=re.compile(r"(?P<root>[^/]+)/[^/]+/[^/]+\.txt"),
+    expected="<root>/<category>/<file>.txt",
+)
 
 
 def choose(

@@ -17,11 +17,11 @@ from zipfile import BadZipFile
 
 from pipeline.data.members import shown
 
-_EOCD = struct.Struct("<4s4H2LH")        # end of central directory
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory
 _EOCD64_LOCATOR = struct.Struct("<4sLQL")
 _EOCD64 = struct.Struct("<4sQ2H2L4Q")
 _CENTRAL = struct.Struct("<4s6H3L5H2L")  # central directory file header (46 bytes)
-_LOCAL = struct.Struct("<4s5H3L2H")      # local file header (30 bytes)
+_LOCAL = struct.Struct("<4s5H3L2H")  # local file header (30 bytes)
 _U32 = 0xFFFFFFFF
 
 
@@ -53,7 +53,7 @@ def iter_members(f: BinaryIO) -> Iterator[Member]:
         # undecodable UTF-8 bytes become surrogates (as tarfile does); pipeline.data.members refuses them
         name = raw[:name_len].decode("utf-8", "surrogateescape") if flags & 0x800 else raw[:name_len].decode("cp437")
         if _U32 in (compressed, size, offset):
-            size, compressed, offset = _zip64_extra(raw[name_len:name_len + extra_len], size, compressed, offset)
+            size, compressed, offset = _zip64_extra(raw[name_len : name_len + extra_len], size, compressed, offset)
         if flags & 0x1:
             raise BadZipFile(f"member {shown(name)} is encrypted")
         yield Member(name, offset, method, compressed, size, crc)

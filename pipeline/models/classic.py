@@ -34,10 +34,20 @@ _HASH = (14918087, 18408749)
 class WordEmbedder(nn.Module):
     """ids [B, T] → vectors [B, T, out_dim] (+ n-gram and position vectors when enabled)."""
 
-    def __init__(self, vocab_size: int, pad_id: int, max_len: int, pretrained: np.ndarray | None, *,
-                 embed_dim: Size = 300, freeze_embeddings: bool = False, ngram_buckets: Count = 0,
-                 ngram_mode: Literal["sum", "concat"] = "sum", embed_init: Literal["normal", "uniform"] = "normal",
-                 positions: bool = False) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        pad_id: int,
+        max_len: int,
+        pretrained: np.ndarray | None,
+        *,
+        embed_dim: Size = 300,
+        freeze_embeddings: bool = False,
+        ngram_buckets: Count = 0,
+        ngram_mode: Literal["sum", "concat"] = "sum",
+        embed_init: Literal["normal", "uniform"] = "normal",
+        positions: bool = False,
+    ) -> None:
         super().__init__()
         if ngram_mode == "concat" and not ngram_buckets:
             raise ValueError("ngram_mode concat needs ngram_buckets > 0 (buckets per bigram/trigram table)")
@@ -72,8 +82,14 @@ class WordEmbedder(nn.Module):
             x = x + self.positions(pos).unsqueeze(0)
         if self.ngram_buckets and self.ngram_mode == "concat":
             bi, tri, bi_ok, tri_ok = self.ngram_ids(input_ids, attention_mask)
-            x = torch.cat([x, self.bigrams(bi) * bi_ok.unsqueeze(-1).to(x.dtype),
-                           self.trigrams(tri) * tri_ok.unsqueeze(-1).to(x.dtype)], -1)
+            x = torch.cat(
+                [
+                    x,
+                    self.bigrams(bi) * bi_ok.unsqueeze(-1).to(x.dtype),
+                    self.trigrams(tri) * tri_ok.unsqueeze(-1).to(x.dtype),
+                ],
+                -1,
+            )
         return x
 
     def ngram_ids(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -32,8 +32,15 @@ def pool(x: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
 class PoolHead(nn.Module):
     """Pool, then an MLP with `hidden` units per layer (none = linear), for bert, bert_fnn, fasttext."""
 
-    def __init__(self, in_dim: int, num_labels: int, *, pooling: Literal["cls", "mean", "max"] = "cls",
-                 hidden: tuple[Size, ...] = (), dropout: Dropout = 0.1) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        num_labels: int,
+        *,
+        pooling: Literal["cls", "mean", "max"] = "cls",
+        hidden: tuple[Size, ...] = (),
+        dropout: Dropout = 0.1,
+    ) -> None:
         super().__init__()
         self.pooling = pooling
         layers: list[nn.Module] = []
@@ -50,8 +57,15 @@ class PoolHead(nn.Module):
 class CNNHead(nn.Module):
     """Kim (2014): parallel convolutions of several widths, masked max-over-time, dropout, linear."""
 
-    def __init__(self, in_dim: int, num_labels: int, *, kernel_sizes: Sizes = (2, 3, 4),
-                 num_filters: Size = 256, dropout: Dropout = 0.5) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        num_labels: int,
+        *,
+        kernel_sizes: Sizes = (2, 3, 4),
+        num_filters: Size = 256,
+        dropout: Dropout = 0.5,
+    ) -> None:
         super().__init__()
         self.convs = nn.ModuleList(nn.Conv1d(in_dim, num_filters, k) for k in kernel_sizes)
         self.dropout = nn.Dropout(dropout)
@@ -77,13 +91,28 @@ class RNNHead(nn.Module):
     """RNN/LSTM/GRU over packed sequences, read out by `last` true step, masked `attention`
     (TextRNN_Att) or `max` over [states; input] (TextRCNN)."""
 
-    def __init__(self, in_dim: int, num_labels: int, *, cell: Literal["lstm", "gru", "rnn"] = "lstm",
-                 hidden: Size = 128, layers: Size = 2, bidirectional: bool = True,
-                 readout: Literal["last", "attention", "max"] = "last", dropout: Dropout = 0.5) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        num_labels: int,
+        *,
+        cell: Literal["lstm", "gru", "rnn"] = "lstm",
+        hidden: Size = 128,
+        layers: Size = 2,
+        bidirectional: bool = True,
+        readout: Literal["last", "attention", "max"] = "last",
+        dropout: Dropout = 0.5,
+    ) -> None:
         super().__init__()
         rnn_cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell]
-        self.rnn = rnn_cls(in_dim, hidden, num_layers=layers, batch_first=True, bidirectional=bidirectional,
-                           dropout=dropout if layers > 1 else 0.0)
+        self.rnn = rnn_cls(
+            in_dim,
+            hidden,
+            num_layers=layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if layers > 1 else 0.0,
+        )
         self.readout = readout
         out = hidden * (2 if bidirectional else 1)
         if readout == "attention":
@@ -115,8 +144,9 @@ class DPCNNHead(nn.Module):
     (pool /2 + two pre-activation convolutions + shortcut) until one position is left.
     Short inputs (e.g. 48-token titles) just take fewer blocks."""
 
-    def __init__(self, in_dim: int, num_labels: int, *, num_filters: Size = 250, region: Size = 3,
-                 dropout: Dropout = 0.2) -> None:
+    def __init__(
+        self, in_dim: int, num_labels: int, *, num_filters: Size = 250, region: Size = 3, dropout: Dropout = 0.2
+    ) -> None:
         super().__init__()
         self.region = nn.Conv1d(in_dim, num_filters, region, padding=region // 2)
         self.conv = nn.Conv1d(num_filters, num_filters, 3, padding=1)
@@ -140,8 +170,17 @@ class DPCNNHead(nn.Module):
 class TransformerHead(nn.Module):
     """A small pre-norm Transformer encoder (padding masked), pooled by masked mean or first token."""
 
-    def __init__(self, in_dim: int, num_labels: int, *, layers: Size = 2, heads: Size = 5, ff_dim: Size = 1024,
-                 pooling: Literal["cls", "mean", "max"] = "mean", dropout: Dropout = 0.1) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        num_labels: int,
+        *,
+        layers: Size = 2,
+        heads: Size = 5,
+        ff_dim: Size = 1024,
+        pooling: Literal["cls", "mean", "max"] = "mean",
+        dropout: Dropout = 0.1,
+    ) -> None:
         super().__init__()
         if in_dim % heads:
             raise ValueError(f"embed_dim {in_dim} must be divisible by heads {heads}")

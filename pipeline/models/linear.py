@@ -45,14 +45,24 @@ class TfidfEmbedder(_Resizable):
 
     `min_df` and `max_features` shape the fitted vocabulary (used when training: pipeline/train/linear.py)."""
 
-    def __init__(self, vocab_size: int, pad_id: int, *, ngram_max: NgramMax = 2, sublinear_tf: bool = True,
-                 min_df: Size = 1, max_features: Count = 0) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        pad_id: int,
+        *,
+        ngram_max: NgramMax = 2,
+        sublinear_tf: bool = True,
+        min_df: Size = 1,
+        max_features: Count = 0,
+    ) -> None:
         super().__init__()
         if pad_id != 0:
             raise ValueError(f"TF-IDF keys need the padding id 0, the vocabulary has {pad_id}")
         if vocab_size**ngram_max > SENTINEL:
-            raise ValueError(f"ngram_max {ngram_max}: keys of a {vocab_size:,}-token vocabulary overflow int64; "
-                             f"lower ngram_max or tokenize.vocab.max_size")
+            raise ValueError(
+                f"ngram_max {ngram_max}: keys of a {vocab_size:,}-token vocabulary overflow int64; "
+                f"lower ngram_max or tokenize.vocab.max_size"
+            )
         self.vocab_size, self.ngram_max, self.sublinear_tf = vocab_size, ngram_max, sublinear_tf
         self.min_df, self.max_features = min_df, max_features
         self.register_buffer("keys", torch.tensor([SENTINEL], dtype=torch.int64))
@@ -111,8 +121,15 @@ class LinearHead(_Resizable):
     `c_grid` the inverse regularisation strengths tried (the best on dev is kept), `max_iter` the solver's
     iteration cap. `temperature` is fitted on dev NLL: one scalar, so the ranking is the classifier's."""
 
-    def __init__(self, in_dim: int, num_labels: int, *, loss: Literal["squared_hinge", "log"] = "squared_hinge",
-                 c_grid: Costs = (0.3, 1.0, 3.0, 10.0, 30.0), max_iter: Size = 1000) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        num_labels: int,
+        *,
+        loss: Literal["squared_hinge", "log"] = "squared_hinge",
+        c_grid: Costs = (0.3, 1.0, 3.0, 10.0, 30.0),
+        max_iter: Size = 1000,
+    ) -> None:
         super().__init__()
         self.loss, self.c_grid, self.max_iter = loss, c_grid, max_iter
         with warnings.catch_warnings():

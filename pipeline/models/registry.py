@@ -102,21 +102,25 @@ REGISTRY: dict[str, ModelEntry] = {
     "textrnn": ModelEntry("classic", RNNHead, {"hidden": 128, "layers": 2}),
     "textrnn_att": ModelEntry("classic", RNNHead, {"readout": "attention"}),
     "textrcnn": ModelEntry("classic", RNNHead, {"readout": "max", "hidden": 256, "layers": 1, "dropout": 0.5}),
-    "fasttext": ModelEntry("classic", PoolHead, {"pooling": "mean", "hidden": (256,), "dropout": 0.5,
-                                               "ngram_mode": "concat", "ngram_buckets": 20000}),  # reference: 250,499
+    "fasttext": ModelEntry(
+        "classic",
+        PoolHead,
+        {"pooling": "mean", "hidden": (256,), "dropout": 0.5, "ngram_mode": "concat", "ngram_buckets": 20000},
+    ),  # reference: 250,499
     "dpcnn": ModelEntry("classic", DPCNNHead, {}),
     "transformer": ModelEntry("classic", TransformerHead, {"positions": True}),
     "rnn": ModelEntry("classic", RNNHead, {"cell": "rnn", "bidirectional": False, "layers": 1}),
     "lstm": ModelEntry("classic", RNNHead, {"cell": "lstm", "bidirectional": False, "layers": 1}),
     # linear baselines: TF-IDF of word (en) / character (zh) 1-2-grams, fitted by scikit-learn
     "tfidf_svm": ModelEntry("linear", LinearHead, {"loss": "squared_hinge"}),  # LinearSVC
-    "tfidf_lr": ModelEntry("linear", LinearHead, {"loss": "log", "c_grid": (3.0, 10.0, 30.0, 100.0, 300.0)}),  # one-vs-rest LR
+    "tfidf_lr": ModelEntry(
+        "linear", LinearHead, {"loss": "log", "c_grid": (3.0, 10.0, 30.0, 100.0, 300.0)}
+    ),  # one-vs-rest LR
     # BERT family, scheme subword (architectures of Bert-Chinese-Text-Classification-Pytorch)
     "bert": ModelEntry("bert", PoolHead, {"pooling": "cls"}),
     "bert_cnn": ModelEntry("bert", CNNHead, {"dropout": 0.1}),
     "bert_rnn": ModelEntry("bert", RNNHead, {"hidden": 256, "layers": 2, "dropout": 0.1}),
-    "bert_lstm": ModelEntry("bert", RNNHead, {"hidden": 256, "layers": 1, "bidirectional": False,
-                                                 "dropout": 0.1}),
+    "bert_lstm": ModelEntry("bert", RNNHead, {"hidden": 256, "layers": 1, "bidirectional": False, "dropout": 0.1}),
     "bert_fnn": ModelEntry("bert", PoolHead, {"pooling": "mean", "hidden": (256,)}),
     "bert_rcnn": ModelEntry("bert", RNNHead, {"readout": "max", "hidden": 256, "layers": 1, "dropout": 0.1}),
     "bert_dpcnn": ModelEntry("bert", DPCNNHead, {"dropout": 0.1}),
@@ -135,7 +139,11 @@ def entry(name: str) -> ModelEntry:
 
 
 def _kwargs(cls: type) -> dict[str, inspect.Parameter]:
-    return {p.name: p for p in inspect.signature(cls.__init__, eval_str=True).parameters.values() if p.kind is p.KEYWORD_ONLY}
+    return {
+        p.name: p
+        for p in inspect.signature(cls.__init__, eval_str=True).parameters.values()
+        if p.kind is p.KEYWORD_ONLY
+    }
 
 
 def resolve_arch(name: str, arch: dict[str, Any]) -> dict[str, Any]:
@@ -153,7 +161,9 @@ def resolve_arch(name: str, arch: dict[str, Any]) -> dict[str, Any]:
         raise TextbenchError(f"models.{name}.arch.{key}: {msg} (valid keys: {', '.join(sorted(params))})") from None
 
 
-def build_model(name: str, ctx: BuildContext, arch: dict[str, Any], scheme: str | None = None) -> tuple[Classifier, dict[str, Any]]:
+def build_model(
+    name: str, ctx: BuildContext, arch: dict[str, Any], scheme: str | None = None
+) -> tuple[Classifier, dict[str, Any]]:
     """Build `name` for data described by `ctx`; returns the model and its resolved arch kwargs.
 
     `scheme`, when given, is the tokenization the data was made with; a mismatch (a BERT model
@@ -161,8 +171,10 @@ def build_model(name: str, ctx: BuildContext, arch: dict[str, Any], scheme: str 
     """
     e = entry(name)
     if scheme is not None and scheme != e.scheme:
-        raise TextbenchError(f"model '{name}' needs scheme '{e.scheme}' token ids, got '{scheme}' "
-                             f"(data/tokenized/<ds>/{e.scheme} is what it trains on)")
+        raise TextbenchError(
+            f"model '{name}' needs scheme '{e.scheme}' token ids, got '{scheme}' "
+            f"(data/tokenized/<ds>/{e.scheme} is what it trains on)"
+        )
     kw = resolve_arch(name, arch)
     if ctx.embeddings is not None and e.family == "classic":
         kw["embed_dim"] = int(ctx.embeddings.shape[1])  # pretrained vectors fix the width

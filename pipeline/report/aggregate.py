@@ -24,8 +24,13 @@ from pipeline.config import Config
 from pipeline.errors import TextbenchError
 
 SCORES = (
-    "accuracy", "macro_precision", "macro_recall", "macro_f1",
-    "weighted_precision", "weighted_recall", "weighted_f1",
+    "accuracy",
+    "macro_precision",
+    "macro_recall",
+    "macro_f1",
+    "weighted_precision",
+    "weighted_recall",
+    "weighted_f1",
 )
 
 
@@ -89,10 +94,13 @@ def _run(cfg: Config, dataset: str, model: str) -> ModelResult:
     if state == "not_comparable":  # the flow did not train it; the reason is in `error`
         return ModelResult(dataset, model, state, error=error)
     if state == "failed" or metrics is None:
-        error = error or (f"no results in reports/{dataset}/{model}: run `textbench train -d {dataset} -m {model}` "
-                          "or `textbench benchmark`")
-        return ModelResult(dataset, model, state if state in ("failed", "skipped", "running") else "missing",
-                           error=error)
+        error = error or (
+            f"no results in reports/{dataset}/{model}: run `textbench train -d {dataset} -m {model}` "
+            "or `textbench benchmark`"
+        )
+        return ModelResult(
+            dataset, model, state if state in ("failed", "skipped", "running") else "missing", error=error
+        )
     found = metrics.as_dict()
     if isinstance(found.get("params"), int):  # older trainers: `params` was the parameter count
         found.setdefault("num_params", found["params"])
@@ -102,9 +110,16 @@ def _run(cfg: Config, dataset: str, model: str) -> ModelResult:
         if other is not None:
             seeds[seed] = found if other is metrics else other.as_dict()
     stale = bool(status and status.fingerprint) and status.fingerprint != metrics.fingerprint
-    return ModelResult(dataset, model, "ok", metrics=found, predictions=_predictions(rdir, metrics.labels,
-                                                                             metrics.label_mode == "multi"),
-               curves=_curves(rdir / "curves.csv"), seed_metrics=seeds, stale=stale)
+    return ModelResult(
+        dataset,
+        model,
+        "ok",
+        metrics=found,
+        predictions=_predictions(rdir, metrics.labels, metrics.label_mode == "multi"),
+        curves=_curves(rdir / "curves.csv"),
+        seed_metrics=seeds,
+        stale=stale,
+    )
 
 
 def _older(a: Path, b: Path) -> bool:
@@ -120,8 +135,9 @@ def _predictions(rdir: Path, labels: list[str], multi: bool) -> pd.DataFrame:
     try:
         df = pd.read_parquet(path, columns=["id", "text", "label", "pred", "confidence"])
     except Exception as e:  # pyarrow raises several types for corrupt or foreign files
-        raise TextbenchError(f"{path}: unreadable predictions ({e.__class__.__name__}: {e}); "
-                             "retrain that model (textbench train)") from None
+        raise TextbenchError(
+            f"{path}: unreadable predictions ({e.__class__.__name__}: {e}); retrain that model (textbench train)"
+        ) from None
     index = {name: i for i, name in enumerate(labels)}
     names = {x for col in ("label", "pred") for v in df[col] for x in (list(v) if multi else [v])}
     unknown = sorted(names - index.keys())

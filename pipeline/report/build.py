@@ -33,8 +33,10 @@ def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> li
     analyse = error_analysis or ERROR_ANALYSIS
     clash = sorted(RESERVED.intersection(cfg.benchmark.datasets))
     if clash:
-        raise TextbenchError(f"{cfg.source}: benchmark.datasets: {clash} clash with the report's own reports/ "
-                             f"subdirectories {sorted(RESERVED)}; rename the dataset")
+        raise TextbenchError(
+            f"{cfg.source}: benchmark.datasets: {clash} clash with the report's own reports/ "
+            f"subdirectories {sorted(RESERVED)}; rename the dataset"
+        )
     scores: dict[str, dict[str, dict]] = {}
     cost: dict[str, dict[str, dict]] = {}
     summary: list[list[Cell]] = []
@@ -51,28 +53,40 @@ def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> li
         sections += dataset_blocks(ds, rows, cfg, analyse)
     blocks: list[Block] = [
         Heading(1, "textbench comparison"),
-        Para(f"Models: {', '.join(cfg.benchmark.models) or 'none'}. Seeds: {', '.join(map(str, cfg.benchmark.seeds))}. "
-             "All scores are on the held-out test split; the best model per dataset is the one with the highest "
-             "test macro-F1."),
+        Para(
+            f"Models: {', '.join(cfg.benchmark.models) or 'none'}. Seeds: {', '.join(map(str, cfg.benchmark.seeds))}. "
+            "All scores are on the held-out test split; the best model per dataset is the one with the highest "
+            "test macro-F1."
+        ),
         Table(["Dataset", "Best model", "Accuracy", "Macro-F1", "Models ok", "Converged", "Failed / missing"], summary),
         *[Para(f"{ds}: {line}") for ds, line in baselines.items() if line],
         *sections,
     ]
-    return _write({paths.metrics_json(): scores, paths.cost_json(): cost}, blocks,
-                  [r for r in runs if r.ok and r.curves is not None])
+    return _write(
+        {paths.metrics_json(): scores, paths.cost_json(): cost},
+        blocks,
+        [r for r in runs if r.ok and r.curves is not None],
+    )
 
 
 def _summary_row(ds: str, rows: list[Row]) -> list[Cell]:
     best = best_model([r.run for r in rows])
     failed = [r.run.model for r in rows if not r.run.ok and r.run.status != "not_comparable"]
     excluded = sum(not r.run.comparable for r in rows) - len(failed)
-    return [Cell(ds, raw_html=f'<a href="#{escape(ds)}">{escape(ds)}</a>'), Cell(best.model if best else "—"),
-            Cell(f"{best.metrics['accuracy']:.4f}" if best else "—"), Cell(f"{best.metrics['macro_f1']:.4f}" if best else "—"),
-            Cell(f"{sum(r.run.ok for r in rows)}/{len(rows)}"), Cell(f"{sum(r.run.ok and r.run.converged for r in rows)}/{len(rows)}"),
-            Cell((", ".join(failed) or "none") + (f" ({excluded} not comparable)" if excluded else ""), alert=bool(failed))]
+    return [
+        Cell(ds, raw_html=f'<a href="#{escape(ds)}">{escape(ds)}</a>'),
+        Cell(best.model if best else "—"),
+        Cell(f"{best.metrics['accuracy']:.4f}" if best else "—"),
+        Cell(f"{best.metrics['macro_f1']:.4f}" if best else "—"),
+        Cell(f"{sum(r.run.ok for r in rows)}/{len(rows)}"),
+        Cell(f"{sum(r.run.ok and r.run.converged for r in rows)}/{len(rows)}"),
+        Cell((", ".join(failed) or "none") + (f" ({excluded} not comparable)" if excluded else ""), alert=bool(failed)),
+    ]
 
 
-def _write(metrics: dict[Path, dict[str, dict[str, dict]]], blocks: list[Block], runs: list[aggregate.ModelResult]) -> list[Path]:
+def _write(
+    metrics: dict[Path, dict[str, dict[str, dict]]], blocks: list[Block], runs: list[aggregate.ModelResult]
+) -> list[Path]:
     """`metrics`: the content of each DVC metrics file (scores, cost) by path."""
     root = paths.reports_root()
     with atomic_dir(root / "figures") as tmp:

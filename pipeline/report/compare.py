@@ -60,14 +60,18 @@ def compare(runs: list[ModelResult], cfg: ReportConfig, seed: int) -> list[Row]:
             continue
         boot = boots[run.model]
         resampled = len(boot.accuracy) > 0
-        rows.append(Row(
-            run,
-            accuracy_ci=stats.interval(boot.accuracy, cfg.confidence) if resampled else None,
-            macro_f1_ci=stats.interval(boot.macro_f1, cfg.confidence) if resampled else None,
-            micro_f1_ci=stats.interval(boot.micro_f1, cfg.confidence) if resampled else None,
-            paired=_paired(best, run, boots, cfg) if best is not None and run is not best and run.comparable else None,
-            seeds=_seeds(run),
-        ))
+        rows.append(
+            Row(
+                run,
+                accuracy_ci=stats.interval(boot.accuracy, cfg.confidence) if resampled else None,
+                macro_f1_ci=stats.interval(boot.macro_f1, cfg.confidence) if resampled else None,
+                micro_f1_ci=stats.interval(boot.micro_f1, cfg.confidence) if resampled else None,
+                paired=_paired(best, run, boots, cfg)
+                if best is not None and run is not best and run.comparable
+                else None,
+                seeds=_seeds(run),
+            )
+        )
     return rows
 
 
@@ -95,5 +99,7 @@ def _paired(best: ModelResult, run: ModelResult, boots: dict[str, stats.Bootstra
 def _seeds(run: ModelResult) -> dict[str, tuple[float, float]] | None:
     if not run.seed_metrics:
         return None
-    return {k: stats.mean_std([float(m[k]) for m in run.seed_metrics.values()]) for k in ("accuracy", "macro_f1", "weighted_f1")}
-
+    return {
+        k: stats.mean_std([float(m[k]) for m in run.seed_metrics.values()])
+        for k in ("accuracy", "macro_f1", "weighted_f1")
+    }

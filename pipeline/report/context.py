@@ -46,10 +46,21 @@ def tokenizer_lines(dataset: str) -> list[tuple[str, bool]]:
         if not splits:
             continue
         bad = over_unk_warn(meta.unk_rates())
-        note = f" — above {UNK_WARN:.0%}: the encoder does not cover this language; do not trust these scores" if bad else ""
-        out.append((f"{who}: [UNK] share of tokens: {', '.join(f'{s} {st.unk_rate:.1%}' for s, st in splits)}{note}", bad))
-        out.append((f"{who}: documents truncated to max_len {meta.max_len}: "
-                    f"{', '.join(f'{s} {st.truncated_share:.1%}' for s, st in splits)}", False))
+        note = (
+            f" — above {UNK_WARN:.0%}: the encoder does not cover this language; do not trust these scores"
+            if bad
+            else ""
+        )
+        out.append(
+            (f"{who}: [UNK] share of tokens: {', '.join(f'{s} {st.unk_rate:.1%}' for s, st in splits)}{note}", bad)
+        )
+        out.append(
+            (
+                f"{who}: documents truncated to max_len {meta.max_len}: "
+                f"{', '.join(f'{s} {st.truncated_share:.1%}' for s, st in splits)}",
+                False,
+            )
+        )
     return out
 
 

@@ -27,7 +27,13 @@ def confidently_wrong(model_dir: Path, predictions: Path, k: int) -> list[dict[s
         df[col] = [v if isinstance(v, str) else ", ".join(v) for v in df[col]]
     wrong = df[df["label"] != df["pred"]].sort_values(["confidence", "id"], ascending=[False, True], kind="stable")
     return [
-        {"id": str(r.id), "label": str(r.label), "pred": str(r.pred), "confidence": float(r.confidence), "text": str(r.text)}
+        {
+            "id": str(r.id),
+            "label": str(r.label),
+            "pred": str(r.pred),
+            "confidence": float(r.confidence),
+            "text": str(r.text),
+        }
         for r in wrong.head(k).itertuples(index=False)
     ]
 

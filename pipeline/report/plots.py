@@ -18,8 +18,17 @@ from matplotlib.figure import Figure
 
 from pipeline.report.aggregate import ModelResult
 
-CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
-             "Source Han Sans SC", "SimHei", "Microsoft YaHei", "PingFang SC", "AR PL UMing CN")
+CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Noto Sans CJK JP",
+    "WenQuanYi Micro Hei",
+    "WenQuanYi Zen Hei",
+    "Source Han Sans SC",
+    "SimHei",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "AR PL UMing CN",
+)
 COLORS = matplotlib.colormaps["tab10"].colors
 
 
@@ -37,8 +46,11 @@ def needs_cjk_font(labels: list[str]) -> bool:
 def _style() -> dict[str, object]:
     return {
         "font.family": ["DejaVu Sans", *([_cjk_font()] if _cjk_font() else [])],
-        "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
-        "axes.grid": True, "grid.alpha": 0.3,
+        "font.size": 9,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
     }
 
 
@@ -72,8 +84,15 @@ def confusion(run: ModelResult) -> bytes:
         ax.set_title(f"{run.model} — confusion (colour: share of true class)")
         if len(labels) <= 25:
             for i, j in zip(*np.nonzero(cm)):
-                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=6,
-                        color="white" if norm[i, j] > 0.6 else "black")
+                ax.text(
+                    j,
+                    i,
+                    int(cm[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if norm[i, j] > 0.6 else "black",
+                )
         fig.colorbar(im, ax=ax, fraction=0.04)
         return _png(fig)
 
@@ -81,7 +100,9 @@ def confusion(run: ModelResult) -> bytes:
 def per_class_f1(runs: list[ModelResult], labels: list[str]) -> bytes:
     """Heatmap of per-class F1: models (rows) × `labels` (columns)."""
     ok = [r for r in runs if r.ok]
-    grid = np.array([[r.metrics["per_class"].get(lab, {}).get("f1", np.nan) for lab in labels] for r in ok], dtype=float)
+    grid = np.array(
+        [[r.metrics["per_class"].get(lab, {}).get("f1", np.nan) for lab in labels] for r in ok], dtype=float
+    )
     with matplotlib.rc_context(_style()):
         fig = Figure(figsize=(max(5.0, 0.42 * len(labels) + 2.5), 0.45 * len(ok) + 1.8))
         ax = fig.add_subplot()
@@ -109,8 +130,15 @@ def cost(runs: list[ModelResult]) -> bytes | None:
         ax = fig.add_subplot()
         for i, r in enumerate(ok):
             x, y = float(r.metrics["train_time_s"]), float(r.metrics["accuracy"])
-            ax.scatter([x], [y], s=40 + 900 * float(r.metrics["num_params"]) / biggest, color=COLORS[i % 10], alpha=0.6,
-                       edgecolors="black", linewidths=0.5)
+            ax.scatter(
+                [x],
+                [y],
+                s=40 + 900 * float(r.metrics["num_params"]) / biggest,
+                color=COLORS[i % 10],
+                alpha=0.6,
+                edgecolors="black",
+                linewidths=0.5,
+            )
             ax.annotate(r.model, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
         ax.set_xscale("log")
         _plain_ticks(ax.xaxis)

@@ -71,9 +71,11 @@ def _md(b: Block) -> str:
     if isinstance(b, Bullets):
         return "".join(f"- {'⚠ **' + t + '**' if warn else t}\n" for t, warn in b.items)
     if isinstance(b, Table):
+
         def cell(c: Cell) -> str:
             text = c.text.replace("|", "\\|").replace("\n", " ")
             return f"**{text}**" if c.best and text else text
+
         lines = [f"| {' | '.join(b.headers)} |", f"|{'|'.join('---' for _ in b.headers)}|"]
         lines += [f"| {' | '.join(cell(c) for c in row)} |" for row in b.rows]
         return (f"*{b.caption}*\n\n" if b.caption else "") + "\n".join(lines) + "\n"
@@ -85,10 +87,12 @@ def _md(b: Block) -> str:
 def page(title: str, blocks: list[Block]) -> str:
     """A standalone HTML page: inline CSS, images as data URIs, no scripts, no external links."""
     body = "\n".join(_html(b) for b in blocks)
-    return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n"
-            f"<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n"
+        f"<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
+    )
 
 
 def _html(b: Block) -> str:
@@ -103,15 +107,19 @@ def _html(b: Block) -> str:
         return f"<ul>{items}</ul>"
     if isinstance(b, Table):
         wrapped = {i for row in b.rows for i, c in enumerate(row) if c.wrap}  # text columns: left-aligned headers
-        head = "".join(f'<th{" class=text" if i in wrapped else ""}>{esc(h)}</th>' for i, h in enumerate(b.headers))
+        head = "".join(f"<th{' class=text' if i in wrapped else ''}>{esc(h)}</th>" for i, h in enumerate(b.headers))
         body = "".join(
-            "<tr>" + "".join(f"<td{_classes(c)}>{c.raw_html or esc(c.text)}</td>" for c in row) + "</tr>" for row in b.rows)
+            "<tr>" + "".join(f"<td{_classes(c)}>{c.raw_html or esc(c.text)}</td>" for c in row) + "</tr>"
+            for row in b.rows
+        )
         caption = f"<caption>{esc(b.caption)}</caption>" if b.caption else ""
         return f'<div class="scroll"><table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
     if isinstance(b, Image):
         data = base64.b64encode(b.png).decode("ascii")
-        return (f'<figure><img src="data:image/png;base64,{data}" alt="{esc(b.caption)}">'
-                f"<figcaption>{esc(b.caption)}</figcaption></figure>")
+        return (
+            f'<figure><img src="data:image/png;base64,{data}" alt="{esc(b.caption)}">'
+            f"<figcaption>{esc(b.caption)}</figcaption></figure>"
+        )
     inner = "\n".join(_html(x) for x in b.blocks)
     return f"<details><summary>{esc(b.summary)}</summary>\n{inner}\n</details>"
 

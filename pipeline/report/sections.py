@@ -68,48 +68,73 @@ COST_COLUMNS: list[Column] = [
 
 def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis) -> list[Block]:
     """Heading, data notes, results, significance, seeds, per-class, figures and errors for `ds`."""
-    blocks: list[Block] = [Heading(2, f"Dataset: {ds}", anchor=ds), Heading(3, "Data and tokenization"),
-                           Bullets([(line, False) for line in context.card_lines(ds)] + context.tokenizer_lines(ds))]
+    blocks: list[Block] = [
+        Heading(2, f"Dataset: {ds}", anchor=ds),
+        Heading(3, "Data and tokenization"),
+        Bullets([(line, False) for line in context.card_lines(ds)] + context.tokenizer_lines(ds)),
+    ]
     best = best_model([r.run for r in rows])
     blocks += [Heading(3, "Test results"), Para(convergence_line(rows)), main_table(rows)]
     if best is None:
         return blocks + [Para("No comparable model has results on this dataset yet.")]
     labels = best.metrics["labels"]
     multi = _multi(rows)
-    scores = (f"micro-F1 {best.metrics['micro_f1']:.4f}, macro-F1 {best.metrics['macro_f1']:.4f}, subset accuracy "
-              f"{best.metrics['accuracy']:.4f}" if multi else
-              f"accuracy {best.metrics['accuracy']:.4f}, macro-F1 {best.metrics['macro_f1']:.4f}")
-    mode = (" Multi-label: every label whose probability reaches the run's threshold is predicted (metrics.json "
-            "`threshold`: 0.5, or tuned on dev micro-F1 with `threshold: dev`); subset accuracy = the whole label set "
-            "right; Hamming loss = share of wrong (document, label) decisions." if multi else "")
-    blocks.append(Para(f"Best model by test macro-F1: {best.model} ({scores}).{mode} "
-                       f"{baseline_line([r.run for r in rows])}Highlighted: best value per "
-                       "column among comparable rows (highest score/throughput, lowest parameters/time). "
-                       "Training: 'converged' = stopped on a dev plateau (`train.patience` evaluations without a "
-                       "gain; linear baselines: the solver converged at the C chosen on dev); ⚠ = stopped by a cap "
-                       "(epochs, max_steps or time_budget_s) while dev was still "
-                       "improving, so its number may understate the model; 'predicts k of N classes' = the test predictions "
-                       "never name the other classes, so its macro-F1 sits far below its accuracy."))
+    scores = (
+        f"micro-F1 {best.metrics['micro_f1']:.4f}, macro-F1 {best.metrics['macro_f1']:.4f}, subset accuracy "
+        f"{best.metrics['accuracy']:.4f}"
+        if multi
+        else f"accuracy {best.metrics['accuracy']:.4f}, macro-F1 {best.metrics['macro_f1']:.4f}"
+    )
+    mode = (
+        " Multi-label: every label whose probability reaches the run's threshold is predicted (metrics.json "
+        "`threshold`: 0.5, or tuned on dev micro-F1 with `threshold: dev`); subset accuracy = the whole label set "
+        "right; Hamming loss = share of wrong (document, label) decisions."
+        if multi
+        else ""
+    )
+    blocks.append(
+        Para(
+            f"Best model by test macro-F1: {best.model} ({scores}).{mode} "
+            f"{baseline_line([r.run for r in rows])}Highlighted: best value per "
+            "column among comparable rows (highest score/throughput, lowest parameters/time). "
+            "Training: 'converged' = stopped on a dev plateau (`train.patience` evaluations without a "
+            "gain; linear baselines: the solver converged at the C chosen on dev); ⚠ = stopped by a cap "
+            "(epochs, max_steps or time_budget_s) while dev was still "
+            "improving, so its number may understate the model; 'predicts k of N classes' = the test predictions "
+            "never name the other classes, so its macro-F1 sits far below its accuracy."
+        )
+    )
     blocks += significance_blocks(rows, cfg)
     if len(cfg.benchmark.seeds) > 1:
         blocks += [Heading(3, f"Seeds ({len(cfg.benchmark.seeds)} configured)"), seeds_table(rows)]
     blocks += [Heading(3, "Per-class F1"), per_class_table(rows)]
     fig = f"figures/{ds}"
     ok_runs = [r.run for r in rows if r.run.comparable]
-    blocks.append(Image(f"{fig}/per_class_f1.png", plots.per_class_f1(ok_runs, labels), "per-class F1 (models × classes)"))
+    blocks.append(
+        Image(f"{fig}/per_class_f1.png", plots.per_class_f1(ok_runs, labels), "per-class F1 (models × classes)")
+    )
     if plots.needs_cjk_font(labels):
-        blocks.append(Para("Figures label classes by index (#0 = first class of the per-class table): no CJK font "
-                           "is installed (apt-get install fonts-noto-cjk or fonts-wqy-microhei)."))
+        blocks.append(
+            Para(
+                "Figures label classes by index (#0 = first class of the per-class table): no CJK font "
+                "is installed (apt-get install fonts-noto-cjk or fonts-wqy-microhei)."
+            )
+        )
     if (png := plots.cost(ok_runs)) is not None:
         blocks += [Heading(3, "Accuracy versus cost"), Image(f"{fig}/cost.png", png, "accuracy vs training time")]
     if (png := plots.curves(ok_runs)) is not None:
         blocks += [Heading(3, "Training curves"), Image(f"{fig}/curves.png", png, "dev macro-F1 and loss per step")]
     if multi:  # labels are not exclusive: no confusion matrix; highlights explain one class, so plain text
         return blocks + error_blocks(ds, best.model, cfg.report.error_examples, confidently_wrong)
-    confusions = {r.model: Image(f"{fig}/confusion_{r.model}.png", plots.confusion(r), f"{r.model} confusion matrix")
-                  for r in ok_runs}
-    blocks += [Heading(3, f"Confusion matrix of the best model ({best.model})"), confusions[best.model],
-               Details(f"Confusion matrices of all {len(ok_runs)} models", list(confusions.values()))]
+    confusions = {
+        r.model: Image(f"{fig}/confusion_{r.model}.png", plots.confusion(r), f"{r.model} confusion matrix")
+        for r in ok_runs
+    }
+    blocks += [
+        Heading(3, f"Confusion matrix of the best model ({best.model})"),
+        confusions[best.model],
+        Details(f"Confusion matrices of all {len(ok_runs)} models", list(confusions.values())),
+    ]
     return blocks + error_blocks(ds, best.model, cfg.report.error_examples, analyse)
 
 
@@ -121,11 +146,15 @@ def baseline_line(runs: list[ModelResult]) -> str:
     if best is None or base is None:
         return ""
     if best is base:
-        return (f"A simple baseline is the best model: {base.model} (TF-IDF + linear classifier) is not beaten "
-                f"by any other model on this dataset. ")
+        return (
+            f"A simple baseline is the best model: {base.model} (TF-IDF + linear classifier) is not beaten "
+            f"by any other model on this dataset. "
+        )
     acc, f1 = (100 * (best.metrics[k] - base.metrics[k]) for k in ("accuracy", "macro_f1"))
-    return (f"The best model beats the best simple baseline ({base.model}, TF-IDF + linear classifier) by "
-            f"{acc:+.1f} accuracy points and {f1:+.1f} macro-F1 points. ")
+    return (
+        f"The best model beats the best simple baseline ({base.model}, TF-IDF + linear classifier) by "
+        f"{acc:+.1f} accuracy points and {f1:+.1f} macro-F1 points. "
+    )
 
 
 def _multi(rows: list[Row]) -> bool:
@@ -185,52 +214,87 @@ def training_text(m: dict[str, Any]) -> str:
         where += f"; predicts {predicted} of {len(cm)} classes"
     if reason == "plateau":
         return f"converged ({where})"
-    return f"⚠ {dict(time_budget='time budget', max_steps='max_steps', epochs='epochs cap').get(reason, reason)} ({where})"
+    return (
+        f"⚠ {dict(time_budget='time budget', max_steps='max_steps', epochs='epochs cap').get(reason, reason)} ({where})"
+    )
 
 
 def significance_blocks(rows: list[Row], cfg: Config) -> list[Block]:
     """Bootstrap CIs and the paired tests of every model against the best one."""
     level, alpha = cfg.report.confidence, 1 - cfg.report.confidence
     boot = cfg.report.bootstrap
-    text = (f"{level:.0%} percentile bootstrap intervals over {boot} resamples of the test predictions (seed "
-            f"{cfg.seed}). " if boot else "No bootstrap (report.bootstrap is 0): point estimates only. ")
+    text = (
+        f"{level:.0%} percentile bootstrap intervals over {boot} resamples of the test predictions (seed {cfg.seed}). "
+        if boot
+        else "No bootstrap (report.bootstrap is 0): point estimates only. "
+    )
     multi = _multi(rows)
     if multi:
-        text += ("Each model is compared with the best one on the same test documents by a paired bootstrap of the "
-                 "macro-F1 difference (same resamples for both models; McNemar's test does not apply to label sets)"
-                 if boot else "No paired test without bootstrap resamples (McNemar's test does not apply to label "
-                 "sets)")
+        text += (
+            "Each model is compared with the best one on the same test documents by a paired bootstrap of the "
+            "macro-F1 difference (same resamples for both models; McNemar's test does not apply to label sets)"
+            if boot
+            else "No paired test without bootstrap resamples (McNemar's test does not apply to label sets)"
+        )
     else:
-        text += ("Each model is compared with the best one on the same test documents: McNemar's exact test (two-sided "
-                 "binomial on the discordant pairs, scipy's binomtest; b = only the best model right, c = only "
-                 "this model right) for accuracy" + (", and a paired bootstrap of the macro-F1 difference (same "
-                                                     "resamples for both models)" if boot else ""))
+        text += (
+            "Each model is compared with the best one on the same test documents: McNemar's exact test (two-sided "
+            "binomial on the discordant pairs, scipy's binomtest; b = only the best model right, c = only "
+            "this model right) for accuracy"
+            + (", and a paired bootstrap of the macro-F1 difference (same resamples for both models)" if boot else "")
+        )
     text += f". ✱ = significant at α = {alpha:.2g}."
     best = best_model([r.run for r in rows])
     out = []
     for r in rows:
         if not r.run.comparable:
-            out.append([Cell(r.run.model), *(Cell("—") for _ in range(2)),
-                        *([] if multi else [Cell("not comparable" if r.run.ok or r.run.status == "not_comparable"
-                                                 else r.run.status)]),
-                        *(Cell("") for _ in range(2))])
+            out.append(
+                [
+                    Cell(r.run.model),
+                    *(Cell("—") for _ in range(2)),
+                    *(
+                        []
+                        if multi
+                        else [Cell("not comparable" if r.run.ok or r.run.status == "not_comparable" else r.run.status)]
+                    ),
+                    *(Cell("") for _ in range(2)),
+                ]
+            )
             continue
         m, p = r.run.metrics, r.paired
         first = (m["micro_f1"], r.micro_f1_ci) if multi else (m["accuracy"], r.accuracy_ci)
-        mcnemar = ("best" if r.run is best else "n/a (different test ids)" if p is None or p.mcnemar is None
-                   else f"{p.mcnemar.b}/{p.mcnemar.c}, p = {_p(p.mcnemar.p, alpha)}")
-        out.append([
-            Cell(r.run.model),
-            Cell(_with_ci(*first)),
-            Cell(_with_ci(m["macro_f1"], r.macro_f1_ci)),
-            *([] if multi else [Cell(mcnemar)]),
-            Cell("best" if multi and r.run is best else
-                 "" if p is None else _with_ci(p.delta_f1, p.delta_ci, signed=True)),
-            Cell("" if p is None or p.delta_p is None else _p(p.delta_p, alpha, floor=2 / cfg.report.bootstrap)),
-        ])
+        mcnemar = (
+            "best"
+            if r.run is best
+            else "n/a (different test ids)"
+            if p is None or p.mcnemar is None
+            else f"{p.mcnemar.b}/{p.mcnemar.c}, p = {_p(p.mcnemar.p, alpha)}"
+        )
+        out.append(
+            [
+                Cell(r.run.model),
+                Cell(_with_ci(*first)),
+                Cell(_with_ci(m["macro_f1"], r.macro_f1_ci)),
+                *([] if multi else [Cell(mcnemar)]),
+                Cell(
+                    "best"
+                    if multi and r.run is best
+                    else ""
+                    if p is None
+                    else _with_ci(p.delta_f1, p.delta_ci, signed=True)
+                ),
+                Cell("" if p is None or p.delta_p is None else _p(p.delta_p, alpha, floor=2 / cfg.report.bootstrap)),
+            ]
+        )
     ci = f" [{level:.0%} CI]" if cfg.report.bootstrap else ""
-    headers = ["Model", f"{'Micro-F1' if multi else 'Accuracy'}{ci}", f"Macro-F1{ci}",
-               *([] if multi else ["McNemar vs best (b/c, p)"]), f"Best − model macro-F1{ci}", "Paired bootstrap p"]
+    headers = [
+        "Model",
+        f"{'Micro-F1' if multi else 'Accuracy'}{ci}",
+        f"Macro-F1{ci}",
+        *([] if multi else ["McNemar vs best (b/c, p)"]),
+        f"Best − model macro-F1{ci}",
+        "Paired bootstrap p",
+    ]
     return [Heading(3, "Is the difference real?"), Para(text), Table(headers, out)]
 
 
@@ -240,10 +304,14 @@ def seeds_table(rows: list[Row]) -> Table:
     for r in rows:
         s = r.seeds
         n = len(r.run.seed_metrics)
-        cells = [Cell("—" if not s else f"{s[k][0]:.4f}" + (f" ± {s[k][1]:.4f}" if n > 1 else ""))
-                 for k in ("accuracy", "macro_f1", "weighted_f1")]
+        cells = [
+            Cell("—" if not s else f"{s[k][0]:.4f}" + (f" ± {s[k][1]:.4f}" if n > 1 else ""))
+            for k in ("accuracy", "macro_f1", "weighted_f1")
+        ]
         out.append([Cell(r.run.model), Cell(str(n)), *cells])
-    return Table(["Model", "Seeds", "Accuracy", "Macro-F1", "Weighted-F1"], out, "mean ± std (sample, ddof=1) over seeds")
+    return Table(
+        ["Model", "Seeds", "Accuracy", "Macro-F1", "Weighted-F1"], out, "mean ± std (sample, ddof=1) over seeds"
+    )
 
 
 def per_class_table(rows: list[Row]) -> Table:
@@ -254,9 +322,16 @@ def per_class_table(rows: list[Row]) -> Table:
     for label in labels:
         f1s = [r.metrics["per_class"].get(label, {}).get("f1") for r in ok]
         top = _best(f1s, True)
-        support = next((r.metrics["per_class"][label].get("support") for r in ok if label in r.metrics["per_class"]), None)
-        out.append([Cell(label), Cell("—" if support is None else f"{support:.0f}"),
-                    *(Cell("—" if v is None else _score(v), best=v is not None and v == top) for v in f1s)])
+        support = next(
+            (r.metrics["per_class"][label].get("support") for r in ok if label in r.metrics["per_class"]), None
+        )
+        out.append(
+            [
+                Cell(label),
+                Cell("—" if support is None else f"{support:.0f}"),
+                *(Cell("—" if v is None else _score(v), best=v is not None and v == top) for v in f1s),
+            ]
+        )
     return Table(["Class", "Support", *(r.model for r in ok)], out, "test F1 per class")
 
 
@@ -270,10 +345,21 @@ def error_blocks(ds: str, model: str, k: int, analyse: ErrorAnalysis) -> list[Bl
         items = analyse(*args)
     except TextbenchError as e:  # e.g. highlights need the trained model, which is not here
         items, note = confidently_wrong(*args), [Para(f"Token highlights unavailable ({e}); plain text shown.")]
-    out = [[Cell(str(e["id"])), Cell(str(e["label"])), Cell(str(e["pred"])), Cell(f"{float(e['confidence']):.3f}"),
-            Cell(_clip(str(e["text"])), raw_html=e.get("html"), wrap=True)] for e in items]
-    return [Heading(3, f"Most confidently wrong test documents ({model})"), *note,
-            Table(["Id", "True", "Predicted", "Confidence", "Text"], out) if out else Para("No wrong predictions.")]
+    out = [
+        [
+            Cell(str(e["id"])),
+            Cell(str(e["label"])),
+            Cell(str(e["pred"])),
+            Cell(f"{float(e['confidence']):.3f}"),
+            Cell(_clip(str(e["text"])), raw_html=e.get("html"), wrap=True),
+        ]
+        for e in items
+    ]
+    return [
+        Heading(3, f"Most confidently wrong test documents ({model})"),
+        *note,
+        Table(["Id", "True", "Predicted", "Confidence", "Text"], out) if out else Para("No wrong predictions."),
+    ]
 
 
 def score_entry(row: Row) -> dict[str, Any]:

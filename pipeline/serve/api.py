@@ -56,7 +56,10 @@ class ExplainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str | None = Field(None, description="'<dataset>/<model>'")
     text: str = Field(description="the text to explain")
-    method: Literal["ig", "lime"] = Field("ig", description="integrated gradients (fast; linear baselines: exact shares, method `linear`) or LIME (model-agnostic)")
+    method: Literal["ig", "lime"] = Field(
+        "ig",
+        description="integrated gradients (fast; linear baselines: exact shares, method `linear`) or LIME (model-agnostic)",
+    )
     target: str | None = Field(None, description="class to explain; default: the predicted one")
     num_samples: int = Field(300, ge=10, description="LIME perturbations")
 
@@ -71,7 +74,9 @@ class Registry:
 
     def available(self) -> dict[str, Path]:
         """{"<ds>/<model>": dir} for every dir holding config.json and model.safetensors."""
-        found = sorted(p.parent for p in self.root.glob("*/*/config.json") if (p.parent / "model.safetensors").is_file())
+        found = sorted(
+            p.parent for p in self.root.glob("*/*/config.json") if (p.parent / "model.safetensors").is_file()
+        )
         return {f"{d.parent.name}/{d.name}": d for d in found}
 
     def resolve(self, name: str | None) -> str:
@@ -102,8 +107,17 @@ class Registry:
         return [self._describe(name, d) for name, d in self.available().items()]
 
     def _describe(self, name: str, d: Path) -> dict:
-        entry: dict = {"name": name, "dataset": None, "model": None, "scheme": None, "labels": None, "metrics": None,
-                       "loaded": name in self._cache, "error": None, "metrics_error": None}
+        entry: dict = {
+            "name": name,
+            "dataset": None,
+            "model": None,
+            "scheme": None,
+            "labels": None,
+            "metrics": None,
+            "loaded": name in self._cache,
+            "error": None,
+            "metrics_error": None,
+        }
         try:
             config = ModelConfig.of(d)
         except TextbenchError as e:
@@ -114,7 +128,9 @@ class Registry:
         except TextbenchError as e:
             return entry | {"metrics_error": str(e)}
         if m is not None:
-            entry["metrics"] = {k: getattr(m, k, None) for k in ("accuracy", "macro_f1", "weighted_f1", "infer_samples_per_s")}
+            entry["metrics"] = {
+                k: getattr(m, k, None) for k in ("accuracy", "macro_f1", "weighted_f1", "infer_samples_per_s")
+            }
         return entry
 
 
@@ -142,7 +158,9 @@ class BodyGuard:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as e:
-            return await self._reject(scope, receive, send, 400, f"request body is not valid UTF-8 (bad byte at offset {e.start})")
+            return await self._reject(
+                scope, receive, send, 400, f"request body is not valid UTF-8 (bad byte at offset {e.start})"
+            )
         replayed = False
 
         async def replay():
@@ -165,8 +183,7 @@ class BodyGuard:
 def create_app(models_root: str | Path = "models", limits: Limits = Limits(), variant: str = "fp32") -> FastAPI:
     """The FastAPI app serving every trained model under `models_root`."""
     registry = Registry(Path(models_root), variant)
-    app = FastAPI(title="textbench", description="Classify text with the benchmark's trained models.",
-                  version="1")
+    app = FastAPI(title="textbench", description="Classify text with the benchmark's trained models.", version="1")
     app.add_middleware(BodyGuard, max_bytes=limits.max_body_bytes)
     app.state.registry = registry
 
@@ -205,8 +222,12 @@ def create_app(models_root: str | Path = "models", limits: Limits = Limits(), va
     def predict(req: PredictRequest) -> dict:
         texts = _texts(req, limits)
         predictor = registry.get(req.model)
-        return {"model": predictor.name, "labels": predictor.labels, "label_mode": predictor.config.label_mode,
-                "predictions": predictor.predict(texts)}
+        return {
+            "model": predictor.name,
+            "labels": predictor.labels,
+            "label_mode": predictor.config.label_mode,
+            "predictions": predictor.predict(texts),
+        }
 
     @app.post("/explain", summary="Token attributions for one text")
     def explain_text(req: ExplainRequest) -> dict:

@@ -43,8 +43,15 @@ class Explanation:
         return asdict(self)
 
 
-def explain(predictor: Predictor, text: str, method: str = "ig", target: str | None = None,
-            steps: int = 32, num_samples: int = 300, seed: int = 0) -> Explanation:
+def explain(
+    predictor: Predictor,
+    text: str,
+    method: str = "ig",
+    target: str | None = None,
+    steps: int = 32,
+    num_samples: int = 300,
+    seed: int = 0,
+) -> Explanation:
     """Attribute the prediction for `text` (or for class `target`) to its tokens."""
     if method not in METHODS:
         raise TextbenchError(f"unknown explanation method '{method}': use one of {list(METHODS)}")
@@ -64,8 +71,9 @@ def explain(predictor: Predictor, text: str, method: str = "ig", target: str | N
     return Explanation(method, predictor.labels[t], float(probs[t]), tokens, [float(s) for s in scores])
 
 
-def integrated_gradients(predictor: Predictor, text: str, target: int, steps: int = 32,
-                         chunk: int = 16) -> tuple[list[str], np.ndarray]:
+def integrated_gradients(
+    predictor: Predictor, text: str, target: int, steps: int = 32, chunk: int = 16
+) -> tuple[list[str], np.ndarray]:
     """(model tokens, IG attribution per token) for class index `target`."""
     model = predictor.model.eval()
     device = next(model.parameters()).device
@@ -110,18 +118,21 @@ def linear_scores(predictor: Predictor, text: str, target: int) -> tuple[list[st
     return predictor.encoder.tokens(ids), scores[: len(ids)].numpy()
 
 
-def lime_scores(predictor: Predictor, text: str, target: int, num_samples: int = 300,
-                seed: int = 0) -> tuple[list[str], np.ndarray]:
+def lime_scores(
+    predictor: Predictor, text: str, target: int, num_samples: int = 300, seed: int = 0
+) -> tuple[list[str], np.ndarray]:
     """(words of the text in order, LIME weight of each word) for class index `target`."""
     require("lime")
     from lime.lime_text import LimeTextExplainer
 
     if not text.strip():
         return [], np.zeros(0)
-    explainer = LimeTextExplainer(class_names=predictor.labels, random_state=seed,
-                                  char_level=predictor.language == "zh")
-    exp = explainer.explain_instance(text, predictor.predict_proba, labels=(target,),
-                                     num_features=10_000, num_samples=num_samples)
+    explainer = LimeTextExplainer(
+        class_names=predictor.labels, random_state=seed, char_level=predictor.language == "zh"
+    )
+    exp = explainer.explain_instance(
+        text, predictor.predict_proba, labels=(target,), num_features=10_000, num_samples=num_samples
+    )
     words = exp.domain_mapper.indexed_string
     weight = {words.word(i): w for i, w in exp.as_map()[target]}
     tokens = [piece for piece in words.as_list if piece in weight and piece.strip()]
@@ -139,8 +150,9 @@ def highlight_html(tokens: list[str], scores: list[float]) -> str:
         word = token[2:] if token.startswith("##") else token
         alpha = round(min(1.0, abs(score) / scale) * 0.8, 3)
         rgb = "22,163,74" if score >= 0 else "220,38,38"
-        span = (f'<span class="tok" title="{score:+.4f}" style="background:rgba({rgb},{alpha})">'
-                f"{html.escape(word)}</span>")
+        span = (
+            f'<span class="tok" title="{score:+.4f}" style="background:rgba({rgb},{alpha})">{html.escape(word)}</span>'
+        )
         parts.append(span if glue or not parts else " " + span)
     return "".join(parts)
 
@@ -149,8 +161,13 @@ def _is_cjk(token: str) -> bool:
     return len(token) == 1 and "\u2e80" <= token <= "\u9fff"
 
 
-def error_analysis(model_dir: str | Path, predictions_parquet: str | Path, k: int = 10,
-                   method: str = "ig", predictor: Predictor | None = None) -> list[dict]:
+def error_analysis(
+    model_dir: str | Path,
+    predictions_parquet: str | Path,
+    k: int = 10,
+    method: str = "ig",
+    predictor: Predictor | None = None,
+) -> list[dict]:
     """The `k` most confidently wrong documents of a predictions.parquet, each with a token-highlight
     `html` explaining the wrong class: [{id, text, label, pred, confidence, html}] (confidence desc)."""
     path = Path(predictions_parquet)

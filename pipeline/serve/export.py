@@ -36,8 +36,14 @@ from pipeline.serve.predictor import ONNX_MIN_LEN, Predictor, onnx_session, onnx
 ONNX_OPSET = 17
 
 
-def export(model_dir: str | Path, onnx: bool = True, int8: bool = False, bf16: bool = False,
-           eval_file: str | Path | None = None, max_docs: int = 1000) -> dict:
+def export(
+    model_dir: str | Path,
+    onnx: bool = True,
+    int8: bool = False,
+    bf16: bool = False,
+    eval_file: str | Path | None = None,
+    max_docs: int = 1000,
+) -> dict:
     """Write the artefacts, evaluate every runtime on the test split, and return (and save) the report."""
     if onnx:
         require("onnx", "onnxruntime")
@@ -97,15 +103,19 @@ def save_hf(predictor: Predictor, target: Path) -> dict:
     # tokenizer.json as is (a BertTokenizer class would rebuild its own normalizer on load)
     backend = Tokenizer.from_str(predictor.encoder.backend.to_str())
     backend.normalizer = clean_normalizer(backend.normalizer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, model_max_length=predictor.meta.max_len,
-                                        **predictor.encoder.hf.special_tokens_map)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, model_max_length=predictor.meta.max_len, **predictor.encoder.hf.special_tokens_map
+    )
     classifier = sequence_classifier(predictor)
     with atomic_dir(target) as tmp:
         tokenizer.save_pretrained(str(tmp))
         if classifier is None:
             predictor.model.embedder.encoder.save_pretrained(str(tmp))
-            return {"dir": str(target), "loads_with": "AutoModel",
-                    "note": f"hf/ holds the encoder only: the {predictor.config.model} head has no transformers class"}
+            return {
+                "dir": str(target),
+                "loads_with": "AutoModel",
+                "note": f"hf/ holds the encoder only: the {predictor.config.model} head has no transformers class",
+            }
         diff = check_hf(predictor, classifier)
         classifier.save_pretrained(str(tmp))
     return {"dir": str(target), "loads_with": "AutoModelForSequenceClassification", "max_abs_logit_diff": diff}
@@ -126,13 +136,23 @@ def sequence_classifier(predictor: Predictor):
     from pipeline.models.heads import PoolHead
 
     config, encoder, head = predictor.config, predictor.model.embedder.encoder, predictor.model.head
-    if (not isinstance(head, PoolHead) or head.pooling != "cls" or len(head.mlp) != 2
-            or encoder.config.model_type != "bert" or encoder.pooler is None):
+    if (
+        not isinstance(head, PoolHead)
+        or head.pooling != "cls"
+        or len(head.mlp) != 2
+        or encoder.config.model_type != "bert"
+        or encoder.pooler is None
+    ):
         return None
     linear = head.mlp[-1]
     hf_config = encoder.config.__class__.from_dict(
-        {**encoder.config.to_dict(), "num_labels": config.num_labels,
-         "id2label": dict(enumerate(config.labels)), "label2id": {label: i for i, label in enumerate(config.labels)}})
+        {
+            **encoder.config.to_dict(),
+            "num_labels": config.num_labels,
+            "id2label": dict(enumerate(config.labels)),
+            "label2id": {label: i for i, label in enumerate(config.labels)},
+        }
+    )
     model = AutoModelForSequenceClassification.from_config(hf_config).eval()
     model.bert.load_state_dict(encoder.state_dict())
     with torch.no_grad():
@@ -151,8 +171,10 @@ def check_hf(predictor: Predictor, model, atol: float = 1e-4) -> float:
         args = torch.from_numpy(ids), torch.from_numpy(mask)
         diff = float((model(input_ids=args[0], attention_mask=args[1]).logits - predictor.model(*args)).abs().max())
     if diff > atol:
-        raise TextbenchError(f"{predictor.name}: the transformers export's logits differ by {diff:.2e} (> {atol}); "
-                             f"the encoder's hidden states are too large for the pooler rewrite")
+        raise TextbenchError(
+            f"{predictor.name}: the transformers export's logits differ by {diff:.2e} (> {atol}); "
+            f"the encoder's hidden states are too large for the pooler rewrite"
+        )
     return diff
 
 
@@ -161,25 +183,40 @@ def export_onnx(predictor: Predictor, path: Path) -> None:
     if reason := onnx_unsupported(predictor.config):
         raise TextbenchError(f"{predictor.name}: {reason}")
     model = predictor.model.eval()
-    ids, mask = predictor.pad(predictor.encode(["onnx export sample text", "a second, longer sample text"]), ONNX_MIN_LEN)
+    ids, mask = predictor.pad(
+        predictor.encode(["onnx export sample text", "a second, longer sample text"]), ONNX_MIN_LEN
+    )
     args = (torch.from_numpy(ids), torch.from_numpy(mask))
     axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "logits": {0: "batch"}}
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer chatter; faithfulness is checked below instead
         try:
-            torch.onnx.export(model, args, str(tmp), input_names=["input_ids", "attention_mask"],
-                              output_names=["logits"], dynamic_axes=axes, opset_version=ONNX_OPSET, dynamo=False)
+            torch.onnx.export(
+                model,
+                args,
+                str(tmp),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["logits"],
+                dynamic_axes=axes,
+                opset_version=ONNX_OPSET,
+                dynamo=False,
+            )
         except Exception as e:  # the exporter raises many types for unsupported ops
-            raise TextbenchError(f"{predictor.name}: ONNX export failed ({type(e).__name__}: "
-                                 f"{str(e).splitlines()[0][:300]}); use the torch runtimes (--int8/--bf16)") from None
+            raise TextbenchError(
+                f"{predictor.name}: ONNX export failed ({type(e).__name__}: "
+                f"{str(e).splitlines()[0][:300]}); use the torch runtimes (--int8/--bf16)"
+            ) from None
         check_onnx(predictor, tmp)
 
 
 def check_onnx(predictor: Predictor, path: Path, atol: float = 1e-3) -> float:
     """Largest |onnxruntime − torch| logit over batches of other sizes and lengths; an error above `atol`."""
     session = onnx_session(path)
-    texts = ["check", "a much longer check sentence with more words than the export sample had in it " * 8,
-             "third text of middling size"]
+    texts = [
+        "check",
+        "a much longer check sentence with more words than the export sample had in it " * 8,
+        "third text of middling size",
+    ]
     diff = 0.0
     for batch in ([texts[0]], [texts[1]], texts):
         ids, mask = predictor.pad(predictor.encode(batch), ONNX_MIN_LEN)
@@ -188,12 +225,16 @@ def check_onnx(predictor: Predictor, path: Path, atol: float = 1e-3) -> float:
         try:
             got = session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
         except Exception as e:  # onnxruntime raises its own types when a traced shape was baked in
-            raise TextbenchError(f"{predictor.name}: the ONNX graph fails on another input shape "
-                                 f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+            raise TextbenchError(
+                f"{predictor.name}: the ONNX graph fails on another input shape "
+                f"({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+            ) from None
         diff = max(diff, float(np.abs(got - expected).max()))
     if diff > atol:
-        raise TextbenchError(f"{predictor.name}: ONNX logits differ from torch by {diff:.2e} (> {atol}); "
-                             f"the graph is not faithful, do not use it")
+        raise TextbenchError(
+            f"{predictor.name}: ONNX logits differ from torch by {diff:.2e} (> {atol}); "
+            f"the graph is not faithful, do not use it"
+        )
     return diff
 
 
@@ -213,8 +254,10 @@ def eval_split(predictor: Predictor, eval_file: str | Path | None, max_docs: int
     """
     config = predictor.config
     if predictor.multi:
-        raise TextbenchError(f"{config.dataset}/{config.model}: export measures single-label accuracy; multi-label "
-                             "models cannot be exported yet")
+        raise TextbenchError(
+            f"{config.dataset}/{config.model}: export measures single-label accuracy; multi-label "
+            "models cannot be exported yet"
+        )
     path = Path(eval_file) if eval_file else paths.tokenized_dir(config.dataset, config.scheme) / "test.parquet"
     if not path.is_file():
         raise TextbenchError(f"{path}: evaluation data not found; run `textbench tokenize` or pass --eval FILE")
@@ -240,11 +283,14 @@ def measure(predictor: Predictor, ids: list[list[int]], gold: np.ndarray) -> tup
 
 def format_report(report: dict) -> str:
     """The report as an aligned text table."""
-    lines = [f"{report['model']}: {report['eval_docs']} test documents",
-             f"{'runtime':<10} {'accuracy':>9} {'Δacc':>8} {'ms/doc':>8} {'speed-up':>9} {'max|Δlogit|':>12}"]
+    lines = [
+        f"{report['model']}: {report['eval_docs']} test documents",
+        f"{'runtime':<10} {'accuracy':>9} {'Δacc':>8} {'ms/doc':>8} {'speed-up':>9} {'max|Δlogit|':>12}",
+    ]
     for name, r in report["runtimes"].items():
-        lines.append(f"{name:<10} {r['accuracy']:>9.4f} {r['accuracy_delta']:>+8.4f} {r['ms_per_doc']:>8.3f} "
-                     f"{r['speedup']:>8.2f}x {r['max_abs_logit_diff']:>12.2e}")
+        lines.append(
+            f"{name:<10} {r['accuracy']:>9.4f} {r['accuracy_delta']:>+8.4f} {r['ms_per_doc']:>8.3f} "
+            f"{r['speedup']:>8.2f}x {r['max_abs_logit_diff']:>12.2e}"
+        )
     lines += [f"note: {n}" for n in report["notes"]]
     return "\n".join(lines)
-

@@ -33,8 +33,15 @@ def default_output(input_path: str) -> str:
     return str(p.with_name(f"{p.stem}.predictions{p.suffix}"))
 
 
-def predict_file(predictor: Predictor, input_path: str, output: str | None = None, text_column: str = "text",
-                 top_k: int = 3, min_confidence: float = 0.0, chunk_rows: int = 4096) -> tuple[str, int]:
+def predict_file(
+    predictor: Predictor,
+    input_path: str,
+    output: str | None = None,
+    text_column: str = "text",
+    top_k: int = 3,
+    min_confidence: float = 0.0,
+    chunk_rows: int = 4096,
+) -> tuple[str, int]:
     """Predict every row of `input_path` into `output`; returns (output path, rows written).
 
     Rows are read `chunk_rows` at a time (the window sorted by length for batching), scored, and
@@ -50,28 +57,43 @@ def predict_file(predictor: Predictor, input_path: str, output: str | None = Non
     k = min(top_k, len(predictor.labels))
     total = count_rows(input_path)
     written = 0
-    with open_writer(output) as writer, tqdm(total=total, unit="rows", desc="predict", file=sys.stderr,
-                                             disable=None) as bar:
+    with (
+        open_writer(output) as writer,
+        tqdm(total=total, unit="rows", desc="predict", file=sys.stderr, disable=None) as bar,
+    ):
         for chunk in read_chunks(input_path, chunk_rows, text_column):
             column = chunk.column(text_column)
-            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-                    or pa.types.is_null(column.type)):
-                raise TextbenchError(f"{input_path}: column '{text_column}' holds {column.type} values, not text; "
-                                     "pass --text-column NAME")
+            if not (
+                pa.types.is_string(column.type)
+                or pa.types.is_large_string(column.type)
+                or pa.types.is_null(column.type)
+            ):
+                raise TextbenchError(
+                    f"{input_path}: column '{text_column}' holds {column.type} values, not text; "
+                    "pass --text-column NAME"
+                )
             texts = column.to_pylist()
             known = np.array([has_text(t) for t in texts], dtype=bool)
             probs = np.zeros((len(texts), len(predictor.labels)), dtype=np.float32)
             probs[known] = predictor.predict_proba([t for t, ok in zip(texts, known) if ok])
-            sets = ([predictor.above_threshold(p) if ok else [] for p, ok in zip(probs, known)]
-                    if predictor.multi else None)
+            sets = (
+                [predictor.above_threshold(p) if ok else [] for p, ok in zip(probs, known)] if predictor.multi else None
+            )
             writer.write(with_predictions(chunk, probs, known, predictor.labels, k, min_confidence, sets))
             written += chunk.num_rows
             bar.update(chunk.num_rows)
     return output, written
 
 
-def with_predictions(chunk: pa.Table, probs: np.ndarray, known: np.ndarray, labels: list[str], k: int,
-                     min_confidence: float, sets: list[list[str]] | None = None) -> pa.Table:
+def with_predictions(
+    chunk: pa.Table,
+    probs: np.ndarray,
+    known: np.ndarray,
+    labels: list[str],
+    k: int,
+    min_confidence: float,
+    sets: list[list[str]] | None = None,
+) -> pa.Table:
     """`chunk` plus the prediction columns (colliding input columns renamed `input_<name>`); rows not
     `known` (no text) get nulls and needs_review. `sets` (multi-label) adds the `labels` column."""
     top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
@@ -95,4 +117,3 @@ def with_predictions(chunk: pa.Table, probs: np.ndarray, known: np.ndarray, labe
     for name, values in cols.items():
         table = table.append_column(name, values)
     return table
-

@@ -59,8 +59,17 @@ def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
 class Predictor:
     """A trained model + its tokenizer: `predict_proba(texts) -> [N, C]` probabilities in input order."""
 
-    def __init__(self, model: torch.nn.Module, encoder, config: ModelConfig, meta: TokenizedMeta, variant: str = "fp32",
-                 batch_size: int = 64, device: str = "auto", model_dir: Path | None = None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        encoder,
+        config: ModelConfig,
+        meta: TokenizedMeta,
+        variant: str = "fp32",
+        batch_size: int = 64,
+        device: str = "auto",
+        model_dir: Path | None = None,
+    ):
         if variant not in VARIANTS:
             raise TextbenchError(f"unknown variant '{variant}': use one of {list(VARIANTS)}")
         if batch_size < 1:
@@ -77,7 +86,9 @@ class Predictor:
         self._run = self._make_runner()
 
     @classmethod
-    def load(cls, model_dir: str | Path, variant: str = "fp32", batch_size: int = 64, device: str = "auto") -> Predictor:
+    def load(
+        cls, model_dir: str | Path, variant: str = "fp32", batch_size: int = 64, device: str = "auto"
+    ) -> Predictor:
         """Rebuild a predictor from `models/<ds>/<model>/` (no data/ directory needed)."""
         from pipeline.models.load import load_trained
         from pipeline.tokenize import load_encoder
@@ -86,7 +97,9 @@ class Predictor:
         model, config = load_trained(model_dir)
         meta = TokenizedMeta.of(model_dir / "tokenizer")
         if meta.labels != config.labels:
-            raise TextbenchError(f"{model_dir}: tokenizer/meta.json labels differ from config.json's; {retrain(model_dir)}")
+            raise TextbenchError(
+                f"{model_dir}: tokenizer/meta.json labels differ from config.json's; {retrain(model_dir)}"
+            )
         encoder = load_encoder(model_dir / "tokenizer", meta)
         return cls(model, encoder, config, meta, variant, batch_size, device, model_dir)
 
@@ -135,8 +148,10 @@ class Predictor:
         (pipeline.train.data.collate: an empty document keeps one real position), at least `min_len` wide."""
         inputs, mask = (t.numpy() for t in collate([np.asarray(x, dtype=np.int64) for x in ids], self.pad_id))
         if inputs.shape[1] < min_len:
-            inputs, mask = (np.pad(a, ((0, 0), (0, min_len - a.shape[1])), constant_values=v)
-                            for a, v in ((inputs, self.pad_id), (mask, 0)))
+            inputs, mask = (
+                np.pad(a, ((0, 0), (0, min_len - a.shape[1])), constant_values=v)
+                for a, v in ((inputs, self.pad_id), (mask, 0))
+            )
         return inputs, mask
 
     def logits_from_ids(self, ids: list[list[int]]) -> np.ndarray:
@@ -176,8 +191,10 @@ class Predictor:
 def onnx_unsupported(config: ModelConfig) -> str:
     """Why `config`'s model has no ONNX graph; '' when it can have one."""
     if family_of(config.model) == "linear":
-        return ("a linear baseline has no ONNX graph (torch.onnx cannot export its torch.searchsorted n-gram "
-                "lookup); use the torch variants fp32, int8 or bf16")
+        return (
+            "a linear baseline has no ONNX graph (torch.onnx cannot export its torch.searchsorted n-gram "
+            "lookup); use the torch variants fp32, int8 or bf16"
+        )
     return ""
 
 
@@ -195,4 +212,3 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
-

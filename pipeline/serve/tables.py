@@ -44,8 +44,10 @@ def read_chunks(path: str | Path, chunk_rows: int, text_column: str = "text") ->
         try:
             yield from _lines(sys.stdin, chunk_rows, text_column)
         except UnicodeDecodeError as e:
-            raise TextbenchError(f"stdin: not valid {e.encoding} (byte 0x{e.object[e.start]:02x}); "
-                                 "pipe UTF-8 text, e.g. through `iconv -f latin1 -t utf-8`") from None
+            raise TextbenchError(
+                f"stdin: not valid {e.encoding} (byte 0x{e.object[e.start]:02x}); "
+                "pipe UTF-8 text, e.g. through `iconv -f latin1 -t utf-8`"
+            ) from None
         return
     path = Path(path)
     if not path.is_file():
@@ -110,8 +112,10 @@ def _parquet_file(path: Path) -> pq.ParquetFile:
     try:
         return pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as e:
-        raise TextbenchError(f"{path}: not a Parquet file ({str(e).splitlines()[0][:160]}); "
-                             "pass a real .parquet, or name the file by its format (.csv, .tsv, .jsonl)") from None
+        raise TextbenchError(
+            f"{path}: not a Parquet file ({str(e).splitlines()[0][:160]}); "
+            "pass a real .parquet, or name the file by its format (.csv, .tsv, .jsonl)"
+        ) from None
 
 
 def _parquet(path: Path, chunk_rows: int) -> Iterator[pa.Table]:
@@ -146,7 +150,9 @@ class TableWriter:
             self._schema = table.schema
             self._writer = self._open(table.schema)
         if self.fmt == "jsonl":
-            self._writer.writelines(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in table.to_pylist())
+            self._writer.writelines(
+                json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in table.to_pylist()
+            )
             return
         try:
             table = table.cast(self._schema)

@@ -24,5 +24,7 @@ def uncovered_reason(meta: TokenizedMeta, dataset: str) -> str:
         return ""
     worst = max(rates, key=lambda name: rates[name])
     hint = " (e.g. bert-base-chinese)" if meta.language == "zh" else ""
-    return (f"encoder '{meta.encoder}' leaves {100 * rates[worst]:.0f}% of {worst} tokens as [UNK]; set "
-            f"datasets.{dataset}.encoder to a checkpoint that covers this language{hint}")
+    return (
+        f"encoder '{meta.encoder}' leaves {100 * rates[worst]:.0f}% of {worst} tokens as [UNK]; set "
+        f"datasets.{dataset}.encoder to a checkpoint that covers this language{hint}"
+    )

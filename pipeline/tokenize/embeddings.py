@@ -22,20 +22,28 @@ from pipeline.tokenize.vocab import PAD
 
 def _npz(path: Path, vocab_path: Path | None) -> dict[str, np.ndarray]:
     if vocab_path is None or not vocab_path.is_file():
-        raise TextbenchError(f"{path}: a .npz needs tokenize.vocab.embeddings_vocab (txt or JSON token list); got {vocab_path}")
+        raise TextbenchError(
+            f"{path}: a .npz needs tokenize.vocab.embeddings_vocab (txt or JSON token list); got {vocab_path}"
+        )
     try:
         with np.load(path, allow_pickle=False) as z:
             if "embeddings" not in z.files:
-                raise TextbenchError(f"{path}: no 'embeddings' array (has {z.files}); save it with np.savez(path, embeddings=M)")
+                raise TextbenchError(
+                    f"{path}: no 'embeddings' array (has {z.files}); save it with np.savez(path, embeddings=M)"
+                )
             matrix = z["embeddings"]
     except (ValueError, OSError) as e:
         raise TextbenchError(f"{path}: not a readable .npz of numeric arrays ({e})") from None
     text = vocab_path.read_text(encoding="utf-8")
     words = json.loads(text) if vocab_path.suffix == ".json" else text.splitlines()
     if matrix.ndim != 2 or not np.issubdtype(matrix.dtype, np.number):
-        raise TextbenchError(f"{path}: 'embeddings' must be a 2-D numeric matrix, got shape {matrix.shape} {matrix.dtype}")
+        raise TextbenchError(
+            f"{path}: 'embeddings' must be a 2-D numeric matrix, got shape {matrix.shape} {matrix.dtype}"
+        )
     if len(words) != matrix.shape[0]:
-        raise TextbenchError(f"{path}: {matrix.shape[0]} rows but {vocab_path} lists {len(words)} tokens; they must match")
+        raise TextbenchError(
+            f"{path}: {matrix.shape[0]} rows but {vocab_path} lists {len(words)} tokens; they must match"
+        )
     table: dict[str, np.ndarray] = {}
     for word, row in zip(words, matrix):
         table.setdefault(word, row)
@@ -52,7 +60,9 @@ def _word2vec(path: Path, wanted: set[str]) -> dict[str, np.ndarray]:
         for lineno, line in enumerate(f, start=2):
             parts = line.rstrip("\n").rstrip(" ").split(" ")
             if len(parts) != dim + 1:
-                raise TextbenchError(f"{path}:{lineno}: expected a token and {dim} numbers, got {len(parts) - 1} fields")
+                raise TextbenchError(
+                    f"{path}:{lineno}: expected a token and {dim} numbers, got {len(parts) - 1} fields"
+                )
             if parts[0] in wanted or parts[0].lower() in wanted:
                 try:
                     table.setdefault(parts[0], np.asarray(parts[1:], dtype=np.float32))
@@ -72,7 +82,9 @@ def aligned_embeddings(
     elif path.suffix in (".txt", ".vec"):
         table = _word2vec(path, set(itos) | {t.lower() for t in itos})
     else:
-        raise TextbenchError(f"{path}: unsupported embeddings format; use .npz (+ embeddings_vocab) or word2vec .txt/.vec")
+        raise TextbenchError(
+            f"{path}: unsupported embeddings format; use .npz (+ embeddings_vocab) or word2vec .txt/.vec"
+        )
     if not table:
         raise TextbenchError(f"{path}: no vector matches any vocabulary token; is it the right language/casing?")
     lower: dict[str, np.ndarray] = {}

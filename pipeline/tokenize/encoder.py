@@ -35,8 +35,12 @@ def clean_normalizer(then=None):
     then see the text textbench's models were trained on."""
     from tokenizers import Regex, normalizers
 
-    steps = [normalizers.NFKC(), normalizers.Replace(Regex(_CONTROL.pattern), " "),
-             normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()]
+    steps = [
+        normalizers.NFKC(),
+        normalizers.Replace(Regex(_CONTROL.pattern), " "),
+        normalizers.Replace(Regex(r"\s+"), " "),
+        normalizers.Strip(),
+    ]
     return normalizers.Sequence(steps + ([then] if then is not None else []))
 
 
@@ -49,7 +53,7 @@ def truncate(pieces: list[int], budget: int, head: int) -> list[int]:
     """Keep at most `budget` pieces: the first `head` and the last `budget - head`."""
     if len(pieces) <= budget:
         return pieces
-    return pieces[:head] + pieces[len(pieces) - (budget - head):]
+    return pieces[:head] + pieces[len(pieces) - (budget - head) :]
 
 
 @dataclass

@@ -34,8 +34,10 @@ from pipeline.tokenize.subword import SubwordEncoder
 from pipeline.tokenize.vocab import WORD_PATTERN, Segmenter, VocabEncoder, build_vocab
 
 log = logging.getLogger(__name__)
-SCHEMAS = {mode: pa.schema([("id", pa.string()), ("input_ids", pa.list_(pa.int32())), column])
-           for mode, column in (("single", ("label", pa.int32())), ("multi", ("labels", pa.list_(pa.int32()))))}
+SCHEMAS = {
+    mode: pa.schema([("id", pa.string()), ("input_ids", pa.list_(pa.int32())), column])
+    for mode, column in (("single", ("label", pa.int32())), ("multi", ("labels", pa.list_(pa.int32()))))
+}
 LABEL_COLUMN = {"single": "label", "multi": "labels"}
 ROW_GROUP = 8192
 PERCENTILES = (50, 80, 90, 95, 99)
@@ -63,8 +65,9 @@ def _batches(path: Path, batch_size: int, columns: list[str]) -> Iterator[pa.Rec
         pf = pq.ParquetFile(path)
         missing = set(columns) - set(pf.schema_arrow.names)
         if missing:
-            raise TextbenchError(f"{path}: missing column(s) {sorted(missing)}; expected {', '.join(columns)} "
-                                 "(rerun prepare)")
+            raise TextbenchError(
+                f"{path}: missing column(s) {sorted(missing)}; expected {', '.join(columns)} (rerun prepare)"
+            )
         yield from pf.iter_batches(batch_size=batch_size, columns=columns)
     except (pa.ArrowInvalid, OSError) as e:
         raise TextbenchError(f"{path}: unreadable Parquet ({e}); rerun `textbench prepare`") from None
@@ -122,7 +125,10 @@ def _split_stats(full_lengths: list[int], pieces: int, unks: int, max_len: int) 
     pct = np.percentile(lengths, PERCENTILES, method="higher") if len(lengths) else [0] * len(PERCENTILES)
     return {
         "docs": int(len(lengths)),
-        "length_before_truncation": {**{f"p{p}": int(v) for p, v in zip(PERCENTILES, pct)}, "max": int(lengths.max(initial=0))},
+        "length_before_truncation": {
+            **{f"p{p}": int(v) for p, v in zip(PERCENTILES, pct)},
+            "max": int(lengths.max(initial=0)),
+        },
         "truncated_share": round(float((lengths > max_len).mean()) if len(lengths) else 0.0, 6),
         "unk_rate": round(unks / pieces, 6) if pieces else 0.0,
         "tokens": int(pieces),
@@ -150,15 +156,24 @@ def encode_split(
                             "drop or fix it in the prepare stage"
                         )
                 try:
-                    y = [[label_id[str(x)] for x in v] if mode == "multi" else label_id[str(v)]
-                         for v in batch.column(column).to_pylist()]
+                    y = [
+                        [label_id[str(x)] for x in v] if mode == "multi" else label_id[str(v)]
+                        for v in batch.column(column).to_pylist()
+                    ]
                 except KeyError as e:
-                    raise TextbenchError(f"{src}: label {e} is not among the dataset's labels {labels}; rerun prepare") from None
-                writer.write(pa.Table.from_arrays(
-                    [pa.array(ids, pa.string()), pa.array(enc.ids, pa.list_(pa.int32())),
-                     pa.array(y, schema.field(column).type)],
-                    schema=schema,
-                ))
+                    raise TextbenchError(
+                        f"{src}: label {e} is not among the dataset's labels {labels}; rerun prepare"
+                    ) from None
+                writer.write(
+                    pa.Table.from_arrays(
+                        [
+                            pa.array(ids, pa.string()),
+                            pa.array(enc.ids, pa.list_(pa.int32())),
+                            pa.array(y, schema.field(column).type),
+                        ],
+                        schema=schema,
+                    )
+                )
                 full_lengths.extend(enc.full_lengths)
                 pieces += sum(enc.pieces)
                 unks += sum(enc.unks)
@@ -182,8 +197,14 @@ def _build_subword(cfg: Config, dataset: str, out: Path) -> tuple[TextEncoder, d
     ds = cfg.dataset(dataset)
     enc = SubwordEncoder.from_config(ds.encoder, ds.max_len, cfg.tokenize.truncation)
     enc.save(out)
-    meta = {"encoder": ds.encoder, "tokenizer_sha256": enc.identity(), "vocab_size": enc.vocab_size(), "pad_id": enc.pad_id(),
-            "unk_id": enc.unk_id, "special_ids": {"first": enc.prefix[0], "last": enc.suffix[0]}}
+    meta = {
+        "encoder": ds.encoder,
+        "tokenizer_sha256": enc.identity(),
+        "vocab_size": enc.vocab_size(),
+        "pad_id": enc.pad_id(),
+        "unk_id": enc.unk_id,
+        "special_ids": {"first": enc.prefix[0], "last": enc.suffix[0]},
+    }
     return enc, meta
 
 
@@ -195,16 +216,27 @@ def _build_vocab(cfg: Config, dataset: str, out: Path, train: Path) -> tuple[Tex
         itos = build_vocab(counts, vc.max_size, vc.min_freq)
         write_json(out / "vocab.json", itos)
         meta: dict[str, Any] = {
-            "zh_mode": vc.zh_mode if ds.language == "zh" else None, "vocab_file": "vocab.json", "vocab_size": len(itos),
-            "pad_id": 0, "unk_id": 1, "lowercase": True, "token_pattern": WORD_PATTERN if ds.language == "en" else None,
-            "vocab_settings": vc.model_dump(), "tokenizer_sha256": sha256_file(out / "vocab.json"), "train_types": len(counts),
+            "zh_mode": vc.zh_mode if ds.language == "zh" else None,
+            "vocab_file": "vocab.json",
+            "vocab_size": len(itos),
+            "pad_id": 0,
+            "unk_id": 1,
+            "lowercase": True,
+            "token_pattern": WORD_PATTERN if ds.language == "en" else None,
+            "vocab_settings": vc.model_dump(),
+            "tokenizer_sha256": sha256_file(out / "vocab.json"),
+            "train_types": len(counts),
         }
         if vc.embeddings:
             vocab_path = root() / vc.embeddings_vocab if vc.embeddings_vocab else None
             matrix, coverage = aligned_embeddings(root() / vc.embeddings, vocab_path, itos, counts, cfg.seed)
             np.save(out / "embeddings.npy", matrix, allow_pickle=False)
-            meta |= {"embeddings_file": "embeddings.npy", "embeddings_coverage": coverage, "embeddings_seed": cfg.seed,
-                     "embeddings_sha256": sha256_file(root() / vc.embeddings)}
+            meta |= {
+                "embeddings_file": "embeddings.npy",
+                "embeddings_coverage": coverage,
+                "embeddings_seed": cfg.seed,
+                "embeddings_sha256": sha256_file(root() / vc.embeddings),
+            }
     except BaseException:
         segmenter.close()
         raise
@@ -213,11 +245,16 @@ def _build_vocab(cfg: Config, dataset: str, out: Path, train: Path) -> tuple[Tex
 
 def unk_warnings(dataset: str, scheme: str, encoder: str, splits: dict[str, Any]) -> list[str]:
     """One line per split whose unknown-token rate exceeds UNK_WARN (kept in meta.json and logged)."""
-    why = {"subword": f"[UNK]: encoder '{encoder}' does not cover this text (Chinese needs a Chinese encoder, "
-                      "e.g. bert-base-chinese); results will suffer",
-           "vocab": "<unk>: tokens absent from the train vocabulary (raise max_size / lower min_freq?)"}[scheme]
-    return [f"{dataset}/{scheme} {s}: {100 * st['unk_rate']:.1f}% of tokens are {why}"
-            for s, st in splits.items() if st["unk_rate"] > UNK_WARN]
+    why = {
+        "subword": f"[UNK]: encoder '{encoder}' does not cover this text (Chinese needs a Chinese encoder, "
+        "e.g. bert-base-chinese); results will suffer",
+        "vocab": "<unk>: tokens absent from the train vocabulary (raise max_size / lower min_freq?)",
+    }[scheme]
+    return [
+        f"{dataset}/{scheme} {s}: {100 * st['unk_rate']:.1f}% of tokens are {why}"
+        for s, st in splits.items()
+        if st["unk_rate"] > UNK_WARN
+    ]
 
 
 def tokenize_scheme(cfg: Config, dataset: str, scheme: str) -> Path:
@@ -234,24 +271,44 @@ def tokenize_scheme(cfg: Config, dataset: str, scheme: str) -> Path:
             enc, meta = _build_vocab(cfg, dataset, tmp, inputs["train"])
         try:
             splits = {
-                s: encode_split(enc, inputs[s], tmp / f"{s}.parquet", s, labels, cfg.tokenize.batch_size,
-                                f"{dataset}/{scheme}/{s}", mode)
+                s: encode_split(
+                    enc,
+                    inputs[s],
+                    tmp / f"{s}.parquet",
+                    s,
+                    labels,
+                    cfg.tokenize.batch_size,
+                    f"{dataset}/{scheme}/{s}",
+                    mode,
+                )
                 for s in SPLITS
             }
         finally:
             enc.close()
-        settings = {"scheme": scheme, "max_len": ds.max_len, "truncation": cfg.tokenize.truncation,
-                    "head_tokens": enc.head, "language": ds.language}
+        settings = {
+            "scheme": scheme,
+            "max_len": ds.max_len,
+            "truncation": cfg.tokenize.truncation,
+            "head_tokens": enc.head,
+            "language": ds.language,
+        }
         meta |= settings | {
             "labels": labels,
             "label_mode": mode,
             "splits": splits,
             "inputs_sha256": {s: sha256_file(p) for s, p in inputs.items()},
-            "tokenizer_fingerprint": fingerprint(settings, meta.get("encoder"), meta.get("zh_mode"), meta.get("vocab_settings"),
-                                                 meta["tokenizer_sha256"], meta.get("embeddings_sha256")),
+            "tokenizer_fingerprint": fingerprint(
+                settings,
+                meta.get("encoder"),
+                meta.get("zh_mode"),
+                meta.get("vocab_settings"),
+                meta["tokenizer_sha256"],
+                meta.get("embeddings_sha256"),
+            ),
         }
-        meta["fingerprint"] = fingerprint(meta["tokenizer_fingerprint"], meta["inputs_sha256"], labels,
-                                          *(["multi"] if mode == "multi" else []))
+        meta["fingerprint"] = fingerprint(
+            meta["tokenizer_fingerprint"], meta["inputs_sha256"], labels, *(["multi"] if mode == "multi" else [])
+        )
         meta["warnings"] = unk_warnings(dataset, scheme, ds.encoder, splits)
         for line in meta["warnings"]:
             log.warning("warning: %s", line)

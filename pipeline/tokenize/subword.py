@@ -72,8 +72,10 @@ class SubwordEncoder(TextEncoder):
         """Rebuild from the tokenizer files saved beside meta.json; refuse if they changed since."""
         enc = cls(load_hf_tokenizer(str(directory), str(directory)), str(meta.encoder), meta.max_len, meta.truncation)
         if enc.identity() != meta.tokenizer_sha256:
-            raise TextbenchError(f"{directory}: tokenizer files differ from the ones meta.json was written with; "
-                                 f"{tokenizer_fix(directory)}")
+            raise TextbenchError(
+                f"{directory}: tokenizer files differ from the ones meta.json was written with; "
+                f"{tokenizer_fix(directory)}"
+            )
         return enc
 
     def identity(self) -> str:

@@ -69,7 +69,7 @@ class Segmenter:
         if self._pool is None:
             self._pool = _context().Pool(self.workers, initializer=_init_jieba)
         size = -(-len(texts) // (self.workers * 4)) or 1
-        chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
+        chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
         return [words for chunk in self._pool.map(_jieba_words, chunks) for words in chunk]
 
     def close(self) -> None:
@@ -81,7 +81,9 @@ class Segmenter:
 
 def build_vocab(counts: Counter[str], max_size: int, min_freq: int) -> list[str]:
     """Token list in id order: specials, then by count desc, token asc; at most `max_size` entries."""
-    kept = sorted((t for t, c in counts.items() if c >= min_freq and t not in (PAD, UNK)), key=lambda t: (-counts[t], t))
+    kept = sorted(
+        (t for t, c in counts.items() if c >= min_freq and t not in (PAD, UNK)), key=lambda t: (-counts[t], t)
+    )
     return [PAD, UNK] + kept[: max_size - 2]
 
 
@@ -99,8 +101,10 @@ class VocabEncoder(TextEncoder):
         path = directory / str(meta.vocab_file)
         itos = read_vocab(path, fix)
         if len(itos) != meta.vocab_size or itos[:2] != [PAD, UNK]:
-            raise TextbenchError(f"{path}: {len(itos)} tokens starting {itos[:2]}, but meta.json says vocab_size "
-                                 f"{meta.vocab_size} starting {[PAD, UNK]}; {fix}")
+            raise TextbenchError(
+                f"{path}: {len(itos)} tokens starting {itos[:2]}, but meta.json says vocab_size "
+                f"{meta.vocab_size} starting {[PAD, UNK]}; {fix}"
+            )
         return cls(itos, Segmenter(meta.language, meta.zh_mode), meta.max_len, meta.truncation)
 
     def pieces(self, texts: list[str]) -> list[list[int]]:

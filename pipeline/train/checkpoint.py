@@ -47,11 +47,14 @@ def _flat_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor]
     return tensors, sd["param_groups"]
 
 
-def save_last(path: Path, model: torch.nn.Module, best: dict[str, torch.Tensor], opt: torch.optim.Optimizer,
-              state: TrainState) -> None:
+def save_last(
+    path: Path, model: torch.nn.Module, best: dict[str, torch.Tensor], opt: torch.optim.Optimizer, state: TrainState
+) -> None:
     """Write `path` (a `last/` dir) atomically."""
     with atomic_dir(path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors")
+        )
         save_file(best, str(tmp / "best.safetensors"))
         opt_tensors, groups = _flat_optimizer(opt)
         save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
@@ -63,8 +66,9 @@ def save_last(path: Path, model: torch.nn.Module, best: dict[str, torch.Tensor],
         write_json(tmp / "state.json", {"state": s, "param_groups": groups})
 
 
-def load_last(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
-              expect: TrainState) -> tuple[TrainState, dict[str, torch.Tensor]]:
+def load_last(
+    path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, expect: TrainState
+) -> tuple[TrainState, dict[str, torch.Tensor]]:
     """Restore `path` into model/optimizer/RNG; checks it belongs to this run. Returns state and best weights."""
     try:
         raw = json.loads((path / "state.json").read_text(encoding="utf-8"))
@@ -75,11 +79,15 @@ def load_last(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
     except Exception as e:  # json/safetensors/TypeError for truncated or foreign files
         raise TextbenchError(f"{path}: corrupt checkpoint ({type(e).__name__}: {e}); rerun without --resume") from None
     if state.num_labels != expect.num_labels:
-        raise TextbenchError(f"{path}: checkpoint has {state.num_labels} labels but the data has "
-                             f"{expect.num_labels}; rerun without --resume")
+        raise TextbenchError(
+            f"{path}: checkpoint has {state.num_labels} labels but the data has "
+            f"{expect.num_labels}; rerun without --resume"
+        )
     if state.fingerprint != expect.fingerprint:
-        raise TextbenchError(f"{path}: checkpoint was trained with other params or data (fingerprint "
-                             f"{state.fingerprint} ≠ {expect.fingerprint}); rerun without --resume")
+        raise TextbenchError(
+            f"{path}: checkpoint was trained with other params or data (fingerprint "
+            f"{state.fingerprint} ≠ {expect.fingerprint}); rerun without --resume"
+        )
     state.best_score = float("-inf") if state.best_score is None else state.best_score
     load_weights(model, path / "model.safetensors")
     per_param: dict[int, dict[str, torch.Tensor]] = {}
@@ -89,5 +97,7 @@ def load_last(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
     opt.load_state_dict({"state": per_param, "param_groups": raw["param_groups"]})
     torch.set_rng_state(rng["torch_cpu"])
     if torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([rng[f"torch_cuda{i}"] for i in range(torch.cuda.device_count()) if f"torch_cuda{i}" in rng])
+        torch.cuda.set_rng_state_all(
+            [rng[f"torch_cuda{i}"] for i in range(torch.cuda.device_count()) if f"torch_cuda{i}" in rng]
+        )
     return state, best

@@ -47,8 +47,12 @@ class Split:
         offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
         np.cumsum([len(q) for q in seqs], out=offsets[1:])
         values = np.concatenate([np.asarray(q, dtype=np.int64) for q in seqs]) if seqs else np.zeros(0, np.int64)
-        return cls(ids if ids is not None else [str(i) for i in range(len(seqs))], values, offsets,
-                   labels if labels is not None else np.zeros(len(seqs), dtype=np.int64))
+        return cls(
+            ids if ids is not None else [str(i) for i in range(len(seqs))],
+            values,
+            offsets,
+            labels if labels is not None else np.zeros(len(seqs), dtype=np.int64),
+        )
 
     @property
     def lengths(self) -> np.ndarray:
@@ -87,8 +91,11 @@ def _gather(split: Split, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lengths = split.lengths[rows]
     offsets = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    idx = (np.concatenate([np.arange(split.offsets[i], split.offsets[i + 1]) for i in rows])
-           if len(rows) else np.zeros(0, np.int64))
+    idx = (
+        np.concatenate([np.arange(split.offsets[i], split.offsets[i + 1]) for i in rows])
+        if len(rows)
+        else np.zeros(0, np.int64)
+    )
     return split.values[idx], offsets
 
 
@@ -102,8 +109,9 @@ def read_split(tok_dir: Path, split: str, num_labels: int) -> Split:
         column = "labels" if "labels" in pq.ParquetFile(path).schema_arrow.names else "label"
         table = pq.read_table(path, columns=["id", "input_ids", column])
     except Exception as e:  # pyarrow raises several types for corrupt files / missing columns
-        raise TextbenchError(f"{path}: unreadable or missing id/input_ids/label ({type(e).__name__}: {e}); "
-                             f"rerun `textbench tokenize`") from None
+        raise TextbenchError(
+            f"{path}: unreadable or missing id/input_ids/label ({type(e).__name__}: {e}); rerun `textbench tokenize`"
+        ) from None
     if column == "labels":
         sets = table.column("labels").combine_chunks()
         ids = sets.flatten().to_numpy().astype(np.int64)
@@ -119,7 +127,7 @@ def read_split(tok_dir: Path, split: str, num_labels: int) -> Split:
         labels[np.repeat(np.arange(table.num_rows), sets.value_lengths().to_numpy()), ids] = 1.0
     column = table.column("input_ids").combine_chunks()
     offsets = column.offsets.to_numpy().astype(np.int64)
-    values = column.values.to_numpy().astype(np.int64)[offsets[0]:offsets[-1]]
+    values = column.values.to_numpy().astype(np.int64)[offsets[0] : offsets[-1]]
     return Split([str(i) for i in table.column("id").to_pylist()], values, offsets - offsets[0], labels)
 
 

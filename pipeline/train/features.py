@@ -44,8 +44,9 @@ def features_key(data_fingerprint: str, encoder: torch.nn.Module, precision: str
 
 
 @torch.no_grad()
-def _encode(encoder: torch.nn.Module, split: Split, out: np.ndarray, device: torch.device, precision: str,
-            desc: str) -> None:
+def _encode(
+    encoder: torch.nn.Module, split: Split, out: np.ndarray, device: torch.device, precision: str, desc: str
+) -> None:
     encoder.eval()
     for rows in tqdm(list(eval_batches(split, BATCH)), desc=desc, unit="batch", leave=False):
         ids, mask = split.collate(rows, pad_id=0)
@@ -55,8 +56,14 @@ def _encode(encoder: torch.nn.Module, split: Split, out: np.ndarray, device: tor
         out[src] = states.float().cpu().numpy()[real]
 
 
-def encoder_features(dataset: str, splits: dict[str, Split], data_fingerprint: str, encoder: torch.nn.Module,
-                     device: torch.device, precision: str) -> tuple[dict[str, Split], str]:
+def encoder_features(
+    dataset: str,
+    splits: dict[str, Split],
+    data_fingerprint: str,
+    encoder: torch.nn.Module,
+    device: torch.device,
+    precision: str,
+) -> tuple[dict[str, Split], str]:
     """`splits` with token ids replaced by the encoder's cached token states; computes them if absent.
 
     Returns the feature splits and the cache key (recorded in metrics.json)."""
@@ -68,8 +75,9 @@ def encoder_features(dataset: str, splits: dict[str, Split], data_fingerprint: s
             with atomic_dir(target) as tmp:
                 hidden = int(encoder.config.hidden_size)
                 for name, split in splits.items():
-                    out = np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=np.float16,
-                                                    shape=(int(split.offsets[-1]), hidden))
+                    out = np.lib.format.open_memmap(
+                        tmp / f"{name}.npy", mode="w+", dtype=np.float16, shape=(int(split.offsets[-1]), hidden)
+                    )
                     _encode(encoder, split, out, device, precision, f"{dataset} encoder features {name}")
                     out.flush()
                     del out
@@ -81,8 +89,10 @@ def encoder_features(dataset: str, splits: dict[str, Split], data_fingerprint: s
     for name, split in splits.items():
         values = np.load(target / f"{name}.npy", mmap_mode="r")
         if values.shape[0] != split.offsets[-1]:
-            raise TextbenchError(f"{target / (name + '.npy')}: {values.shape[0]} token states for "
-                                 f"{split.offsets[-1]} tokens; delete {target} to recompute it")
+            raise TextbenchError(
+                f"{target / (name + '.npy')}: {values.shape[0]} token states for "
+                f"{split.offsets[-1]} tokens; delete {target} to recompute it"
+            )
         out_splits[name] = Split(split.ids, values, split.offsets, split.labels)
     return out_splits, key
 
@@ -97,6 +107,12 @@ def build_features(cfg: Config, dataset: str) -> Path:
     tc = cfg.train_for(next(name for name, scheme in SCHEMES.items() if scheme == "subword"))
     device = pick_device(tc.device, tc.threads)
     encoder = load_encoder_model(meta.encoder, None).to(device)
-    _, key = encoder_features(dataset, read_splits(tok_dir, len(meta.labels)), meta.fingerprint,
-                              encoder, device, pick_precision(tc.precision, device))
+    _, key = encoder_features(
+        dataset,
+        read_splits(tok_dir, len(meta.labels)),
+        meta.fingerprint,
+        encoder,
+        device,
+        pick_precision(tc.precision, device),
+    )
     return paths.features_dir(dataset) / key

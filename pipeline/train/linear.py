@@ -37,8 +37,9 @@ BATCH = 256  # documents per feature batch (an [M, M] equality matrix per docume
 ABSENT_BIAS = -1e4  # a class without train documents: never predicted
 
 
-def fit_linear(net: Classifier, train: Split, dev: Split, labels: list[str], tc: TrainConfig, seed: int,
-               state: TrainState) -> bool:
+def fit_linear(
+    net: Classifier, train: Split, dev: Split, labels: list[str], tc: TrainConfig, seed: int, state: TrainState
+) -> bool:
     """Fit `net` (a TfidfEmbedder + LinearHead Classifier, on the CPU) in place and record the fit in `state`
     (a step per C, best_step = the chosen C's, stop_reason `solver`); returns whether the chosen C's
     solver converged (stopped before `max_iter`)."""
@@ -58,8 +59,14 @@ def fit_linear(net: Classifier, train: Split, dev: Split, labels: list[str], tc:
         temperature = fit_temperature(dev_scores, dev.labels)
         m = score(dev.labels, _probs(dev_scores / temperature, dev.multi), labels)
         dev_loss = _nll(dev_scores / temperature, dev.labels)
-        row = {"step": i + 1, "train_loss": _nll(train_scores / temperature, train.labels), "dev_loss": dev_loss,
-               "dev_accuracy": m["accuracy"], "dev_macro_f1": m["macro_f1"], **({"dev_micro_f1": m["micro_f1"]} if dev.multi else {})}
+        row = {
+            "step": i + 1,
+            "train_loss": _nll(train_scores / temperature, train.labels),
+            "dev_loss": dev_loss,
+            "dev_accuracy": m["accuracy"],
+            "dev_macro_f1": m["macro_f1"],
+            **({"dev_micro_f1": m["micro_f1"]} if dev.multi else {}),
+        }
         state.curves.append(row)
         metric = "micro_f1" if dev.multi and tc.select_metric == "accuracy" else tc.select_metric
         value = -dev_loss if metric == "loss" else row[f"dev_{metric}"]
@@ -87,12 +94,16 @@ def _classifier(loss: str, c: float, max_iter: int, balanced: bool, seed: int):
     class_weight = "balanced" if balanced else None
     if loss == "squared_hinge":
         return LinearSVC(C=c, max_iter=max_iter, class_weight=class_weight, random_state=seed)
-    return OneVsRestClassifier(LogisticRegression(C=c, solver="liblinear", dual=True, max_iter=max_iter,
-                                                  class_weight=class_weight, random_state=seed))
+    return OneVsRestClassifier(
+        LogisticRegression(
+            C=c, solver="liblinear", dual=True, max_iter=max_iter, class_weight=class_weight, random_state=seed
+        )
+    )
 
 
-def _fit(head, c: float, balanced: bool, seed: int, x: sp.csr_matrix, y: np.ndarray,
-         num_labels: int) -> tuple[np.ndarray, np.ndarray, int]:
+def _fit(
+    head, c: float, balanced: bool, seed: int, x: sp.csr_matrix, y: np.ndarray, num_labels: int
+) -> tuple[np.ndarray, np.ndarray, int]:
     """(weight [C, F], bias [C], most solver iterations) at `c`: one classifier over the classes, or (y
     multi-hot [N, C]) one binary classifier per label; a label constant in train gets no weights and
     ∓ABSENT_BIAS (never / always predicted)."""
@@ -151,7 +162,9 @@ def fit_vocabulary(emb, train: Split) -> None:
         keep = chosen
     keys, df = keys[keep], df[keep]
     if not len(keys):
-        raise TextbenchError("linear model: no n-gram of the train split reaches min_df; lower models.<name>.arch.min_df")
+        raise TextbenchError(
+            "linear model: no n-gram of the train split reaches min_df; lower models.<name>.arch.min_df"
+        )
     idf = np.log((1 + len(train)) / (1 + df)) + 1
     emb.keys = torch.from_numpy(np.append(keys, SENTINEL).astype(np.int64))
     emb.idf = torch.from_numpy(idf.astype(np.float32))
@@ -169,8 +182,9 @@ def matrix(emb, split: Split) -> sp.csr_matrix:
         cols.append(idx[nz].numpy())
         vals.append(weight[nz].numpy())
     f = emb.out_dim
-    return sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows_), np.concatenate(cols))),
-                         shape=(len(split), f)).tocsr()
+    return sp.coo_matrix(
+        (np.concatenate(vals), (np.concatenate(rows_), np.concatenate(cols))), shape=(len(split), f)
+    ).tocsr()
 
 
 def fit_temperature(scores: np.ndarray, y: np.ndarray) -> float:

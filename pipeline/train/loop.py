@@ -44,8 +44,10 @@ def make_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.AdamW
         if p.requires_grad:
             groups.setdefault((p.ndim >= 2, model.lr_scale(name)), []).append(p)
     return torch.optim.AdamW(
-        [{"params": ps, "weight_decay": tc.weight_decay if decay else 0.0, "lr_scale": scale}
-         for (decay, scale), ps in sorted(groups.items(), key=lambda kv: (not kv[0][0], -kv[0][1]))],
+        [
+            {"params": ps, "weight_decay": tc.weight_decay if decay else 0.0, "lr_scale": scale}
+            for (decay, scale), ps in sorted(groups.items(), key=lambda kv: (not kv[0][0], -kv[0][1]))
+        ],
         lr=tc.lr,
         fused=next(model.parameters()).device.type in ("cpu", "cuda"),
     )
@@ -59,12 +61,14 @@ def lr_schedule(total: int, tc: TrainConfig) -> Callable[[int], float]:
     linear warmup over `warmup_ratio` of `total`, then `train.scheduler`'s decay. A pure function of the
     step (the scheduler's lr_lambda, built on a throwaway optimizer), so a resumed run continues it exactly."""
     dummy = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
-    return get_scheduler(SCHEDULES[tc.scheduler], dummy, num_warmup_steps=math.ceil(tc.warmup_ratio * total),
-                         num_training_steps=total).lr_lambdas[0]
+    return get_scheduler(
+        SCHEDULES[tc.scheduler], dummy, num_warmup_steps=math.ceil(tc.warmup_ratio * total), num_training_steps=total
+    ).lr_lambdas[0]
 
 
-def loss_fn(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None,
-            reduction: str = "mean") -> torch.Tensor:
+def loss_fn(
+    logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None, reduction: str = "mean"
+) -> torch.Tensor:
     """Cross-entropy over exclusive classes (y: class ids); for multi-hot targets y [B, C], binary
     cross-entropy per label (mean over labels) with `weight` as the positives' pos_weight."""
     if y.ndim == 2:
@@ -85,8 +89,9 @@ def class_weights(labels: np.ndarray, num_labels: int) -> np.ndarray:
 
 @torch.no_grad()
 @torch.no_grad()
-def predict(model: torch.nn.Module, split: Split, batch_size: int, pad_id: int, device: torch.device,
-            precision: str) -> tuple[np.ndarray, float]:
+def predict(
+    model: torch.nn.Module, split: Split, batch_size: int, pad_id: int, device: torch.device, precision: str
+) -> tuple[np.ndarray, float]:
     """Class probabilities [N, C] (rows in split order: softmax, or per-label sigmoid for multi-label
     splits) and the mean loss (`loss_fn`)."""
     model.eval()
@@ -156,8 +161,9 @@ def stop_reason(run: FitInputs, state: checkpoint.TrainState, total: int) -> str
     return ""
 
 
-def fit(run: FitInputs, state: checkpoint.TrainState, best: dict[str, torch.Tensor],
-        opt: torch.optim.AdamW) -> tuple[checkpoint.TrainState, dict[str, torch.Tensor]]:
+def fit(
+    run: FitInputs, state: checkpoint.TrainState, best: dict[str, torch.Tensor], opt: torch.optim.AdamW
+) -> tuple[checkpoint.TrainState, dict[str, torch.Tensor]]:
     """Train from `state` until a dev plateau or a cap (epochs, max_steps, time budget); `state.stop_reason`
     says which. Returns the final state and the best-on-dev weights."""
     tc, model, device = run.tc, run.model, run.device
@@ -182,8 +188,10 @@ def fit(run: FitInputs, state: checkpoint.TrainState, best: dict[str, torch.Tens
             logits = model(inputs.to(device), mask.to(device))
         loss = loss_fn(logits.float(), y, weight)
         if not torch.isfinite(loss):
-            raise TextbenchError(f"training diverged: loss is {loss.item()} at step {state.step} (epoch {epoch}); "
-                                 f"lower models.<name>.train.lr, keep grad_clip > 0, or set precision: fp32")
+            raise TextbenchError(
+                f"training diverged: loss is {loss.item()} at step {state.step} (epoch {epoch}); "
+                f"lower models.<name>.train.lr, keep grad_clip > 0, or set precision: fp32"
+            )
         scaler.scale(loss / tc.grad_accum).backward()
         state.loss_sum += loss.item()
         state.loss_count += 1
@@ -226,7 +234,9 @@ def fit(run: FitInputs, state: checkpoint.TrainState, best: dict[str, torch.Tens
     return state, best
 
 
-def _evaluate(run: FitInputs, state: checkpoint.TrainState, best: dict[str, torch.Tensor], bar: tqdm) -> dict[str, torch.Tensor]:
+def _evaluate(
+    run: FitInputs, state: checkpoint.TrainState, best: dict[str, torch.Tensor], bar: tqdm
+) -> dict[str, torch.Tensor]:
     """Dev evaluation: append a curves row; keep the weights if the selection metric improved.
 
     Multi-label dev rows add `dev_micro_f1`, and `select_metric: accuracy` selects by it: micro-F1 is
@@ -234,8 +244,13 @@ def _evaluate(run: FitInputs, state: checkpoint.TrainState, best: dict[str, torc
     barely move between evaluations."""
     probs, dev_loss = predict(run.model, run.dev, run.tc.batch_size, run.pad_id, run.device, run.precision)
     m = score(run.dev.labels, probs, run.labels)
-    row = {"step": state.step, "train_loss": state.loss_sum / max(1, state.loss_count), "dev_loss": dev_loss,
-           "dev_accuracy": m["accuracy"], "dev_macro_f1": m["macro_f1"]}
+    row = {
+        "step": state.step,
+        "train_loss": state.loss_sum / max(1, state.loss_count),
+        "dev_loss": dev_loss,
+        "dev_accuracy": m["accuracy"],
+        "dev_macro_f1": m["macro_f1"],
+    }
     if run.dev.multi:
         row["dev_micro_f1"] = m["micro_f1"]
     state.curves.append(row)

@@ -36,8 +36,16 @@ from pipeline.train.linear import fit_linear
 from pipeline.train.loop import FitInputs, fit, make_optimizer, predict, seed_everything
 
 
-def train(cfg: Config, dataset: str, model: str, *, seed: int | None = None, resume: bool = False,
-          model_dir: Path | None = None, report_dir: Path | None = None) -> dict[str, Any]:
+def train(
+    cfg: Config,
+    dataset: str,
+    model: str,
+    *,
+    seed: int | None = None,
+    resume: bool = False,
+    model_dir: Path | None = None,
+    report_dir: Path | None = None,
+) -> dict[str, Any]:
     """Train `model` on `dataset` and write its model and report dirs; returns metrics.json's content.
 
     The job lock (paths.job_lock) is held throughout: a second trainer of the same model dir stops
@@ -49,8 +57,9 @@ def train(cfg: Config, dataset: str, model: str, *, seed: int | None = None, res
         return _train(cfg, dataset, model, seed, resume, model_dir, report_dir)
 
 
-def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool, model_dir: Path,
-           report_dir: Path) -> dict[str, Any]:
+def _train(
+    cfg: Config, dataset: str, model: str, seed: int | None, resume: bool, model_dir: Path, report_dir: Path
+) -> dict[str, Any]:
     e = entry(model)
     ds = cfg.dataset(dataset)
     tc = cfg.train_for(model)
@@ -63,8 +72,10 @@ def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool
     labels = list(meta.labels)
     encoder = meta.encoder if e.scheme == "subword" else None
     if encoder is not None and encoder != ds.encoder:
-        raise TextbenchError(f"{tok_dir}/meta.json was tokenized with encoder '{encoder}' but "
-                             f"datasets.{dataset}.encoder is '{ds.encoder}'; rerun `textbench tokenize -d {dataset}`")
+        raise TextbenchError(
+            f"{tok_dir}/meta.json was tokenized with encoder '{encoder}' but "
+            f"datasets.{dataset}.encoder is '{ds.encoder}'; rerun `textbench tokenize -d {dataset}`"
+        )
     splits = read_splits(tok_dir, len(labels))
     texts = _test_texts(dataset, splits["test"])
     embeddings = np.load(tok_dir / meta.embeddings_file) if meta.embeddings_file else None
@@ -73,22 +84,30 @@ def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool
     linear = e.family == "linear"  # fitted by scikit-learn on the CPU (pipeline/train/linear.py)
     device = pick_device("cpu" if linear else tc.device, tc.threads)
     precision = "fp32" if linear else pick_precision(tc.precision, device)
-    ctx = BuildContext(num_labels=len(labels), vocab_size=meta.vocab_size, pad_id=meta.pad_id,
-                       max_len=meta.max_len, embeddings=embeddings, encoder=encoder)
+    ctx = BuildContext(
+        num_labels=len(labels),
+        vocab_size=meta.vocab_size,
+        pad_id=meta.pad_id,
+        max_len=meta.max_len,
+        embeddings=embeddings,
+        encoder=encoder,
+    )
     net, arch_kw = build_model(model, ctx, arch, scheme=meta.scheme)
     net.to(device)
     # frozen encoder: heads train on its cached token states (computed once per dataset and encoder)
     frozen = e.scheme == "subword" and bool(arch_kw.get("freeze_encoder"))
     features_key = None
     if frozen:
-        splits, features_key = encoder_features(dataset, splits, meta.fingerprint, net.embedder.encoder,
-                                                device, precision)
+        splits, features_key = encoder_features(
+            dataset, splits, meta.fingerprint, net.embedder.encoder, device, precision
+        )
     trained = FeatureClassifier(net.head) if frozen else net
     splits["train"] = _subsample(splits["train"], tc.max_train_samples, seed)
     train_kw = tc.model_dump()
     multi = meta.label_mode == "multi"
-    fp = fingerprint(model, arch_kw, tc.identity(e.family), seed,
-                     meta.fingerprint, labels, *([ds.threshold] if multi else []))
+    fp = fingerprint(
+        model, arch_kw, tc.identity(e.family), seed, meta.fingerprint, labels, *([ds.threshold] if multi else [])
+    )
     state = checkpoint.TrainState(fingerprint=fp, num_labels=len(labels))
     memory = PeakMemory(device)
     if linear:  # seconds: nothing to resume
@@ -100,26 +119,48 @@ def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool
     probs, _ = predict(trained, splits["test"], tc.batch_size, ctx.pad_id, device, precision)
     infer_s = time.perf_counter() - t0
     test = splits["test"]
-    threshold = (_threshold(ds.threshold, trained, splits["dev"], tc.batch_size, ctx.pad_id, device, precision)
-                 if multi else THRESHOLD)  # single-label: unused
+    threshold = (
+        _threshold(ds.threshold, trained, splits["dev"], tc.batch_size, ctx.pad_id, device, precision)
+        if multi
+        else THRESHOLD
+    )  # single-label: unused
     metrics = {
-        "dataset": dataset, "model": model, "seed": seed,
+        "dataset": dataset,
+        "model": model,
+        "seed": seed,
         **score(test.labels, probs, labels, threshold),
         "params": {"arch": arch_kw, "train": train_kw, "precision": precision, "device": str(device)},
         **param_count(net),
-        "train_time_s": state.wall_s, "train_samples_per_s": state.samples / max(state.compute_s, 1e-9),
-        "infer_samples_per_s": len(test) / max(infer_s, 1e-9), "peak_memory_mb": memory.mb,
-        "best_step": state.best_step, "steps": state.step, "fingerprint": fp,
-        "stop_reason": state.stop_reason, "converged": converged,
+        "train_time_s": state.wall_s,
+        "train_samples_per_s": state.samples / max(state.compute_s, 1e-9),
+        "infer_samples_per_s": len(test) / max(infer_s, 1e-9),
+        "peak_memory_mb": memory.mb,
+        "best_step": state.best_step,
+        "steps": state.step,
+        "fingerprint": fp,
+        "stop_reason": state.stop_reason,
+        "converged": converged,
         "evaluations": len(state.curves),
         "encoder_mode": None if e.scheme != "subword" else "frozen features" if frozen else "fine-tuned",
-        "features_key": features_key, "not_comparable": uncovered_reason(meta, dataset),
+        "features_key": features_key,
+        "not_comparable": uncovered_reason(meta, dataset),
     }
     model_cfg = {
-        "model": model, "dataset": dataset, "scheme": e.scheme, "arch": arch_kw, "train": train_kw,
-        "labels": labels, "num_labels": len(labels), "label_mode": meta.label_mode,
-        **({"threshold": threshold} if multi else {}), "seed": seed, "fingerprint": fp,
-        "vocab_size": ctx.vocab_size, "pad_id": ctx.pad_id, "max_len": ctx.max_len, "encoder": encoder,
+        "model": model,
+        "dataset": dataset,
+        "scheme": e.scheme,
+        "arch": arch_kw,
+        "train": train_kw,
+        "labels": labels,
+        "num_labels": len(labels),
+        "label_mode": meta.label_mode,
+        **({"threshold": threshold} if multi else {}),
+        "seed": seed,
+        "fingerprint": fp,
+        "vocab_size": ctx.vocab_size,
+        "pad_id": ctx.pad_id,
+        "max_len": ctx.max_len,
+        "encoder": encoder,
         "encoder_config": net.embedder.hf_config() if e.scheme == "subword" else None,
     }
     weights = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}  # best head (+ encoder)
@@ -130,9 +171,19 @@ def _train(cfg: Config, dataset: str, model: str, seed: int | None, resume: bool
     return metrics
 
 
-def _fit_neural(trained: torch.nn.Module, splits: dict[str, Split], labels: list[str], tc: TrainConfig, seed: int, pad_id: int,
-                device: torch.device, precision: str, partial: Path, resume: bool,
-                state: checkpoint.TrainState) -> checkpoint.TrainState:
+def _fit_neural(
+    trained: torch.nn.Module,
+    splits: dict[str, Split],
+    labels: list[str],
+    tc: TrainConfig,
+    seed: int,
+    pad_id: int,
+    device: torch.device,
+    precision: str,
+    partial: Path,
+    resume: bool,
+    state: checkpoint.TrainState,
+) -> checkpoint.TrainState:
     """The training loop (from `partial`/last when resuming); leaves the best-on-dev weights in `trained`."""
     opt = make_optimizer(trained, tc)
     best: dict[str, torch.Tensor] = {}
@@ -141,14 +192,23 @@ def _fit_neural(trained: torch.nn.Module, splits: dict[str, Split], labels: list
             state, best = checkpoint.load_last(partial / "last", trained, opt, state)
         else:
             tqdm.write(f"--resume: no checkpoint under {partial}; starting from scratch")
-    run = FitInputs(trained, splits["train"], splits["dev"], labels, tc, seed, pad_id, device, precision, partial / "last")
+    run = FitInputs(
+        trained, splits["train"], splits["dev"], labels, tc, seed, pad_id, device, precision, partial / "last"
+    )
     state, best = fit(run, state, best, opt)
     trained.load_state_dict(best)
     return state
 
 
-def _threshold(setting: float | str, model: torch.nn.Module, dev: Split, batch_size: int, pad_id: int,
-               device: torch.device, precision: str) -> float:
+def _threshold(
+    setting: float | str,
+    model: torch.nn.Module,
+    dev: Split,
+    batch_size: int,
+    pad_id: int,
+    device: torch.device,
+    precision: str,
+) -> float:
     """Multi-label decision threshold: the dataset's `threshold`, or (`dev`) the one best on dev micro-F1."""
     if setting != "dev":
         return float(setting)
@@ -171,13 +231,16 @@ def _test_texts(dataset: str, test: Split) -> list[str]:
     by_id = dict(zip(table.column("id").to_pylist(), table.column("text").to_pylist()))
     missing = [i for i in test.ids if i not in by_id]
     if missing:
-        raise TextbenchError(f"{path}: {len(missing)} tokenized test ids (e.g. {missing[0]}) are not in the "
-                             f"prepared split; rerun `textbench tokenize -d {dataset}`")
+        raise TextbenchError(
+            f"{path}: {len(missing)} tokenized test ids (e.g. {missing[0]}) are not in the "
+            f"prepared split; rerun `textbench tokenize -d {dataset}`"
+        )
     return [by_id[i] for i in test.ids]
 
 
-def _write_model_dir(model_dir: Path, model_cfg: dict[str, Any], best: dict[str, torch.Tensor], tok_dir: Path,
-                     meta: TokenizedMeta) -> None:
+def _write_model_dir(
+    model_dir: Path, model_cfg: dict[str, Any], best: dict[str, torch.Tensor], tok_dir: Path, meta: TokenizedMeta
+) -> None:
     """config.json + best weights + tokenizer/. The resumable state (optimizer, RNG: ~4x the weights
     of a MiniLM model) is not kept once training has finished: `--resume` continues interrupted runs."""
     from safetensors.torch import save_file
@@ -196,7 +259,9 @@ def _write_model_dir(model_dir: Path, model_cfg: dict[str, Any], best: dict[str,
             AutoTokenizer.from_pretrained(resolve_encoder(str(meta.encoder))).save_pretrained(str(tok))
 
 
-def _write_report_dir(report_dir: Path, metrics: dict[str, Any], predictions: Any, curves: list[dict[str, float]]) -> None:
+def _write_report_dir(
+    report_dir: Path, metrics: dict[str, Any], predictions: Any, curves: list[dict[str, float]]
+) -> None:
     with atomic_dir(report_dir, keep=(paths.SEEDS,)) as tmp:
         write_json(tmp / "metrics.json", metrics)
         pq.write_table(predictions, tmp / "predictions.parquet")
@@ -204,4 +269,3 @@ def _write_report_dir(report_dir: Path, metrics: dict[str, Any], predictions: An
         cols += ["dev_micro_f1"] if curves and "dev_micro_f1" in curves[0] else []
         lines = [",".join(cols)] + [",".join(f"{r[c]:.6g}" if c != "step" else str(r[c]) for c in cols) for r in curves]
         (tmp / "curves.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-

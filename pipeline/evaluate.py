@@ -29,9 +29,18 @@ RU_MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024  # bytes per ru_maxrss 
 def classification_metrics(y_true: Iterable[int], y_pred: Iterable[int], labels: list[str]) -> dict[str, Any]:
     """Accuracy, macro/weighted P/R/F1, per-class P/R/F1/support and the confusion matrix."""
     y_true, y_pred = np.asarray(list(y_true)), np.asarray(list(y_pred))
-    idx = list(range(len(labels)))
     out: dict[str, Any] = {"accuracy": float(accuracy_score(y_true, y_pred))}
-    for avg in ("macro", "weighted"):
+    out |= _averaged(y_true, y_pred, labels, ("macro", "weighted"))
+    out["confusion_matrix"] = confusion_matrix(y_true, y_pred, labels=list(range(len(labels)))).tolist()
+    out["labels"] = list(labels)
+    return out
+
+
+def _averaged(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str], averages: tuple[str, ...]) -> dict[str, Any]:
+    """`<average>_precision/_recall/_f1` for each of `averages`, and `per_class` P/R/F1/support."""
+    idx = list(range(len(labels)))
+    out: dict[str, Any] = {}
+    for avg in averages:
         p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=idx, average=avg, zero_division=0)
         out |= {f"{avg}_precision": float(p), f"{avg}_recall": float(r), f"{avg}_f1": float(f)}
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=idx, average=None, zero_division=0)
@@ -39,8 +48,6 @@ def classification_metrics(y_true: Iterable[int], y_pred: Iterable[int], labels:
         name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
         for i, name in enumerate(labels)
     }
-    out["confusion_matrix"] = confusion_matrix(y_true, y_pred, labels=idx).tolist()
-    out["labels"] = list(labels)
     return out
 
 
@@ -50,21 +57,13 @@ def multilabel_metrics(
     """0/1 matrices [N, C] → subset accuracy (`accuracy`), Hamming loss, micro/macro/weighted/samples
     P/R/F1 and per-class P/R/F1/support (no confusion matrix: classes are not exclusive)."""
     y_true, y_pred = np.asarray(y_true, dtype=np.int8), np.asarray(y_pred, dtype=np.int8)
-    idx = list(range(len(labels)))
     out: dict[str, Any] = {
         "label_mode": "multi",
         "threshold": threshold,
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "hamming_loss": float(hamming_loss(y_true, y_pred)),
     }
-    for avg in ("micro", "macro", "weighted", "samples"):
-        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=idx, average=avg, zero_division=0)
-        out |= {f"{avg}_precision": float(p), f"{avg}_recall": float(r), f"{avg}_f1": float(f)}
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=idx, average=None, zero_division=0)
-    out["per_class"] = {
-        name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
-        for i, name in enumerate(labels)
-    }
+    out |= _averaged(y_true, y_pred, labels, ("micro", "macro", "weighted", "samples"))
     out["labels"] = list(labels)
     return out
 

@@ -32,6 +32,7 @@ from pipeline.artifacts import (
 )
 from pipeline.cli import main
 from pipeline.errors import TextbenchError
+from pipeline.report.aggregate import SCORES
 from serve_models import model_dir
 from test_report import make_project, status_file
 
@@ -63,18 +64,7 @@ CONFIG = {
     "encoder_config": None,
 }
 METRICS = {
-    **{
-        k: 0.5
-        for k in (
-            "accuracy",
-            "macro_precision",
-            "macro_recall",
-            "macro_f1",
-            "weighted_precision",
-            "weighted_recall",
-            "weighted_f1",
-        )
-    },
+    **dict.fromkeys(SCORES, 0.5),
     "labels": ["a", "b"],
     "confusion_matrix": [[1, 1], [1, 1]],
     "per_class": {c: {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2} for c in "ab"},

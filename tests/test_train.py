@@ -20,6 +20,7 @@ from pipeline.config import load_config
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import classification_metrics
 from pipeline.models.load import load_trained
+from pipeline.report.aggregate import SCORES
 from pipeline.train import loop
 from pipeline.train.stage import train
 from train_fixtures import LABELS, tiny_bert, write_toy_project
@@ -28,13 +29,7 @@ METRIC_KEYS = {
     "dataset",
     "model",
     "seed",
-    "accuracy",
-    "macro_precision",
-    "macro_recall",
-    "macro_f1",
-    "weighted_precision",
-    "weighted_recall",
-    "weighted_f1",
+    *SCORES,
     "per_class",
     "confusion_matrix",
     "labels",

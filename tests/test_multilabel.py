@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -232,6 +233,8 @@ def test_multi_report_scores_micro_and_macro_f1_with_cis_and_a_paired_bootstrap(
     row = next(line for line in significance.splitlines() if line.startswith(f"| {worse} |"))
     assert row.count("[") == 3 and row.rstrip(" |").split("|")[-1].strip()  # a CI'd difference and a p-value
     assert "Most confidently wrong test documents" in md
+    best = next(line for line in md.splitlines() if line.startswith("| [ml](#ml) |") or line.startswith("| ml |"))
+    assert re.search(r"\d\.\d{4} \(subset\) · micro-F1 \d\.\d{4} \|", best)  # what its accuracy column means here
 
 
 def test_bootstrap_micro_f1_matches_sklearn_on_the_full_sample():

@@ -120,7 +120,9 @@ def plan(cfg: Config, datasets: list[str] | None = None, models: list[str] | Non
                 mdir, rdir = paths.model_dir(ds, model), paths.report_dir(ds, model)
                 if i:
                     mdir, rdir = paths.seed_dir(mdir, seed), paths.seed_dir(rdir, seed)
-                fp = fingerprint(data, model, arch, train, seed, code)
+                # a multi-label run's decision threshold changes its scores (the trainer's fingerprint has it too)
+                threshold = [cfg.dataset(ds).threshold] if meta.label_mode == "multi" else []
+                fp = fingerprint(data, model, arch, train, seed, code, *threshold)
                 jobs.append(
                     Job(
                         ds,

@@ -17,6 +17,7 @@ import yaml
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from pipeline import paths
 from pipeline.cli import app
 from pipeline.config import config_from_dict
 from pipeline.errors import TextbenchError
@@ -67,7 +68,7 @@ def test_trained_like_every_model(root: Path, model: str, grid: int) -> None:
     preds = pq.read_table(rdir / "predictions.parquet").to_pandas()
     predictor = Predictor.load(root / "models" / "reuters" / model, batch_size=7)  # reloaded from config.json
     np.testing.assert_allclose(predictor.predict_proba(preds["text"].tolist()), np.stack(preds["probs"]), atol=1e-5)
-    assert not (root / "models" / "reuters" / f".{model}.partial").exists()
+    assert not paths.partial_dir(root / "models" / "reuters" / model).exists()
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -295,3 +296,31 @@ def test_other_vectorizer_settings_match_sklearn(arch: dict) -> None:
         theirs[:, [vec.vocabulary_[g] for g in sorted(key, key=key.get)]],
         atol=1e-6,
     )
+
+
+def test_a_dev_document_of_an_untrained_class_leaves_the_calibration_alone() -> None:
+    """A class with no train documents (never predicted: ABSENT_BIAS) must not take part in fitting the
+    temperature: before, one such dev document pushed T to its bound and every probability to uniform."""
+    from pipeline.models.registry import BuildContext, build_model
+    from pipeline.train.checkpoint import TrainState
+    from pipeline.train.data import Split
+    from pipeline.train.linear import fit_linear
+    from train_fixtures import LABELS, toy_docs
+
+    cfg = config_from_dict(
+        {
+            "datasets": {"toy": {"kind": "local", "path": "x.csv"}},
+            "benchmark": {"datasets": ["toy"], "models": ["tfidf_svm"]},
+        }
+    )
+    labels = [*LABELS, "unseen"]
+    docs, y = toy_docs(80, seed=5)
+    train_split = Split.from_seqs([np.array(d) + 2 for d in docs], np.array(y))
+    docs, y = toy_docs(24, seed=3)
+    temperatures = []
+    for extra in ([], [4]):  # the same dev set, then with one document of the class train never saw
+        dev = Split.from_seqs([np.array(d) + 2 for d in docs + [docs[0]] * len(extra)], np.array(y + extra))
+        net, _ = build_model("tfidf_svm", BuildContext(len(labels), 42, 0, 16), {"c_grid": [0.5]})
+        fit_linear(net, train_split, dev, labels, cfg.train_for("tfidf_svm"), 0, TrainState("fp", len(labels)))
+        temperatures.append(float(net.head.temperature))
+    assert temperatures[1] == pytest.approx(temperatures[0], rel=1e-6) and temperatures[0] < 100

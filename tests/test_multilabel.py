@@ -87,6 +87,16 @@ def test_local_multi_label_column_list_or_delimited(project, fmt):
     assert got["doc 1"] == ["a", "b"] and got["doc 2"] == ["b", "c"] and got["doc 3"] == ["c"]
 
 
+def test_local_multi_labels_may_be_numbers(project):
+    """A JSONL label list of ints reads as class names "1", "5" (before: AttributeError traceback)."""
+    rows = [{"text": f"doc {i}", "label": [[1], [1, 5], [5]][i % 3]} for i in range(30)]
+    pd.DataFrame(rows).to_json(project / "n.jsonl", orient="records", lines=True)
+    raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    raw["datasets"]["num"] = {"kind": "local", "label_mode": "multi", "ratios": [0.6, 0.2, 0.2], "path": "n.jsonl"}
+    out = prepare(config_from_dict(raw), "num")
+    assert json.loads((out / "card.json").read_text())["labels"] == ["1", "5"]
+
+
 def test_dev_carve_keeps_a_rare_labels_only_train_documents_in_train(project):
     rows = [{"text": f"common {i}", "label": ["a"], "split": "train"} for i in range(60)]
     rows += [{"text": f"rare {k}", "label": ["a", f"r{k}"], "split": "train"} for k in range(10)]  # first label: a
@@ -290,6 +300,24 @@ def test_multi_predict_and_serve_return_every_label_above_threshold(multi_projec
     client = TestClient(create_app(multi_project / "models"))
     body = client.post("/predict", json={"model": "ml/textcnn", "texts": [both]}).json()
     assert body["label_mode"] == "multi" and sorted(body["predictions"][0]["labels"]) == ["grain", "oil"]
+
+
+def test_multi_explain_attributes_the_labels_sigmoid_and_export_refuses_before_writing(multi_project):
+    """IG completeness with the model's own sigmoid (softmax mixed co-occurring labels into the target's
+    score); export of a multi-label model is one error with nothing written (before: hf/ and a card)."""
+    from pipeline.serve.explain import explain
+    from pipeline.serve.export import export
+
+    predictor = Predictor.load(multi_project / "models/ml/textcnn")
+    text = "grain1 grain2 grain3 oil4 oil5 oil6"
+    e = explain(predictor, text, method="ig", target="oil", steps=64)
+    ids_t, mask = (torch.from_numpy(a) for a in predictor.pad([predictor.encode([text])[0]]))
+    with torch.no_grad():
+        base = torch.sigmoid(predictor.model(torch.full_like(ids_t, predictor.pad_id), mask))[0, TOPICS.index("oil")]
+    assert sum(e.scores) == pytest.approx(e.confidence - float(base), abs=0.03)
+    with pytest.raises(TextbenchError, match="multi-label models cannot be exported"):
+        export(multi_project / "models/ml/textcnn", onnx=False)
+    assert not (multi_project / "models/ml/textcnn/export").exists()
 
 
 def test_threshold_dev_picks_the_best_dev_micro_f1_and_config_checks_it(project):

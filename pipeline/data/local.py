@@ -206,7 +206,7 @@ def _labels(ds: DatasetConfig, value: str | list | None) -> list[str]:
         return []
     if isinstance(value, str):
         value = value.split(ds.label_delimiter) if ds.label_mode == "multi" and ds.label_delimiter else [value]
-    return [lb.strip() for lb in value if lb is not None and str(lb).strip()]
+    return [str(lb).strip() for lb in value if lb is not None and str(lb).strip()]
 
 
 def _read_fasttext(src: _Files, path: Path, data: bytes, split: str | None) -> list[Doc]:

@@ -93,7 +93,8 @@ def integrated_gradients(
                 points = (base + a[:, None, None] * (x - base)).requires_grad_(True)
                 path[:] = [points]
                 n = len(a)
-                probs = torch.softmax(model(input_ids.expand(n, -1), mask.expand(n, -1)).float(), dim=-1)
+                logits = model(input_ids.expand(n, -1), mask.expand(n, -1)).float()
+                probs = torch.sigmoid(logits) if predictor.multi else torch.softmax(logits, dim=-1)
                 (grad,) = torch.autograd.grad(probs[:, target].sum(), points)
                 grad_sum += grad.sum(0)
     finally:

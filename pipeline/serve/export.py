@@ -49,6 +49,10 @@ def export(
         require("onnx", "onnxruntime")
     model_dir = Path(model_dir)
     base = Predictor.load(model_dir, device="cpu")
+    if base.multi:  # before anything is written: no half export
+        raise TextbenchError(
+            f"{base.name}: export measures single-label accuracy; multi-label models cannot be exported yet"
+        )
     out = model_dir / "export"
     out.mkdir(exist_ok=True)
     report: dict = {"model": base.name, "runtimes": {}, "notes": []}
@@ -253,11 +257,6 @@ def eval_split(predictor: Predictor, eval_file: str | Path | None, max_docs: int
     `input_ids` + `label` (int) or `text` + `label` (class name) columns.
     """
     config = predictor.config
-    if predictor.multi:
-        raise TextbenchError(
-            f"{config.dataset}/{config.model}: export measures single-label accuracy; multi-label "
-            "models cannot be exported yet"
-        )
     path = Path(eval_file) if eval_file else paths.tokenized_dir(config.dataset, config.scheme) / "test.parquet"
     if not path.is_file():
         raise TextbenchError(f"{path}: evaluation data not found; run `textbench tokenize` or pass --eval FILE")

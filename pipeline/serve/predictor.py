@@ -6,7 +6,7 @@ cleaning, tokenization and truncation as the training data. Texts are sorted by 
 batching (less padding), and results come back in input order.
 
 A multi-label model (config.json `label_mode: multi`) gives per-label sigmoid probabilities, and
-`predict` lists every label whose probability reaches config.json's `threshold` (0.5).
+`predict` lists every label whose probability reaches config.json's `threshold` (0.5, or the one tuned on dev).
 
 Variants (same weights, different runtimes): `fp32` (torch), `int8` (torch dynamic quantization of
 Linear/LSTM/GRU layers, CPU), `bf16` (bfloat16 autocast, as the trainer evaluates with precision

@@ -9,9 +9,10 @@ temperature fitted on dev NLL (a scalar calibration: the ranking is the classifi
 row per C: dev accuracy/macro-F1 and the train/dev NLL of the calibrated probabilities.
 
 Multi-label (multi-hot targets): one binary classifier per label (one-vs-rest), probabilities the
-sigmoid of score / T with T fitted on dev binary cross-entropy, so the 0.5 threshold is the
-classifier's own decision (score ≥ 0); `select_metric: accuracy` selects on dev micro-F1, as for
-the neural models. A label constant in train is never (or always) predicted.
+sigmoid of score / T with T fitted on dev binary cross-entropy, so the default 0.5 threshold is
+the classifier's own decision (score ≥ 0; `threshold: dev` may choose another); `select_metric:
+accuracy` selects on dev micro-F1, as for the neural models. A label constant in train is never (or
+always) predicted, and takes no part in the calibration.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def fit_linear(
     emb, head = net.embedder, net.head
     fit_vocabulary(emb, train)
     x_train, x_dev = matrix(emb, train), matrix(emb, dev)
+    trained = _varies(train.labels, len(labels))
     best_params, converged = None, False
     for i, c in enumerate(head.c_grid):
         with warnings.catch_warnings():
@@ -56,9 +58,9 @@ def fit_linear(
             except ValueError as e:  # e.g. a single class in train
                 raise TextbenchError(f"linear model fit failed: {e}") from None
         dev_scores, train_scores = x_dev @ weight.T + bias, x_train @ weight.T + bias
-        temperature = fit_temperature(dev_scores, dev.labels)
+        temperature = fit_temperature(*_learnable(dev_scores, dev.labels, trained))
         m = score(dev.labels, _probs(dev_scores / temperature, dev.multi), labels)
-        dev_loss = _nll(dev_scores / temperature, dev.labels)
+        dev_loss = _nll(*_learnable(dev_scores / temperature, dev.labels, trained))
         row = {
             "step": i + 1,
             "train_loss": _nll(train_scores / temperature, train.labels),
@@ -189,9 +191,29 @@ def matrix(emb, split: Split) -> sp.csr_matrix:
 
 def fit_temperature(scores: np.ndarray, y: np.ndarray) -> float:
     """The T > 0 minimising the NLL of softmax(scores / T), or for multi-hot `y` the binary cross-entropy
-    of sigmoid(scores / T) (searched over log T in [−7, 7])."""
+    of sigmoid(scores / T) (searched over log T in [−7, 7]); 1 when there is nothing to fit."""
+    if not y.size:
+        return 1.0
     result = minimize_scalar(lambda log_t: _nll(scores / np.exp(log_t), y), bounds=(-7.0, 7.0), method="bounded")
     return float(np.exp(result.x))
+
+
+def _varies(y: np.ndarray, num_labels: int) -> np.ndarray:
+    """Which classes the classifier learnt [C] bool: single-label, those with train documents; multi-label,
+    the labels neither absent from nor on every train document (the others get ±ABSENT_BIAS)."""
+    if y.ndim == 1:
+        return np.bincount(y, minlength=num_labels) > 0
+    return (y.min(0) != y.max(0)) if len(y) else np.zeros(num_labels, bool)
+
+
+def _learnable(scores: np.ndarray, y: np.ndarray, trained: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The dev scores and targets a calibration may use: single-label, the documents of trained classes;
+    multi-label, the trained labels' columns. One dev document of a class never seen in train (its
+    ABSENT_BIAS logit) would otherwise push the temperature to its bound and flatten every probability."""
+    if y.ndim == 2:
+        return scores[:, trained], y[:, trained]
+    keep = trained[y]
+    return scores[keep], y[keep]
 
 
 def _probs(logits: np.ndarray, multi: bool) -> np.ndarray:
@@ -201,6 +223,8 @@ def _probs(logits: np.ndarray, multi: bool) -> np.ndarray:
 
 def _nll(logits: np.ndarray, y: np.ndarray) -> float:
     """Mean NLL of the true class (y: class ids), or mean binary cross-entropy per label (y multi-hot)."""
+    if not y.size:
+        return float("nan")
     if y.ndim == 2:
         return float(-(y * log_expit(logits) + (1 - y) * log_expit(-logits)).mean())
     return float(-log_softmax(logits, axis=1)[np.arange(len(y)), y].mean())

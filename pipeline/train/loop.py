@@ -88,7 +88,6 @@ def class_weights(labels: np.ndarray, num_labels: int) -> np.ndarray:
 
 
 @torch.no_grad()
-@torch.no_grad()
 def predict(
     model: torch.nn.Module, split: Split, batch_size: int, pad_id: int, device: torch.device, precision: str
 ) -> tuple[np.ndarray, float]:

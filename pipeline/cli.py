@@ -19,7 +19,8 @@ from pipeline.config import Config, load_config
 from pipeline.errors import Interrupted, TextbenchError
 
 app = typer.Typer(
-    help="Benchmark text classifiers (BERT family vs TextCNN/TextRNN/FastText/DPCNN/Transformer/RNN) "
+    help="Benchmark text classifiers (BERT family vs TextCNN/TextRNN/FastText/DPCNN/Transformer/RNN vs TF-IDF + "
+    "linear baselines; single- or multi-label) "
     "reproducibly. Stages: download → prepare → tokenize → benchmark (train every model via Prefect) → report.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

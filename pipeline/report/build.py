@@ -49,7 +49,7 @@ def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> li
         scores[ds] = {r.run.model: score_entry(r) for r in rows if r.run.comparable}
         cost[ds] = {r.run.model: cost_entry(r) for r in rows if r.run.comparable}
         summary.append(_summary_row(ds, rows))
-        baselines[ds] = baseline_line([r.run for r in rows])
+        baselines[ds] = baseline_line(rows)
         sections += dataset_blocks(ds, rows, cfg, analyse)
     blocks: list[Block] = [
         Heading(1, "textbench comparison"),

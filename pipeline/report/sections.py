@@ -11,7 +11,7 @@ from pipeline.config import Config
 from pipeline.errors import TextbenchError
 from pipeline.families import family_of
 from pipeline.report import context, plots
-from pipeline.report.aggregate import SCORES, ModelResult
+from pipeline.report.aggregate import SCORES
 from pipeline.report.compare import Row, best_model
 from pipeline.report.error_analysis import ErrorAnalysis, confidently_wrong
 from pipeline.report.render import Block, Bullets, Cell, Details, Heading, Image, Para, Table
@@ -95,7 +95,7 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
     blocks.append(
         Para(
             f"Best model by test macro-F1: {best.model} ({scores}).{mode} "
-            f"{baseline_line([r.run for r in rows])}Highlighted: best value per "
+            f"{baseline_line(rows)}Highlighted: best value per "
             "column among comparable rows (highest score/throughput, lowest parameters/time). "
             "Training: 'converged' = stopped on a dev plateau (`train.patience` evaluations without a "
             "gain; linear baselines: the solver converged at the C chosen on dev); ⚠ = stopped by a cap "
@@ -138,22 +138,30 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
     return blocks + error_blocks(ds, best.model, cfg.report.error_examples, analyse)
 
 
-def baseline_line(runs: list[ModelResult]) -> str:
+def baseline_line(rows: list[Row]) -> str:
     """Whether a simple baseline (family linear: TF-IDF + a linear classifier) is the best comparable row,
-    else by how much the best other row beats the best baseline; '' without a comparable baseline."""
-    best = best_model(runs)
-    base = best_model([r for r in runs if family_of(r.model) == "linear"])
+    else where the best row stands against the best baseline, in points and with the paired tests'
+    p-values (the significance table's); '' without a comparable baseline."""
+    best = best_model([r.run for r in rows])
+    base = best_model([r.run for r in rows if family_of(r.run.model) == "linear"])
     if best is None or base is None:
         return ""
     if best is base:
         return (
-            f"A simple baseline is the best model: {base.model} (TF-IDF + linear classifier) is not beaten "
-            f"by any other model on this dataset. "
+            f"A simple baseline is the best model: {base.model} (TF-IDF + linear classifier) has the highest "
+            "macro-F1 on this dataset. "
         )
     acc, f1 = (100 * (best.metrics[k] - base.metrics[k]) for k in ("accuracy", "macro_f1"))
+    paired = next(r.paired for r in rows if r.run is base)
+    tests = [
+        *([f"macro-F1 p = {paired.delta_p:.3g}, paired bootstrap"] if paired and paired.delta_p is not None else []),
+        *([f"accuracy p = {paired.mcnemar.p:.3g}, McNemar"] if paired and paired.mcnemar else []),
+    ]
     return (
-        f"The best model beats the best simple baseline ({base.model}, TF-IDF + linear classifier) by "
-        f"{acc:+.1f} accuracy points and {f1:+.1f} macro-F1 points. "
+        f"Against the best simple baseline ({base.model}, TF-IDF + linear classifier) the best model, "
+        f"{best.model}, is {f1:+.1f} macro-F1 and {acc:+.1f} accuracy points"
+        + (f" ({'; '.join(tests)})" if tests else "")
+        + ". "
     )
 
 

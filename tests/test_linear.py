@@ -267,6 +267,9 @@ def test_report_says_whether_a_simple_baseline_is_best() -> None:
     }
     assert training_text(m) == "converged (solver; C=1 chosen on dev of 5)"
     assert training_text(m | {"converged": False}) == "⚠ solver hit max_iter (C=1 chosen on dev of 5)"
+    assert training_text(m | {"best_step": 5}) == (
+        "converged (solver; C=10 chosen on dev of 5, the grid's largest: widen models.<name>.arch.c_grid)"
+    )
 
 
 @pytest.mark.parametrize("arch", [{"ngram_max": 3, "sublinear_tf": False, "min_df": 2}, {"ngram_max": 1}])

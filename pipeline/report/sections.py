@@ -214,6 +214,8 @@ def training_text(m: dict[str, Any]) -> str:
         grid = m.get("params", {}).get("arch", {}).get("c_grid") or []
         step = int(m.get("best_step") or 0)
         chosen = f"C={grid[step - 1]:g} chosen on dev of {len(grid)}" if 0 < step <= len(grid) else "C chosen on dev"
+        if len(grid) > 1 and step in (1, len(grid)):  # the dev optimum may lie beyond the grid: say so
+            chosen += f", the grid's {'smallest' if step == 1 else 'largest'}: widen models.<name>.arch.c_grid"
         return f"converged (solver; {chosen})" if m.get("converged") else f"⚠ solver hit max_iter ({chosen})"
     where = f"best step {m.get('best_step')} of {m.get('steps')}, {m.get('evaluations')} dev evals"
     cm = m.get("confusion_matrix") or []

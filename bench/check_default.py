@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 from pipeline import paths
 from pipeline.artifacts import Artifact, RunMetrics, RunStatus
@@ -52,10 +53,10 @@ def floor(ds: str, model: str) -> float | None:
     return table.get(model, table.get(f"*{family}"))
 
 
-def read(kind: type[Artifact], rdir: Path) -> dict:
-    """The run's typed artifact as written; {} when absent or broken (the check then fails that row)."""
+def read(load: Callable[..., Artifact | None], *where: Any) -> dict:
+    """A run's typed artifact (`load(*where)`) as written; {} when absent or broken (the check then fails that row)."""
     try:
-        found = kind.of(rdir)
+        found = load(*where)
     except TextbenchError:
         return {}
     return found.as_dict() if found else {}
@@ -73,7 +74,8 @@ def main() -> int:
         best = {"accuracy": 0.0, "macro_f1": 0.0}
         for model in cfg.benchmark.models:
             rdir = paths.report_dir(ds, model)
-            m, st = read(RunMetrics, rdir), read(RunStatus, rdir)
+            m = read(RunMetrics.of, rdir)
+            st = read(RunStatus.of, ds, model, cfg.benchmark.seeds[0])
             need = floor(ds, model)
             skipped = st.get("status") == "not_comparable"
             flagged = skipped or bool(m.get("not_comparable"))

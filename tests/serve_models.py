@@ -8,17 +8,25 @@ A generated two-class task whose only signal is one planted word per class ("goa
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import os
 import random
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
-from conftest import base_params, write_params
+from conftest import REPO, base_params, write_params
 
 SIGNAL = {"sports": "goal", "finance": "stock"}
 FILLER = "the a report said today market people new year week city group news team board".split()
@@ -106,3 +114,42 @@ def predictor(name: str):
     from pipeline.serve.predictor import Predictor
 
     return Predictor.load(model_dir(name))
+
+
+@contextlib.contextmanager
+def serving(models_root: Path) -> Iterator[str]:
+    """`textbench serve --models-root models_root` as a real uvicorn process on a free loopback port: its URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "serve",
+            "--models-root",
+            str(models_root),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail(f"server did not start: {proc.stderr.read().decode()[-2000:]}")
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

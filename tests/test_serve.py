@@ -4,10 +4,8 @@ a loopback load test with zero server errors, and a real Chromium uses the page 
 from __future__ import annotations
 
 import concurrent.futures
-import socket
-import subprocess
-import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from conftest import CHROMIUM_ARGS, REPO
 from pipeline.serve.api import Limits, create_app
-from serve_models import trained_root
+from serve_models import serving, trained_root
 
 ARTIFACTS = REPO / "test-artifacts"
 
@@ -125,40 +123,10 @@ def test_an_unexpected_failure_is_still_a_json_detail(client: TestClient, monkey
 
 
 @pytest.fixture(scope="module")
-def server() -> str:
+def server() -> Iterator[str]:
     """`textbench serve` as a real uvicorn process on a free loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipeline",
-            "serve",
-            "--models-root",
-            str(trained_root() / "models"),
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=REPO,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail(f"server did not start: {proc.stderr.read().decode()[-2000:]}")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    with serving(trained_root() / "models") as url:
+        yield url
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@
     GET  /models      every trained model dir (<ds>/<model>) with labels and test metrics if present; a dir
                       whose config.json is broken is listed with `error` (and answers /predict with it)
     POST /predict     {"model": "<ds>/<model>", "texts": [...]} or {"text": "..."} → labels + probabilities
-                      (a multi-label model's predictions also list `labels`: every label >= its threshold)
+                      (a multi-label model's predictions also list `labels`: every label >= its `threshold`)
     POST /explain     {"model": ..., "text": ..., "method": "ig"|"lime"} → token attributions
     GET  /docs        OpenAPI UI (FastAPI default)
 
@@ -226,6 +226,7 @@ def create_app(models_root: str | Path = "models", limits: Limits = Limits(), va
             "model": predictor.name,
             "labels": predictor.labels,
             "label_mode": predictor.config.label_mode,
+            **({"threshold": predictor.threshold} if predictor.multi else {}),
             "predictions": predictor.predict(texts),
         }
 

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, base_params, write_params
+from conftest import CHROMIUM_ARGS, REPO, base_params, write_params
 
 SIGNAL = {"sports": "goal", "finance": "stock"}
 FILLER = "the a report said today market people new year week city group news team board".split()
@@ -153,3 +153,26 @@ def serving(models_root: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@contextlib.contextmanager
+def classify_in_page(url: str, chromium: str, model: str, text: str) -> Iterator[tuple[object, list[str]]]:
+    """A real Chromium on the served page: `model` selected, `text` classified, the bars drawn; yields
+    (the playwright page, the page's JavaScript errors so far)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 760})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector(f"#model option[value='{model}']", state="attached")
+        page.select_option("#model", model)
+        page.fill("#text", text)
+        page.click("#go")
+        page.wait_for_selector("#probchart rect.bar")
+        try:
+            yield page, errors
+        finally:
+            browser.close()

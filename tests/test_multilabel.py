@@ -323,27 +323,17 @@ def test_multi_explain_attributes_the_labels_sigmoid_and_export_refuses_before_w
 def test_multi_page_shows_every_label_above_threshold_in_a_real_browser(multi_project, chromium):
     """The web page of a multi-label model names the whole label set and highlights each of its bars
     (before: the single most probable label, as for a single-label model)."""
-    from playwright.sync_api import sync_playwright
+    from serve_models import classify_in_page, serving
 
-    from conftest import CHROMIUM_ARGS
-    from serve_models import serving
-
-    with serving(multi_project / "models") as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url)
-        page.wait_for_selector("#model option[value='ml/textcnn']", state="attached")
-        page.select_option("#model", "ml/textcnn")
-        page.fill("#text", "grain1 grain2 grain3 oil4 oil5 oil6")
-        page.click("#go")
-        page.wait_for_selector("#probchart rect.bar")
+    text = "grain1 grain2 grain3 oil4 oil5 oil6"
+    with (
+        serving(multi_project / "models") as url,
+        classify_in_page(url, chromium, "ml/textcnn", text) as (page, errors),
+    ):
         verdict = page.inner_text("#verdict")
         highlighted = page.locator('#probchart rect.bar[fill="#2563eb"]').evaluate_all(
             "bars => bars.map(b => b.dataset.label)"
         )
-        browser.close()
     names, _, note = verdict.partition("every label")
     assert sorted(n.strip() for n in names.split(",")) == ["grain", "oil"] and "with probability ≥" in note
     assert sorted(highlighted) == ["grain", "oil"] and not errors

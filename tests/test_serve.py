@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import CHROMIUM_ARGS, REPO
+from conftest import REPO
 from pipeline.serve.api import Limits, create_app
-from serve_models import serving, trained_root
+from serve_models import classify_in_page, serving, trained_root
 
 ARTIFACTS = REPO / "test-artifacts"
 
@@ -164,20 +164,9 @@ def test_load_2000_requests_from_8_clients_without_server_errors(server: str) ->
 
 
 def test_page_in_a_real_browser(server: str, chromium: str) -> None:
-    from playwright.sync_api import sync_playwright
-
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 760})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(server)
-        page.wait_for_selector("#model option[value='reuters/bert']", state="attached")
-        page.select_option("#model", "reuters/bert")
-        page.fill("#text", "Late in the second half the striker scored the winning goal for the home team.")
-        page.click("#go")
-        page.wait_for_selector("#probchart rect.bar")
+    text = "Late in the second half the striker scored the winning goal for the home team."
+    with classify_in_page(server, chromium, "reuters/bert", text) as (page, errors):
         page.wait_for_selector("#highlight .tok")
         assert page.inner_text("#verdict").startswith("sports")
         assert page.locator("#probchart rect.bar").count() == 2
@@ -187,5 +176,4 @@ def test_page_in_a_real_browser(server: str, chromium: str) -> None:
         page.fill("#text", "")
         page.click("#go")
         assert "Paste some text" in page.inner_text("#error")
-        browser.close()
     assert not errors

@@ -31,6 +31,32 @@ def dvc_project(path: Path) -> Path:
     return path
 
 
+def start_schedule(project: Path, tmp_path: Path, prefect_server: str, name: str, *extra: str) -> subprocess.Popen:
+    """`textbench schedule` serving `project` as deployment `textbench-rerun/<name>` against the test
+    server, in its own process group (stderr piped)."""
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_server,
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+    }
+    cmd = [sys.executable, "-m", "pipeline", "schedule", "--cron", "0 3 * * *", "--name", name, *extra]
+    return subprocess.Popen(
+        cmd, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+
+
+def registered(client, serve: subprocess.Popen, name: str):
+    """The deployment `serve` registers, once the server has it (the served process must stay up)."""
+    for _ in range(240):
+        try:
+            return client.read_deployment_by_name(f"textbench-rerun/{name}")
+        except Exception:
+            assert serve.poll() is None, serve.stderr.read().decode()
+            time.sleep(0.25)
+    raise AssertionError("the deployment never registered")
+
+
 def test_schedule_rejects_bad_input(tmp_path: Path) -> None:
     with pytest.raises(TextbenchError, match="no dvc.yaml"):
         schedule(tmp_path, "0 3 * * *")
@@ -56,31 +82,10 @@ def test_deployment_registers_and_a_run_reproduces_the_pipeline(tmp_path: Path, 
     from prefect.deployments import run_deployment
 
     project = dvc_project(tmp_path / "project")
-    env = {
-        **os.environ,
-        "PREFECT_API_URL": prefect_server,
-        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-    }
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "schedule", "--cron", "0 3 * * *", "--name", "t"],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    serve = start_schedule(project, tmp_path, prefect_server, "t")
     try:
-        deployment = None
         with get_client(sync_client=True) as client:
-            for _ in range(240):
-                try:
-                    deployment = client.read_deployment_by_name("textbench-rerun/t")
-                    break
-                except Exception:
-                    assert serve.poll() is None, serve.stdout.read().decode()
-                    time.sleep(0.5)
-        assert deployment is not None, "the deployment never registered"
+            deployment = registered(client, serve, "t")
         assert [s.schedule.cron for s in deployment.schedules] == ["0 3 * * *"]
         assert deployment.parameters == {} and str(project.resolve()) in deployment.description
 
@@ -135,29 +140,10 @@ def test_schedule_stops_within_seconds_on_sigint_and_sigterm(
 
     project = dvc_project(tmp_path / "project")
     name, command = f"stop-{signum.name}", f"sleep {1000 + signum}.{time.time_ns() % 10**6}"  # unique: found by /proc
-    env = {
-        **os.environ,
-        "PREFECT_API_URL": prefect_server,
-        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-    }
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "schedule", "--cron", "0 3 * * *", "--name", name, "--command", command],
-        cwd=project,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    serve = start_schedule(project, tmp_path, prefect_server, name, "--command", command)
     try:
         with get_client(sync_client=True) as client:
-            for _ in range(240):
-                try:
-                    client.read_deployment_by_name(f"textbench-rerun/{name}")
-                    break
-                except Exception:
-                    assert serve.poll() is None, serve.stderr.read().decode()
-                    time.sleep(0.25)
+            registered(client, serve, name)
             run_deployment(f"textbench-rerun/{name}", timeout=0)
             for _ in range(240):
                 if pids_of(command):

@@ -115,6 +115,7 @@ class DatasetCard(Artifact):
     dropped_classes: list[DroppedClass] = []
     duplicates_removed: dict[str, Count] = {}
     empty_docs_dropped: Count = 0
+    split_origin: dict[str, str] = {}
     reader: dict[str, Any] = {}
 
     def split_totals(self) -> dict[str, int]:

@@ -37,8 +37,17 @@ class DatasetConfig(Section):
     # kind: local (exactly one of path, files, class_files)
     path: str = Field("", description="local corpus: a CSV/TSV/JSONL/Parquet/fastText file or a folder-per-class tree")
     format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "fasttext", "folder"] = "auto"
-    text_column: str = "text"
+    text_column: str | Annotated[list[str], Field(min_length=1)] = Field(
+        "text", description="the text column, or several joined in order (e.g. [title, description])"
+    )
     label_column: str = "label"
+    columns: list[str] = Field(default_factory=list, description="a headerless CSV/TSV's field names, in order")
+    classes: list[str] = Field(
+        default_factory=list, description="only these classes (a tree: only these class folders); empty = all"
+    )
+    missing_labels: Literal["error", "drop"] = Field(
+        "error", description="a document whose label is missing (empty, NaN, NA, null, None...): error or drop"
+    )
     label_delimiter: str = Field(
         "",
         description="label_mode multi: separator of the labels in a text label "
@@ -73,6 +82,9 @@ class DatasetConfig(Section):
     per_class: int = Field(0, ge=0, description="documents sampled per category; 0 = all")
     # every kind
     min_docs_per_class: int = Field(1, ge=1, description="classes with fewer documents are dropped")
+    classes_without_train: Literal["error", "drop"] = Field(
+        "error", description="a class with dev/test but no train documents: error, or drop it (listed in card.json)"
+    )
     ratios: tuple[float, float, float] = Field((0.9, 0.05, 0.05), description="train/dev/test for random splits")
     dev_ratio: float = Field(0.1, gt=0, lt=1, description="share of train carved off as dev when no dev is given")
     max_len: int = Field(256, ge=8, description="tokens kept per document")
@@ -104,7 +116,14 @@ class DatasetConfig(Section):
             raise ValueError("files needs at least `train` and `test` (dev is carved from train)")
         if self.class_files and self.format != "auto":
             raise ValueError("class_files are read one document a line; leave `format` at auto")
+        for key in ("columns", "classes"):
+            if len(set(getattr(self, key))) != len(getattr(self, key)):
+                raise ValueError(f"{key}: {getattr(self, key)} names one more than once")
         return self
+
+    def text_columns(self) -> list[str]:
+        """`text_column` as a list (its columns are joined in this order)."""
+        return [self.text_column] if isinstance(self.text_column, str) else list(self.text_column)
 
     def local_sources(self) -> list[str]:
         """The files or folder a local corpus is read from, as params give them."""

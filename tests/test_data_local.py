@@ -124,7 +124,10 @@ def test_latin1_file_in_a_tree_needs_encoding_and_is_counted(project):
     ):
         prepare(make_config(project, path="tree"), "mine")
     prepare(make_config(project, path="tree", encoding_fallback="latin-1"), "mine")
-    assert card(project)["reader"] == {"files_read": 16, "read_with_fallback": 1, "fallback_files": ["sport/3.txt"]}
+    assert (
+        card(project)["reader"].items()
+        >= {"files_read": 16, "read_with_fallback": 1, "fallback_files": ["sport/3.txt"]}.items()
+    )
     texts = {r["id"]: r["text"] for s in ("train", "dev", "test") for r in rows(project, s)}
     assert texts["sport/3"] == "café result" and texts["sport/4"] == "sport story 4 é"  # UTF-8 files stay UTF-8
     prepare(make_config(project, path="tree", encoding="latin-1"), "mine")  # everything latin-1: no fallback
@@ -246,7 +249,7 @@ HOSTILE = {  # name: (files to write, dataset params, what the error line must s
         {"path": "c.txt"},
         "c.txt: line 1: 2 labels (a, b)",
     ),
-    "fasttext empty label": ({"c.ft": "__label__ text\n"}, {"path": "c.ft"}, "line 1: an empty __label__"),
+    "fasttext empty label": ({"c.ft": "__label__ text\n"}, {"path": "c.ft"}, "line 1: missing label"),
     "fasttext split column": (
         {"c.ft": "__label__a x\n"},
         {"path": "c.ft", "split_column": "split"},

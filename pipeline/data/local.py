@@ -1,15 +1,26 @@
 """Local corpora, from exactly one of (config checks which):
 
-- `path`: one file — a table (CSV/TSV/JSONL/Parquet: `text_column`, `label_column`, an optional `id`
-  column, an optional `split_column` holding train/dev/test) or fastText lines (`__label__<name> text`,
-  .ft/.txt) — or a folder-per-class tree `<path>/<label>/*.txt`, one document per file;
+- `path`: one file — a table (CSV/TSV/JSONL/Parquet: `text_column` (one column, or several joined in
+  order), `label_column`, an optional `id` column, an optional `split_column` holding train/dev/test;
+  a headerless CSV/TSV names its columns with `columns: [...]`) or fastText lines
+  (`__label__<name> text`, .ft/.txt) — or a document tree, a folder or an archive read in place
+  (.tar.gz/.tgz/.zip): `<label>/*.txt` or `<split>/<label>/*.txt` (aclImdb, 20 Newsgroups by-date),
+  one document per file, under the root folder holding the most documents (other files are counted
+  as ignored); `classes:` chooses the class folders; a folder of unlabelled documents (`unsup`, as in
+  aclImdb) is an error asking for `classes:`;
 - `files: {train, dev, test}`: one such file per split (dev optional: carved from train downstream);
 - `class_files: {label: file}`: one document per line, one file per class (MR, SST, Subj style).
 
 Text files are decoded with `encoding`; one that is not valid `encoding` is an error naming the file,
 unless `encoding_fallback` is set: then the whole file is decoded with it and card.json lists it.
-Ids: the `id` column, else `<split or file stem>-<row or line>`; `<label>/<stem>` (tree);
-`<label>/<line>` (class files). Without a split, stratified `ratios` apply downstream.
+Ids: the `id` column, else `<split or file stem>-<row or line>`; `[<split>/]<label>/<stem>` (tree);
+`<label>/<line>` (class files).
+Without a split, stratified `ratios` apply downstream.
+
+Missing values (`is_missing`: None, float NaN, and empty/NaN/nan/NA/N/A/null/None cells, any case)
+are never classes: a missing label is an error or, with `missing_labels: drop`, a dropped document
+(counted in card.json's reader stats, one line printed); a missing text cell is empty text.
+`classes:` keeps only those classes (an error names one that the corpus lacks).
 
 `label_mode: multi`: a table's label column holds a list of labels (JSONL/Parquet) or, with
 `label_delimiter`, a string of them (e.g. `earn|acq` in CSV/TSV); a fastText line may carry several
@@ -20,7 +31,16 @@ from __future__ import annotations
 
 import codecs
 import io
+import math
+import re
+import sys
+import tarfile
+import zipfile
+import zlib
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -29,12 +49,27 @@ import pyarrow.parquet as pq
 from pipeline import paths
 from pipeline.config import DatasetConfig
 from pipeline.data.corpus import Corpus, Doc
+from pipeline.data.members import Layout, checked
 from pipeline.errors import TextbenchError
 from pipeline.io import TABLE_FORMATS, json_objects
 
 FORMATS = {**TABLE_FORMATS, ".ft": "fasttext", ".txt": "fasttext"}
 SPLIT_NAMES = ("train", "dev", "test")
 LABEL_PREFIX = "__label__"
+ARCHIVES = (".tar.gz", ".tgz", ".zip")
+MISSING = {"", "nan", "na", "n/a", "null", "none"}  # compared stripped and lower-cased
+UNLABELLED = {"unsup", "unlabeled", "unlabelled"}  # folders of unlabelled documents (aclImdb's unsup/)
+_NAMES_ONLY = Layout(document=re.compile(r"(?!)"), valid=re.compile(r"(?P<root>)"), expected="")  # names checked only
+
+
+def is_missing(value: Any) -> bool:
+    """The one missing-value rule of every local format: None, float NaN, or a blank or
+    NaN/nan/NA/N/A/null/None cell (any case)."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, str) and value.strip().lower() in MISSING
 
 
 def read(ds: DatasetConfig, name: str) -> tuple[Corpus, list[Path]]:
@@ -48,9 +83,28 @@ def read(ds: DatasetConfig, name: str) -> tuple[Corpus, list[Path]]:
         path = paths.project_path(ds.path)
         if not path.exists():
             raise TextbenchError(f"local corpus {path} does not exist; fix {src.key}.path")
-        folder = path.is_dir() and ds.format in ("auto", "folder")
-        docs = _read_folder(src, path) if folder else _read_file(src, path, None)
+        tree = (path.is_dir() or path.name.lower().endswith(ARCHIVES)) and ds.format in ("auto", "folder")
+        docs = _read_tree(src, path) if tree else _read_file(src, path, None)
+    if ds.classes:
+        docs = _keep_classes(src, docs)
+    if src.missing:
+        print(
+            f"{src.key}: dropped {src.missing} document(s) with a missing label (missing_labels: drop)", file=sys.stderr
+        )
     return Corpus(docs=docs, stats=src.stats()), src.files
+
+
+def _keep_classes(src: _Files, docs: list[Doc]) -> list[Doc]:
+    """Only the documents of `classes` (a multi-label document keeps those of its labels)."""
+    found = {lb for d in docs for lb in d.labels}
+    if absent := [c for c in src.ds.classes if c not in found]:
+        raise TextbenchError(
+            f"{src.key}.classes: {absent} not found in {[str(paths.project_path(f)) for f in src.ds.local_sources()]} "
+            f"(classes found: {sorted(found)})"
+        )
+    kept = [d for d in docs if d.keep_labels(set(src.ds.classes))]
+    src.outside_classes = len(docs) - len(kept)
+    return kept
 
 
 class _Files:
@@ -60,6 +114,9 @@ class _Files:
         self.ds, self.key = ds, key
         self.files: list[Path] = []
         self.fallback: list[str] = []
+        self.missing = 0  # documents dropped for a missing label (missing_labels: drop)
+        self.outside_classes = 0
+        self.ignored = 0  # files of a tree that are not documents
         self.codec = "utf-8-sig" if codecs.lookup(ds.encoding).name == "utf-8" else ds.encoding  # drops a BOM
 
     def data(self, path: Path) -> bytes:
@@ -70,7 +127,7 @@ class _Files:
         self.files.append(path)
         return path.read_bytes()
 
-    def text(self, path: Path, data: bytes, name: str) -> str:
+    def text(self, path: Path | str, data: bytes, name: str) -> str:
         """`data` decoded with `encoding`, else with `encoding_fallback` (recorded as `name`), else an error."""
         try:
             return data.decode(self.codec)
@@ -97,17 +154,79 @@ class _Files:
             "files_read": len(self.files),
             "read_with_fallback": len(self.fallback),
             "fallback_files": self.fallback,
+            "missing_labels_dropped": self.missing,
+            "docs_outside_classes": self.outside_classes,
+            "tree_files_ignored": self.ignored,
         }
 
+    def missing_label(self, where: str, value: Any, column: str = "") -> None:
+        """A document without a label: counted when `missing_labels: drop`, else the error."""
+        if self.ds.missing_labels == "drop":
+            self.missing += 1
+            return
+        raise TextbenchError(
+            f"{where}: missing label {value!r}{f' in column {column!r}' if column else ''} (empty, NaN, NA, "
+            f"null, None... are never classes); fill it in, or set {self.key}.missing_labels: drop"
+        )
 
-def _read_folder(src: _Files, root: Path) -> list[Doc]:
-    files = sorted(p for p in root.glob("*/*.txt") if p.is_file())
-    if not files:
-        raise TextbenchError(f"{root}: no <label>/*.txt files found (folder-per-class layout expected)")
+
+def _read_tree(src: _Files, path: Path) -> list[Doc]:
+    """A folder or archive of `[<split>/]<label>/<file>.txt` documents (see the module doc)."""
+    entries = _tree_entries(src, path)
+    splits = Counter(p[:-3] for p in entries if len(p) >= 3 and p[-3] in SPLIT_NAMES)
+    roots = splits or Counter(p[:-2] for p in entries if len(p) >= 2)
+    if not roots:
+        raise TextbenchError(
+            f"{path}: no <label>/*.txt files (nor <split>/<label>/*.txt) found; fix {src.key}.path "
+            "(folder-per-class layout expected, optionally inside train/dev/test folders)"
+        )
+    root = min(roots, key=lambda r: (-roots[r], len(r), r))  # the root holding the most documents
+    depth = len(root) + (3 if splits else 2)
+    docs = [p for p in entries if len(p) == depth and p[: len(root)] == root and (not splits or p[-3] in SPLIT_NAMES)]
+    src.ignored = len(entries) - len(docs)
+    if not src.ds.classes and (
+        unlabelled := sorted({"/".join(p[len(root) : -1]) for p in docs if p[-2].lower() in UNLABELLED})
+    ):
+        labels = sorted({p[-2] for p in docs} - {u.split("/")[-1] for u in unlabelled})
+        raise TextbenchError(
+            f"{path}: folder(s) {unlabelled} hold unlabelled documents, not a class; set {src.key}.classes "
+            f"to the class folders to read (e.g. {labels})"
+        )
     return [
-        Doc(f"{p.parent.name}/{p.stem}", src.text(p, src.data(p), f"{p.parent.name}/{p.name}"), p.parent.name)
-        for p in files
+        Doc(
+            "/".join(p[len(root) : -1] + (p[-1].removesuffix(".txt"),)),
+            src.text(f"{path}: {'/'.join(p)}" if path.is_file() else path.joinpath(*p), entries[p], "/".join(p)),
+            p[-2],
+            p[-3] if splits else None,
+        )
+        for p in sorted(docs)
     ]
+
+
+def _tree_entries(src: _Files, path: Path) -> dict[tuple[str, ...], bytes]:
+    """Every `.txt` file of a folder or archive: path parts -> bytes (archive member names checked)."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.txt") if p.is_file())
+        return {p.relative_to(path).parts: src.data(p) for p in files}
+    data = src.data(path)
+    try:
+        return dict(_archive_members(path, data))
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error) as e:
+        raise TextbenchError(f"{path}: cannot be read as an archive ({_first_line(e)}); fix {src.key}.path") from None
+
+
+def _archive_members(path: Path, data: bytes) -> Iterator[tuple[tuple[str, ...], bytes]]:
+    if path.name.lower().endswith(".zip"):
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = ((i.filename, i) for i in zf.infolist())
+            for name, info in checked(infos, str(path), _NAMES_ONLY):
+                if not info.is_dir() and name.endswith(".txt"):
+                    yield tuple(name.split("/")), zf.read(info)
+        return
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+        for name, member in checked(((m.name, m) for m in tar), str(path), _NAMES_ONLY):
+            if member.isfile() and name.endswith(".txt"):
+                yield tuple(name.split("/")), tar.extractfile(member).read()
 
 
 def _lines(text: str) -> list[tuple[int, str]]:
@@ -126,6 +245,8 @@ def _read_file(src: _Files, path: Path, split: str | None) -> list[Doc]:
         return _read_fasttext(src, path, data, split)
     if fmt not in ("csv", "tsv", "jsonl", "parquet"):
         raise TextbenchError(f"{path}: unknown format; set {src.key}.format to csv, tsv, jsonl, parquet or fasttext")
+    if src.ds.columns and fmt not in ("csv", "tsv"):
+        raise TextbenchError(f"{src.key}.columns: names the fields of a headerless CSV/TSV, but {path} is {fmt}")
     text = None if fmt == "parquet" else src.text(path, data, path.name)
     try:
         if fmt == "parquet":
@@ -133,15 +254,30 @@ def _read_file(src: _Files, path: Path, split: str | None) -> list[Doc]:
         elif fmt == "jsonl":
             table = _jsonl(path, text)
         else:
-            frame = pd.read_csv(io.StringIO(text), sep="\t" if fmt == "tsv" else ",", dtype=str, keep_default_na=False)
-            if not isinstance(frame.index, pd.RangeIndex):  # pandas took the extra leading fields as an index
-                raise TextbenchError(
-                    f"{path}: rows have more fields than the header; quote fields that hold the separator"
-                )
+            frame = _csv(src, path, text, "\t" if fmt == "tsv" else ",")
             table = pa.Table.from_pandas(frame, preserve_index=False)
         return _table_docs(src, path, table, split)
     except (pa.ArrowException, ValueError) as e:  # pandas ParserError and UnicodeDecodeError are ValueErrors
         raise TextbenchError(f"{path}: cannot be read as {fmt} ({_first_line(e)})") from None
+
+
+def _csv(src: _Files, path: Path, text: str, sep: str) -> pd.DataFrame:
+    """All cells as strings; the header row, or none with `columns` (each row then has exactly those fields)."""
+    names = src.ds.columns or None
+    frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, header=None if names else 0)
+    if names:
+        if frame.shape[1] != len(names):
+            raise TextbenchError(
+                f"{path}: rows have {frame.shape[1]} fields but {src.key}.columns names {len(names)} "
+                f"({names}); name every field of the file, in order"
+            )
+        frame.columns = names
+    if not isinstance(frame.index, pd.RangeIndex):  # pandas took the extra leading fields as an index
+        raise TextbenchError(
+            f"{path}: rows have more fields than the {'columns' if names else 'header'}; quote fields that hold "
+            "the separator"
+        )
+    return frame
 
 
 def _first_line(e: Exception) -> str:
@@ -149,12 +285,15 @@ def _first_line(e: Exception) -> str:
 
 
 def _jsonl(path: Path, text: str) -> pa.Table:
-    """One JSON object a line, parsed here: pyarrow's JSON reader crashes the process on a `null` line."""
+    """One JSON object a line, parsed here: pyarrow's JSON reader crashes the process on a `null` line.
+    A NaN (Python's json reads one) is a null, so a column of strings and NaNs stays a string column."""
     rows = list(json_objects(path, text.split("\n")))
     columns = {}
     for k in dict.fromkeys(k for row in rows for k in row):
         try:
-            columns[k] = pa.array([row.get(k) for row in rows])
+            columns[k] = pa.array(
+                [None if isinstance(v, float) and math.isnan(v) else v for v in (r.get(k) for r in rows)]
+            )
         except (pa.ArrowException, OverflowError) as e:
             raise TextbenchError(f"{path}: key '{k}' holds values of mixed JSON types ({_first_line(e)})") from None
     return pa.table(columns)
@@ -162,11 +301,12 @@ def _jsonl(path: Path, text: str) -> pa.Table:
 
 def _table_docs(src: _Files, path: Path, table: pa.Table, split: str | None) -> list[Doc]:
     ds = src.ds
-    cols = [ds.text_column, ds.label_column] + ([ds.split_column] if ds.split_column and split is None else [])
+    texts = ds.text_columns()
+    cols = [*texts, ds.label_column] + ([ds.split_column] if ds.split_column and split is None else [])
     if missing := [c for c in cols if c not in table.column_names]:
         raise TextbenchError(
             f"{path}: column(s) {missing} not found (columns: {table.column_names}); "
-            f"set {src.key}.text_column/label_column/split_column"
+            f"set {src.key}.text_column/label_column/split_column{'/columns' if ds.columns else ''}"
         )
     list_labels = ds.label_mode == "multi" and not ds.label_delimiter
     for c in cols:
@@ -181,11 +321,13 @@ def _table_docs(src: _Files, path: Path, table: pa.Table, split: str | None) -> 
             raise TextbenchError(f"{path}: column '{c}' holds {t}, not text; set {src.key}.text_column/label_column")
     get = {
         c: [
-            None if v is None else v if c == ds.label_column and list_labels else str(v)
+            None if is_missing(v) else v if c == ds.label_column and list_labels else str(v)
             for v in table.column(c).to_pylist()
         ]
         for c in cols
     }
+    for c in texts:
+        _check_text(src, path, c, table.schema.field(c).type, get[c])
     ids = [str(v) for v in table.column("id").to_pylist()] if "id" in table.column_names else None
     docs = []
     for i in range(table.num_rows):
@@ -194,19 +336,41 @@ def _table_docs(src: _Files, path: Path, table: pa.Table, split: str | None) -> 
             raise TextbenchError(f"{path}: row {i + 1}: split '{row_split}' is not one of train/dev/test")
         labels = _labels(ds, get[ds.label_column][i])
         if not labels:
-            raise TextbenchError(f"{path}: row {i + 1}: empty label in column '{ds.label_column}'")
+            src.missing_label(f"{path}: row {i + 1}", table.column(ds.label_column)[i].as_py(), ds.label_column)
+            continue
         doc_id = ids[i] if ids else f"{split or path.stem}-{i}"
-        docs.append(Doc.multi(doc_id, get[ds.text_column][i] or "", labels, row_split))
+        text = " ".join(get[c][i] for c in texts if get[c][i] is not None)
+        docs.append(Doc.multi(doc_id, text, labels, row_split))
     return docs
 
 
+def _check_text(src: _Files, path: Path, column: str, kind: pa.DataType, values: list[str | None]) -> None:
+    """A text column holds text: strings (or nulls), not only numbers or booleans."""
+    present = [v for v in values if v is not None]
+    typed = pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
+    if typed and not (present and all(_is_number(v) for v in present)):
+        return
+    what = kind if not typed else "only numbers"
+    raise TextbenchError(
+        f"{path}: text column '{column}' holds {what}, not text; set {src.key}.text_column to the column of documents"
+    )
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _labels(ds: DatasetConfig, value: str | list | None) -> list[str]:
-    """The stripped, non-empty labels of one cell: itself (single), its items, or its delimited parts."""
+    """The stripped, non-missing labels of one cell: itself (single), its items, or its delimited parts."""
     if value is None:
         return []
     if isinstance(value, str):
         value = value.split(ds.label_delimiter) if ds.label_mode == "multi" and ds.label_delimiter else [value]
-    return [str(lb).strip() for lb in value if lb is not None and str(lb).strip()]
+    return [str(lb).strip() for lb in value if not is_missing(lb)]
 
 
 def _read_fasttext(src: _Files, path: Path, data: bytes, split: str | None) -> list[Doc]:
@@ -219,14 +383,16 @@ def _read_fasttext(src: _Files, path: Path, data: bytes, split: str | None) -> l
     docs = []
     for n, line in _lines(src.text(path, data, path.name)):
         tokens = line.split()
-        labels = [t.removeprefix(LABEL_PREFIX) for t in tokens if t.startswith(LABEL_PREFIX)]
+        given = [t.removeprefix(LABEL_PREFIX) for t in tokens if t.startswith(LABEL_PREFIX)]
+        labels = [lb for lb in given if not is_missing(lb)]
         multi = src.ds.label_mode == "multi"
-        if not labels or not all(labels) or (len(labels) > 1 and not multi):
+        if given and not labels:
+            src.missing_label(f"{path}: line {n}", given[0])
+            continue
+        if not given or (len(labels) > 1 and not multi):
             what = (
                 f"no {LABEL_PREFIX}<name> token"
-                if not labels
-                else f"an empty {LABEL_PREFIX}"
-                if not all(labels)
+                if not given
                 else f"{len(labels)} labels ({', '.join(labels)}); keep one per line or set label_mode: multi"
             )
             raise TextbenchError(f"{path}: line {n}: {what} (fastText format: `{LABEL_PREFIX}<name> text`)")

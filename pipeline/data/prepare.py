@@ -2,13 +2,17 @@
 
 The same steps, in this order, for every kind of corpus:
 1. read (the kind's reader picks documents and, where the source fixes it, their split);
-2. normalise whitespace and drop documents whose text is empty (counted);
-3. split: a given split is kept, a missing dev is carved from train (`dev_ratio`), no split at all
-   gets stratified `ratios`; stratified = per class, seeded shuffle, round(n * ratio) to dev/test;
+2. refuse a repeated document id (ids are the documents' identity in predictions and reports);
+   normalise whitespace and drop documents whose text is empty (counted);
+3. split: a given split is kept, a missing dev is carved from train (`dev_ratio`), train alone gets
+   dev and test carved from it (`ratios`), no split at all gets stratified `ratios` (card.json
+   `split_origin` says which); stratified = per class, seeded shuffle, round(n * ratio) to dev/test;
 4. de-duplicate: a text present in several splits is kept only in the highest of test > dev > train
-   (the test set is never thinned by de-duplication; copies inside one split are kept);
+   (the test set is never thinned by de-duplication; copies inside one split are kept); texts are
+   compared after NFKC and whitespace normalisation (a fullwidth copy is a copy);
 5. drop classes with fewer than `min_docs_per_class` documents counted over all splits after 4;
-   a multi-label document loses the dropped labels and goes only when none is left;
+   a multi-label document loses the dropped labels and goes only when none is left; a class left
+   without train documents is an error, or dropped with `classes_without_train: drop`;
 6. refuse the result unless it has at least 2 classes and documents in every split.
 The whole directory is written atomically; same params + seed give byte-identical files.
 
@@ -19,6 +23,8 @@ documents by their rarest label (see `_stratified`).
 
 from __future__ import annotations
 
+import sys
+import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -44,11 +50,14 @@ def prepare(cfg: Config, name: str) -> Path:
     """Build data/prepared/<name>/ from the dataset's source; returns that directory."""
     ds = cfg.dataset(name)
     corpus, sources = _read(cfg, name, ds)
+    check_unique_ids(name, corpus.docs)
     docs, empty = normalise(corpus.docs)
     given = dict(sorted(Counter(d.split or "none" for d in docs).items()))
-    docs = assign_splits(docs, ds, cfg.seed)
+    docs, origin = assign_splits(docs, ds, cfg.seed)
     docs, duplicates = dedup(docs)
     docs, dropped = drop_small_classes(docs, ds.min_docs_per_class)
+    docs, untrained = drop_untrained_classes(name, docs, ds.classes_without_train)
+    dropped += untrained
     labels = sorted({lb for d in docs for lb in d.labels})
     counts = {s: dict(sorted(Counter(lb for d in docs if d.split == s for lb in d.labels).items())) for s in SPLITS}
     check_usable(name, labels, counts, dropped)
@@ -67,12 +76,14 @@ def prepare(cfg: Config, name: str) -> Path:
         "duplicates_removed": duplicates,
         "empty_docs_dropped": empty,
         "given_split_docs": given,
+        "split_origin": origin,
         "reader": corpus.stats,
         "source": sources,
         "params": params,
         "rules": {
             "text": "whitespace collapsed to single spaces; empty texts dropped",
-            "dedup": "exact duplicate texts kept only in the highest of test > dev > train",
+            "dedup": "duplicate texts (equal after NFKC and whitespace normalisation) kept only in the highest "
+            "of test > dev > train",
             "min_docs_per_class": "counted over all splits after de-duplication",
             "given_split_docs": "documents per split the source gives (none: unsplit) after empty texts are "
             "dropped, before de-duplication and the dev carve",
@@ -100,6 +111,20 @@ def _read(cfg: Config, name: str, ds: DatasetConfig) -> tuple[Corpus, list[dict[
     return corpus, sources
 
 
+def check_unique_ids(name: str, docs: list[Doc]) -> None:
+    """Every document id once: predictions and reports join texts and labels on it."""
+    seen: set[str] = set()
+    for i, d in enumerate(docs, 1):
+        if d.id in seen:
+            first = next(j for j, e in enumerate(docs, 1) if e.id == d.id)
+            raise TextbenchError(
+                f"dataset '{name}': document id '{d.id}' occurs more than once (documents {first} and {i}); ids "
+                f"identify documents in predictions and reports: make the id column unique, or drop it "
+                f"(ids are then generated)"
+            )
+        seen.add(d.id)
+
+
 def normalise(docs: list[Doc]) -> tuple[list[Doc], int]:
     """Collapse whitespace; drop (and count) documents left without text."""
     kept = []
@@ -110,16 +135,23 @@ def normalise(docs: list[Doc]) -> tuple[list[Doc], int]:
     return kept, len(docs) - len(kept)
 
 
-def assign_splits(docs: list[Doc], ds: DatasetConfig, seed: int) -> list[Doc]:
-    """Keep a given split (carving a missing dev from train) or draw stratified `ratios`."""
+def assign_splits(docs: list[Doc], ds: DatasetConfig, seed: int) -> tuple[list[Doc], dict[str, str]]:
+    """Keep a given split (carving a missing dev, or dev and test when train alone is given, from
+    train) or draw stratified `ratios`; also where each split came from."""
     given = {d.split for d in docs}
     if given == {None}:
         _stratified(docs, ds.ratios, seed)
-    elif None in given:
+        return docs, dict.fromkeys(SPLITS, "drawn from the whole corpus (ratios)")
+    if None in given:
         raise TextbenchError("some documents have a split and some do not; give every row a split or none")
-    elif "dev" not in given:
+    if given == {"train"}:
+        _stratified(docs, ds.ratios, seed)
+        return docs, {"train": "given", "dev": "carved from train (ratios)", "test": "carved from train (ratios)"}
+    origin = {s: "given" for s in SPLITS}
+    if "dev" not in given:
         _stratified([d for d in docs if d.split == "train"], (1 - ds.dev_ratio, ds.dev_ratio, 0.0), seed)
-    return docs
+        origin["dev"] = "carved from train (dev_ratio)"
+    return docs, origin
 
 
 def _stratified(docs: list[Doc], ratios: tuple[float, float, float], seed: int) -> None:
@@ -141,13 +173,37 @@ def _stratified(docs: list[Doc], ratios: tuple[float, float, float], seed: int) 
 
 def dedup(docs: list[Doc]) -> tuple[list[Doc], dict[str, int]]:
     """Drop copies of a text from every split below the highest one it occurs in."""
+    keys = [dedup_key(d.text) for d in docs]
     best = {}
-    for d in docs:
+    for d, key in zip(docs, keys):
         rank = PRIORITY.index(d.split)
-        best[d.text] = min(rank, best.get(d.text, rank))
-    kept = [d for d in docs if PRIORITY.index(d.split) == best[d.text]]
+        best[key] = min(rank, best.get(key, rank))
+    kept = [d for d, key in zip(docs, keys) if PRIORITY.index(d.split) == best[key]]
     removed = Counter(d.split for d in docs) - Counter(d.split for d in kept)
     return kept, {s: removed.get(s, 0) for s in SPLITS}
+
+
+def dedup_key(text: str) -> str:
+    """What two texts must share to be copies: NFKC (fullwidth, ligatures, compatibility forms), then
+    whitespace collapsed, as the tokenizers see them."""
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+def drop_untrained_classes(name: str, docs: list[Doc], rule: str) -> tuple[list[Doc], list[dict[str, Any]]]:
+    """A class with no train documents cannot be learnt and scores 0 in macro-F1: an error naming it,
+    or (`classes_without_train: drop`) removed like a small class, listed, and one line printed."""
+    trained = {lb for d in docs if d.split == "train" for lb in d.labels}
+    sizes = Counter(lb for d in docs for lb in d.labels)
+    if not (untrained := sorted(set(sizes) - trained)):
+        return docs, []
+    if rule == "error":
+        raise TextbenchError(
+            f"dataset '{name}': class(es) {untrained} have no train documents (only dev/test); give them train "
+            f"documents, or set datasets.{name}.classes_without_train: drop"
+        )
+    print(f"dataset '{name}': dropped class(es) {untrained} without train documents", file=sys.stderr)
+    dropped = [{"label": lb, "docs": sizes[lb], "reason": "no train documents"} for lb in untrained]
+    return [d for d in docs if d.keep_labels(trained)], dropped
 
 
 def drop_small_classes(docs: list[Doc], minimum: int) -> tuple[list[Doc], list[dict[str, Any]]]:

@@ -5,9 +5,9 @@ Accepted (`tokenize.vocab.embeddings`, paths relative to the project root):
   txt (one a line) or a JSON list. Read with `allow_pickle=False`: nothing is ever unpickled.
 - word2vec text (`.txt`/`.vec`): header line "N D", then "token v1 ... vD" per line.
 A vocab token is looked up as is, then lowercased. Rows not found: normal(0, std of the found
-vectors) from a generator seeded with `seed`; `<pad>` is all zeros. A NaN or infinite value in a
-vector the vocabulary uses is an error naming the file and line (it would poison that std, hence every
-random row, and training would then blame the learning rate).
+vectors) from a generator seeded with `seed`; `<pad>` is all zeros. A NaN or infinite value (as
+float32; in any .npz row, in a word2vec line the vocabulary uses) is an error naming the file and line
+or row: it would poison that std, hence every random row, and training would then blame the lr.
 """
 
 from __future__ import annotations

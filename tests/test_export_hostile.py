@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,6 +20,7 @@ from pipeline import paths
 from pipeline.errors import TextbenchError
 from pipeline.io import sha256_file
 from pipeline.serve import export as export_module
+from pipeline.serve.predict import writable
 from pipeline.serve.predictor import Predictor
 from serve_models import model_dir, trained_root
 from test_data_members import textbench
@@ -194,19 +196,14 @@ def test_matching_data_of_either_kind_is_measured(textcnn, tmp_path) -> None:
 def output_cases(tmp: Path) -> dict[str, tuple[Path, str]]:
     (tmp / "existing-dir").mkdir()
     (tmp / "a-file").write_text("x")
-    locked = tmp / "locked"
-    locked.mkdir(mode=0o555)
     return {
         "existing-dir": (tmp / "existing-dir", "is a directory"),
         "parent-is-a-file": (tmp / "a-file" / "sub" / "out.csv", "is a file, not a directory"),
-        "unwritable-parent": (locked / "out.csv", "permission denied"),
     }
 
 
-@pytest.mark.parametrize("case", ["existing-dir", "parent-is-a-file", "unwritable-parent"])
+@pytest.mark.parametrize("case", ["existing-dir", "parent-is-a-file"])
 def test_predict_output_is_checked_before_predicting(monkeypatch, capsys, tmp_path, case) -> None:
-    if case == "unwritable-parent" and os.geteuid() == 0:
-        pytest.skip("root writes in a 0555 directory")
     output, says = output_cases(tmp_path)[case]
     (tmp_path / "in.csv").write_text("text\ngoal\nstock\n")
 
@@ -231,3 +228,28 @@ def test_onnx_variant_after_a_failed_onnx_export_gives_export_s_reason(monkeypat
     args = ("predict", str(textcnn), str(textcnn / "in.txt"), "--variant", "onnx")
     line = one_error(*textbench(monkeypatch, capsys, *args), "could not write it", "aten::made_up")
     assert "run `textbench export" not in line
+
+
+def test_output_in_an_unwritable_directory_is_refused() -> None:
+    """As an unprivileged user (root writes anywhere: the check runs in a child dropped to `nobody`)."""
+    locked = Path(tempfile.mkdtemp(prefix="textbench-locked-"))  # not under pytest's 0700 tmp: nobody must reach it
+    try:
+        locked.chmod(0o555)
+        if os.geteuid() != 0:
+            with pytest.raises(TextbenchError, match="permission denied"):
+                writable(str(locked / "sub" / "out.csv"))
+            return
+        pid = os.fork()
+        if pid == 0:  # the child: exit 0 only if refused with the right reason
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                writable(str(locked / "sub" / "out.csv"))
+                os._exit(1)
+            except TextbenchError as e:
+                os._exit(0 if f"cannot write in {locked}" in str(e) else 2)
+            except BaseException:
+                os._exit(3)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    finally:
+        shutil.rmtree(locked)

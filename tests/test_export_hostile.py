@@ -134,6 +134,11 @@ def text_split(tmp: Path, labels: list) -> Path:
     return path
 
 
+def numbers_as_text(tmp: Path) -> Path:
+    pq.write_table(pa.table({"text": [1, 2], "label": ["sports", "finance"]}), tmp / "numbers.parquet")
+    return tmp / "numbers.parquet"
+
+
 def shifted_label_ids(tmp: Path) -> Path:
     out = tmp / "shifted"
     shutil.copytree(tokenized("vocab"), out)
@@ -160,6 +165,7 @@ MISMATCHES = {  # case: (eval file builder or None, extra args, what the error s
     "label-ids-out-of-range": (shifted_label_ids, [], "label ids [2, 3] are outside"),
     "other-label-names": (lambda tmp: text_split(tmp, ["SPORTS", "finance"] * 2), [], "labels ['SPORTS']"),
     "integer-labels": (lambda tmp: text_split(tmp, [1, 0] * 2), [], "holds int64 values"),
+    "integer-texts": (numbers_as_text, [], "column 'text' holds int64 values"),
     "no-documents": (empty, [], "no documents"),
     "max-docs-0": (None, ["--max-docs", "0"], "--max-docs must be at least 1, got 0"),
     "max-docs-negative": (None, ["--max-docs", "-5"], "--max-docs must be at least 1, got -5"),

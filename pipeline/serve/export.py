@@ -287,19 +287,22 @@ def eval_split(predictor: Predictor, eval_file: str | Path | None, max_docs: int
         same_tokenizer(predictor, path)
         return table.column("input_ids").to_pylist(), class_ids(predictor, path, table.column("label"))
     if {"text", "label"} <= names:
-        labels = table.column("label")
-        if not (pa.types.is_string(labels.type) or pa.types.is_large_string(labels.type)):
-            raise TextbenchError(
-                f"{path}: column 'label' holds {labels.type} values; text+label data needs the model's class "
-                f"names ({shortened(predictor.labels)})"
-            )
+        texts, labels = table.column("text"), table.column("label")
+        for column, name, needs in ((texts, "text", "texts"), (labels, "label", "the model's class names")):
+            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                raise TextbenchError(
+                    f"{path}: column '{name}' holds {column.type} values; text+label data needs {needs} "
+                    f"(classes: {shortened(predictor.labels)})"
+                )
         index = {label: i for i, label in enumerate(predictor.labels)}
         if unknown := sorted({str(x) for x in labels.to_pylist() if x not in index}):
             raise TextbenchError(
                 f"{path}: labels {shortened(unknown)} are not classes of {predictor.name} "
                 f"({shortened(predictor.labels)}); evaluate on data labelled as it was trained"
             )
-        return predictor.encode(table.column("text").to_pylist()), np.asarray([index[x] for x in labels.to_pylist()])
+        return predictor.encode([t or "" for t in texts.to_pylist()]), np.asarray(
+            [index[x] for x in labels.to_pylist()]
+        )
     raise TextbenchError(f"{path}: needs columns input_ids+label or text+label, has {table.column_names}")
 
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pipeline.errors import TextbenchError
+
 SPLITS = ("train", "dev", "test")
 SCHEMES = ("subword", "vocab")
 
@@ -35,6 +37,23 @@ def project_path(path: str) -> Path:
     """A user-given path (params.yaml, CLI); relative paths are relative to the project root."""
     p = Path(path).expanduser()
     return p if p.is_absolute() else root() / p
+
+
+def inside(root: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """`path`, checked before writing there: it lies under `root` and no entry from `root` down to it
+    is a symbolic link (a link in a model dir shared or unpacked from elsewhere would aim the write at
+    another directory). Otherwise one TextbenchError naming the path."""
+    base, target = Path(os.path.abspath(root)), Path(os.path.abspath(path))
+    if not target.is_relative_to(base):
+        raise TextbenchError(f"{path}: outside {root}; textbench writes only under it")
+    for depth in range(len(base.parts) + 1, len(target.parts) + 1):
+        entry = Path(*target.parts[:depth])
+        if entry.is_symlink():
+            raise TextbenchError(
+                f"{entry}: a symbolic link (to {os.readlink(entry)}); textbench writes only inside {root}, "
+                "never through a link: remove it (or replace it with a directory of its own)"
+            )
+    return Path(path)
 
 
 def raw_dir() -> Path:

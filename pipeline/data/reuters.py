@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from pipeline.config import DatasetConfig
 from pipeline.data.corpus import Corpus, Doc
-from pipeline.data.members import Layout, checked
+from pipeline.data.members import Layout, checked, read_capped
 from pipeline.errors import TextbenchError
 
 SGML_FILES = tuple(f"reut2-{i:03d}.sgm" for i in range(22))
@@ -83,7 +83,7 @@ def iter_documents(archive: Path) -> Iterator[dict]:
                 name = path.rpartition("/")[2]
                 if name not in SGML_FILES or not member.isfile():
                     continue
-                raw = tar.extractfile(member).read()
+                raw = read_capped(tar.extractfile(member), archive.name, path)
                 seen.add(name)
                 yield from parse_sgml(raw.decode("latin-1"), f"{archive.name}:{name}")
                 bar.update()

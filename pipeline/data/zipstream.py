@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 from zipfile import BadZipFile
 
+from pipeline.data import members
 from pipeline.data.members import shown
 
 _EOCD = struct.Struct("<4s4H2LH")  # end of central directory
@@ -23,6 +24,7 @@ _EOCD64 = struct.Struct("<4sQ2H2L4Q")
 _CENTRAL = struct.Struct("<4s6H3L5H2L")  # central directory file header (46 bytes)
 _LOCAL = struct.Struct("<4s5H3L2H")  # local file header (30 bytes)
 _U32 = 0xFFFFFFFF
+_CHUNK = 1 << 20  # compressed bytes read at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,17 +63,28 @@ def iter_members(f: BinaryIO) -> Iterator[Member]:
 
 
 def read_member(f: BinaryIO, m: Member) -> bytes:
-    """The member's uncompressed bytes, CRC-checked."""
+    """The member's uncompressed bytes, CRC-checked, read and inflated in chunks: one that declares or
+    inflates to more than `members.MEMBER_CAP` bytes is refused (naming the archive `f` and the member)
+    before more than that is held."""
+    cap, too_large = members.MEMBER_CAP, members.too_large(str(getattr(f, "name", "zip")), m.name)
+    if m.size > cap or (m.method == 0 and m.compressed > cap):
+        raise too_large
     f.seek(m.offset)
     h = _LOCAL.unpack(f.read(_LOCAL.size))
     if h[0] != b"PK\x03\x04":
         raise BadZipFile(f"bad local header for member {shown(m.name)}")
     f.seek(m.offset + _LOCAL.size + h[9] + h[10])
-    data = f.read(m.compressed)
-    if m.method == 8:
-        d = zlib.decompressobj(-15)
-        data = d.decompress(data) + d.flush()
-    elif m.method != 0:
+    if m.method == 0:
+        data = f.read(m.compressed)
+    elif m.method == 8:
+        d, out, left = zlib.decompressobj(-15), bytearray(), m.compressed
+        while left and (chunk := f.read(min(left, _CHUNK))):
+            left -= len(chunk)
+            out += d.decompress(chunk, cap + 1 - len(out))  # a lying size stops here, at cap + 1 bytes
+            if len(out) > cap:
+                raise too_large
+        data = bytes(out + d.flush())
+    else:
         raise BadZipFile(f"member {shown(m.name)} uses unsupported compression method {m.method}")
     if len(data) != m.size or zlib.crc32(data) != m.crc:
         raise BadZipFile(f"bad CRC-32 or size for member {shown(m.name)}")

@@ -126,4 +126,4 @@ def write_card(predictor, out: Path, hf: dict | None) -> None:
     text = card(predictor, hf)
     (out / "README.md").write_text(text, encoding="utf-8")
     if hf:
-        (Path(hf["dir"]) / "README.md").write_text(text, encoding="utf-8")
+        (out / "hf" / "README.md").write_text(text, encoding="utf-8")

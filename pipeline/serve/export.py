@@ -11,6 +11,9 @@ Writes under `models/<ds>/<model>/export/`:
     model.int8.onnx     onnxruntime dynamic int8 quantization of model.onnx (with --int8)
     report.json         per runtime: test accuracy, its change vs fp32, ms per document, speed-up,
                         and the largest logit difference to fp32 torch
+    onnx-skipped.txt    why `--onnx` wrote no model.onnx (what `predict --variant onnx` then says)
+The evaluation data is checked against the model first (`eval_split`), then export/ is built in a
+staging dir and swapped in whole (`atomic_dir`); export/ must not be a symbolic link (`paths.inside`).
 Torch int8 (dynamic quantization) and bf16 are applied at load time (`Predictor(variant=...)`,
 `textbench predict/serve --variant`), so they are measured here but not written as files.
 """
@@ -22,16 +25,18 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
 from pipeline import paths
+from pipeline.artifacts import TokenizedMeta
 from pipeline.device import native_bf16
 from pipeline.errors import TextbenchError
 from pipeline.extras import require
-from pipeline.io import atomic_path, write_json
+from pipeline.io import atomic_dir, atomic_path, write_json
 from pipeline.serve.card import write_card
-from pipeline.serve.predictor import ONNX_MIN_LEN, Predictor, onnx_session, onnx_unsupported
+from pipeline.serve.predictor import ONNX_MIN_LEN, ONNX_SKIPPED, Predictor, onnx_session, onnx_unsupported
 
 ONNX_OPSET = 17
 
@@ -44,64 +49,74 @@ def export(
     eval_file: str | Path | None = None,
     max_docs: int = 1000,
 ) -> dict:
-    """Write the artefacts, evaluate every runtime on the test split, and return (and save) the report."""
+    """Write the artefacts, evaluate every runtime on the test split, and return (and save) the report.
+
+    Everything is checked first (the model, the evaluation data, `export/` itself: no symbolic link on
+    the way), then built in a staging dir that replaces `export/` whole: a failure leaves the old one."""
     if onnx:
         require("onnx", "onnxruntime")
     model_dir = Path(model_dir)
     base = Predictor.load(model_dir, device="cpu")
-    if base.multi:  # before anything is written: no half export
+    if base.multi:
         raise TextbenchError(
             f"{base.name}: export measures single-label accuracy; multi-label models cannot be exported yet"
         )
-    out = model_dir / "export"
-    out.mkdir(exist_ok=True)
-    report: dict = {"model": base.name, "runtimes": {}, "notes": []}
-    if base.config.scheme == "subword":
-        hf = report["hf"] = save_hf(base, out / "hf")
-        if "note" in hf:
-            report["notes"].append(hf["note"])
-    write_card(base, out, report.get("hf"))
     ids, gold = eval_split(base, eval_file, max_docs)
-    report["eval_docs"] = len(ids)
-    variants = ["fp32"]
-    if onnx:
-        try:
-            export_onnx(base, out / "model.onnx")
-            variants.append("onnx")
-            if int8:
-                quantize_onnx(out / "model.onnx", out / "model.int8.onnx")
-                variants.append("onnx-int8")
-        except TextbenchError as e:
-            report["notes"].append(f"onnx skipped: {e}")
-    if int8:
-        variants.append("int8")
-    if bf16:
-        if native_bf16(torch.device("cpu")):
-            variants.append("bf16")
-        else:
-            report["notes"].append("bf16 skipped: this CPU has no native bfloat16 (AVX512-BF16/AMX)")
-    reference = None
-    for variant in variants:
-        predictor = base if variant == "fp32" else Predictor.load(model_dir, variant=variant, device="cpu")
-        row, logits = measure(predictor, ids, gold)
-        reference = logits if reference is None else reference
-        row["max_abs_logit_diff"] = float(np.abs(logits - reference).max()) if len(ids) else 0.0
-        report["runtimes"][variant] = row
-    fp32 = report["runtimes"]["fp32"]
-    for row in report["runtimes"].values():
-        row["accuracy_delta"] = row["accuracy"] - fp32["accuracy"]
-        row["speedup"] = fp32["ms_per_doc"] / row["ms_per_doc"] if row["ms_per_doc"] else 0.0
-    write_json(out / "report.json", report)
+    out = paths.inside(model_dir, model_dir / "export")
+    report: dict = {"model": base.name, "runtimes": {}, "notes": [], "eval_docs": len(ids)}
+    with atomic_dir(out) as stage:
+        if base.config.scheme == "subword":
+            hf = report["hf"] = {"dir": str(out / "hf"), **save_hf(base, stage / "hf")}
+            if "note" in hf:
+                report["notes"].append(hf["note"])
+        write_card(base, stage, report.get("hf"))
+        variants = ["fp32"]
+        if onnx:
+            try:
+                export_onnx(base, stage / "model.onnx")
+                variants.append("onnx")
+                if int8:
+                    quantize_onnx(stage / "model.onnx", stage / "model.int8.onnx")
+                    variants.append("onnx-int8")
+            except TextbenchError as e:
+                report["notes"].append(f"onnx skipped: {e}")
+                (stage / ONNX_SKIPPED).write_text(f"{e}\n", encoding="utf-8")  # what `predict --variant onnx` says
+        if int8:
+            variants.append("int8")
+        if bf16:
+            if native_bf16(torch.device("cpu")):
+                variants.append("bf16")
+            else:
+                report["notes"].append("bf16 skipped: this CPU has no native bfloat16 (AVX512-BF16/AMX)")
+        reference = None
+        for variant in variants:
+            predictor = base if variant == "fp32" else staged(base, variant, stage)
+            row, logits = measure(predictor, ids, gold)
+            reference = logits if reference is None else reference
+            row["max_abs_logit_diff"] = float(np.abs(logits - reference).max())
+            report["runtimes"][variant] = row
+        fp32 = report["runtimes"]["fp32"]
+        for row in report["runtimes"].values():
+            row["accuracy_delta"] = row["accuracy"] - fp32["accuracy"]
+            row["speedup"] = fp32["ms_per_doc"] / row["ms_per_doc"] if row["ms_per_doc"] else 0.0
+        write_json(stage / "report.json", report)
     return report
 
 
+def staged(base: Predictor, variant: str, stage: Path) -> Predictor:
+    """`base`'s weights and tokenizer under another runtime, the ONNX ones read from the staging dir."""
+    return Predictor(
+        base.model, base.encoder, base.config, base.meta, variant, base.batch_size, "cpu", base.model_dir, stage
+    )
+
+
 def save_hf(predictor: Predictor, target: Path) -> dict:
-    """`target` as `save_pretrained` writes it: a sequence classifier where `bert`'s head is expressible as
-    one (checked against textbench's logits), else the encoder; returns what was written."""
+    """`target` (in export's staging dir) as `save_pretrained` writes it: a sequence classifier where
+    `bert`'s head is expressible as one (checked against textbench's logits), else the encoder; returns
+    what was written."""
     from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
 
-    from pipeline.io import atomic_dir
     from pipeline.tokenize.encoder import clean_normalizer
 
     # tokenizer.json as is (a BertTokenizer class would rebuild its own normalizer on load)
@@ -111,18 +126,16 @@ def save_hf(predictor: Predictor, target: Path) -> dict:
         tokenizer_object=backend, model_max_length=predictor.meta.max_len, **predictor.encoder.hf.special_tokens_map
     )
     classifier = sequence_classifier(predictor)
-    with atomic_dir(target) as tmp:
-        tokenizer.save_pretrained(str(tmp))
-        if classifier is None:
-            predictor.model.embedder.encoder.save_pretrained(str(tmp))
-            return {
-                "dir": str(target),
-                "loads_with": "AutoModel",
-                "note": f"hf/ holds the encoder only: the {predictor.config.model} head has no transformers class",
-            }
-        diff = check_hf(predictor, classifier)
-        classifier.save_pretrained(str(tmp))
-    return {"dir": str(target), "loads_with": "AutoModelForSequenceClassification", "max_abs_logit_diff": diff}
+    tokenizer.save_pretrained(str(target))
+    if classifier is None:
+        predictor.model.embedder.encoder.save_pretrained(str(target))
+        return {
+            "loads_with": "AutoModel",
+            "note": f"hf/ holds the encoder only: the {predictor.config.model} head has no transformers class",
+        }
+    diff = check_hf(predictor, classifier)
+    classifier.save_pretrained(str(target))
+    return {"loads_with": "AutoModelForSequenceClassification", "max_abs_logit_diff": diff}
 
 
 POOLER_SCALE = 1e-5  # tanh(εx)/ε = x·(1 − (εx)²/3): below float32 rounding for |x| < 30
@@ -251,23 +264,83 @@ def quantize_onnx(src: Path, dst: Path) -> None:
 
 
 def eval_split(predictor: Predictor, eval_file: str | Path | None, max_docs: int) -> tuple[list[list[int]], np.ndarray]:
-    """(token ids, gold label ids) of the first `max_docs` test documents.
+    """(token ids, gold label ids) of the first `max_docs` (>= 1) test documents, checked to match the model.
 
     Default: the tokenized test split the model was trained with; `eval_file`: any Parquet with
-    `input_ids` + `label` (int) or `text` + `label` (class name) columns.
+    `input_ids` + `label` (class ids; its meta.json beside it, tokenized as the model's tokenizer) or
+    `text` + `label` (the model's class names) columns. Anything else is one error naming the file.
     """
+    if max_docs < 1:
+        raise TextbenchError(f"--max-docs must be at least 1, got {max_docs}")
     config = predictor.config
     path = Path(eval_file) if eval_file else paths.tokenized_dir(config.dataset, config.scheme) / "test.parquet"
     if not path.is_file():
         raise TextbenchError(f"{path}: evaluation data not found; run `textbench tokenize` or pass --eval FILE")
-    table = pq.read_table(path).slice(0, max_docs)
-    if "input_ids" in table.column_names:
-        return table.column("input_ids").to_pylist(), np.asarray(table.column("label").to_pylist())
-    if {"text", "label"} <= set(table.column_names):
+    try:
+        table = pq.read_table(path).slice(0, max_docs)
+    except (pa.ArrowException, OSError) as e:
+        raise TextbenchError(f"{path}: not a readable Parquet file ({e})") from None
+    if not table.num_rows:
+        raise TextbenchError(f"{path}: holds no documents to evaluate on")
+    names = set(table.column_names)
+    if {"input_ids", "label"} <= names:
+        same_tokenizer(predictor, path)
+        return table.column("input_ids").to_pylist(), class_ids(predictor, path, table.column("label"))
+    if {"text", "label"} <= names:
+        texts, labels = table.column("text"), table.column("label")
+        for column, name, needs in ((texts, "text", "texts"), (labels, "label", "the model's class names")):
+            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                raise TextbenchError(
+                    f"{path}: column '{name}' holds {column.type} values; text+label data needs {needs} "
+                    f"(classes: {shortened(predictor.labels)})"
+                )
         index = {label: i for i, label in enumerate(predictor.labels)}
-        gold = np.asarray([index.get(label, -1) for label in table.column("label").to_pylist()])
-        return predictor.encode(table.column("text").to_pylist()), gold
+        if unknown := sorted({str(x) for x in labels.to_pylist() if x not in index}):
+            raise TextbenchError(
+                f"{path}: labels {shortened(unknown)} are not classes of {predictor.name} "
+                f"({shortened(predictor.labels)}); evaluate on data labelled as it was trained"
+            )
+        return predictor.encode([t or "" for t in texts.to_pylist()]), np.asarray(
+            [index[x] for x in labels.to_pylist()]
+        )
     raise TextbenchError(f"{path}: needs columns input_ids+label or text+label, has {table.column_names}")
+
+
+TOKENIZATION = ("scheme", "tokenizer_sha256", "max_len", "truncation", "labels")  # what token ids + label ids mean
+
+
+def same_tokenizer(predictor: Predictor, path: Path) -> None:
+    """Token ids are only the model's if tokenized as its tokenizer/ (meta.json beside `path`)."""
+    if not (path.parent / "meta.json").is_file():
+        raise TextbenchError(
+            f"{path}: token ids without a meta.json beside them cannot be checked against the model's "
+            "tokenizer; pass the tokenized dir's split, or text+label data"
+        )
+    theirs, ours = TokenizedMeta.of(path.parent), predictor.meta
+    if diff := [k for k in TOKENIZATION if getattr(theirs, k) != getattr(ours, k)]:
+        shown = "; ".join(f"{k} {shortened(getattr(theirs, k))} vs {shortened(getattr(ours, k))}" for k in diff)
+        raise TextbenchError(
+            f"{path}: tokenized differently from {predictor.name} ({path.parent / 'meta.json'} vs the model's "
+            f"tokenizer/meta.json: {shown}); evaluate on that model's tokenized data, or on text+label data"
+        )
+
+
+def class_ids(predictor: Predictor, path: Path, labels: pa.ChunkedArray) -> np.ndarray:
+    """The `label` column of tokenized data: integer class ids of the model."""
+    if not pa.types.is_integer(labels.type):
+        raise TextbenchError(f"{path}: column 'label' holds {labels.type} values, not class ids")
+    gold = np.asarray(labels.fill_null(-1).to_pylist())
+    if bad := sorted({int(x) for x in gold if not 0 <= x < len(predictor.labels)}):
+        raise TextbenchError(
+            f"{path}: label ids {shortened(bad)} are outside the model's {len(predictor.labels)} classes"
+        )
+    return gold
+
+
+def shortened(value: object, width: int = 60) -> str:
+    """`value` for an error line: its repr, cut to `width` characters."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def measure(predictor: Predictor, ids: list[list[int]], gold: np.ndarray) -> tuple[dict, np.ndarray]:

@@ -13,6 +13,7 @@ sets `needs_review`); `label`/`confidence` stay the most probable label and its 
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +32,21 @@ def default_output(input_path: str) -> str:
         return "-"
     p = Path(input_path)
     return str(p.with_name(f"{p.stem}.predictions{p.suffix}"))
+
+
+def writable(output: str) -> None:
+    """Refuse, before any prediction, an `output` that could not be written at the end: a directory, or
+    one whose nearest existing ancestor (missing folders are created) is a file or not writable."""
+    if output == "-":
+        return
+    path = Path(output)
+    if path.is_dir():
+        raise TextbenchError(f"{output}: is a directory; pass a file name with -o")
+    ancestor = next(a for a in path.absolute().parents if a.exists())
+    if not ancestor.is_dir():
+        raise TextbenchError(f"{output}: {ancestor} is a file, not a directory; pass another -o")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise TextbenchError(f"{output}: cannot write in {ancestor} (permission denied); pass another -o")
 
 
 def predict_file(
@@ -54,6 +70,7 @@ def predict_file(
     output = output or default_output(input_path)
     if output != "-" and input_path != "-" and Path(output).resolve() == Path(input_path).resolve():
         raise TextbenchError(f"{output}: output would overwrite the input; pass another -o")
+    writable(output)
     k = min(top_k, len(predictor.labels))
     total = count_rows(input_path)
     written = 0

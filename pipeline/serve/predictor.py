@@ -33,6 +33,7 @@ from pipeline.train.data import collate
 VARIANTS = ("fp32", "int8", "bf16", "onnx", "onnx-int8")
 ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
 ONNX_MIN_LEN = 16  # exported graphs are traced on (and fed) at least this many positions
+ONNX_SKIPPED = "onnx-skipped.txt"  # export/: why `textbench export --onnx` could not write model.onnx
 
 Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (input_ids, attention_mask) int64 [B, T] → logits
 
@@ -69,6 +70,7 @@ class Predictor:
         batch_size: int = 64,
         device: str = "auto",
         model_dir: Path | None = None,
+        export_dir: Path | None = None,
     ):
         if variant not in VARIANTS:
             raise TextbenchError(f"unknown variant '{variant}': use one of {list(VARIANTS)}")
@@ -80,6 +82,7 @@ class Predictor:
         self.meta, self.pad_id, self.language = meta, meta.pad_id, meta.language
         self.variant, self.batch_size = variant, batch_size
         self.model_dir = model_dir
+        self.export_dir = export_dir or (model_dir or Path(".")) / "export"  # where the ONNX files are read
         self.device = pick_device(device, None, "device") if variant in ("fp32", "bf16") else torch.device("cpu")
         self.min_len = ONNX_MIN_LEN if variant.startswith("onnx") else 1  # ONNX graphs were traced this wide
         self.lock = threading.Lock()  # one forward at a time: concurrent CPU forwards only fight for cores
@@ -128,7 +131,10 @@ class Predictor:
     def _onnx_runner(self) -> Runner:
         if reason := onnx_unsupported(self.config):
             raise TextbenchError(f"{self.name}: {reason}")
-        path = (self.model_dir or Path(".")) / "export" / ONNX_FILES[self.variant]
+        path = self.export_dir / ONNX_FILES[self.variant]
+        if not path.is_file() and (skipped := self.export_dir / ONNX_SKIPPED).is_file():
+            reason = skipped.read_text(encoding="utf-8", errors="replace").strip()
+            raise TextbenchError(f"{path}: not found; `textbench export --onnx` could not write it: {reason}")
         if not path.is_file():
             flags = "--onnx --int8" if self.variant == "onnx-int8" else "--onnx"
             raise TextbenchError(f"{path}: not found; run `textbench export {self.model_dir} {flags}` first")

@@ -5,7 +5,9 @@ Accepted (`tokenize.vocab.embeddings`, paths relative to the project root):
   txt (one a line) or a JSON list. Read with `allow_pickle=False`: nothing is ever unpickled.
 - word2vec text (`.txt`/`.vec`): header line "N D", then "token v1 ... vD" per line.
 A vocab token is looked up as is, then lowercased. Rows not found: normal(0, std of the found
-vectors) from a generator seeded with `seed`; `<pad>` is all zeros.
+vectors) from a generator seeded with `seed`; `<pad>` is all zeros. A NaN or infinite value (as
+float32; in any .npz row, in a word2vec line the vocabulary uses) is an error naming the file and line
+or row: it would poison that std, hence every random row, and training would then blame the lr.
 """
 
 from __future__ import annotations
@@ -44,10 +46,18 @@ def _npz(path: Path, vocab_path: Path | None) -> dict[str, np.ndarray]:
         raise TextbenchError(
             f"{path}: {matrix.shape[0]} rows but {vocab_path} lists {len(words)} tokens; they must match"
         )
+    with np.errstate(over="ignore"):  # as float32, as they are used: 1e39 is inf there
+        matrix = matrix.astype(np.float32)
+    if len(bad := np.flatnonzero(~np.isfinite(matrix).all(axis=1))):
+        raise non_finite(f"{path}: row {bad[0]} (token {words[bad[0]]!r})")
     table: dict[str, np.ndarray] = {}
     for word, row in zip(words, matrix):
         table.setdefault(word, row)
     return table
+
+
+def non_finite(where: str) -> TextbenchError:
+    return TextbenchError(f"{where}: the vector holds NaN or infinite values; fix or drop that row")
 
 
 def _word2vec(path: Path, wanted: set[str]) -> dict[str, np.ndarray]:
@@ -65,9 +75,13 @@ def _word2vec(path: Path, wanted: set[str]) -> dict[str, np.ndarray]:
                 )
             if parts[0] in wanted or parts[0].lower() in wanted:
                 try:
-                    table.setdefault(parts[0], np.asarray(parts[1:], dtype=np.float32))
+                    with np.errstate(over="ignore"):  # a value past float32's range is inf, refused below
+                        vector = np.asarray(parts[1:], dtype=np.float32)
                 except ValueError:
                     raise TextbenchError(f"{path}:{lineno}: non-numeric vector value") from None
+                if not np.isfinite(vector).all():
+                    raise non_finite(f"{path}:{lineno}")
+                table.setdefault(parts[0], vector)
     return table
 
 

@@ -86,3 +86,17 @@ def test_members_within_the_cap_read_whole(project: Path, monkeypatch: pytest.Mo
     with open(path, "rb") as f:
         member = next(m for m in zipstream.iter_members(f) if m.name == BIG_DOC)
         assert len(zipstream.read_member(f, member)) == member.size > BIG
+
+
+@pytest.mark.parametrize("container", [".zip", ".tar.gz"])
+def test_a_tree_archive_member_past_the_cap_is_one_error_naming_it(project: Path, container: str) -> None:
+    """A local corpus read in place from an archive tree (<split>/<label>/*.txt) caps members alike."""
+    from test_data_local import make_config as local_config
+    from test_local_layouts import docs, pack
+
+    files = {**docs("train"), **docs("test"), "train/pos/big.txt": "x" * (CAP + 1)}
+    cfg = local_config(project, language="en", path=pack(project, container, files))
+    with pytest.raises(TextbenchError, match=r"member train/pos/big.txt inflates past") as e:
+        prepare(cfg, "mine")
+    assert container in str(e.value)
+    assert not (project / "data/prepared/mine").exists()

@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 from pipeline import paths
 from pipeline.config import DatasetConfig
 from pipeline.data.corpus import Corpus, Doc
-from pipeline.data.members import Layout, checked
+from pipeline.data.members import Layout, checked, read_capped
 from pipeline.errors import TextbenchError
 from pipeline.io import TABLE_FORMATS, json_objects
 
@@ -221,12 +221,13 @@ def _archive_members(path: Path, data: bytes) -> Iterator[tuple[tuple[str, ...],
             infos = ((i.filename, i) for i in zf.infolist())
             for name, info in checked(infos, str(path), _NAMES_ONLY):
                 if not info.is_dir() and name.endswith(".txt"):
-                    yield tuple(name.split("/")), zf.read(info)
+                    with zf.open(info) as stream:
+                        yield tuple(name.split("/")), read_capped(stream, str(path), name)
         return
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
         for name, member in checked(((m.name, m) for m in tar), str(path), _NAMES_ONLY):
             if member.isfile() and name.endswith(".txt"):
-                yield tuple(name.split("/")), tar.extractfile(member).read()
+                yield tuple(name.split("/")), read_capped(tar.extractfile(member), str(path), name)
 
 
 def _lines(text: str) -> list[tuple[int, str]]:

@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from pipeline import paths
 from pipeline.errors import TextbenchError
 from pipeline.families import FAMILIES, SCHEMES, TRAIN_KEYS, describe_families, family_of, known_models, members
 
@@ -77,6 +78,13 @@ class DatasetConfig(Section):
     dev_ratio: float = Field(0.1, gt=0, lt=1, description="share of train carved off as dev when no dev is given")
     max_len: int = Field(256, ge=8, description="tokens kept per document")
     encoder: str = Field("minilm", description="HF name, local checkpoint dir, or 'minilm' (packaged, offline)")
+
+    @field_validator("filename")
+    @classmethod
+    def _plain_filename(cls, v: str) -> str:
+        if v and (problem := paths.plain_name_problem(v)):
+            raise ValueError(f"{problem}: it is the archive's name under data/raw/<ds>/")
+        return v
 
     @field_validator("encoding", "encoding_fallback")
     @classmethod
@@ -264,6 +272,14 @@ class Config(Section):
     def source(self) -> str:
         """The params file this config came from: error messages name it, not a fixed params.yaml."""
         return self._source
+
+    @field_validator("datasets")
+    @classmethod
+    def _plain_dataset_keys(cls, v: dict[str, DatasetConfig]) -> dict[str, DatasetConfig]:
+        for key in v:
+            if problem := paths.plain_name_problem(key):
+                raise ValueError(f"key {problem}: a dataset key names its data/, models/ and reports/ folders")
+        return v
 
     @model_validator(mode="after")
     def _benchmark_names_exist(self) -> Config:

@@ -30,7 +30,7 @@ TIMEOUT_S = 30.0
 
 def raw_path(name: str, ds: DatasetConfig) -> Path:
     """Where the archive of dataset `name` lives: data/raw/<name>/<filename>."""
-    return paths.raw_dir() / name / ds.filename
+    return paths.raw_file(name, ds.filename)
 
 
 def download(cfg: Config, name: str) -> Path:
@@ -80,7 +80,7 @@ def _record_local(name: str, ds: DatasetConfig) -> Path:
             raise TextbenchError(
                 f"datasets.{name}: local corpus {p} does not exist; fix datasets.{name}.path/files/class_files"
             )
-    receipt = paths.raw_dir() / name / "source.json"
+    receipt = paths.raw_file(name, "source.json")
     write_json(
         receipt,
         {

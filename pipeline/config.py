@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from pipeline import paths
+from pipeline.archs import resolve_arch
 from pipeline.errors import TextbenchError
 from pipeline.families import FAMILIES, SCHEMES, TRAIN_KEYS, describe_families, family_of, known_models, members
 
@@ -306,6 +307,19 @@ class Config(Section):
             self._merged_train(model)
         return self
 
+    @model_validator(mode="after")
+    def _archs_validate(self) -> Config:
+        """Every model's effective arch is checked at load, by every command (pipeline/archs.py, no torch):
+        the models params give an arch, and every member of a family given one."""
+        given = {*(m for m, spec in self.models.items() if spec.arch)}
+        given |= {m for f, spec in self.families.items() if spec.arch for m in members(f)}
+        for model in sorted(given):
+            try:
+                resolve_arch(model, self.arch_for(model))
+            except TextbenchError as e:
+                raise ValueError(str(e)) from None
+        return self
+
     def dataset(self, name: str) -> DatasetConfig:
         """The named dataset's section, or a clear error listing the known names."""
         if name not in self.datasets:
@@ -343,7 +357,7 @@ class Config(Section):
         `models.<model>.arch`. `resolve_arch(model, ...)` lays them over the registry's arch (the
         architecture's identity) and the classes' defaults and validates them. A family arch key
         must fit every model of the family: one that does not is an error naming
-        `families.<family>.arch.<key>` (checked here, which imports torch)."""
+        `families.<family>.arch.<key>`. Both are checked when params load (`_archs_validate`)."""
         family = family_of(model)
         family_arch = self.families.get(family, _NO_SPEC).arch
         if family_arch:
@@ -359,8 +373,6 @@ class Config(Section):
 @functools.lru_cache(maxsize=64)
 def _check_family_arch(family: str, arch_json: str) -> None:
     """Each key of `families.<family>.arch` must be a valid arch kwarg of every member model."""
-    from pipeline.models.registry import resolve_arch  # lazy: the kwargs are the torch modules' signatures
-
     for key, value in json.loads(arch_json).items():
         for model in members(family):
             try:

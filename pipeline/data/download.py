@@ -144,7 +144,7 @@ def _http_once(url: str, part: Path, checksum: bool) -> None:
     Content-Range). A 416 proves nothing (a server may answer it to any resume), so the part is
     discarded and the next attempt starts over; so is a 206 that resumes elsewhere than asked."""
     have = part.stat().st_size if part.is_file() else 0
-    headers = {"Range": f"bytes={have}-"} if have else {}
+    headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={have}-"} if have else {})}  # sizes are the file's
     with requests.get(url, headers=headers, stream=True, timeout=TIMEOUT_S) as r:
         if r.status_code == 416 and have:
             part.unlink()
@@ -153,7 +153,7 @@ def _http_once(url: str, part: Path, checksum: bool) -> None:
             raise _SourceFailed(f"HTTP {r.status_code}")
         r.raise_for_status()
         start, size = _extent(r, have, part)
-        if size is None and not checksum and r.headers.get("Transfer-Encoding") != "chunked":
+        if size is None and not checksum and "chunked" not in r.headers.get("Transfer-Encoding", ""):
             raise _SourceFailed(
                 "the server declares no size (no Content-Length), so a cut transfer cannot be told from a "
                 "whole one; set the dataset's sha256 to accept it"

@@ -42,7 +42,7 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.states import Completed, State
 from tqdm import tqdm
 
-from flows.proc import Stopped, run_streaming, stop_children_on_signals
+from flows.proc import Stopped, run_streaming, start_temporary_server, stop_children_on_signals
 from flows.runners import make_task_runner, submit_options
 from flows.slots import device_slots, hold_slot, is_cpu, slot_env
 from pipeline import paths
@@ -431,6 +431,7 @@ def run_benchmark(
     slots = device_slots(orch)
     configured = benchmark.with_options(task_runner=make_task_runner(orch, len(slots)))
     with prefect_defaults():
+        start_temporary_server()
         return configured(str(params), datasets, models, force)
 
 

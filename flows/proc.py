@@ -1,5 +1,6 @@
 """Child processes of the flows: output streamed line by line to a (Prefect) logger, and no child
-outliving its parent — killed with it (even by `kill -9`), and on SIGINT/SIGTERM."""
+outliving its parent — killed with it (even by `kill -9`), and on SIGINT/SIGTERM. That holds for
+the trainers (`run_streaming`) and for the temporary Prefect server of a run (`start_temporary_server`)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 _children: set[subprocess.Popen[bytes]] = set()
 _lock = threading.RLock()  # reentrant: the signal handler may interrupt run_streaming in the main thread
@@ -56,6 +59,24 @@ def _exit_when_orphaned(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(1.0)
     os._exit(1)
+
+
+def start_temporary_server() -> None:
+    """Without PREFECT_API_URL, start the temporary Prefect server a flow run talks to now, from this
+    (the main) thread, as a child that dies with this process, `kill -9` included, by the trainers'
+    parent-death signal. Prefect keeps one such server per process (`SubprocessASGIServer()` is one
+    instance per port), so the flow's clients reuse this one, and it still stops at exit as before.
+    Left to Prefect, it starts as a plain child that a killed run leaves listening."""
+    from prefect.server.api import server as prefect_server
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        return
+    preexec = functools.partial(die_with_parent, os.getpid()) if _PRCTL else None
+    bound = types.SimpleNamespace(**vars(subprocess))  # the subprocess module, but Popen sets the signal
+    bound.Popen = functools.partial(subprocess.Popen, preexec_fn=preexec)
+    with mock.patch.object(prefect_server, "subprocess", bound):  # only that module's name: no other Popen
+        prefect_server.SubprocessASGIServer().start()
 
 
 def kill_children() -> None:

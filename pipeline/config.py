@@ -16,6 +16,8 @@ from typing import Annotated, Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from pipeline import paths
+from pipeline.archs import resolve_arch
 from pipeline.errors import TextbenchError
 from pipeline.families import FAMILIES, SCHEMES, TRAIN_KEYS, describe_families, family_of, known_models, members
 
@@ -89,6 +91,13 @@ class DatasetConfig(Section):
     dev_ratio: float = Field(0.1, gt=0, lt=1, description="share of train carved off as dev when no dev is given")
     max_len: int = Field(256, ge=8, description="tokens kept per document")
     encoder: str = Field("minilm", description="HF name, local checkpoint dir, or 'minilm' (packaged, offline)")
+
+    @field_validator("filename")
+    @classmethod
+    def _plain_filename(cls, v: str) -> str:
+        if v and (problem := paths.plain_name_problem(v)):
+            raise ValueError(f"{problem}: it is the archive's name under data/raw/<ds>/")
+        return v
 
     @field_validator("encoding", "encoding_fallback")
     @classmethod
@@ -284,6 +293,14 @@ class Config(Section):
         """The params file this config came from: error messages name it, not a fixed params.yaml."""
         return self._source
 
+    @field_validator("datasets")
+    @classmethod
+    def _plain_dataset_keys(cls, v: dict[str, DatasetConfig]) -> dict[str, DatasetConfig]:
+        for key in v:
+            if problem := paths.plain_name_problem(key):
+                raise ValueError(f"key {problem}: a dataset key names its data/, models/ and reports/ folders")
+        return v
+
     @model_validator(mode="after")
     def _benchmark_names_exist(self) -> Config:
         for name in self.benchmark.datasets:
@@ -307,6 +324,19 @@ class Config(Section):
         """Every `families.<f>.train` and `models.<name>.train` is checked at load, not when training starts."""
         for model in sorted({*self.models, *(m for f in self.families for m in members(f)[:1])}):
             self._merged_train(model)
+        return self
+
+    @model_validator(mode="after")
+    def _archs_validate(self) -> Config:
+        """Every model's effective arch is checked at load, by every command (pipeline/archs.py, no torch):
+        the models params give an arch, and every member of a family given one."""
+        given = {*(m for m, spec in self.models.items() if spec.arch)}
+        given |= {m for f, spec in self.families.items() if spec.arch for m in members(f)}
+        for model in sorted(given):
+            try:
+                resolve_arch(model, self.arch_for(model))
+            except TextbenchError as e:
+                raise ValueError(str(e)) from None
         return self
 
     def dataset(self, name: str) -> DatasetConfig:
@@ -346,7 +376,7 @@ class Config(Section):
         `models.<model>.arch`. `resolve_arch(model, ...)` lays them over the registry's arch (the
         architecture's identity) and the classes' defaults and validates them. A family arch key
         must fit every model of the family: one that does not is an error naming
-        `families.<family>.arch.<key>` (checked here, which imports torch)."""
+        `families.<family>.arch.<key>`. Both are checked when params load (`_archs_validate`)."""
         family = family_of(model)
         family_arch = self.families.get(family, _NO_SPEC).arch
         if family_arch:
@@ -362,8 +392,6 @@ class Config(Section):
 @functools.lru_cache(maxsize=64)
 def _check_family_arch(family: str, arch_json: str) -> None:
     """Each key of `families.<family>.arch` must be a valid arch kwarg of every member model."""
-    from pipeline.models.registry import resolve_arch  # lazy: the kwargs are the torch modules' signatures
-
     for key, value in json.loads(arch_json).items():
         for model in members(family):
             try:

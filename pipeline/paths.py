@@ -12,6 +12,10 @@
     reports/<ds>/.status/<model>/<seed>.json    the flow's record of each job (apart from the dirs the trainer swaps)
     reports/{metrics.json,cost.json,comparison.md,index.html}   scores apart from cost (timings, memory)
 
+Names from params (dataset keys, archive file names) and code (model names, seeds) become path
+components, so every builder below passes them through one check (`_under`): a name that is not
+plain (`plain_name_problem`) is refused, and no builder can hand out a path outside its base.
+
 The stages hand over through these, named alike in code and docs: the *prepared data*, the
 *tokenized data* (one per scheme), a *model dir* and its *report dir* (one per dataset × model × seed)
 and the flow's *job status*. Their JSON files are typed in pipeline/artifacts.py.
@@ -20,12 +24,34 @@ and the flow's *job status*. Their JSON files are typed in pipeline/artifacts.py
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from pipeline.errors import TextbenchError
 
 SPLITS = ("train", "dev", "test")
 SCHEMES = ("subword", "vocab")
+
+
+PLAIN_NAME = "letters, digits, '_', '-' and '.' only, and not '.' or '..'"
+_PLAIN = re.compile(r"[\w.-]+")
+
+
+def plain_name_problem(name: str) -> str | None:
+    """Why `name` cannot be one path component (a separator, `..`, NUL, empty, ...), or None if it can.
+    Config checks every params name with it at load; `_under` checks it again for every path handed out."""
+    if not _PLAIN.fullmatch(name) or name in (".", ".."):
+        return f"{name!r} is not a plain name ({PLAIN_NAME})"
+    return None
+
+
+def _under(base: Path, *names: str | int) -> Path:
+    """`base/<name>/...`, each name checked: the one way a builder turns names into a path, so a name
+    can never point above `base` (`../x`, `a/../../b`, an absolute path, a backslash or NUL)."""
+    for name in map(str, names):
+        if problem := plain_name_problem(name):
+            raise TextbenchError(f"refusing a path under {base}: {problem}")
+    return base.joinpath(*map(str, names))
 
 
 def root() -> Path:
@@ -60,21 +86,26 @@ def raw_dir() -> Path:
     return root() / "data" / "raw"
 
 
+def raw_file(dataset: str, filename: str) -> Path:
+    """data/raw/<ds>/<filename>: a dataset's downloaded archive, or the receipt of a local corpus."""
+    return _under(raw_dir(), dataset, filename)
+
+
 def prepared_dir(dataset: str) -> Path:
-    return root() / "data" / "prepared" / dataset
+    return _under(root() / "data" / "prepared", dataset)
 
 
 def tokenized_dir(dataset: str, scheme: str) -> Path:
-    return root() / "data" / "tokenized" / dataset / scheme
+    return _under(root() / "data" / "tokenized", dataset, scheme)
 
 
 def features_dir(dataset: str) -> Path:
     """Cached frozen-encoder token states (pipeline/train/features.py): one encoding per dataset."""
-    return root() / "data" / "features" / dataset
+    return _under(root() / "data" / "features", dataset)
 
 
 def model_dir(dataset: str, model: str) -> Path:
-    return root() / "models" / dataset / model
+    return _under(root() / "models", dataset, model)
 
 
 def state_dir() -> Path:
@@ -102,7 +133,7 @@ def partial_dir(model_dir: Path) -> Path:
 
 
 def report_dir(dataset: str, model: str) -> Path:
-    return root() / "reports" / dataset / model
+    return _under(root() / "reports", dataset, model)
 
 
 SEEDS = "seeds"  # models|reports/<ds>/<model>/seeds/<seed>/: the benchmark's extra seeds
@@ -111,13 +142,13 @@ SEEDS = "seeds"  # models|reports/<ds>/<model>/seeds/<seed>/: the benchmark's ex
 def seed_dir(run_dir: Path, seed: int) -> Path:
     """Where an extra seed of the model or report dir `run_dir` lives. A retrain of the first seed
     (`textbench train`, whose dirs are swapped in whole) carries `seeds/` over."""
-    return run_dir / SEEDS / str(seed)
+    return _under(run_dir / SEEDS, seed)
 
 
 def job_status(dataset: str, model: str, seed: int) -> Path:
     """The flow's status.json of one job. Only the flow writes it, and it lies apart from the model
     and report dirs, which the trainer replaces whole (a hand-run retrain keeps it)."""
-    return root() / "reports" / dataset / ".status" / model / f"{seed}.json"
+    return _under(root() / "reports", dataset, ".status", model, f"{seed}.json")
 
 
 def reports_root() -> Path:

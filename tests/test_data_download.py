@@ -47,6 +47,8 @@ class Server:
                 body = outer.payload[start:]
                 self.send_response(206 if start else 200)
                 self.send_header("Content-Length", str(len(body)))
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{len(outer.payload) - 1}/{len(outer.payload)}")
                 self.end_headers()
                 if outer.fail_next:
                     outer.fail_next -= 1

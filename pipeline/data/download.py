@@ -4,12 +4,14 @@ Sources are tried in order: the mirror (`TEXTBENCH_MIRROR` or the `mirror` param
 base URL, `<mirror>/<filename>`), then the canonical `url`. HTTP downloads stream into
 `<filename>.part`, resume it with a Range request, retry with exponential backoff, are checked
 against `sha256` when the params give one, and are renamed onto the final name only when complete
-and verified. A file that fails the check is kept as `<filename>.rejected` (never under the final
+(exactly the size the server declared; a 416 to a resume is no proof, the part starts over) and
+verified. A file that fails the check is kept as `<filename>.rejected` (never under the final
 name) so a user who trusts it can adopt it without fetching it again.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from pathlib import Path
@@ -30,7 +32,7 @@ TIMEOUT_S = 30.0
 
 def raw_path(name: str, ds: DatasetConfig) -> Path:
     """Where the archive of dataset `name` lives: data/raw/<name>/<filename>."""
-    return paths.raw_dir() / name / ds.filename
+    return paths.raw_file(name, ds.filename)
 
 
 def download(cfg: Config, name: str) -> Path:
@@ -51,7 +53,7 @@ def download(cfg: Config, name: str) -> Path:
     failures = []
     for source in _sources(cfg, ds):
         try:
-            _fetch(source, part)
+            _fetch(source, part, checksum=bool(ds.sha256))
         except _SourceFailed as e:
             failures.append(f"{source}: {e}")
             continue
@@ -80,7 +82,7 @@ def _record_local(name: str, ds: DatasetConfig) -> Path:
             raise TextbenchError(
                 f"datasets.{name}: local corpus {p} does not exist; fix datasets.{name}.path/files/class_files"
             )
-    receipt = paths.raw_dir() / name / "source.json"
+    receipt = paths.raw_file(name, "source.json")
     write_json(
         receipt,
         {
@@ -110,8 +112,9 @@ def _sources(cfg: Config, ds: DatasetConfig) -> list[str]:
     return out
 
 
-def _fetch(source: str, part: Path) -> None:
-    """Copy or download `source` completely into `part` (resuming what is already there)."""
+def _fetch(source: str, part: Path, checksum: bool) -> None:
+    """Copy or download `source` completely into `part` (resuming what is already there). With no
+    `checksum` to verify afterwards, a download must prove its size (see _http_once)."""
     if "://" not in source:
         if not Path(source).is_file():
             raise _SourceFailed("not in the mirror directory")
@@ -125,33 +128,59 @@ def _fetch(source: str, part: Path) -> None:
         if attempt:
             time.sleep(BACKOFF_S * 2 ** (attempt - 1))
         try:
-            if _http_once(source, part):
-                return
+            _http_once(source, part, checksum)
+            return
         except (requests.RequestException, OSError) as e:
             last = f"{e.__class__.__name__}: {str(e)[:160]}"
     raise _SourceFailed(f"gave up after {RETRIES + 1} attempts ({last})")
 
 
-def _http_once(url: str, part: Path) -> bool:
-    """One GET, resuming `part`; True when the file is complete, an exception when worth retrying."""
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+
+def _http_once(url: str, part: Path, checksum: bool) -> None:
+    """One GET, resuming `part`; returns only when `part` is whole, raises when worth retrying.
+    Whole means: exactly the size the server declared (Content-Length of a 200, the total of a 206's
+    Content-Range). A 416 proves nothing (a server may answer it to any resume), so the part is
+    discarded and the next attempt starts over; so is a 206 that resumes elsewhere than asked."""
     have = part.stat().st_size if part.is_file() else 0
-    headers = {"Range": f"bytes={have}-"} if have else {}
+    headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={have}-"} if have else {})}  # sizes are the file's
     with requests.get(url, headers=headers, stream=True, timeout=TIMEOUT_S) as r:
-        if r.status_code == 416 and have:  # nothing left to send: the part is already whole
-            return True
+        if r.status_code == 416 and have:
+            part.unlink()
+            raise requests.ConnectionError(f"HTTP 416 to a resume from byte {have}; starting over")
         if 400 <= r.status_code < 500:
             raise _SourceFailed(f"HTTP {r.status_code}")
         r.raise_for_status()
-        if r.status_code != 206:
-            have = 0  # server ignored the Range: start over
-        size = int(r.headers.get("Content-Length", 0)) + have or None
-        with open(part, "ab" if have else "wb") as f, _bar(size, have, url) as bar:
+        start, size = _extent(r, have, part)
+        if size is None and not checksum and "chunked" not in r.headers.get("Transfer-Encoding", ""):
+            raise _SourceFailed(
+                "the server declares no size (no Content-Length), so a cut transfer cannot be told from a "
+                "whole one; set the dataset's sha256 to accept it"
+            )
+        with open(part, "ab" if start else "wb") as f, _bar(size, start, url) as bar:
             for block in r.iter_content(CHUNK):
                 f.write(block)
                 bar.update(len(block))
-    if size is not None and part.stat().st_size < size:
-        raise requests.ConnectionError(f"connection closed at {part.stat().st_size} of {size} bytes")
-    return True
+    got = part.stat().st_size
+    if size is not None and got != size:
+        if got > size:
+            part.unlink()
+        raise requests.ConnectionError(f"got {got} of the {size} bytes the server declared")
+
+
+def _extent(r: requests.Response, have: int, part: Path) -> tuple[int, int | None]:
+    """(offset the body starts at, the whole file's declared size or None) of a GET's response."""
+    length = r.headers.get("Content-Length")
+    if r.status_code != 206:  # the server ignored the Range (or none was sent): start over
+        return 0, int(length) if length is not None else None
+    m = _CONTENT_RANGE.fullmatch(r.headers.get("Content-Range", "").strip())
+    if not m or int(m[1]) != have:
+        part.unlink()
+        raise requests.ConnectionError(
+            f"a 206 answer with Content-Range {r.headers.get('Content-Range')!r} to a resume from byte {have}"
+        )
+    return have, int(m[3]) if m[3] != "*" else None
 
 
 def _bar(total: int | None, initial: int, source: str) -> tqdm:

@@ -74,7 +74,15 @@ def explain(
 def integrated_gradients(
     predictor: Predictor, text: str, target: int, steps: int = 32, chunk: int = 16
 ) -> tuple[list[str], np.ndarray]:
-    """(model tokens, IG attribution per token) for class index `target`."""
+    """(model tokens, IG attribution per token) for class index `target`. Holds the predictor's lock
+    throughout: the hook below changes what the shared model computes, so no other forward may run meanwhile."""
+    with predictor.lock:
+        return _integrated_gradients(predictor, text, target, steps, chunk)
+
+
+def _integrated_gradients(
+    predictor: Predictor, text: str, target: int, steps: int, chunk: int
+) -> tuple[list[str], np.ndarray]:
     model = predictor.model.eval()
     device = next(model.parameters()).device
     ids = predictor.encode([text])[0]
@@ -106,10 +114,11 @@ def integrated_gradients(
 @torch.no_grad()
 def linear_scores(predictor: Predictor, text: str, target: int) -> tuple[list[str], np.ndarray]:
     """(model tokens, each token's exact share of the logit of class index `target`) of a linear baseline."""
-    model = predictor.model.eval()
     ids = predictor.encode([text])[0]
     input_ids, mask = (torch.from_numpy(a) for a in predictor.pad([ids]))
-    idx, weight = model.embedder.features(input_ids, mask)
+    with predictor.lock:  # a forward on the shared model, like every other
+        model = predictor.model.eval()
+        idx, weight = model.embedder.features(input_ids, mask)
     class_weight = model.head.linear.weight[target] / model.head.temperature
     per_ngram = (weight * torch.cat([class_weight, class_weight.new_zeros(1)])[idx]).view(-1, input_ids.size(1))
     scores = torch.zeros(input_ids.size(1), dtype=torch.float64)

@@ -82,7 +82,9 @@ class Predictor:
         self.model_dir = model_dir
         self.device = pick_device(device, None, "device") if variant in ("fp32", "bf16") else torch.device("cpu")
         self.min_len = ONNX_MIN_LEN if variant.startswith("onnx") else 1  # ONNX graphs were traced this wide
-        self.lock = threading.Lock()  # one forward at a time: concurrent CPU forwards only fight for cores
+        # every use of the shared model (predict's forwards, explain's hooked IG passes) holds this lock, so
+        # no request sees another's hook or mode; concurrent CPU forwards would only fight for cores anyway
+        self.lock = threading.Lock()
         self._run = self._make_runner()
 
     @classmethod

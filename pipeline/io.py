@@ -26,15 +26,30 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temp file path beside `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with _naming(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
-        yield tmp
-        tmp.chmod(0o644)  # mkstemp makes 0600; outputs are ordinary shared files
-        os.replace(tmp, path)
+        with _naming(path):
+            yield tmp
+            tmp.chmod(0o644)  # mkstemp makes 0600; outputs are ordinary shared files
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """An OSError naming no file (a full disk under pyarrow's or a file object's write) or only the temp
+    file beside `path` gets `path` itself, the output being written: the CLI's line for environment faults
+    names what the user asked for."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None or Path(e.filename).name.startswith(f".{path.name}."):
+            e.filename = str(path)
+        raise
 
 
 @contextlib.contextmanager
@@ -72,13 +87,15 @@ def atomic_dir(path: str | os.PathLike, keep: tuple[str, ...] = ()) -> Iterator[
     path.parent.mkdir(parents=True, exist_ok=True)
     old = path.with_name(f".{path.name}.old")
     _recover(path, old, keep)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    with _naming(path):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
-        yield tmp
-        tmp.chmod(0o755)  # mkdtemp makes 0700; outputs are ordinary shared directories
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
+        with _naming(path):
+            yield tmp
+            tmp.chmod(0o755)  # mkdtemp makes 0700; outputs are ordinary shared directories
+            if path.exists():
+                os.replace(path, old)
+            os.replace(tmp, path)
         _carry(old, path, keep)
         shutil.rmtree(old, ignore_errors=True)
     finally:

@@ -3,7 +3,8 @@
     GET  /            the page: paste text, pick a model, see probabilities and highlighted tokens
     GET  /healthz     liveness
     GET  /models      every trained model dir (<ds>/<model>) with labels and test metrics if present; a dir
-                      whose config.json is broken is listed with `error` (and answers /predict with it)
+                      that /predict cannot load (config.json broken, tokenizer/meta.json disagreeing with it)
+                      is listed with `error` (and answers /predict with it)
     POST /predict     {"model": "<ds>/<model>", "texts": [...]} or {"text": "..."} → labels + probabilities
                       (a multi-label model's predictions also list `labels`: every label >= its `threshold`)
     POST /explain     {"model": ..., "text": ..., "method": "ig"|"lime"} → token attributions
@@ -17,6 +18,7 @@ and stay cached (least recently used evicted beyond `cache_size`).
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipeline.artifacts import ModelConfig, RunMetrics
 from pipeline.errors import TextbenchError
 from pipeline.serve.explain import explain, highlight_html
-from pipeline.serve.predictor import Predictor, has_text
+from pipeline.serve.predictor import Predictor, has_text, tokenizer_meta
 
 PAGE = Path(__file__).with_name("page.html")
 
@@ -120,6 +122,7 @@ class Registry:
         }
         try:
             config = ModelConfig.of(d)
+            tokenizer_meta(d, config)
         except TextbenchError as e:
             return entry | {"error": str(e)}
         entry |= {"dataset": config.dataset, "model": config.model, "scheme": config.scheme, "labels": config.labels}
@@ -196,7 +199,7 @@ def create_app(models_root: str | Path = "models", limits: Limits = Limits(), va
         else:
             where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
             detail = f"{where}: {first.get('msg')}"
-        return JSONResponse({"detail": detail, "errors": jsonable_encoder(exc.errors())}, status_code=422)
+        return JSONResponse({"detail": detail, "errors": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
 
     @app.exception_handler(TextbenchError)
     async def _broken(_request: Request, exc: TextbenchError) -> JSONResponse:
@@ -242,6 +245,18 @@ def create_app(models_root: str | Path = "models", limits: Limits = Limits(), va
         return {"model": predictor.name, **e.as_dict(), "html": highlight_html(e.tokens, e.scores)}
 
     return app
+
+
+def _finite(obj):
+    """`obj` with every non-finite float (a client's `1e99999` or `NaN`, echoed as an error's input)
+    as a string: JSON has no such numbers, and failing to write the 422 would make it a 500."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def _texts(req: PredictRequest, limits: Limits) -> list[str]:

@@ -97,11 +97,7 @@ class Predictor:
 
         model_dir = Path(model_dir)
         model, config = load_trained(model_dir)
-        meta = TokenizedMeta.of(model_dir / "tokenizer")
-        if meta.labels != config.labels:
-            raise TextbenchError(
-                f"{model_dir}: tokenizer/meta.json labels differ from config.json's; {retrain(model_dir)}"
-            )
+        meta = tokenizer_meta(model_dir, config)
         encoder = load_encoder(model_dir / "tokenizer", meta)
         return cls(model, encoder, config, meta, variant, batch_size, device, model_dir)
 
@@ -188,6 +184,21 @@ class Predictor:
                 row["labels"] = self.above_threshold(p)
             out.append(row | {"probs": {label: float(v) for label, v in zip(self.labels, p)}})
         return out
+
+
+SHARED_KEYS = ("scheme", "labels", "label_mode", "vocab_size", "pad_id", "max_len")  # in config.json and meta.json
+
+
+def tokenizer_meta(model_dir: Path, config: ModelConfig) -> TokenizedMeta:
+    """A model dir's tokenizer/meta.json, checked against its config.json (the trainer copies these keys from
+    it): what `Predictor.load` relies on and `GET /models` reports, so a dir listed healthy also loads."""
+    meta = TokenizedMeta.of(model_dir / "tokenizer")
+    for key in SHARED_KEYS:
+        if getattr(meta, key) != getattr(config, key):
+            raise TextbenchError(
+                f"{model_dir}: tokenizer/meta.json {key} differs from config.json's; {retrain(model_dir)}"
+            )
+    return meta
 
 
 def onnx_unsupported(config: ModelConfig) -> str:

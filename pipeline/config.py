@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from pipeline.errors import TextbenchError
 from pipeline.families import FAMILIES, SCHEMES, TRAIN_KEYS, describe_families, family_of, known_models, members
+from pipeline.io import decode_utf8
 
 
 class Section(BaseModel):
@@ -413,14 +414,7 @@ class _Refused(Exception):
 def read_yaml(path: Path, loader: type[ParamsLoader] = ParamsLoader) -> dict[str, Any]:
     """A params-style YAML file as a mapping (empty file: {}): UTF-8, no duplicate keys, no aliases;
     anything else is one TextbenchError naming the file and the line or byte."""
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise TextbenchError(
-            f"{path}: not UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}, line {line}); save it as UTF-8"
-        ) from None
+    text = decode_utf8(path.read_bytes(), str(path))
     try:
         raw = yaml.load(text, Loader=loader)
     except _Refused as e:

@@ -161,7 +161,8 @@ TABLE_FORMATS = {
 
 
 def json_objects(path: str | os.PathLike, lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    """The JSON object of each non-blank line (JSONL), or an error naming the file and line."""
+    """The JSON object of each non-blank line (JSONL), or an error naming the file and line (a `\\udXXX`
+    escape of a lone surrogate included: see `check_text`)."""
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -171,4 +172,33 @@ def json_objects(path: str | os.PathLike, lines: Iterable[str]) -> Iterator[dict
             raise TextbenchError(f"{path}: line {n}: not JSON ({e.msg} at column {e.colno})") from None
         if not isinstance(row, dict):
             raise TextbenchError(f"{path}: line {n}: not a JSON object ({json.dumps(row)[:40]})")
+        if "\\u" in line:  # only an escape can smuggle a surrogate into a line decoded strictly
+            for key, value in row.items():
+                if isinstance(value, str):
+                    check_text(value, f"{path}: line {n}: '{key}'")
         yield row
+
+
+# --- bytes in, text out: the one policy for user text (files, stdin, request bodies) -------------------
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def decode_utf8(data: bytes, where: str, line: int | None = None) -> str:
+    """`data` as UTF-8, strictly (no surrogate escapes: nothing undecodable reaches Arrow, JSON or a
+    tokenizer), or one TextbenchError naming `where`, the byte, its offset and line."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        lines = data.count(b"\n", 0, e.start) + 1
+        at = f"at offset {e.start}, line {lines}" if line is None else f"at position {e.start} of line {line}"
+        raise TextbenchError(
+            f"{where}: not UTF-8 (byte 0x{data[e.start]:02x} {at}); convert it to UTF-8, e.g. `iconv -f latin1 -t utf-8`"
+        ) from None
+
+
+def check_text(text: str, where: str) -> str:
+    """`text` unless it holds a lone surrogate (a JSON `\\ud800` escape, or bytes smuggled in by Python's
+    surrogateescape): that is no text any writer or tokenizer accepts, so it is one TextbenchError."""
+    if not text.isascii() and (m := _SURROGATE.search(text)):
+        raise TextbenchError(f"{where}: not text (a lone surrogate U+{ord(m.group()):04X} at character {m.start()})")
+    return text

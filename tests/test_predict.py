@@ -147,7 +147,7 @@ def test_cli_writes_the_output_file(tmp_path: Path) -> None:
         ("column", "no column 'text'"),
         ("json", "in.jsonl: line 2: not JSON"),
         ("k", "--top-k must be at least 1"),
-        ("utf8", "cannot read as csv"),
+        ("utf8", r"in.csv: not UTF-8 \(byte 0xff at position 3 of line 3\)"),
         ("parquet", "in.parquet: not a Parquet file"),
     ],
 )

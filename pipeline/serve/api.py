@@ -23,16 +23,17 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from pipeline.artifacts import ModelConfig, RunMetrics
 from pipeline.errors import TextbenchError
+from pipeline.io import check_text
 from pipeline.serve.explain import explain, highlight_html
 from pipeline.serve.predictor import Predictor, has_text, tokenizer_meta
 
@@ -47,22 +48,33 @@ class Limits:
     max_lime_samples: int = 1000
 
 
+def _text(value: str) -> str:
+    """pipeline.io's text rule for request strings: a JSON `\\ud800` escape decodes to no text."""
+    try:
+        return check_text(value, "value")
+    except TextbenchError as e:
+        raise ValueError(str(e)) from None
+
+
+Text = Annotated[str, AfterValidator(_text)]
+
+
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    model: str | None = Field(None, description="'<dataset>/<model>'; may be omitted when only one model is served")
-    texts: list[str] | None = Field(None, description="a batch of texts")
-    text: str | None = Field(None, description="a single text (instead of `texts`)")
+    model: Text | None = Field(None, description="'<dataset>/<model>'; may be omitted when only one model is served")
+    texts: list[Text] | None = Field(None, description="a batch of texts")
+    text: Text | None = Field(None, description="a single text (instead of `texts`)")
 
 
 class ExplainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    model: str | None = Field(None, description="'<dataset>/<model>'")
-    text: str = Field(description="the text to explain")
+    model: Text | None = Field(None, description="'<dataset>/<model>'")
+    text: Text = Field(description="the text to explain")
     method: Literal["ig", "lime"] = Field(
         "ig",
         description="integrated gradients (fast; linear baselines: exact shares, method `linear`) or LIME (model-agnostic)",
     )
-    target: str | None = Field(None, description="class to explain; default: the predicted one")
+    target: Text | None = Field(None, description="class to explain; default: the predicted one")
     num_samples: int = Field(300, ge=10, description="LIME perturbations")
 
 
@@ -199,7 +211,7 @@ def create_app(models_root: str | Path = "models", limits: Limits = Limits(), va
         else:
             where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
             detail = f"{where}: {first.get('msg')}"
-        return JSONResponse({"detail": detail, "errors": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+        return JSONResponse(_writable({"detail": detail, "errors": jsonable_encoder(exc.errors())}), status_code=422)
 
     @app.exception_handler(TextbenchError)
     async def _broken(_request: Request, exc: TextbenchError) -> JSONResponse:
@@ -247,15 +259,18 @@ def create_app(models_root: str | Path = "models", limits: Limits = Limits(), va
     return app
 
 
-def _finite(obj):
-    """`obj` with every non-finite float (a client's `1e99999` or `NaN`, echoed as an error's input)
-    as a string: JSON has no such numbers, and failing to write the 422 would make it a 500."""
+def _writable(obj):
+    """`obj` with what a client sent that JSON cannot write back (echoed as an error's input) made
+    text: non-finite floats (`1e99999`, `NaN`) as their names, lone surrogates as `\\udXXX` escapes;
+    failing to write the 422 would make it a 500."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return str(obj)
+    if isinstance(obj, str):
+        return obj.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {_writable(k): _writable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
+        return [_writable(v) for v in obj]
     return obj
 
 

@@ -35,7 +35,7 @@ from pipeline.artifacts import ModelConfig, RunMetrics
 from pipeline.errors import TextbenchError
 from pipeline.io import check_text
 from pipeline.serve.explain import explain, highlight_html
-from pipeline.serve.predictor import Predictor, has_text, tokenizer_meta
+from pipeline.serve.predictor import NOTHING, Predictor, tokenizer_meta
 
 PAGE = Path(__file__).with_name("page.html")
 
@@ -237,6 +237,7 @@ def create_app(models_root: str | Path = "models", limits: Limits = Limits(), va
     def predict(req: PredictRequest) -> dict:
         texts = _texts(req, limits)
         predictor = registry.get(req.model)
+        _classifiable(predictor, texts, "texts" if req.texts is not None else "text")
         return {
             "model": predictor.name,
             "labels": predictor.labels,
@@ -251,6 +252,7 @@ def create_app(models_root: str | Path = "models", limits: Limits = Limits(), va
         if req.num_samples > limits.max_lime_samples:
             raise HTTPException(422, f"num_samples: at most {limits.max_lime_samples}")
         predictor = registry.get(req.model)
+        _classifiable(predictor, [req.text], "text")
         if req.target is not None and req.target not in predictor.labels:
             raise HTTPException(422, f"target: unknown class '{req.target}'; classes: {predictor.labels}")
         e = explain(predictor, req.text, method=req.method, target=req.target, num_samples=req.num_samples)
@@ -287,8 +289,14 @@ def _texts(req: PredictRequest, limits: Limits) -> list[str]:
     return texts
 
 
+def _classifiable(predictor: Predictor, texts: list[str], name: str) -> None:
+    """422 for the first text with nothing to classify (the one rule: `EncodedBatch.classifiable`)."""
+    known = predictor.encode_known(texts)[1].tolist()
+    if False in known:
+        where = f"{name}[{known.index(False)}]" if name == "texts" else name
+        raise HTTPException(422, f"{where}: empty text, nothing to classify: {NOTHING}")
+
+
 def _check_text(text: str, limits: Limits, where: str) -> None:
-    if not has_text(text):
-        raise HTTPException(422, f"{where}: empty text")
     if len(text) > limits.max_chars:
         raise HTTPException(413, f"{where}: {len(text)} characters, at most {limits.max_chars}")

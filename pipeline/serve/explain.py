@@ -25,7 +25,7 @@ import torch
 from pipeline.errors import TextbenchError
 from pipeline.extras import require
 from pipeline.families import family_of
-from pipeline.serve.predictor import Predictor, has_text
+from pipeline.serve.predictor import NOTHING, Predictor
 
 METHODS = ("ig", "lime")
 SPECIAL = {"[CLS]", "[SEP]", "[PAD]", "<pad>", "<s>", "</s>", "<cls>", "<sep>"}
@@ -55,9 +55,10 @@ def explain(
     """Attribute the prediction for `text` (or for class `target`) to its tokens."""
     if method not in METHODS:
         raise TextbenchError(f"unknown explanation method '{method}': use one of {list(METHODS)}")
-    if not has_text(text):
-        raise TextbenchError("nothing to explain: the text is empty or only whitespace")
-    probs = predictor.predict_proba([text])[0]
+    ids, known = predictor.encode_known([text])
+    if not known[0]:
+        raise TextbenchError(f"nothing to explain: {NOTHING}")
+    probs = predictor.proba_from_ids(ids)[0]
     if target is not None and target not in predictor.labels:
         raise TextbenchError(f"unknown class '{target}': the model's classes are {predictor.labels}")
     t = predictor.labels.index(target) if target is not None else int(probs.argmax())
@@ -135,8 +136,6 @@ def lime_scores(
     require("lime")
     from lime.lime_text import LimeTextExplainer
 
-    if not text.strip():
-        return [], np.zeros(0)
     explainer = LimeTextExplainer(
         class_names=predictor.labels, random_state=seed, char_level=predictor.language == "zh"
     )

@@ -141,6 +141,12 @@ class Predictor:
         """Token ids exactly as the training data was tokenized."""
         return self.encoder.encode(list(texts))
 
+    def encode_known(self, texts: list[str | None]) -> tuple[list[list[int]], np.ndarray]:
+        """Token ids, and per text whether it has anything to classify (`EncodedBatch.classifiable`: a
+        token the model knows; a missing text has none)."""
+        batch = self.encoder.encode_batch([t or "" for t in texts])
+        return batch.ids, np.array(batch.classifiable, dtype=bool)
+
     def pad(self, ids: list[list[int]], min_len: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """(input_ids, attention_mask) int64 [B, T], padded exactly as training batches are
         (pipeline.train.data.collate: an empty document keeps one real position), at least `min_len` wide."""
@@ -165,9 +171,13 @@ class Predictor:
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Class probabilities [N, C] (softmax of the logits; multi-label: per-label sigmoid), rows in input order."""
-        if not len(texts):
+        return self.proba_from_ids(self.encode(texts) if len(texts) else [])
+
+    def proba_from_ids(self, ids: list[list[int]]) -> np.ndarray:
+        """`predict_proba` of already encoded texts."""
+        if not ids:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        logits = self.logits_from_ids(self.encode(texts))
+        logits = self.logits_from_ids(ids)
         return sigmoid(logits) if self.multi else softmax(logits)
 
     def above_threshold(self, p: np.ndarray) -> list[str]:
@@ -186,6 +196,7 @@ class Predictor:
         return out
 
 
+NOTHING = "the text has no token the model knows (only whitespace, control or format characters, or [UNK])"
 SHARED_KEYS = ("scheme", "labels", "label_mode", "vocab_size", "pad_id", "max_len")  # in config.json and meta.json
 
 
@@ -209,12 +220,6 @@ def onnx_unsupported(config: ModelConfig) -> str:
             "lookup); use the torch variants fp32, int8 or bf16"
         )
     return ""
-
-
-def has_text(text: str | None) -> bool:
-    """Whether `text` can be classified: missing, empty and whitespace-only texts cannot (prepare drops
-    them, so no model learnt a label for them). `predict` leaves them unlabelled, the API answers 422."""
-    return bool(text and text.strip())
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:

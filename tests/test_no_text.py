@@ -78,3 +78,15 @@ def test_prepare_drops_and_counts_documents_without_content(project):
     prepare(make_config(project, path="corpus.parquet"), "mine")
     c = card(project)
     assert c["empty_docs_dropped"] == len(NO_PIECES) and sum(c["totals"].values()) == 40
+
+
+def test_error_analysis_shows_an_only_unk_mistake_unhighlighted(tmp_path):
+    """The trainer scores every test document; the report's error analysis must not stop on one that
+    explain refuses (the rule came after training): it shows that text without attributions."""
+    from pipeline.serve.explain import error_analysis
+    from serve_models import model_dir
+
+    rows = {"id": ["a", "b"], "text": ["zyxwv qqqq", "the goal"], "label": ["finance"] * 2, "pred": ["sports"] * 2}
+    pq.write_table(pa.table(rows | {"confidence": [0.9, 0.8]}), tmp_path / "predictions.parquet")
+    out = error_analysis(model_dir("textcnn"), tmp_path / "predictions.parquet", predictor=predictor("textcnn"))
+    assert [r["html"] for r in out][0] == "zyxwv qqqq" and '<span class="tok"' in out[1]["html"]

@@ -191,7 +191,12 @@ def error_analysis(
             raise TextbenchError(f"{Path(*Path(model_dir).parts[-3:])}: no trained model (config.json missing)")
         predictor = Predictor.load(model_dir)
     out = []
-    for row in wrong:
-        e = explain(predictor, row["text"], method=method, target=row["pred"])
-        out.append({**row, "confidence": float(row["confidence"]), "html": highlight_html(e.tokens, e.scores)})
+    _, known = predictor.encode_known([row["text"] for row in wrong])
+    for row, ok in zip(wrong, known):
+        if ok:
+            e = explain(predictor, row["text"], method=method, target=row["pred"])
+            shown = highlight_html(e.tokens, e.scores)
+        else:  # only [UNK] for this model: nothing to attribute (explain refuses it), the text as it is
+            shown = html.escape(row["text"])
+        out.append({**row, "confidence": float(row["confidence"]), "html": shown})
     return out

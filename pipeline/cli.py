@@ -6,6 +6,8 @@ Every failure the user can fix arrives as a TextbenchError and is printed as one
 
 from __future__ import annotations
 
+import errno
+import shutil
 import signal
 import sys
 from enum import Enum
@@ -45,6 +47,11 @@ def main() -> None:
     except TextbenchError as e:
         tqdm.write(f"error: {e}", file=sys.stderr)  # on a line of its own, also below a progress bar
         sys.exit(2)
+    except OSError as e:
+        if (message := environment_fault(e)) is None:
+            raise
+        tqdm.write(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
     except Interrupted as e:
         print(
             f"stopped by {e.signame}: outputs of the unfinished stage were not written; rerun to resume",
@@ -55,6 +62,29 @@ def main() -> None:
 
 def _interrupt(signum: int, _frame: Any) -> None:
     raise Interrupted(signum)
+
+
+ENV_FAULTS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+}
+
+
+def environment_fault(e: OSError) -> str | None:
+    """The one line for a fault of the machine rather than of textbench (full disk, read-only or forbidden
+    directory), naming the path and, for a full disk, the space left; None for any other OSError. The
+    stages write through pipeline.io's atomic_path/atomic_dir, so earlier outputs are still intact."""
+    if e.errno not in ENV_FAULTS:
+        return None
+    path = Path(e.filename) if e.filename is not None else Path.cwd()
+    what = ENV_FAULTS[e.errno]
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = next(p for p in (path, *path.absolute().parents) if p.exists())
+        what += f" ({shutil.disk_usage(where).free / 2**20:,.0f} MiB free)"
+    return f"{path}: {what}; nothing was written there (earlier outputs are unchanged)"
 
 
 # --- stage commands (each a thin call into pipeline.<module>) ---------------------------------

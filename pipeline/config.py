@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -20,6 +21,7 @@ from pipeline import paths
 from pipeline.archs import resolve_arch
 from pipeline.errors import TextbenchError
 from pipeline.families import FAMILIES, SCHEMES, TRAIN_KEYS, describe_families, family_of, known_models, members
+from pipeline.io import decode_utf8
 
 
 class Section(BaseModel):
@@ -428,11 +430,49 @@ def load_config(path: str | os.PathLike = "params.yaml") -> Config:
     path = Path(path)
     if not path.is_file():
         raise TextbenchError(f"{path}: not found; run from the project root or pass --params PATH")
+    return config_from_dict(read_yaml(path), source=str(path))
+
+
+class ParamsLoader(yaml.SafeLoader):
+    """safe_load for files users edit: a key given twice in one mapping is an error (YAML keeps the last
+    silently), and aliases are refused (`*name` copies a node: nested aliases grow a tiny file into gigabytes)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise _Refused(f"line {mark.line + 1}: YAML aliases (*name) are not allowed; write the values out")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, Hashable) and key in seen:
+                raise _Refused(f"duplicate key '{key}' (line {seen[key]} and line {line}); keep one of them")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+class _Refused(Exception):
+    """A rule of ParamsLoader broken (the reader adds the file's name)."""
+
+
+def read_yaml(path: Path, loader: type[ParamsLoader] = ParamsLoader) -> dict[str, Any]:
+    """A params-style YAML file as a mapping (empty file: {}): UTF-8, no duplicate keys, no aliases;
+    anything else is one TextbenchError naming the file and the line or byte."""
+    text = decode_utf8(path.read_bytes(), str(path))
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.load(text, Loader=loader)
+    except _Refused as e:
+        raise TextbenchError(f"{path}: {e}") from None
     except yaml.YAMLError as e:
         raise TextbenchError(f"{path}: not valid YAML ({e.__class__.__name__}: {str(e).splitlines()[0]})") from None
-    return config_from_dict(raw, source=str(path))
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise TextbenchError(f"{path}: the top level must be a mapping of params keys, not a {type(raw).__name__}")
+    return raw
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "params.yaml") -> Config:

@@ -26,15 +26,30 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temp file path beside `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with _naming(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
-        yield tmp
-        tmp.chmod(0o644)  # mkstemp makes 0600; outputs are ordinary shared files
-        os.replace(tmp, path)
+        with _naming(path):
+            yield tmp
+            tmp.chmod(0o644)  # mkstemp makes 0600; outputs are ordinary shared files
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """An OSError naming no file (a full disk under pyarrow's or a file object's write) or only the temp
+    file beside `path` gets `path` itself, the output being written: the CLI's line for environment faults
+    names what the user asked for."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None or Path(e.filename).name.startswith(f".{path.name}."):
+            e.filename = str(path)
+        raise
 
 
 @contextlib.contextmanager
@@ -72,13 +87,15 @@ def atomic_dir(path: str | os.PathLike, keep: tuple[str, ...] = ()) -> Iterator[
     path.parent.mkdir(parents=True, exist_ok=True)
     old = path.with_name(f".{path.name}.old")
     _recover(path, old, keep)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    with _naming(path):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
-        yield tmp
-        tmp.chmod(0o755)  # mkdtemp makes 0700; outputs are ordinary shared directories
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
+        with _naming(path):
+            yield tmp
+            tmp.chmod(0o755)  # mkdtemp makes 0700; outputs are ordinary shared directories
+            if path.exists():
+                os.replace(path, old)
+            os.replace(tmp, path)
         _carry(old, path, keep)
         shutil.rmtree(old, ignore_errors=True)
     finally:
@@ -144,7 +161,8 @@ TABLE_FORMATS = {
 
 
 def json_objects(path: str | os.PathLike, lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    """The JSON object of each non-blank line (JSONL), or an error naming the file and line."""
+    """The JSON object of each non-blank line (JSONL), or an error naming the file and line (a `\\udXXX`
+    escape of a lone surrogate included: see `check_text`)."""
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -154,4 +172,33 @@ def json_objects(path: str | os.PathLike, lines: Iterable[str]) -> Iterator[dict
             raise TextbenchError(f"{path}: line {n}: not JSON ({e.msg} at column {e.colno})") from None
         if not isinstance(row, dict):
             raise TextbenchError(f"{path}: line {n}: not a JSON object ({json.dumps(row)[:40]})")
+        if "\\u" in line:  # only an escape can smuggle a surrogate into a line decoded strictly
+            for key, value in row.items():
+                if isinstance(value, str):
+                    check_text(value, f"{path}: line {n}: '{key}'")
         yield row
+
+
+# --- bytes in, text out: the one policy for user text (files, stdin, request bodies) -------------------
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def decode_utf8(data: bytes, where: str, line: int | None = None) -> str:
+    """`data` as UTF-8, strictly (no surrogate escapes: nothing undecodable reaches Arrow, JSON or a
+    tokenizer), or one TextbenchError naming `where`, the byte, its offset and line."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        lines = data.count(b"\n", 0, e.start) + 1
+        at = f"at offset {e.start}, line {lines}" if line is None else f"at position {e.start} of line {line}"
+        raise TextbenchError(
+            f"{where}: not UTF-8 (byte 0x{data[e.start]:02x} {at}); convert it to UTF-8, e.g. `iconv -f latin1 -t utf-8`"
+        ) from None
+
+
+def check_text(text: str, where: str) -> str:
+    """`text` unless it holds a lone surrogate (a JSON `\\ud800` escape, or bytes smuggled in by Python's
+    surrogateescape): that is no text any writer or tokenizer accepts, so it is one TextbenchError."""
+    if not text.isascii() and (m := _SURROGATE.search(text)):
+        raise TextbenchError(f"{where}: not text (a lone surrogate U+{ord(m.group()):04X} at character {m.start()})")
+    return text

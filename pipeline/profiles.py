@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.config import Config, config_from_dict
+from pipeline.config import Config, ParamsLoader, config_from_dict, read_yaml
 from pipeline.errors import TextbenchError
 from pipeline.io import atomic_path
 
@@ -56,8 +56,8 @@ class Replace(dict):
     """A profile mapping tagged `!replace`: it is not merged into the default, it replaces it."""
 
 
-class _Loader(yaml.SafeLoader):
-    """safe_load plus the `!replace` tag."""
+class _Loader(ParamsLoader):
+    """The params files' loader (UTF-8, no duplicate keys, no aliases) plus the `!replace` tag."""
 
 
 _Loader.add_constructor("!replace", lambda loader, node: Replace(loader.construct_mapping(node, deep=True)))
@@ -65,14 +65,9 @@ _Loader.add_constructor("!replace", lambda loader, node: Replace(loader.construc
 
 def _yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}
+        return read_yaml(path, _Loader)
     except FileNotFoundError:
         raise TextbenchError(f"{path}: not found") from None
-    except yaml.YAMLError as e:
-        raise TextbenchError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise TextbenchError(f"{path}: expected a mapping of params keys")
-    return data
 
 
 def default_source(params: Path) -> Path:

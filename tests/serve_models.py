@@ -42,6 +42,15 @@ TRAIN = {
         "warmup_ratio": 0.0,
     },
 }
+# more families for the tests that must cover each (tests/test_serve_concurrency.py): `models:` entries
+EXTRA = {
+    "lstm": {"train": {"precision": "fp32", "epochs": 2, "batch_size": 16, "lr": 0.003, "eval_every": 10}},
+    "tfidf_svm": {},
+    "bert_cnn": {
+        "arch": {"freeze_encoder": True},
+        "train": {"precision": "fp32", "epochs": 1, "max_steps": 10, "batch_size": 16, "eval_every": 5},
+    },
+}
 
 
 def document(rng: random.Random, label: str) -> str:
@@ -72,8 +81,9 @@ def write_corpus(root: Path) -> None:
 
 
 @functools.cache
-def trained_root() -> Path:
-    """A project root holding data/, models/reuters/{textcnn,bert} and reports/ (built once)."""
+def trained_root(extra: tuple[str, ...] = ()) -> Path:
+    """A project root holding data/, models/reuters/{textcnn,bert} (plus the `extra` models of EXTRA) and
+    reports/ (built once per `extra`)."""
     from pipeline.config import load_config
     from pipeline.tokenize.stage import tokenize_dataset
     from pipeline.train.stage import train
@@ -85,8 +95,8 @@ def trained_root() -> Path:
     # the fixture's own models: fine-tuned bert, fixed epochs/steps (no plateau stop); one thread, as
     # 2 threads on a loaded 2-core box run ~15x slower
     params["train"] |= {"patience": 0, "time_budget_s": 0, "threads": 1}
-    params["models"] = {name: {"train": settings} for name, settings in TRAIN.items()}
-    params["benchmark"] = {"datasets": ["reuters"], "models": list(TRAIN), "seeds": [params["seed"]]}
+    params["models"] = {name: {"train": settings} for name, settings in TRAIN.items()} | {n: EXTRA[n] for n in extra}
+    params["benchmark"] = {"datasets": ["reuters"], "models": [*TRAIN, *extra], "seeds": [params["seed"]]}
     write_params(root, params)
     write_corpus(root)
     old = os.environ.get("TEXTBENCH_ROOT")
@@ -94,7 +104,7 @@ def trained_root() -> Path:
     try:
         cfg = load_config(root / "params.yaml")
         tokenize_dataset(cfg, "reuters", ("vocab", "subword"))
-        for model in TRAIN:
+        for model in [*TRAIN, *extra]:
             train(cfg, "reuters", model)
     finally:
         if old is None:

@@ -87,7 +87,7 @@ def test_every_row_round_trips_in_order(textcnn: Predictor, tmp_path: Path, suff
     assert got["id"].tolist() == df["id"].tolist() and got["body"].fillna("").tolist() == TEXTS
     assert (got["input_label"] == "gold").all()
     probs = textcnn.predict_proba(TEXTS)
-    has = np.array([bool(t.strip()) for t in TEXTS])  # "" rows get no label (has_text)
+    has = np.array([bool(t.strip()) for t in TEXTS])  # "" rows get no label (EncodedBatch.classifiable)
     expected = [textcnn.labels[i] if h else None for i, h in zip(probs.argmax(1), has)]
     assert [x if isinstance(x, str) and x else None for x in got["label"]] == expected  # csv: "", jsonl: NaN
     known = got[has]
@@ -147,7 +147,7 @@ def test_cli_writes_the_output_file(tmp_path: Path) -> None:
         ("column", "no column 'text'"),
         ("json", "in.jsonl: line 2: not JSON"),
         ("k", "--top-k must be at least 1"),
-        ("utf8", "cannot read as csv"),
+        ("utf8", r"in.csv: not UTF-8 \(byte 0xff at position 3 of line 3\)"),
         ("parquet", "in.parquet: not a Parquet file"),
     ],
 )
@@ -189,7 +189,7 @@ def test_batch_size_below_one_is_refused(tmp_path: Path, size: str) -> None:
 
 
 def test_rows_without_text_get_no_label_as_the_api_refuses_them(textcnn: Predictor, tmp_path: Path) -> None:
-    """One rule (has_text) for both: before, predict gave blank rows a confident label while serve said 422."""
+    """One rule (EncodedBatch.classifiable) for both: before, predict gave blank rows a confident label while serve said 422."""
     texts = ["goal", "", "   ", "\t\n", None, "stock"]
     pq.write_table(pa.table({"text": pa.array(texts, pa.string())}), tmp_path / "in.parquet")
     out, _ = predict_file(textcnn, str(tmp_path / "in.parquet"), str(tmp_path / "out.jsonl"))

@@ -40,6 +40,7 @@ from pipeline.data.corpus import Corpus, Doc
 from pipeline.data.download import raw_path
 from pipeline.errors import TextbenchError
 from pipeline.io import atomic_dir, fingerprint, sha256_file, write_json
+from pipeline.tokenize.encoder import has_content
 
 SPLITS = paths.SPLITS
 PRIORITY = ("test", "dev", "train")
@@ -81,7 +82,8 @@ def prepare(cfg: Config, name: str) -> Path:
         "source": sources,
         "params": params,
         "rules": {
-            "text": "whitespace collapsed to single spaces; empty texts dropped",
+            "text": "whitespace collapsed to single spaces; texts without content (whitespace, control, format "
+            "chars) dropped",
             "dedup": "duplicate texts (equal after NFKC and whitespace normalisation) kept only in the highest "
             "of test > dev > train",
             "min_docs_per_class": "counted over all splits after de-duplication",
@@ -126,11 +128,12 @@ def check_unique_ids(name: str, docs: list[Doc]) -> None:
 
 
 def normalise(docs: list[Doc]) -> tuple[list[Doc], int]:
-    """Collapse whitespace; drop (and count) documents left without text."""
+    """Collapse whitespace; drop (and count) documents left without text (`has_content`: nothing but
+    whitespace, control or format characters, which no tokenizer makes a token of)."""
     kept = []
     for d in docs:
         d.text = " ".join(d.text.split())
-        if d.text:
+        if has_content(d.text):
             kept.append(d)
     return kept, len(docs) - len(kept)
 

@@ -3,7 +3,8 @@
     GET  /            the page: paste text, pick a model, see probabilities and highlighted tokens
     GET  /healthz     liveness
     GET  /models      every trained model dir (<ds>/<model>) with labels and test metrics if present; a dir
-                      whose config.json is broken is listed with `error` (and answers /predict with it)
+                      that /predict cannot load (config.json broken, tokenizer/meta.json disagreeing with it)
+                      is listed with `error` (and answers /predict with it)
     POST /predict     {"model": "<ds>/<model>", "texts": [...]} or {"text": "..."} → labels + probabilities
                       (a multi-label model's predictions also list `labels`: every label >= its `threshold`)
     POST /explain     {"model": ..., "text": ..., "method": "ig"|"lime"} → token attributions
@@ -17,22 +18,24 @@ and stay cached (least recently used evicted beyond `cache_size`).
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from pipeline.artifacts import ModelConfig, RunMetrics
 from pipeline.errors import TextbenchError
+from pipeline.io import check_text
 from pipeline.serve.explain import explain, highlight_html
-from pipeline.serve.predictor import Predictor, has_text
+from pipeline.serve.predictor import NOTHING, Predictor, tokenizer_meta
 
 PAGE = Path(__file__).with_name("page.html")
 
@@ -45,22 +48,33 @@ class Limits:
     max_lime_samples: int = 1000
 
 
+def _text(value: str) -> str:
+    """pipeline.io's text rule for request strings: a JSON `\\ud800` escape decodes to no text."""
+    try:
+        return check_text(value, "value")
+    except TextbenchError as e:
+        raise ValueError(str(e)) from None
+
+
+Text = Annotated[str, AfterValidator(_text)]
+
+
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    model: str | None = Field(None, description="'<dataset>/<model>'; may be omitted when only one model is served")
-    texts: list[str] | None = Field(None, description="a batch of texts")
-    text: str | None = Field(None, description="a single text (instead of `texts`)")
+    model: Text | None = Field(None, description="'<dataset>/<model>'; may be omitted when only one model is served")
+    texts: list[Text] | None = Field(None, description="a batch of texts")
+    text: Text | None = Field(None, description="a single text (instead of `texts`)")
 
 
 class ExplainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    model: str | None = Field(None, description="'<dataset>/<model>'")
-    text: str = Field(description="the text to explain")
+    model: Text | None = Field(None, description="'<dataset>/<model>'")
+    text: Text = Field(description="the text to explain")
     method: Literal["ig", "lime"] = Field(
         "ig",
         description="integrated gradients (fast; linear baselines: exact shares, method `linear`) or LIME (model-agnostic)",
     )
-    target: str | None = Field(None, description="class to explain; default: the predicted one")
+    target: Text | None = Field(None, description="class to explain; default: the predicted one")
     num_samples: int = Field(300, ge=10, description="LIME perturbations")
 
 
@@ -120,6 +134,7 @@ class Registry:
         }
         try:
             config = ModelConfig.of(d)
+            tokenizer_meta(d, config)
         except TextbenchError as e:
             return entry | {"error": str(e)}
         entry |= {"dataset": config.dataset, "model": config.model, "scheme": config.scheme, "labels": config.labels}
@@ -196,7 +211,7 @@ def create_app(models_root: str | Path = "models", limits: Limits = Limits(), va
         else:
             where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
             detail = f"{where}: {first.get('msg')}"
-        return JSONResponse({"detail": detail, "errors": jsonable_encoder(exc.errors())}, status_code=422)
+        return JSONResponse(_writable({"detail": detail, "errors": jsonable_encoder(exc.errors())}), status_code=422)
 
     @app.exception_handler(TextbenchError)
     async def _broken(_request: Request, exc: TextbenchError) -> JSONResponse:
@@ -222,6 +237,7 @@ def create_app(models_root: str | Path = "models", limits: Limits = Limits(), va
     def predict(req: PredictRequest) -> dict:
         texts = _texts(req, limits)
         predictor = registry.get(req.model)
+        _classifiable(predictor, texts, "texts" if req.texts is not None else "text")
         return {
             "model": predictor.name,
             "labels": predictor.labels,
@@ -236,12 +252,28 @@ def create_app(models_root: str | Path = "models", limits: Limits = Limits(), va
         if req.num_samples > limits.max_lime_samples:
             raise HTTPException(422, f"num_samples: at most {limits.max_lime_samples}")
         predictor = registry.get(req.model)
+        _classifiable(predictor, [req.text], "text")
         if req.target is not None and req.target not in predictor.labels:
             raise HTTPException(422, f"target: unknown class '{req.target}'; classes: {predictor.labels}")
         e = explain(predictor, req.text, method=req.method, target=req.target, num_samples=req.num_samples)
         return {"model": predictor.name, **e.as_dict(), "html": highlight_html(e.tokens, e.scores)}
 
     return app
+
+
+def _writable(obj):
+    """`obj` with what a client sent that JSON cannot write back (echoed as an error's input) made
+    text: non-finite floats (`1e99999`, `NaN`) as their names, lone surrogates as `\\udXXX` escapes;
+    failing to write the 422 would make it a 500."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, str):
+        return obj.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(obj, dict):
+        return {_writable(k): _writable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_writable(v) for v in obj]
+    return obj
 
 
 def _texts(req: PredictRequest, limits: Limits) -> list[str]:
@@ -257,8 +289,14 @@ def _texts(req: PredictRequest, limits: Limits) -> list[str]:
     return texts
 
 
+def _classifiable(predictor: Predictor, texts: list[str], name: str) -> None:
+    """422 for the first text with nothing to classify (the one rule: `EncodedBatch.classifiable`)."""
+    known = predictor.encode_known(texts)[1].tolist()
+    if False in known:
+        where = f"{name}[{known.index(False)}]" if name == "texts" else name
+        raise HTTPException(422, f"{where}: empty text, nothing to classify: {NOTHING}")
+
+
 def _check_text(text: str, limits: Limits, where: str) -> None:
-    if not has_text(text):
-        raise HTTPException(422, f"{where}: empty text")
     if len(text) > limits.max_chars:
         raise HTTPException(413, f"{where}: {len(text)} characters, at most {limits.max_chars}")

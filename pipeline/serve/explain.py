@@ -25,7 +25,7 @@ import torch
 from pipeline.errors import TextbenchError
 from pipeline.extras import require
 from pipeline.families import family_of
-from pipeline.serve.predictor import Predictor, has_text
+from pipeline.serve.predictor import NOTHING, Predictor
 
 METHODS = ("ig", "lime")
 SPECIAL = {"[CLS]", "[SEP]", "[PAD]", "<pad>", "<s>", "</s>", "<cls>", "<sep>"}
@@ -55,9 +55,10 @@ def explain(
     """Attribute the prediction for `text` (or for class `target`) to its tokens."""
     if method not in METHODS:
         raise TextbenchError(f"unknown explanation method '{method}': use one of {list(METHODS)}")
-    if not has_text(text):
-        raise TextbenchError("nothing to explain: the text is empty or only whitespace")
-    probs = predictor.predict_proba([text])[0]
+    ids, known = predictor.encode_known([text])
+    if not known[0]:
+        raise TextbenchError(f"nothing to explain: {NOTHING}")
+    probs = predictor.proba_from_ids(ids)[0]
     if target is not None and target not in predictor.labels:
         raise TextbenchError(f"unknown class '{target}': the model's classes are {predictor.labels}")
     t = predictor.labels.index(target) if target is not None else int(probs.argmax())
@@ -74,7 +75,15 @@ def explain(
 def integrated_gradients(
     predictor: Predictor, text: str, target: int, steps: int = 32, chunk: int = 16
 ) -> tuple[list[str], np.ndarray]:
-    """(model tokens, IG attribution per token) for class index `target`."""
+    """(model tokens, IG attribution per token) for class index `target`. Holds the predictor's lock
+    throughout: the hook below changes what the shared model computes, so no other forward may run meanwhile."""
+    with predictor.lock:
+        return _integrated_gradients(predictor, text, target, steps, chunk)
+
+
+def _integrated_gradients(
+    predictor: Predictor, text: str, target: int, steps: int, chunk: int
+) -> tuple[list[str], np.ndarray]:
     model = predictor.model.eval()
     device = next(model.parameters()).device
     ids = predictor.encode([text])[0]
@@ -106,10 +115,11 @@ def integrated_gradients(
 @torch.no_grad()
 def linear_scores(predictor: Predictor, text: str, target: int) -> tuple[list[str], np.ndarray]:
     """(model tokens, each token's exact share of the logit of class index `target`) of a linear baseline."""
-    model = predictor.model.eval()
     ids = predictor.encode([text])[0]
     input_ids, mask = (torch.from_numpy(a) for a in predictor.pad([ids]))
-    idx, weight = model.embedder.features(input_ids, mask)
+    with predictor.lock:  # a forward on the shared model, like every other
+        model = predictor.model.eval()
+        idx, weight = model.embedder.features(input_ids, mask)
     class_weight = model.head.linear.weight[target] / model.head.temperature
     per_ngram = (weight * torch.cat([class_weight, class_weight.new_zeros(1)])[idx]).view(-1, input_ids.size(1))
     scores = torch.zeros(input_ids.size(1), dtype=torch.float64)
@@ -126,8 +136,6 @@ def lime_scores(
     require("lime")
     from lime.lime_text import LimeTextExplainer
 
-    if not text.strip():
-        return [], np.zeros(0)
     explainer = LimeTextExplainer(
         class_names=predictor.labels, random_state=seed, char_level=predictor.language == "zh"
     )
@@ -183,7 +191,12 @@ def error_analysis(
             raise TextbenchError(f"{Path(*Path(model_dir).parts[-3:])}: no trained model (config.json missing)")
         predictor = Predictor.load(model_dir)
     out = []
-    for row in wrong:
-        e = explain(predictor, row["text"], method=method, target=row["pred"])
-        out.append({**row, "confidence": float(row["confidence"]), "html": highlight_html(e.tokens, e.scores)})
+    _, known = predictor.encode_known([row["text"] for row in wrong])
+    for row, ok in zip(wrong, known):
+        if ok:
+            e = explain(predictor, row["text"], method=method, target=row["pred"])
+            shown = highlight_html(e.tokens, e.scores)
+        else:  # only [UNK] for this model: nothing to attribute (explain refuses it), the text as it is
+            shown = html.escape(row["text"])
+        out.append({**row, "confidence": float(row["confidence"]), "html": shown})
     return out

@@ -2,9 +2,9 @@
 
 Output = every input row, in input order, plus `label`, `confidence`, `top1_label`, `top1_prob`,
 ... `topK_label`, `topK_prob` and `needs_review` (confidence below --min-confidence). Input columns
-with one of those names are kept, renamed `input_<name>`. A row without text (missing, empty or
-only whitespace: `has_text`, the rule the API's 422 applies) gets no label: null prediction columns
-and `needs_review` true.
+with one of those names are kept, renamed `input_<name>`. A row with nothing to classify (missing, or
+no token the model knows: `EncodedBatch.classifiable`, the rule the API's 422 applies) gets no label:
+null prediction columns and `needs_review` true.
 
 A multi-label model adds `labels`: every label whose probability reaches its threshold, most probable
 first, joined by "|" (one text column in every output format; empty when none reaches it, which also
@@ -22,7 +22,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from pipeline.errors import TextbenchError
-from pipeline.serve.predictor import Predictor, has_text
+from pipeline.serve.predictor import Predictor
 from pipeline.serve.tables import count_rows, open_writer, read_chunks
 
 
@@ -90,9 +90,9 @@ def predict_file(
                     "pass --text-column NAME"
                 )
             texts = column.to_pylist()
-            known = np.array([has_text(t) for t in texts], dtype=bool)
+            ids, known = predictor.encode_known(texts)
             probs = np.zeros((len(texts), len(predictor.labels)), dtype=np.float32)
-            probs[known] = predictor.predict_proba([t for t, ok in zip(texts, known) if ok])
+            probs[known] = predictor.proba_from_ids([x for x, ok in zip(ids, known) if ok])
             sets = (
                 [predictor.above_threshold(p) if ok else [] for p, ok in zip(probs, known)] if predictor.multi else None
             )

@@ -85,7 +85,9 @@ class Predictor:
         self.export_dir = export_dir or (model_dir or Path(".")) / "export"  # where the ONNX files are read
         self.device = pick_device(device, None, "device") if variant in ("fp32", "bf16") else torch.device("cpu")
         self.min_len = ONNX_MIN_LEN if variant.startswith("onnx") else 1  # ONNX graphs were traced this wide
-        self.lock = threading.Lock()  # one forward at a time: concurrent CPU forwards only fight for cores
+        # every use of the shared model (predict's forwards, explain's hooked IG passes) holds this lock, so
+        # no request sees another's hook or mode; concurrent CPU forwards would only fight for cores anyway
+        self.lock = threading.Lock()
         self._run = self._make_runner()
 
     @classmethod
@@ -98,11 +100,7 @@ class Predictor:
 
         model_dir = Path(model_dir)
         model, config = load_trained(model_dir)
-        meta = TokenizedMeta.of(model_dir / "tokenizer")
-        if meta.labels != config.labels:
-            raise TextbenchError(
-                f"{model_dir}: tokenizer/meta.json labels differ from config.json's; {retrain(model_dir)}"
-            )
+        meta = tokenizer_meta(model_dir, config)
         encoder = load_encoder(model_dir / "tokenizer", meta)
         return cls(model, encoder, config, meta, variant, batch_size, device, model_dir)
 
@@ -149,6 +147,12 @@ class Predictor:
         """Token ids exactly as the training data was tokenized."""
         return self.encoder.encode(list(texts))
 
+    def encode_known(self, texts: list[str | None]) -> tuple[list[list[int]], np.ndarray]:
+        """Token ids, and per text whether it has anything to classify (`EncodedBatch.classifiable`: a
+        token the model knows; a missing text has none)."""
+        batch = self.encoder.encode_batch([t or "" for t in texts])
+        return batch.ids, np.array(batch.classifiable, dtype=bool)
+
     def pad(self, ids: list[list[int]], min_len: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """(input_ids, attention_mask) int64 [B, T], padded exactly as training batches are
         (pipeline.train.data.collate: an empty document keeps one real position), at least `min_len` wide."""
@@ -173,9 +177,13 @@ class Predictor:
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Class probabilities [N, C] (softmax of the logits; multi-label: per-label sigmoid), rows in input order."""
-        if not len(texts):
+        return self.proba_from_ids(self.encode(texts) if len(texts) else [])
+
+    def proba_from_ids(self, ids: list[list[int]]) -> np.ndarray:
+        """`predict_proba` of already encoded texts."""
+        if not ids:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        logits = self.logits_from_ids(self.encode(texts))
+        logits = self.logits_from_ids(ids)
         return sigmoid(logits) if self.multi else softmax(logits)
 
     def above_threshold(self, p: np.ndarray) -> list[str]:
@@ -194,6 +202,22 @@ class Predictor:
         return out
 
 
+NOTHING = "the text has no token the model knows (only whitespace, control or format characters, or [UNK])"
+SHARED_KEYS = ("scheme", "labels", "label_mode", "vocab_size", "pad_id", "max_len")  # in config.json and meta.json
+
+
+def tokenizer_meta(model_dir: Path, config: ModelConfig) -> TokenizedMeta:
+    """A model dir's tokenizer/meta.json, checked against its config.json (the trainer copies these keys from
+    it): what `Predictor.load` relies on and `GET /models` reports, so a dir listed healthy also loads."""
+    meta = TokenizedMeta.of(model_dir / "tokenizer")
+    for key in SHARED_KEYS:
+        if getattr(meta, key) != getattr(config, key):
+            raise TextbenchError(
+                f"{model_dir}: tokenizer/meta.json {key} differs from config.json's; {retrain(model_dir)}"
+            )
+    return meta
+
+
 def onnx_unsupported(config: ModelConfig) -> str:
     """Why `config`'s model has no ONNX graph; '' when it can have one."""
     if family_of(config.model) == "linear":
@@ -202,12 +226,6 @@ def onnx_unsupported(config: ModelConfig) -> str:
             "lookup); use the torch variants fp32, int8 or bf16"
         )
     return ""
-
-
-def has_text(text: str | None) -> bool:
-    """Whether `text` can be classified: missing, empty and whitespace-only texts cannot (prepare drops
-    them, so no model learnt a label for them). `predict` leaves them unlabelled, the API answers 422."""
-    return bool(text and text.strip())
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:

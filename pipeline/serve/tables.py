@@ -20,7 +20,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from pipeline.errors import TextbenchError
-from pipeline.io import TABLE_FORMATS, atomic_path, json_objects
+from pipeline.io import TABLE_FORMATS, atomic_path, decode_utf8, json_objects
 
 
 def table_format(path: str | Path) -> str:
@@ -41,13 +41,7 @@ def count_rows(path: str | Path) -> int | None:
 def read_chunks(path: str | Path, chunk_rows: int, text_column: str = "text") -> Iterator[pa.Table]:
     """Yield the input's rows in order, `chunk_rows` at a time; `-` reads stdin, one text per line."""
     if path == "-":
-        try:
-            yield from _lines(sys.stdin, chunk_rows, text_column)
-        except UnicodeDecodeError as e:
-            raise TextbenchError(
-                f"stdin: not valid {e.encoding} (byte 0x{e.object[e.start]:02x}); "
-                "pipe UTF-8 text, e.g. through `iconv -f latin1 -t utf-8`"
-            ) from None
+        yield from _lines(sys.stdin.buffer, chunk_rows, text_column)
         return
     path = Path(path)
     if not path.is_file():
@@ -62,13 +56,25 @@ def read_chunks(path: str | Path, chunk_rows: int, text_column: str = "text") ->
                 )
             yield chunk
     except (pa.ArrowException, UnicodeDecodeError, OSError) as e:  # corrupt data past a valid header
+        if fmt != "parquet" and (isinstance(e, UnicodeDecodeError) or "utf8" in str(e).lower()):
+            _first_bad_line(path)
         raise TextbenchError(f"{path}: cannot read as {fmt} ({str(e).splitlines()[0]})") from None
 
 
-def _lines(stream: IO[str], chunk_rows: int, column: str) -> Iterator[pa.Table]:
+def _first_bad_line(path: Path) -> None:
+    """Raise the one policy's error (`decode_utf8`: line and byte) for the first line of `path` that is
+    not UTF-8; pyarrow's own message names neither."""
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            decode_utf8(raw, str(path), line=n)
+
+
+def _lines(stream: IO[bytes], chunk_rows: int, column: str) -> Iterator[pa.Table]:
+    """One text per line of the raw bytes, decoded by the one policy (`decode_utf8`): not by sys.stdin,
+    whose surrogate escapes (C locale) would reach Arrow."""
     rows: list[str] = []
-    for line in stream:
-        rows.append(line.rstrip("\r\n"))
+    for n, raw in enumerate(stream, 1):
+        rows.append(decode_utf8(raw, "stdin", line=n).removeprefix("\ufeff" if n == 1 else "").rstrip("\r\n"))
         if len(rows) == chunk_rows:
             yield pa.table({column: pa.array(rows, pa.string())})
             rows = []

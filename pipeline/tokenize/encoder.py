@@ -30,6 +30,16 @@ def clean(text: str | None) -> str:
     return " ".join(_CONTROL.sub(" ", text).split())
 
 
+def has_content(text: str | None) -> bool:
+    """Whether `text` holds anything a tokenizer can make a token of: once cleaned, a character that is
+    not whitespace, a control or a format character (zero-width spaces, soft hyphens, BOMs). What prepare
+    can know without a tokenizer; `EncodedBatch.classifiable` is the rule on the model's own tokens."""
+    text = clean(text)
+    if text.isascii():
+        return bool(text)  # clean() removed ASCII controls and whitespace
+    return any(not unicodedata.category(c).startswith(("Z", "C")) for c in text)
+
+
 def clean_normalizer(then=None):
     """`clean` as a `tokenizers` normalizer, run before `then` (a tokenizer's own): exported tokenizers
     then see the text textbench's models were trained on."""
@@ -64,6 +74,13 @@ class EncodedBatch:
     full_lengths: list[int]
     pieces: list[int]
     unks: list[int]
+
+    @property
+    def classifiable(self) -> list[bool]:
+        """The one "no text" rule: a document none of whose pieces is a token the model knows (no pieces,
+        or only [UNK]: zero-width spaces, control characters, emoji or `!!!` outside the vocabulary) has
+        nothing to classify. predict leaves it unlabelled, the API answers 422, explain refuses it."""
+        return [p > u for p, u in zip(self.pieces, self.unks)]
 
 
 class TextEncoder(ABC):

@@ -136,6 +136,16 @@ class SplitStats(Artifact):
     truncated_share: Rate = 0.0
 
 
+class MaxLenAuto(Artifact):
+    """meta.json `max_len_auto`, present when max_len was chosen from the train lengths (tokenize.max_len_auto)."""
+
+    chosen: Positive
+    train_length_at_quantile: Positive
+    quantile: Annotated[float, Field(gt=0, le=1)]
+    min: Positive
+    max: Positive
+
+
 class TokenizedMeta(Artifact):
     """meta.json of a tokenized scheme (and of a model's tokenizer/): how text became ids."""
 
@@ -155,6 +165,7 @@ class TokenizedMeta(Artifact):
     embeddings_file: FileName | None = None
     splits: dict[str, SplitStats] = {}
     warnings: list[str] = []
+    max_len_auto: MaxLenAuto | None = None  # None: max_len was given in params.yaml
 
     @model_validator(mode="after")
     def _consistent(self) -> TokenizedMeta:
@@ -164,6 +175,8 @@ class TokenizedMeta(Artifact):
             raise ValueError("vocab_file: required for scheme vocab")
         if self.pad_id >= self.vocab_size:
             raise ValueError(f"pad_id: {self.pad_id} is outside the vocabulary of {self.vocab_size}")
+        if self.max_len_auto is not None and self.max_len_auto.chosen != self.max_len:
+            raise ValueError(f"max_len_auto: chose {self.max_len_auto.chosen}, but max_len is {self.max_len}")
         return self
 
     @classmethod

@@ -70,12 +70,18 @@ class TextEncoder(ABC):
     """Cleans, tokenizes and truncates texts to ids; `meta` is the scheme's meta.json settings."""
 
     def __init__(self, max_len: int, truncation: str, unk_id: int, prefix: list[int], suffix: list[int]):
-        self.max_len, self.truncation, self.unk_id = max_len, truncation, unk_id
+        self.truncation, self.unk_id = truncation, unk_id
         self.prefix, self.suffix = prefix, suffix
-        self.budget = max_len - len(prefix) - len(suffix)
-        if self.budget < 1:
-            raise TextbenchError(f"max_len {max_len} leaves no room beside {len(prefix) + len(suffix)} special tokens")
-        self.head = head_tokens(self.budget, truncation)
+        self.set_max_len(max_len)
+
+    def set_max_len(self, max_len: int) -> None:
+        """Truncate to `max_len` ids from now on (the tokenize stage chooses it from the train lengths)."""
+        budget = max_len - len(self.prefix) - len(self.suffix)
+        if budget < 1:
+            raise TextbenchError(
+                f"max_len {max_len} leaves no room beside {len(self.prefix) + len(self.suffix)} special tokens"
+            )
+        self.max_len, self.budget, self.head = max_len, budget, head_tokens(budget, self.truncation)
 
     @abstractmethod
     def pieces(self, texts: list[str]) -> list[list[int]]:

@@ -21,6 +21,7 @@ from pipeline.artifacts import ModelConfig, TokenizedMeta
 from pipeline.cli import app
 from pipeline.config import MaxLenAutoConfig, load_config
 from pipeline.errors import TextbenchError
+from pipeline.report.context import tokenizer_lines
 from pipeline.tokenize import load_encoder
 from pipeline.tokenize.stage import auto_max_len
 
@@ -102,6 +103,8 @@ def test_no_max_len_chooses_per_scheme_from_train(project: Path, scheme: str) ->
     assert max(map(len, ids)) == meta.max_len
     truncated = sum(n > meta.max_len for n in lengths) / len(lengths)
     assert meta.splits["train"].truncated_share == pytest.approx(truncated, abs=1e-6) and truncated <= 0.1
+    (line,) = [t for t, _ in tokenizer_lines("reuters") if "max_len" in t]
+    assert f"max_len {meta.max_len} (chosen from the data: 90% of train documents have at most {cover} " in line
 
 
 @pytest.mark.parametrize("scheme", ["vocab", "subword"])
@@ -111,6 +114,8 @@ def test_explicit_max_len_wins_and_adds_nothing(project: Path, scheme: str) -> N
     assert runner.invoke(app, ["tokenize", "-d", "reuters", "-s", scheme]).exit_code == 0
     raw = json.loads((project / "data" / "tokenized" / "reuters" / scheme / "meta.json").read_text())
     assert raw["max_len"] == 24 and "max_len_auto" not in raw
+    (line,) = [t for t, _ in tokenizer_lines("reuters") if "max_len" in t]
+    assert "max_len 24 (set in params.yaml)" in line
 
 
 def test_meta_whose_choice_disagrees_with_max_len_is_refused(project: Path) -> None:

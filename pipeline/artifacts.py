@@ -134,6 +134,7 @@ class SplitStats(Artifact):
     docs: Count = 0
     unk_rate: Rate
     truncated_share: Rate = 0.0
+    length_before_truncation: dict[str, Count] = {}  # p50 … p99, max
 
 
 class MaxLenAuto(Artifact):
@@ -166,6 +167,7 @@ class TokenizedMeta(Artifact):
     splits: dict[str, SplitStats] = {}
     warnings: list[str] = []
     max_len_auto: MaxLenAuto | None = None  # None: max_len was given in params.yaml
+    bag_max_len: Positive | None = None  # scheme vocab: the `bag_ids` column's cap, when above max_len
 
     @model_validator(mode="after")
     def _consistent(self) -> TokenizedMeta:
@@ -175,6 +177,8 @@ class TokenizedMeta(Artifact):
             raise ValueError("vocab_file: required for scheme vocab")
         if self.pad_id >= self.vocab_size:
             raise ValueError(f"pad_id: {self.pad_id} is outside the vocabulary of {self.vocab_size}")
+        if self.bag_max_len is not None and self.bag_max_len <= self.max_len:
+            raise ValueError(f"bag_max_len: {self.bag_max_len} is not above max_len {self.max_len}")
         if self.max_len_auto is not None and self.max_len_auto.chosen != self.max_len:
             raise ValueError(f"max_len_auto: chose {self.max_len_auto.chosen}, but max_len is {self.max_len}")
         return self

@@ -81,6 +81,11 @@ class DatasetConfig(Section):
         description="tokens kept per document; empty = chosen from the train lengths (tokenize.max_len_auto)",
     )
     encoder: str = Field("minilm", description="HF name, local checkpoint dir, or 'minilm' (packaged, offline)")
+    bag_max_len: int = Field(
+        8192,
+        ge=0,
+        description="vocab ids the bags of n-grams (tfidf_svm, tfidf_lr, fasttext) read; 0 or at most max_len: max_len",
+    )
 
     @field_validator("encoding", "encoding_fallback")
     @classmethod

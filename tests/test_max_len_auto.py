@@ -103,7 +103,7 @@ def test_no_max_len_chooses_per_scheme_from_train(project: Path, scheme: str) ->
     assert max(map(len, ids)) == meta.max_len
     truncated = sum(n > meta.max_len for n in lengths) / len(lengths)
     assert meta.splits["train"].truncated_share == pytest.approx(truncated, abs=1e-6) and truncated <= 0.1
-    (line,) = [t for t, _ in tokenizer_lines("reuters") if "max_len" in t]
+    (line,) = [t for t, _ in tokenizer_lines("reuters") if "documents truncated" in t]
     assert f"max_len {meta.max_len} (chosen from the data: 90% of train documents have at most {cover} " in line
 
 
@@ -114,7 +114,7 @@ def test_explicit_max_len_wins_and_adds_nothing(project: Path, scheme: str) -> N
     assert runner.invoke(app, ["tokenize", "-d", "reuters", "-s", scheme]).exit_code == 0
     raw = json.loads((project / "data" / "tokenized" / "reuters" / scheme / "meta.json").read_text())
     assert raw["max_len"] == 24 and "max_len_auto" not in raw
-    (line,) = [t for t, _ in tokenizer_lines("reuters") if "max_len" in t]
+    (line,) = [t for t, _ in tokenizer_lines("reuters") if "documents truncated" in t]
     assert "max_len 24 (set in params.yaml)" in line
 
 
@@ -134,7 +134,7 @@ def test_trained_model_and_predictor_use_the_chosen_value(project: Path, model: 
     from pipeline.serve.predictor import Predictor
 
     write_varied_corpus(project, {"train": 40, "dev": 10, "test": 10})
-    set_dataset(project)
+    set_dataset(project, bag_max_len=0)  # tfidf_svm, too, reads max_len
     params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
     params["models"] = {"textcnn": {"train": {"epochs": 1, "batch_size": 16}}}
     (project / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pipeline import paths
 from pipeline.artifacts import DroppedClass, TokenizedMeta, read_card, tokenizer_fix
 from pipeline.config import MaxLenAutoConfig
+from pipeline.families import WHOLE_DOCUMENT
 from pipeline.tokenize.coverage import UNK_WARN, over_unk_warn
 
 
@@ -62,6 +63,15 @@ def tokenizer_lines(dataset: str) -> list[tuple[str, bool]]:
                 False,
             )
         )
+        if meta.bag_max_len is not None:
+            longest = max(st.length_before_truncation.get("max", 0) for _, st in splits)
+            out.append(
+                (
+                    f"{who}: {', '.join(WHOLE_DOCUMENT)} read whole documents: up to bag_max_len "
+                    f"{meta.bag_max_len} tokens (longest document: {longest:,})",
+                    False,
+                )
+            )
     return out
 
 

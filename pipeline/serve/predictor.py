@@ -101,6 +101,7 @@ class Predictor:
                 f"{model_dir}: tokenizer/meta.json labels differ from config.json's; {retrain(model_dir)}"
             )
         encoder = load_encoder(model_dir / "tokenizer", meta)
+        encoder.set_max_len(config.max_len)  # a bag of n-grams was trained on bag_max_len ids, not max_len
         return cls(model, encoder, config, meta, variant, batch_size, device, model_dir)
 
     @property

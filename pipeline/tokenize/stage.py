@@ -27,6 +27,8 @@ from tqdm import tqdm
 from pipeline.artifacts import read_card
 from pipeline.config import Config, MaxLenAutoConfig
 from pipeline.errors import TextbenchError
+from pipeline.families import SCHEMES as SCHEMES_OF_MODEL
+from pipeline.families import WHOLE_DOCUMENT
 from pipeline.io import atomic_dir, fingerprint, sha256_file, write_json
 from pipeline.paths import SCHEMES, SPLITS, prepared_dir, root, tokenized_dir
 from pipeline.tokenize.coverage import UNK_WARN
@@ -41,6 +43,8 @@ SCHEMAS = {
     for mode, column in (("single", ("label", pa.int32())), ("multi", ("labels", pa.list_(pa.int32()))))
 }
 LABEL_COLUMN = {"single": "label", "multi": "labels"}
+BAG_COLUMN = pa.field("bag_ids", pa.list_(pa.int32()))  # ids up to bag_max_len, for WHOLE_DOCUMENT models
+BAG_SCHEMES = {SCHEMES_OF_MODEL[m] for m in WHOLE_DOCUMENT}
 ROW_GROUP = 8192
 PERCENTILES = (50, 80, 90, 95, 99)
 
@@ -138,11 +142,22 @@ def _split_stats(full_lengths: list[int], pieces: int, unks: int, max_len: int) 
 
 
 def encode_split(
-    encoder: TextEncoder, src: Path, dst: Path, split: str, labels: list[str], batch_size: int, desc: str, mode: str
+    encoder: TextEncoder,
+    src: Path,
+    dst: Path,
+    split: str,
+    labels: list[str],
+    batch_size: int,
+    desc: str,
+    mode: str,
+    bag_len: int | None = None,
 ) -> dict[str, Any]:
-    """Encode one prepared split into `dst`; returns its length/[UNK] statistics."""
+    """Encode one prepared split into `dst` (with `bag_len`, also a `bag_ids` column cut there);
+    returns its length/[UNK] statistics."""
     label_id = {name: i for i, name in enumerate(labels)}
     schema, column = SCHEMAS[mode], LABEL_COLUMN[mode]
+    if bag_len is not None:
+        schema = schema.append(BAG_COLUMN)
     writer = _RowGroupWriter(dst, schema)
     full_lengths: list[int] = []
     pieces = unks = 0
@@ -150,7 +165,7 @@ def encode_split(
         with tqdm(total=_num_rows(src), desc=desc, unit="doc", file=sys.stderr, leave=False) as bar:
             for batch in _batches(src, batch_size, ["id", "text", column]):
                 ids = [str(x) for x in batch.column("id").to_pylist()]
-                enc = encoder.encode_batch([t or "" for t in batch.column("text").to_pylist()])
+                enc = encoder.encode_batch([t or "" for t in batch.column("text").to_pylist()], bag_len)
                 for doc_id, n in zip(ids, enc.pieces):
                     if n == 0:
                         raise TextbenchError(
@@ -172,6 +187,7 @@ def encode_split(
                             pa.array(ids, pa.string()),
                             pa.array(enc.ids, pa.list_(pa.int32())),
                             pa.array(y, schema.field(column).type),
+                            *([pa.array(enc.bag_ids, BAG_COLUMN.type)] if bag_len is not None else []),
                         ],
                         schema=schema,
                     )
@@ -294,6 +310,8 @@ def tokenize_scheme(cfg: Config, dataset: str, scheme: str) -> Path:
                 meta["max_len_auto"] = auto_max_len(_train_lengths(enc, inputs["train"], cfg.tokenize.batch_size), auto)
                 enc.set_max_len(meta["max_len_auto"]["chosen"])
                 log.info("%s/%s: max_len %d chosen from the train lengths", dataset, scheme, enc.max_len)
+            # the bags' own column only where it holds more than input_ids: other outputs are unchanged
+            bag_len = ds.bag_max_len if scheme in BAG_SCHEMES and ds.bag_max_len > enc.max_len else None
             splits = {
                 s: encode_split(
                     enc,
@@ -304,6 +322,7 @@ def tokenize_scheme(cfg: Config, dataset: str, scheme: str) -> Path:
                     cfg.tokenize.batch_size,
                     f"{dataset}/{scheme}/{s}",
                     mode,
+                    bag_len,
                 )
                 for s in SPLITS
             }
@@ -315,6 +334,7 @@ def tokenize_scheme(cfg: Config, dataset: str, scheme: str) -> Path:
             "truncation": cfg.tokenize.truncation,
             "head_tokens": enc.head,
             "language": ds.language,
+            **({"bag_max_len": bag_len} if bag_len is not None else {}),
         }
         meta |= settings | {
             "labels": labels,

@@ -135,6 +135,17 @@ class SplitStats(Artifact):
     docs: Count = 0
     unk_rate: Rate
     truncated_share: Rate = 0.0
+    length_before_truncation: dict[str, Count] = {}  # p50 … p99, max
+
+
+class MaxLenAuto(Artifact):
+    """meta.json `max_len_auto`, present when max_len was chosen from the train lengths (tokenize.max_len_auto)."""
+
+    chosen: Positive
+    train_length_at_quantile: Positive
+    quantile: Annotated[float, Field(gt=0, le=1)]
+    min: Positive
+    max: Positive
 
 
 class TokenizedMeta(Artifact):
@@ -156,6 +167,8 @@ class TokenizedMeta(Artifact):
     embeddings_file: FileName | None = None
     splits: dict[str, SplitStats] = {}
     warnings: list[str] = []
+    max_len_auto: MaxLenAuto | None = None  # None: max_len was given in params.yaml
+    bag_max_len: Positive | None = None  # scheme vocab: the `bag_ids` column's cap, when above max_len
 
     @model_validator(mode="after")
     def _consistent(self) -> TokenizedMeta:
@@ -165,6 +178,10 @@ class TokenizedMeta(Artifact):
             raise ValueError("vocab_file: required for scheme vocab")
         if self.pad_id >= self.vocab_size:
             raise ValueError(f"pad_id: {self.pad_id} is outside the vocabulary of {self.vocab_size}")
+        if self.bag_max_len is not None and self.bag_max_len <= self.max_len:
+            raise ValueError(f"bag_max_len: {self.bag_max_len} is not above max_len {self.max_len}")
+        if self.max_len_auto is not None and self.max_len_auto.chosen != self.max_len:
+            raise ValueError(f"max_len_auto: chose {self.max_len_auto.chosen}, but max_len is {self.max_len}")
         return self
 
     @classmethod

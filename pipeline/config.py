@@ -91,8 +91,17 @@ class DatasetConfig(Section):
     )
     ratios: tuple[float, float, float] = Field((0.9, 0.05, 0.05), description="train/dev/test for random splits")
     dev_ratio: float = Field(0.1, gt=0, lt=1, description="share of train carved off as dev when no dev is given")
-    max_len: int = Field(256, ge=8, description="tokens kept per document")
+    max_len: int | None = Field(
+        None,
+        ge=8,
+        description="tokens kept per document; empty = chosen from the train lengths (tokenize.max_len_auto)",
+    )
     encoder: str = Field("minilm", description="HF name, local checkpoint dir, or 'minilm' (packaged, offline)")
+    bag_max_len: int = Field(
+        8192,
+        ge=0,
+        description="vocab ids the bags of n-grams (tfidf_svm, tfidf_lr, fasttext) read; 0 or at most max_len: max_len",
+    )
 
     @field_validator("filename")
     @classmethod
@@ -160,6 +169,22 @@ class VocabConfig(Section):
     embeddings_vocab: str = Field("", description="vocabulary file (txt, one token a line, or JSON) for .npz")
 
 
+class MaxLenAutoConfig(Section):
+    """A dataset without `max_len` gets the train length (in each scheme's tokens, specials included) that
+    covers `quantile` of its documents, rounded up to a multiple of 8, clamped to [min, max]."""
+
+    STEP: ClassVar[int] = 8  # a chosen max_len is a multiple of this (before clamping)
+    quantile: float = Field(0.9, gt=0, le=1, description="share of train documents kept whole")
+    min: int = Field(32, ge=8)
+    max: int = Field(256, ge=8)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MaxLenAutoConfig:
+        if self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
 class TokenizeConfig(Section):
     """How prepared text becomes token ids (pipeline/tokenize); vocab settings apply to the vocab scheme."""
 
@@ -167,6 +192,7 @@ class TokenizeConfig(Section):
     batch_size: int = Field(1000, ge=1, description="documents per record batch")
     workers: int = Field(2, ge=1, description="processes for jieba segmentation")
     vocab: VocabConfig = VocabConfig()
+    max_len_auto: MaxLenAutoConfig = MaxLenAutoConfig()
 
 
 class TrainConfig(Section):

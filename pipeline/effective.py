@@ -24,7 +24,8 @@ def effective(cfg: Config, model: str, dataset: str | None = None) -> dict[str, 
     out: dict[str, Any] = {"model": model, "family": e.family, "scheme": e.scheme}
     if dataset is not None:
         ds = cfg.dataset(dataset)
-        out["dataset"] = {"name": dataset, "max_len": ds.max_len, "encoder": ds.encoder}
+        max_len = ds.max_len or "auto, chosen per scheme from the train lengths (tokenize.max_len_auto)"
+        out["dataset"] = {"name": dataset, "max_len": max_len, "encoder": ds.encoder}
     out["arch"] = resolve_arch(model, cfg.arch_for(model))
     out["train"] = cfg.train_for(model).model_dump(mode="json")
     return out

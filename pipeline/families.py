@@ -24,6 +24,9 @@ MEMBERS: dict[str, tuple[str, ...]] = {
 FAMILY: dict[str, str] = {m: f for f, models in MEMBERS.items() for m in models}  # model → family
 SCHEMES: dict[str, str] = {m: SCHEME_OF_FAMILY[f] for m, f in FAMILY.items()}  # model → scheme
 FAMILIES: tuple[str, ...] = tuple(MEMBERS)
+# bags of n-grams: order-free, so they read whole documents (datasets.<ds>.bag_max_len ids of scheme
+# vocab, tokenize `bag_ids`), not the sequence models' max_len
+WHOLE_DOCUMENT: tuple[str, ...] = ("tfidf_svm", "tfidf_lr", "fasttext")
 # train keys a family's training reads, where not all of them (None = all): what its fingerprint hashes
 TRAIN_KEYS: dict[str, tuple[str, ...] | None] = {
     "classic": None,

@@ -205,7 +205,7 @@ def test_markdown_lists_every_model_and_the_failed_ones_error(built: Path) -> No
         assert re.search(r"^\| textcnn \|.* p = [0-9.e-]+ ✱ \|", section, re.M)  # clearly worse: significant
     assert "dropped_classes: cotton (3), zinc (5) — fewer than 10" in md and "train: 3,000 documents" in md
     assert "⚠ **subword (minilm): [UNK] share of tokens: train 62.0%, test 61.0% — above 10%" in md
-    assert "subword (minilm): documents truncated to max_len 48: train 0.0%, test 1.0%" in md
+    assert "subword (minilm): max_len 48 (set in params.yaml); documents truncated to it: train 0.0%, test 1.0%" in md
     assert md.count("![") >= 10 and "figures/reuters/confusion_bert.png" in md
 
 

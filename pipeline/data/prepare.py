@@ -44,7 +44,7 @@ from pipeline.tokenize.encoder import has_content
 
 SPLITS = paths.SPLITS
 PRIORITY = ("test", "dev", "train")
-TOKENIZE_KEYS = {"max_len", "encoder"}  # dataset keys the tokenize stage uses, not this one
+TOKENIZE_KEYS = {"max_len", "encoder", "bag_max_len"}  # dataset keys the tokenize stage uses, not this one
 
 
 def prepare(cfg: Config, name: str) -> Path:

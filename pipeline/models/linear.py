@@ -94,8 +94,11 @@ class TfidfEmbedder(_Resizable):
         key, ok = self.ngram_keys(ids, mask)
         idx = torch.searchsorted(self.keys, key)
         found = ok & (self.keys[idx] == key)
-        same = (key.unsqueeze(2) == key.unsqueeze(1)) & found.unsqueeze(1)  # [B, M, M] same n-gram, real
-        count = same.sum(2).clamp(min=1).float()
+        # occurrences of each found n-gram in its row: group (row, feature) pairs by sorting, not by a
+        # [B, M, M] comparison, so the cost grows with M log M and whole documents stay affordable
+        rows = torch.arange(ids.size(0), device=idx.device).unsqueeze(1) * (self.out_dim + 1)
+        _, group, counts = torch.unique(torch.where(found, rows + idx, -1), return_inverse=True, return_counts=True)
+        count = torch.where(found, counts[group], 1).float()
         tf = 1 + torch.log(count) if self.sublinear_tf else count
         idf = torch.cat([self.idf, self.idf.new_zeros(1)])[idx]
         value = torch.where(found, tf * idf, torch.zeros_like(tf))  # the feature's tf-idf, at each occurrence

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pipeline import paths
 from pipeline.artifacts import DroppedClass, TokenizedMeta, read_card, tokenizer_fix
+from pipeline.config import MaxLenAutoConfig
+from pipeline.families import WHOLE_DOCUMENT
 from pipeline.tokenize.coverage import UNK_WARN, over_unk_warn
 
 
@@ -56,12 +58,32 @@ def tokenizer_lines(dataset: str) -> list[tuple[str, bool]]:
         )
         out.append(
             (
-                f"{who}: documents truncated to max_len {meta.max_len}: "
+                f"{who}: max_len {meta.max_len} ({max_len_origin(meta)}); documents truncated to it: "
                 f"{', '.join(f'{s} {st.truncated_share:.1%}' for s, st in splits)}",
                 False,
             )
         )
+        if meta.bag_max_len is not None:
+            longest = max(st.length_before_truncation.get("max", 0) for _, st in splits)
+            out.append(
+                (
+                    f"{who}: {', '.join(WHOLE_DOCUMENT)} read whole documents: up to bag_max_len "
+                    f"{meta.bag_max_len} tokens (longest document: {longest:,})",
+                    False,
+                )
+            )
     return out
+
+
+def max_len_origin(meta: TokenizedMeta) -> str:
+    """How the scheme's max_len came about: params.yaml, or chosen from the train lengths."""
+    auto = meta.max_len_auto
+    if auto is None:
+        return "set in params.yaml"
+    return (
+        f"chosen from the data: {auto.quantile:.0%} of train documents have at most {auto.train_length_at_quantile} "
+        f"tokens, rounded up to a multiple of {MaxLenAutoConfig.STEP} within tokenize.max_len_auto [{auto.min}, {auto.max}]"
+    )
 
 
 def _dropped(records: list[DroppedClass]) -> str:

@@ -66,7 +66,7 @@ def card(predictor, hf: dict | None) -> str:
     head_tail = predictor.meta.truncation != "head"
     limits = [
         f"Trained on {cfg.dataset} only ({len(cfg.labels)} classes); other domains and label sets are out of scope.",
-        f"Reads at most {predictor.meta.max_len} tokens ({predictor.meta.truncation} truncation).",
+        f"Reads at most {predictor.encoder.max_len} tokens ({predictor.meta.truncation} truncation).",
     ]
     if classifier and head_tail:
         limits.append(

@@ -123,7 +123,7 @@ def save_hf(predictor: Predictor, target: Path) -> dict:
     backend = Tokenizer.from_str(predictor.encoder.backend.to_str())
     backend.normalizer = clean_normalizer(backend.normalizer)
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, model_max_length=predictor.meta.max_len, **predictor.encoder.hf.special_tokens_map
+        tokenizer_object=backend, model_max_length=predictor.encoder.max_len, **predictor.encoder.hf.special_tokens_map
     )
     classifier = sequence_classifier(predictor)
     tokenizer.save_pretrained(str(target))

@@ -102,6 +102,7 @@ class Predictor:
         model, config = load_trained(model_dir)
         meta = tokenizer_meta(model_dir, config)
         encoder = load_encoder(model_dir / "tokenizer", meta)
+        encoder.set_max_len(config.max_len)  # a bag of n-grams was trained on bag_max_len ids, not max_len
         return cls(model, encoder, config, meta, variant, batch_size, device, model_dir)
 
     @property

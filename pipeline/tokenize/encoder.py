@@ -68,12 +68,14 @@ def truncate(pieces: list[int], budget: int, head: int) -> list[int]:
 
 @dataclass
 class EncodedBatch:
-    """ids as written (truncated, with specials); per document: length before truncation, content pieces, [UNK]s."""
+    """ids as written (truncated, with specials); per document: length before truncation, content pieces, [UNK]s;
+    `bag_ids`: the same truncated to the bags' longer cap, when one was asked for."""
 
     ids: list[list[int]]
     full_lengths: list[int]
     pieces: list[int]
     unks: list[int]
+    bag_ids: list[list[int]] | None = None
 
     @property
     def classifiable(self) -> list[bool]:
@@ -87,12 +89,18 @@ class TextEncoder(ABC):
     """Cleans, tokenizes and truncates texts to ids; `meta` is the scheme's meta.json settings."""
 
     def __init__(self, max_len: int, truncation: str, unk_id: int, prefix: list[int], suffix: list[int]):
-        self.max_len, self.truncation, self.unk_id = max_len, truncation, unk_id
+        self.truncation, self.unk_id = truncation, unk_id
         self.prefix, self.suffix = prefix, suffix
-        self.budget = max_len - len(prefix) - len(suffix)
-        if self.budget < 1:
-            raise TextbenchError(f"max_len {max_len} leaves no room beside {len(prefix) + len(suffix)} special tokens")
-        self.head = head_tokens(self.budget, truncation)
+        self.set_max_len(max_len)
+
+    def set_max_len(self, max_len: int) -> None:
+        """Truncate to `max_len` ids from now on (the tokenize stage chooses it from the train lengths)."""
+        budget = max_len - len(self.prefix) - len(self.suffix)
+        if budget < 1:
+            raise TextbenchError(
+                f"max_len {max_len} leaves no room beside {len(self.prefix) + len(self.suffix)} special tokens"
+            )
+        self.max_len, self.budget, self.head = max_len, budget, head_tokens(budget, self.truncation)
 
     @abstractmethod
     def pieces(self, texts: list[str]) -> list[list[int]]:
@@ -102,15 +110,22 @@ class TextEncoder(ABC):
     def tokens(self, ids: list[int]) -> list[str]:
         """Token strings of `ids` (for explanations and round-trip checks)."""
 
-    def encode_batch(self, texts: list[str]) -> EncodedBatch:
-        """Encode with the statistics the stage records (lengths before truncation, [UNK] counts)."""
+    def encode_batch(self, texts: list[str], bag_len: int | None = None) -> EncodedBatch:
+        """Encode with the statistics the stage records (lengths before truncation, [UNK] counts), and
+        with `bag_len` also to that many ids (the bags of n-grams' cap)."""
         all_pieces = self.pieces(texts)
         extra = len(self.prefix) + len(self.suffix)
+        bag = None
+        if bag_len is not None:
+            budget = bag_len - extra
+            head = head_tokens(budget, self.truncation)
+            bag = [self.prefix + truncate(p, budget, head) + self.suffix for p in all_pieces]
         return EncodedBatch(
             ids=[self.prefix + truncate(p, self.budget, self.head) + self.suffix for p in all_pieces],
             full_lengths=[len(p) + extra for p in all_pieces],
             pieces=[len(p) for p in all_pieces],
             unks=[p.count(self.unk_id) for p in all_pieces],
+            bag_ids=bag,
         )
 
     def encode(self, texts: list[str]) -> list[list[int]]:

@@ -5,7 +5,9 @@ Streams record batches of `tokenize.batch_size` documents through `TextEncoder.e
 `ROW_GROUP` rows whatever the batch size or worker count, so the output bytes depend only on the
 data and the settings in the fingerprint. Each scheme dir is written atomically. A multi-label
 dataset (prepared splits with a `labels` list column) gets a `labels` list<int32> column of label
-ids in place of `label`, and meta.json `label_mode: multi`.
+ids in place of `label`, and meta.json `label_mode: multi`. A dataset without `max_len` gets one per
+scheme from a first pass over train (`auto_max_len`, settings `tokenize.max_len_auto`), recorded in
+meta.json `max_len_auto`; with an explicit `max_len` meta.json has no such key.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from pipeline.artifacts import read_card
-from pipeline.config import Config
+from pipeline.config import Config, MaxLenAutoConfig
 from pipeline.errors import TextbenchError
+from pipeline.families import SCHEMES as SCHEMES_OF_MODEL
+from pipeline.families import WHOLE_DOCUMENT
 from pipeline.io import atomic_dir, fingerprint, sha256_file, write_json
 from pipeline.paths import SCHEMES, SPLITS, prepared_dir, root, tokenized_dir
 from pipeline.tokenize.coverage import UNK_WARN
@@ -39,6 +43,8 @@ SCHEMAS = {
     for mode, column in (("single", ("label", pa.int32())), ("multi", ("labels", pa.list_(pa.int32()))))
 }
 LABEL_COLUMN = {"single": "label", "multi": "labels"}
+BAG_COLUMN = pa.field("bag_ids", pa.list_(pa.int32()))  # ids up to bag_max_len, for WHOLE_DOCUMENT models
+BAG_SCHEMES = {SCHEMES_OF_MODEL[m] for m in WHOLE_DOCUMENT}
 ROW_GROUP = 8192
 PERCENTILES = (50, 80, 90, 95, 99)
 
@@ -136,11 +142,22 @@ def _split_stats(full_lengths: list[int], pieces: int, unks: int, max_len: int) 
 
 
 def encode_split(
-    encoder: TextEncoder, src: Path, dst: Path, split: str, labels: list[str], batch_size: int, desc: str, mode: str
+    encoder: TextEncoder,
+    src: Path,
+    dst: Path,
+    split: str,
+    labels: list[str],
+    batch_size: int,
+    desc: str,
+    mode: str,
+    bag_len: int | None = None,
 ) -> dict[str, Any]:
-    """Encode one prepared split into `dst`; returns its length/[UNK] statistics."""
+    """Encode one prepared split into `dst` (with `bag_len`, also a `bag_ids` column cut there);
+    returns its length/[UNK] statistics."""
     label_id = {name: i for i, name in enumerate(labels)}
     schema, column = SCHEMAS[mode], LABEL_COLUMN[mode]
+    if bag_len is not None:
+        schema = schema.append(BAG_COLUMN)
     writer = _RowGroupWriter(dst, schema)
     full_lengths: list[int] = []
     pieces = unks = 0
@@ -148,7 +165,7 @@ def encode_split(
         with tqdm(total=_num_rows(src), desc=desc, unit="doc", file=sys.stderr, leave=False) as bar:
             for batch in _batches(src, batch_size, ["id", "text", column]):
                 ids = [str(x) for x in batch.column("id").to_pylist()]
-                enc = encoder.encode_batch([t or "" for t in batch.column("text").to_pylist()])
+                enc = encoder.encode_batch([t or "" for t in batch.column("text").to_pylist()], bag_len)
                 for doc_id, n in zip(ids, enc.pieces):
                     if n == 0:
                         raise TextbenchError(
@@ -170,6 +187,7 @@ def encode_split(
                             pa.array(ids, pa.string()),
                             pa.array(enc.ids, pa.list_(pa.int32())),
                             pa.array(y, schema.field(column).type),
+                            *([pa.array(enc.bag_ids, BAG_COLUMN.type)] if bag_len is not None else []),
                         ],
                         schema=schema,
                     )
@@ -183,6 +201,23 @@ def encode_split(
     return _split_stats(full_lengths, pieces, unks, encoder.max_len)
 
 
+def auto_max_len(lengths: list[int], auto: MaxLenAutoConfig) -> dict[str, Any]:
+    """meta.json `max_len_auto`: the length covering `auto.quantile` of `lengths`, rounded up to a
+    multiple of auto.STEP, clamped to [auto.min, auto.max]; `chosen` is the max_len used."""
+    covering = int(np.quantile(np.asarray(lengths, dtype=np.int64), auto.quantile, method="inverted_cdf"))
+    chosen = min(max(-(-covering // auto.STEP) * auto.STEP, auto.min), auto.max)
+    return {"chosen": chosen, "train_length_at_quantile": covering, **auto.model_dump()}
+
+
+def _train_lengths(encoder: TextEncoder, train: Path, batch_size: int) -> list[int]:
+    lengths: list[int] = []
+    with tqdm(total=_num_rows(train), desc="measure train lengths", unit="doc", file=sys.stderr, leave=False) as bar:
+        for batch in _batches(train, batch_size, ["id", "text"]):
+            lengths += encoder.encode_batch([t or "" for t in batch.column("text").to_pylist()]).full_lengths
+            bar.update(batch.num_rows)
+    return lengths
+
+
 def _train_counts(segmenter: Segmenter, train: Path, batch_size: int) -> Counter[str]:
     counts: Counter[str] = Counter()
     with tqdm(total=_num_rows(train), desc="count train tokens", unit="doc", file=sys.stderr, leave=False) as bar:
@@ -193,9 +228,9 @@ def _train_counts(segmenter: Segmenter, train: Path, batch_size: int) -> Counter
     return counts
 
 
-def _build_subword(cfg: Config, dataset: str, out: Path) -> tuple[TextEncoder, dict[str, Any]]:
+def _build_subword(cfg: Config, dataset: str, out: Path, max_len: int) -> tuple[TextEncoder, dict[str, Any]]:
     ds = cfg.dataset(dataset)
-    enc = SubwordEncoder.from_config(ds.encoder, ds.max_len, cfg.tokenize.truncation)
+    enc = SubwordEncoder.from_config(ds.encoder, max_len, cfg.tokenize.truncation)
     enc.save(out)
     meta = {
         "encoder": ds.encoder,
@@ -208,7 +243,7 @@ def _build_subword(cfg: Config, dataset: str, out: Path) -> tuple[TextEncoder, d
     return enc, meta
 
 
-def _build_vocab(cfg: Config, dataset: str, out: Path, train: Path) -> tuple[TextEncoder, dict[str, Any]]:
+def _build_vocab(cfg: Config, dataset: str, out: Path, train: Path, max_len: int) -> tuple[TextEncoder, dict[str, Any]]:
     ds, tk, vc = cfg.dataset(dataset), cfg.tokenize, cfg.tokenize.vocab
     segmenter = Segmenter(ds.language, vc.zh_mode, tk.workers)
     try:
@@ -240,7 +275,7 @@ def _build_vocab(cfg: Config, dataset: str, out: Path, train: Path) -> tuple[Tex
     except BaseException:
         segmenter.close()
         raise
-    return VocabEncoder(itos, segmenter, ds.max_len, tk.truncation), meta
+    return VocabEncoder(itos, segmenter, max_len, tk.truncation), meta
 
 
 def unk_warnings(dataset: str, scheme: str, encoder: str, splits: dict[str, Any]) -> list[str]:
@@ -264,12 +299,19 @@ def tokenize_scheme(cfg: Config, dataset: str, scheme: str) -> Path:
     mode = label_mode(inputs["train"])
     labels = class_labels(dataset, inputs, mode)
     out_dir = tokenized_dir(dataset, scheme)
+    auto = cfg.tokenize.max_len_auto
     with atomic_dir(out_dir) as tmp:
         if scheme == "subword":
-            enc, meta = _build_subword(cfg, dataset, tmp)
+            enc, meta = _build_subword(cfg, dataset, tmp, ds.max_len or auto.max)
         else:
-            enc, meta = _build_vocab(cfg, dataset, tmp, inputs["train"])
+            enc, meta = _build_vocab(cfg, dataset, tmp, inputs["train"], ds.max_len or auto.max)
         try:
+            if ds.max_len is None:  # only then has meta.json the key: explicit max_len outputs are unchanged
+                meta["max_len_auto"] = auto_max_len(_train_lengths(enc, inputs["train"], cfg.tokenize.batch_size), auto)
+                enc.set_max_len(meta["max_len_auto"]["chosen"])
+                log.info("%s/%s: max_len %d chosen from the train lengths", dataset, scheme, enc.max_len)
+            # the bags' own column only where it holds more than input_ids: other outputs are unchanged
+            bag_len = ds.bag_max_len if scheme in BAG_SCHEMES and ds.bag_max_len > enc.max_len else None
             splits = {
                 s: encode_split(
                     enc,
@@ -280,6 +322,7 @@ def tokenize_scheme(cfg: Config, dataset: str, scheme: str) -> Path:
                     cfg.tokenize.batch_size,
                     f"{dataset}/{scheme}/{s}",
                     mode,
+                    bag_len,
                 )
                 for s in SPLITS
             }
@@ -287,10 +330,11 @@ def tokenize_scheme(cfg: Config, dataset: str, scheme: str) -> Path:
             enc.close()
         settings = {
             "scheme": scheme,
-            "max_len": ds.max_len,
+            "max_len": enc.max_len,
             "truncation": cfg.tokenize.truncation,
             "head_tokens": enc.head,
             "language": ds.language,
+            **({"bag_max_len": bag_len} if bag_len is not None else {}),
         }
         meta |= settings | {
             "labels": labels,

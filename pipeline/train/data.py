@@ -99,18 +99,19 @@ def _gather(split: Split, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return split.values[idx], offsets
 
 
-def read_split(tok_dir: Path, split: str, num_labels: int) -> Split:
+def read_split(tok_dir: Path, split: str, num_labels: int, ids_column: str = "input_ids") -> Split:
     """One tokenized split, checked against the contract (columns, label range, non-empty); a `labels`
-    list column (multi-label) becomes multi-hot float32 targets."""
+    list column (multi-label) becomes multi-hot float32 targets. `ids_column`: `bag_ids` for the
+    bags of n-grams where the tokenized data has it."""
     path = tok_dir / f"{split}.parquet"
     if not path.is_file():
         raise TextbenchError(f"{path}: not found; run `textbench tokenize` first")
     try:
         column = "labels" if "labels" in pq.ParquetFile(path).schema_arrow.names else "label"
-        table = pq.read_table(path, columns=["id", "input_ids", column])
+        table = pq.read_table(path, columns=["id", ids_column, column])
     except Exception as e:  # pyarrow raises several types for corrupt files / missing columns
         raise TextbenchError(
-            f"{path}: unreadable or missing id/input_ids/label ({type(e).__name__}: {e}); rerun `textbench tokenize`"
+            f"{path}: unreadable or missing id/{ids_column}/label ({type(e).__name__}: {e}); rerun `textbench tokenize`"
         ) from None
     if column == "labels":
         sets = table.column("labels").combine_chunks()
@@ -125,14 +126,14 @@ def read_split(tok_dir: Path, split: str, num_labels: int) -> Split:
     if column == "labels":
         labels = np.zeros((table.num_rows, num_labels), dtype=np.float32)
         labels[np.repeat(np.arange(table.num_rows), sets.value_lengths().to_numpy()), ids] = 1.0
-    column = table.column("input_ids").combine_chunks()
+    column = table.column(ids_column).combine_chunks()
     offsets = column.offsets.to_numpy().astype(np.int64)
     values = column.values.to_numpy().astype(np.int64)[offsets[0] : offsets[-1]]
     return Split([str(i) for i in table.column("id").to_pylist()], values, offsets - offsets[0], labels)
 
 
-def read_splits(tok_dir: Path, num_labels: int) -> dict[str, Split]:
-    return {s: read_split(tok_dir, s, num_labels) for s in SPLITS}
+def read_splits(tok_dir: Path, num_labels: int, ids_column: str = "input_ids") -> dict[str, Split]:
+    return {s: read_split(tok_dir, s, num_labels, ids_column) for s in SPLITS}
 
 
 def collate(seqs: list[np.ndarray], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

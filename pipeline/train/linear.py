@@ -34,7 +34,7 @@ from pipeline.models.registry import Classifier
 from pipeline.train.checkpoint import TrainState
 from pipeline.train.data import Split, eval_batches
 
-BATCH = 256  # documents per feature batch (an [M, M] equality matrix per document)
+BATCH = 256  # documents per feature batch
 ABSENT_BIAS = -1e4  # a class without train documents: never predicted
 
 

@@ -25,6 +25,7 @@ from pipeline.config import Config, TrainConfig
 from pipeline.device import pick_device, pick_precision
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import THRESHOLD, PeakMemory, param_count, predictions_table, score, tune_threshold
+from pipeline.families import WHOLE_DOCUMENT
 from pipeline.io import atomic_dir, fingerprint, locked, write_json
 from pipeline.models.registry import BuildContext, FeatureClassifier, build_model, entry
 from pipeline.pretrained import resolve_encoder
@@ -76,7 +77,8 @@ def _train(
             f"{tok_dir}/meta.json was tokenized with encoder '{encoder}' but "
             f"datasets.{dataset}.encoder is '{ds.encoder}'; rerun `textbench tokenize -d {dataset}`"
         )
-    splits = read_splits(tok_dir, len(labels))
+    whole = model in WHOLE_DOCUMENT and meta.bag_max_len is not None  # reads bag_ids, cut at bag_max_len
+    splits = read_splits(tok_dir, len(labels), "bag_ids" if whole else "input_ids")
     texts = _test_texts(dataset, splits["test"])
     embeddings = np.load(tok_dir / meta.embeddings_file) if meta.embeddings_file else None
 
@@ -88,7 +90,7 @@ def _train(
         num_labels=len(labels),
         vocab_size=meta.vocab_size,
         pad_id=meta.pad_id,
-        max_len=meta.max_len,
+        max_len=meta.bag_max_len if whole else meta.max_len,
         embeddings=embeddings,
         encoder=encoder,
     )

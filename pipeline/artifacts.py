@@ -26,7 +26,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 
 from pipeline import paths
 from pipeline.errors import TextbenchError
-from pipeline.families import SCHEMES
+from pipeline.families import SCHEMES, WHOLE_DOCUMENT
 
 A = TypeVar("A", bound="Artifact")
 V = TypeVar("V")
@@ -183,6 +183,10 @@ class TokenizedMeta(Artifact):
         if self.max_len_auto is not None and self.max_len_auto.chosen != self.max_len:
             raise ValueError(f"max_len_auto: chose {self.max_len_auto.chosen}, but max_len is {self.max_len}")
         return self
+
+    def reads(self, model: str) -> int:
+        """How many ids `model` reads: a bag of n-grams reads `bag_max_len` where that column was written."""
+        return self.bag_max_len if model in WHOLE_DOCUMENT and self.bag_max_len is not None else self.max_len
 
     @classmethod
     def of(cls, directory: str | Path) -> TokenizedMeta:

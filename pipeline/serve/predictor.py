@@ -212,7 +212,7 @@ def tokenizer_meta(model_dir: Path, config: ModelConfig) -> TokenizedMeta:
     it): what `Predictor.load` relies on and `GET /models` reports, so a dir listed healthy also loads."""
     meta = TokenizedMeta.of(model_dir / "tokenizer")
     for key in SHARED_KEYS:
-        if getattr(meta, key) != getattr(config, key):
+        if (meta.reads(config.model) if key == "max_len" else getattr(meta, key)) != getattr(config, key):
             raise TextbenchError(
                 f"{model_dir}: tokenizer/meta.json {key} differs from config.json's; {retrain(model_dir)}"
             )

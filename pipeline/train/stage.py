@@ -25,7 +25,6 @@ from pipeline.config import Config, TrainConfig
 from pipeline.device import pick_device, pick_precision
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import THRESHOLD, PeakMemory, param_count, predictions_table, score, tune_threshold
-from pipeline.families import WHOLE_DOCUMENT
 from pipeline.io import atomic_dir, fingerprint, locked, write_json
 from pipeline.models.registry import BuildContext, FeatureClassifier, build_model, entry
 from pipeline.pretrained import resolve_encoder
@@ -77,7 +76,7 @@ def _train(
             f"{tok_dir}/meta.json was tokenized with encoder '{encoder}' but "
             f"datasets.{dataset}.encoder is '{ds.encoder}'; rerun `textbench tokenize -d {dataset}`"
         )
-    whole = model in WHOLE_DOCUMENT and meta.bag_max_len is not None  # reads bag_ids, cut at bag_max_len
+    whole = meta.reads(model) != meta.max_len  # a bag of n-grams reads bag_ids, cut at bag_max_len
     splits = read_splits(tok_dir, len(labels), "bag_ids" if whole else "input_ids")
     texts = _test_texts(dataset, splits["test"])
     embeddings = np.load(tok_dir / meta.embeddings_file) if meta.embeddings_file else None
@@ -90,7 +89,7 @@ def _train(
         num_labels=len(labels),
         vocab_size=meta.vocab_size,
         pad_id=meta.pad_id,
-        max_len=meta.bag_max_len if whole else meta.max_len,
+        max_len=meta.reads(model),
         embeddings=embeddings,
         encoder=encoder,
     )

@@ -7,6 +7,8 @@
     reports/<ds>/<model>/metrics.json         RunMetrics     written by train
     reports/<ds>/.status/<model>/<seed>.json  RunStatus      written by the flow (paths.job_status)
     reports/metrics.json                      read_scores    written by report (scores + CIs per dataset, model)
+    reports/outcomes.json                     Outcomes       written by report (test predictions, for `textbench diff`)
+    reports/environment.json                  Environments   written by report (where each run ran: RunEnv)
 
 Each model checks the keys its readers rely on (types, ranges, agreement between keys) and lets
 the rest through, so a writer can add fields without breaking readers. Every command reads these
@@ -17,11 +19,13 @@ meets it. The on-disk formats are the writers'; nothing here changes them.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
+import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from pipeline import paths
@@ -57,13 +61,22 @@ def _load(path: Path, fix: str, validate: Callable[[Any], V]) -> V:
     if not path.is_file():
         raise TextbenchError(f"{path}: not found; {fix}")
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as e:  # ValueError covers JSONDecodeError and UnicodeDecodeError
+        text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError) as e:  # ValueError covers UnicodeDecodeError
         raise TextbenchError(f"{path}: not valid JSON ({str(e).splitlines()[0][:120]}); {fix}") from None
+    return _parse(text, str(path), fix, validate)
+
+
+def _parse(text: str, where: str, fix: str, validate: Callable[[Any], V]) -> V:
+    """JSON `text` (of the file named `where`) through `validate`; any failure is one TextbenchError."""
+    try:
+        raw = json.loads(text)
+    except (ValueError, RecursionError) as e:  # ValueError covers JSONDecodeError
+        raise TextbenchError(f"{where}: not valid JSON ({str(e).splitlines()[0][:120]}); {fix}") from None
     try:
         return validate(raw)
     except ValidationError as e:
-        raise TextbenchError(f"{path}: {_describe(e)}; {fix}") from None
+        raise TextbenchError(f"{where}: {_describe(e)}; {fix}") from None
 
 
 def _describe(e: ValidationError) -> str:
@@ -89,6 +102,11 @@ class Artifact(BaseModel):
     def read_if_present(cls: type[A], path: str | Path, fix: str) -> A | None:
         """As `read`, but None when the file does not exist (a stage that has not run yet)."""
         return cls.read(path, fix) if Path(path).exists() else None
+
+    @classmethod
+    def parse(cls: type[A], text: str, where: str, fix: str) -> A:
+        """As `read`, from the file's text (e.g. `git show REV:path`); `where` names it in errors."""
+        return _parse(text, where, fix, cls.model_validate)
 
     def as_dict(self) -> dict[str, Any]:
         """The keys as written (no defaults filled in), for readers that pass the record on."""
@@ -268,6 +286,27 @@ class ClassScores(Artifact):
     support: Count
 
 
+class RunEnv(Artifact):
+    """Where a run ran (pipeline/device.py `describe`): what can move its scores between machines."""
+
+    device: str
+    device_name: str = ""  # the GPU's name (CUDA runs)
+    cpu: str
+    isa: list[str]
+    precision: str
+    threads: Positive
+    torch: str
+    transformers: str
+
+    def line(self) -> str:
+        """One line: `cpu: Intel Xeon (avx2, avx512f) · fp32 · 2 threads · torch 2.3 · transformers 4.4`."""
+        where = self.device_name if self.device == "cuda" else f"{self.cpu} ({', '.join(self.isa) or 'no AVX2'})"
+        return (
+            f"{self.device}: {where} · {self.precision} · {self.threads} threads · "
+            f"torch {self.torch} · transformers {self.transformers}"
+        )
+
+
 class RunMetrics(Artifact):
     """metrics.json of one training run: test scores, per class and the confusion matrix (single-label;
     multi-label runs have micro/samples scores and Hamming loss instead, and `accuracy` is subset accuracy)."""
@@ -287,6 +326,7 @@ class RunMetrics(Artifact):
     hamming_loss: Rate | None = None
     seed: int | None = None
     fingerprint: str | None = None
+    env: RunEnv | None = None  # None: trained before textbench recorded it
 
     @model_validator(mode="after")
     def _consistent(self) -> RunMetrics:
@@ -334,3 +374,70 @@ def read_scores() -> dict[str, dict[str, dict[str, float]]]:
     """reports/metrics.json: {dataset: {model: {score: value}}}; {} before the first report."""
     path = paths.metrics_json()
     return _load(path, "rerun `textbench report`", _SCORES.validate_python) if path.exists() else {}
+
+
+class Environments(Artifact):
+    """reports/environment.json: the distinct RunEnv of the report's runs, and which one each run had."""
+
+    environments: list[RunEnv] = []
+    runs: dict[str, dict[str, Count]] = {}  # dataset → model → index into environments
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Environments:
+        bad = sorted(f"{d}.{m}" for d, ms in self.runs.items() for m, i in ms.items() if i >= len(self.environments))
+        if bad:
+            raise ValueError(f"runs: {bad[:5]} point past the {len(self.environments)} environments")
+        return self
+
+    def of(self, dataset: str, model: str) -> RunEnv | None:
+        i = self.runs.get(dataset, {}).get(model)
+        return None if i is None else self.environments[i]
+
+
+def encode_classes(classes: np.ndarray, n_classes: int) -> str:
+    """Class indices [n] as base64 of little-endian uint8 (uint16 above 256 classes): compact in git."""
+    return base64.b64encode(np.asarray(classes, _class_dtype(n_classes)).tobytes()).decode("ascii")
+
+
+def _class_dtype(n_classes: int) -> str:
+    return "<u1" if n_classes <= 256 else "<u2"
+
+
+class ModelOutcome(Artifact):
+    fingerprint: str | None = None
+    pred: str  # encode_classes of the test predictions, in the dataset's id order
+
+
+class DatasetOutcomes(Artifact):
+    """One single-label dataset's test set (ids hashed, gold classes) and each model's predictions on it."""
+
+    labels: Labels
+    n: Count
+    ids_sha256: str
+    gold: str  # encode_classes, test documents sorted by id
+    models: dict[str, ModelOutcome] = {}
+
+    def classes(self, encoded: str) -> np.ndarray:
+        return np.frombuffer(base64.b64decode(encoded), _class_dtype(len(self.labels))).astype(np.int64)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DatasetOutcomes:
+        for name, encoded in [("gold", self.gold), *((f"models.{m}.pred", o.pred) for m, o in self.models.items())]:
+            try:
+                values = self.classes(encoded)
+            except ValueError:
+                raise ValueError(f"{name}: not base64 class indices") from None
+            if len(values) != self.n or (len(values) and values.max() >= len(self.labels)):
+                raise ValueError(f"{name}: not {self.n} class indices below {len(self.labels)}")
+        return self
+
+
+class Outcomes(Artifact):
+    """reports/outcomes.json: every comparable single-label run's test predictions (the primary seed),
+    and the test settings the report used, so that `textbench diff` can test two commits' runs."""
+
+    confidence: Annotated[float, Field(gt=0, lt=1)]
+    bootstrap: Count
+    seed: int
+    datasets: dict[str, DatasetOutcomes] = {}
+    skipped: dict[str, str] = {}  # dataset → why its predictions are not recorded (multi-label)

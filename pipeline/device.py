@@ -1,10 +1,18 @@
 """Where and in which precision torch runs: the one device and bfloat16 policy of training, feature
-extraction, prediction, serving and export."""
+extraction, prediction, serving and export; and `describe`, the record of where a run ran.
+
+The same commit, params and seed give different scores on an AVX2 CPU (fp32) and on an AMX CPU
+(`precision: auto` = bf16), so every training records `describe` beside its scores (metrics.json `env`,
+typed as `RunEnv` in pipeline/artifacts.py); the report gathers them into reports/environment.json,
+which its header and `textbench diff` read."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import platform
+from importlib import metadata
+from pathlib import Path
 
 import torch
 
@@ -46,3 +54,54 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+# instruction sets that choose CPU kernels (and bf16 support): the ones that make two CPUs differ
+ISA = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
+
+
+def describe(device: torch.device, precision: str) -> dict[str, object]:
+    """The record of a run on `device` in `precision` (after pick_device set its threads)."""
+    cuda = device.type == "cuda"
+    return {
+        "device": device.type,
+        "device_name": torch.cuda.get_device_name(device) if cuda else "",  # the GPU's name
+        "cpu": cpu_model(),
+        "isa": cpu_isa(),
+        "precision": precision,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "transformers": _version("transformers"),
+    }
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux, else what platform says)."""
+    for line in _cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.partition(":")[2].strip()
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def cpu_isa() -> list[str]:
+    """The kernel-choosing instruction sets (ISA) this CPU has, in ISA order ([] without /proc/cpuinfo)."""
+    flags: set[str] = set()
+    for line in _cpuinfo().splitlines():
+        if line.startswith("flags"):
+            flags = set(line.partition(":")[2].split())
+            break
+    return [f for f in ISA if f in flags]
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"

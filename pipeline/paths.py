@@ -11,6 +11,7 @@
     models|reports/<ds>/<model>/seeds/<seed>/   the benchmark's extra seeds (seed_dir)
     reports/<ds>/.status/<model>/<seed>.json    the flow's record of each job (apart from the dirs the trainer swaps)
     reports/{metrics.json,cost.json,comparison.md,index.html}   scores apart from cost (timings, memory)
+    reports/{outcomes.json,environment.json}    test predictions and where each run ran (for `textbench diff`)
 
 Names from params (dataset keys, archive file names) and code (model names, seeds) become path
 components, so every builder below passes them through one check (`_under`): a name that is not
@@ -164,3 +165,13 @@ def cost_json() -> Path:
     """Every run's parameters, timings, throughput and memory: apart from reports/metrics.json's scores,
     which identical runs reproduce exactly."""
     return reports_root() / "cost.json"
+
+
+def outcomes_json() -> Path:
+    """Every run's test predictions, compact and committed: what `textbench diff` tests two commits' runs on."""
+    return reports_root() / "outcomes.json"
+
+
+def environment_json() -> Path:
+    """Where each run of the report ran (hardware, precision, versions, threads)."""
+    return reports_root() / "environment.json"

@@ -256,12 +256,13 @@ def test_html_is_self_contained_with_tables_and_images(built: Path) -> None:
 def test_outputs_are_byte_identical_on_rebuild(built: Path, tmp_path: Path) -> None:
     copy = tmp_path / "again"
     shutil.copytree(built, copy)
-    for name in ("metrics.json", "cost.json", "comparison.md", "index.html"):
+    written = ("metrics.json", "cost.json", "outcomes.json", "environment.json", "comparison.md", "index.html")
+    for name in written:
         (copy / "reports" / name).unlink()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TEXTBENCH_ROOT", str(copy))
         build_report(load_config(copy / "params.yaml"))
-    for name in ("metrics.json", "cost.json", "comparison.md", "index.html", "figures/reuters/cost.png"):
+    for name in (*written, "figures/reuters/cost.png"):
         assert sha256_file(copy / "reports" / name) == sha256_file(built / "reports" / name), name
 
 

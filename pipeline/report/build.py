@@ -3,6 +3,8 @@
 Writes, each atomically and byte-identical for identical inputs:
     reports/metrics.json      flat scores and their CIs per dataset/model (what `dvc metrics diff` compares)
     reports/cost.json         parameters, train time, inference docs/s, peak memory per dataset/model
+    reports/outcomes.json     every run's test predictions, compact (what `textbench diff` tests)
+    reports/environment.json  where each run ran: hardware, precision, versions, threads
     reports/comparison.md     Markdown report, figures linked from reports/figures/
     reports/index.html        the same report, self-contained (inline CSS, base64 PNGs)
     reports/figures/<ds>/     the PNG figures
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from pipeline import paths
 from pipeline.config import Config
@@ -21,6 +24,7 @@ from pipeline.io import atomic_dir, atomic_path, write_json
 from pipeline.report import aggregate
 from pipeline.report.compare import Row, best_model, compare
 from pipeline.report.error_analysis import ERROR_ANALYSIS, ErrorAnalysis
+from pipeline.report.outcomes import environment_lines, environments, outcomes
 from pipeline.report.render import Block, Cell, Details, Heading, Image, Para, Table, markdown, page
 from pipeline.report.sections import baseline_line, cost_entry, dataset_blocks, score_entry
 
@@ -41,16 +45,17 @@ def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> li
     cost: dict[str, dict[str, dict]] = {}
     summary: list[list[Cell]] = []
     sections: list[Block] = []
-    runs: list[aggregate.ModelResult] = []
+    runs: dict[str, list[aggregate.ModelResult]] = {}
     baselines: dict[str, str] = {}
     for ds in cfg.benchmark.datasets:
         rows = compare(aggregate.collect(cfg, ds), cfg.report, cfg.seed)
-        runs += [r.run for r in rows]
+        runs[ds] = [r.run for r in rows]
         scores[ds] = {r.run.model: score_entry(r) for r in rows if r.run.comparable}
         cost[ds] = {r.run.model: cost_entry(r) for r in rows if r.run.comparable}
         summary.append(_summary_row(ds, rows))
         baselines[ds] = baseline_line(rows)
         sections += dataset_blocks(ds, rows, cfg, analyse)
+    envs = environments(runs)
     blocks: list[Block] = [
         Heading(1, "textbench comparison"),
         Para(
@@ -58,14 +63,20 @@ def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> li
             "All scores are on the held-out test split; the best model per dataset is the one with the highest "
             "test macro-F1."
         ),
+        *[Para(line) for line in environment_lines(envs, sum(r.ok for rs in runs.values() for r in rs))],
         Table(["Dataset", "Best model", "Accuracy", "Macro-F1", "Models ok", "Converged", "Failed / missing"], summary),
         *[Para(f"{ds}: {line}") for ds, line in baselines.items() if line],
         *sections,
     ]
     return _write(
-        {paths.metrics_json(): scores, paths.cost_json(): cost},
+        {
+            paths.metrics_json(): scores,
+            paths.cost_json(): cost,
+            paths.outcomes_json(): outcomes(runs, cfg.report, cfg.seed).model_dump(),
+            paths.environment_json(): envs.model_dump(),
+        },
         blocks,
-        [r for r in runs if r.ok and r.curves is not None],
+        [r for rs in runs.values() for r in rs if r.ok and r.curves is not None],
     )
 
 
@@ -91,10 +102,8 @@ def _accuracy(metrics: dict) -> str:
     return f"{metrics['accuracy']:.4f}"
 
 
-def _write(
-    metrics: dict[Path, dict[str, dict[str, dict]]], blocks: list[Block], runs: list[aggregate.ModelResult]
-) -> list[Path]:
-    """`metrics`: the content of each DVC metrics file (scores, cost) by path."""
+def _write(metrics: dict[Path, dict[str, Any]], blocks: list[Block], runs: list[aggregate.ModelResult]) -> list[Path]:
+    """`metrics`: the content of each JSON file (scores, cost, outcomes, environments) by path."""
     root = paths.reports_root()
     with atomic_dir(root / "figures") as tmp:
         for image in _images(blocks):

@@ -15,6 +15,7 @@ from pipeline.report.aggregate import SCORES
 from pipeline.report.compare import Row, best_model
 from pipeline.report.error_analysis import ErrorAnalysis, confidently_wrong
 from pipeline.report.render import Block, Bullets, Cell, Details, Heading, Image, Para, Table
+from pipeline.report.stats import format_p as _p
 
 # (header, metrics.json key, higher is better, formatter)
 Column = tuple[str, str, bool, Callable[[float], str]]
@@ -417,12 +418,6 @@ def _status(r: Row) -> str:
 def _with_ci(point: float, ci: tuple[float, float] | None, signed: bool = False) -> str:
     fmt = "+.4f" if signed else ".4f"
     return f"{point:{fmt}}" + (f" [{ci[0]:{fmt}}, {ci[1]:{fmt}}]" if ci else "")
-
-
-def _p(p: float, alpha: float, floor: float = 0.0) -> str:
-    """p-value text; `floor` is the smallest non-zero value a test can give (bootstrap: 2/B)."""
-    text = f"< {floor:.2g}" if p < floor else f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}"
-    return f"{text} ✱" if p < alpha else text
 
 
 def _clip(text: str, limit: int = 400) -> str:

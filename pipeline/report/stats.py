@@ -91,6 +91,12 @@ def paired_bootstrap_p(diff: np.ndarray) -> float:
     return float(min(1.0, 2 * min(np.mean(diff <= 0), np.mean(diff >= 0))))
 
 
+def format_p(p: float, alpha: float, floor: float = 0.0) -> str:
+    """p-value text, ✱ when below `alpha`; `floor` is the smallest non-zero value a test can give (bootstrap: 2/B)."""
+    text = f"< {floor:.2g}" if p < floor else f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}"
+    return f"{text} ✱" if p < alpha else text
+
+
 def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemar:
     """McNemar's test: scipy's exact two-sided binomial test of the discordant pairs against 1/2
     (milliseconds even at 10⁸ pairs, so no chi² approximation is needed)."""

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from pipeline import paths
 from pipeline.artifacts import TokenizedMeta
 from pipeline.config import Config, TrainConfig
-from pipeline.device import pick_device, pick_precision
+from pipeline.device import describe, pick_device, pick_precision
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import THRESHOLD, PeakMemory, param_count, predictions_table, score, tune_threshold
 from pipeline.io import atomic_dir, fingerprint, locked, write_json
@@ -131,6 +131,7 @@ def _train(
         "seed": seed,
         **score(test.labels, probs, labels, threshold),
         "params": {"arch": arch_kw, "train": train_kw, "precision": precision, "device": str(device)},
+        "env": describe(device, precision),
         **param_count(net),
         "train_time_s": state.wall_s,
         "train_samples_per_s": state.samples / max(state.compute_s, 1e-9),

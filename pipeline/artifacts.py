@@ -230,6 +230,7 @@ class ModelConfig(Artifact):
     num_labels: Annotated[int, Field(strict=True, ge=2)]
     label_mode: Literal["single", "multi"] = "single"  # multi: sigmoid outputs, every label >= threshold
     threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    temperature: Annotated[float, Field(strict=True, gt=0)] = 1.0  # probabilities: softmax/sigmoid(logits / T)
     vocab_size: Positive
     pad_id: Count
     max_len: Positive

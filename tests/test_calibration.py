@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import torch
 from scipy.special import expit, softmax
 
 from pipeline.evaluate import ECE_BINS, calibration, fit_temperature, hits, logits_of, nll, reliability, temper
@@ -128,6 +129,23 @@ def test_config_temperature_is_applied_by_every_prediction(tmp_path: Path) -> No
 def _draw(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
     """One class per row drawn from its probabilities."""
     return (rng.random((len(probs), 1)) > probs.cumsum(1)).sum(1).clip(0, probs.shape[1] - 1)
+
+
+def test_integrated_gradients_explain_the_calibrated_probability(tmp_path: Path) -> None:
+    """IG completeness holds for the probability `explain` reports: softmax(logits / T), not softmax(logits)."""
+    from pipeline.serve.explain import explain
+
+    copy = tmp_path / "textcnn"
+    shutil.copytree(model_dir("textcnn"), copy)
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps(config | {"temperature": 4.0}))
+    p = Predictor.load(copy)
+    e = explain(p, "the goal was great", method="ig", steps=64)
+    ids_t, mask = (torch.from_numpy(a) for a in p.pad(p.encode(["the goal was great"])))
+    with torch.no_grad():
+        base = torch.softmax(p.model(torch.full_like(ids_t, p.pad_id), mask) / 4.0, -1)[0, p.labels.index(e.label)]
+    assert e.confidence == pytest.approx(float(p.predict_proba(["the goal was great"])[0].max()))
+    assert sum(e.scores) == pytest.approx(e.confidence - float(base), abs=0.02)
 
 
 def test_report_shows_ece_before_and_after_and_the_reliability_diagram(

@@ -269,6 +269,23 @@ class ClassScores(Artifact):
     support: Count
 
 
+Loss = Annotated[float, Field(strict=True, ge=0.0)]  # a Brier score or NLL: no NaN, string or bool
+
+
+class Calibrated(Artifact):
+    ece: Rate
+    brier: Loss
+    nll: Loss
+
+
+class Calibration(Artifact):
+    """metrics.json `calibration`: the dev-fitted temperature and the test calibration before/after it."""
+
+    temperature: Annotated[float, Field(strict=True, gt=0)]
+    before: Calibrated
+    after: Calibrated
+
+
 class RunMetrics(Artifact):
     """metrics.json of one training run: test scores, per class and the confusion matrix (single-label;
     multi-label runs have micro/samples scores and Hamming loss instead, and `accuracy` is subset accuracy)."""
@@ -288,6 +305,7 @@ class RunMetrics(Artifact):
     hamming_loss: Rate | None = None
     seed: int | None = None
     fingerprint: str | None = None
+    calibration: Calibration | None = None  # absent in runs trained before calibration existed
 
     @model_validator(mode="after")
     def _consistent(self) -> RunMetrics:

@@ -174,3 +174,25 @@ def test_report_shows_ece_before_and_after_and_the_reliability_diagram(
     assert "| bert |" not in section and "trained before it existed; retrain): bert." in section
     assert "15 equal-width confidence bins" in section
     assert (root / "reports" / "figures" / "reuters" / "reliability.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("temperature", 0.0), ("temperature", "2"), ("after.ece", 1.5), ("before.nll", -1.0), ("before", None)],
+)
+def test_a_malformed_calibration_record_is_one_error_naming_the_key(tmp_path: Path, key: str, value: object) -> None:
+    """The report reads metrics.json `calibration` through RunMetrics: a bad value is one TextbenchError."""
+    from pipeline.artifacts import RunMetrics
+    from pipeline.errors import TextbenchError
+
+    run = tmp_path / "textcnn"
+    shutil.copytree(trained_root() / "reports" / "reuters" / "textcnn", run)
+    metrics = json.loads((run / "metrics.json").read_text())
+    *parents, last = key.split(".")
+    node = metrics["calibration"]
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(TextbenchError, match=rf"metrics.json: calibration\.{key}"):
+        RunMetrics.of(run)

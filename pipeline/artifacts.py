@@ -248,6 +248,7 @@ class ModelConfig(Artifact):
     num_labels: Annotated[int, Field(strict=True, ge=2)]
     label_mode: Literal["single", "multi"] = "single"  # multi: sigmoid outputs, every label >= threshold
     threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    temperature: Annotated[float, Field(strict=True, gt=0)] = 1.0  # probabilities: softmax/sigmoid(logits / T)
     vocab_size: Positive
     pad_id: Count
     max_len: Positive
@@ -307,6 +308,23 @@ class RunEnv(Artifact):
         )
 
 
+Loss = Annotated[float, Field(strict=True, ge=0.0)]  # a Brier score or NLL: no NaN, string or bool
+
+
+class Calibrated(Artifact):
+    ece: Rate
+    brier: Loss
+    nll: Loss
+
+
+class Calibration(Artifact):
+    """metrics.json `calibration`: the dev-fitted temperature and the test calibration before/after it."""
+
+    temperature: Annotated[float, Field(strict=True, gt=0)]
+    before: Calibrated
+    after: Calibrated
+
+
 class RunMetrics(Artifact):
     """metrics.json of one training run: test scores, per class and the confusion matrix (single-label;
     multi-label runs have micro/samples scores and Hamming loss instead, and `accuracy` is subset accuracy)."""
@@ -327,6 +345,7 @@ class RunMetrics(Artifact):
     seed: int | None = None
     fingerprint: str | None = None
     env: RunEnv | None = None  # None: trained before textbench recorded it
+    calibration: Calibration | None = None  # absent in runs trained before calibration existed
 
     @model_validator(mode="after")
     def _consistent(self) -> RunMetrics:

@@ -7,6 +7,17 @@ Multi-label runs (targets [N, C] 0/1, sigmoid probabilities) predict every label
 is >= a threshold (THRESHOLD, or one tuned on dev: `tune_threshold`; a document may get none) and
 are scored by `multilabel_metrics`; their `accuracy` is subset accuracy (the whole label set right),
 so single- and multi-label rows share the key.
+
+Calibration (`calibration`, on the test probabilities before and after temperature scaling): expected
+calibration error over ECE_BINS equal-width confidence bins (bin b = (b/15, (b+1)/15], the first also
+holding 0), ECE = Σ_b n_b/N · |accuracy_b − mean confidence_b|; single-label it is the top-label ECE
+(confidence = the highest probability, correct = argmax is the gold class), multi-label it bins every
+(document, label) probability against that label's presence. Brier score: mean over documents of
+Σ_c (p_c − y_c)² (multi-label: mean over (document, label) pairs); NLL: mean −log p(gold class) (multi-
+label: mean binary cross-entropy per label), probabilities floored at float32's smallest normal.
+Temperature scaling (`fit_temperature`, `temper`): one T > 0 fitted on dev NLL, probabilities
+softmax(logits / T) (multi-label: sigmoid(logit / T), one T for every label, which keeps the 0.5
+decisions); the ranking, and so every argmax, is the model's.
 """
 
 from __future__ import annotations
@@ -19,10 +30,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import torch
+from scipy.optimize import minimize_scalar
+from scipy.special import log_expit, log_softmax, logit
 from sklearn.metrics import accuracy_score, confusion_matrix, hamming_loss, precision_recall_fscore_support
 
 THRESHOLD = 0.5  # multi-label: a label is predicted when its sigmoid probability reaches it
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)  # what `threshold: dev` chooses from
+ECE_BINS = 15  # equal-width confidence bins of the expected calibration error
+TINY = float(np.finfo(np.float32).tiny)  # float32 probabilities floor here before a log
 RU_MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024  # bytes per ru_maxrss unit (macOS: bytes, Linux: KiB)
 
 
@@ -86,6 +101,70 @@ def tune_threshold(y_true: np.ndarray, probs: np.ndarray) -> float:
         precision_recall_fscore_support(y_true, probs >= t, average="micro", zero_division=0)[2] for t in THRESHOLD_GRID
     ]
     return float(max(zip(f1, -abs(THRESHOLD_GRID - THRESHOLD), THRESHOLD_GRID))[2])
+
+
+def reliability(confidence: np.ndarray, hit: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per ECE bin: (mean confidence, accuracy, count) [ECE_BINS] each (NaN where a bin is empty) of
+    predictions with these confidences and 0/1 outcomes (`hits` says which, per label mode)."""
+    conf, hit = np.asarray(confidence, np.float64).ravel(), np.asarray(hit, np.float64).ravel()
+    b = np.clip(np.ceil(conf * ECE_BINS).astype(np.int64) - 1, 0, ECE_BINS - 1)
+    count = np.bincount(b, minlength=ECE_BINS)
+    with np.errstate(invalid="ignore"):
+        return np.bincount(b, conf, ECE_BINS) / count, np.bincount(b, hit, ECE_BINS) / count, count
+
+
+def hits(y_true: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(confidence, outcome) the ECE bins: single-label the top probability and whether argmax is gold,
+    multi-label every (document, label) probability and whether the label is gold."""
+    if np.ndim(y_true) == 2:
+        return probs, y_true
+    return probs.max(1), probs.argmax(1) == y_true
+
+
+def calibration(y_true: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+    """`ece`, `brier` and `nll` of `probs` [N, C] against class ids or a 0/1 matrix (module docstring)."""
+    if not len(y_true):
+        return {"ece": 0.0, "brier": 0.0, "nll": 0.0}
+    mean_conf, accuracy, count = reliability(*hits(y_true, probs))
+    full = count > 0
+    ece = float((count[full] * np.abs(accuracy[full] - mean_conf[full])).sum() / count.sum())
+    multi = np.ndim(y_true) == 2
+    onehot = np.asarray(y_true, np.float64) if multi else np.eye(probs.shape[1])[y_true]
+    sq = (probs.astype(np.float64) - onehot) ** 2
+    brier = float(sq.mean() if multi else sq.sum(1).mean())
+    return {"ece": ece, "brier": brier, "nll": nll(logits_of(probs, multi), np.asarray(y_true))}
+
+
+def logits_of(probs: np.ndarray, multi: bool) -> np.ndarray:
+    """Logits [N, C] that give `probs` back (log-probabilities, or per-label log-odds), float64."""
+    p = np.clip(probs.astype(np.float64), TINY, None)
+    return logit(np.clip(p, None, 1 - np.finfo(np.float32).eps)) if multi else np.log(p)
+
+
+def temper(probs: np.ndarray, temperature: float, multi: bool) -> np.ndarray:
+    """`probs` as the same logits divided by `temperature` would give them (float32)."""
+    z = logits_of(probs, multi) / temperature
+    return np.exp(log_expit(z) if multi else log_softmax(z, axis=1)).astype(np.float32)
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The T > 0 minimising the NLL of softmax(logits / T), or for multi-hot `y` the binary cross-entropy
+    of sigmoid(logits / T) (searched over log T in [−7, 7]). 1 when there is nothing to fit: no documents,
+    or every decision right (argmax; multi-label, logit ≥ 0), where the NLL falls for ever as T → 0 and
+    a fit would turn every confidence into 1."""
+    if not y.size or (decide(logits, y.ndim == 2, 0.0) == y).all():
+        return 1.0
+    result = minimize_scalar(lambda log_t: nll(logits / np.exp(log_t), y), bounds=(-7.0, 7.0), method="bounded")
+    return float(np.exp(result.x))
+
+
+def nll(logits: np.ndarray, y: np.ndarray) -> float:
+    """Mean NLL of the true class (y: class ids), or mean binary cross-entropy per label (y multi-hot)."""
+    if not y.size:
+        return float("nan")
+    if y.ndim == 2:
+        return float(-(y * log_expit(logits) + (1 - y) * log_expit(-logits)).mean())
+    return float(-log_softmax(logits, axis=1)[np.arange(len(y)), y].mean())
 
 
 def predictions_table(

@@ -77,6 +77,11 @@ class ModelResult:
             return np.stack(df["y_true"].to_numpy()), np.stack(df["y_pred"].to_numpy())
         return df["y_true"].to_numpy(), df["y_pred"].to_numpy()
 
+    def probs(self) -> np.ndarray:
+        """Test probabilities [n, C] in id order (as predict gives them: after temperature scaling)."""
+        assert self.predictions is not None
+        return np.stack(self.predictions["probs"].to_numpy()).astype(np.float32)
+
 
 def collect(cfg: Config, dataset: str) -> list[ModelResult]:
     """Every model of `benchmark.models` for `dataset`, in params order."""
@@ -133,7 +138,7 @@ def _predictions(rdir: Path, labels: list[str], multi: bool) -> pd.DataFrame:
     if not path.is_file():
         raise TextbenchError(f"{path}: missing beside metrics.json; retrain that model (textbench train)")
     try:
-        df = pd.read_parquet(path, columns=["id", "text", "label", "pred", "confidence"])
+        df = pd.read_parquet(path, columns=["id", "text", "label", "pred", "confidence", "probs"])
     except Exception as e:  # pyarrow raises several types for corrupt or foreign files
         raise TextbenchError(
             f"{path}: unreadable predictions ({e.__class__.__name__}: {e}); retrain that model (textbench train)"

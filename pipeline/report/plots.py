@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib import font_manager, ticker
 from matplotlib.figure import Figure
 
+from pipeline import evaluate
 from pipeline.report.aggregate import ModelResult
 
 CJK_FONTS = (
@@ -171,6 +172,26 @@ def curves(runs: list[ModelResult]) -> bytes | None:
         loss_ax.set_yscale("log")
         _plain_ticks(loss_ax.yaxis)
         f1_ax.legend(fontsize=7, loc="lower right")
+        return _png(fig)
+
+
+def reliability(runs: list[ModelResult]) -> bytes:
+    """Reliability diagram of the runs' test probabilities (after temperature scaling, as predict gives
+    them): per ECE bin (pipeline/evaluate.py), accuracy against mean confidence, marker area ∝ the bin's
+    share of predictions; the diagonal is perfect calibration."""
+    with matplotlib.rc_context(_style()):
+        fig = Figure(figsize=(4.8, 4.4))
+        ax = fig.add_subplot()
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
+        for i, r in enumerate(runs):
+            conf, acc, count = evaluate.reliability(*evaluate.hits(r.targets()[0], r.probs()))
+            full = count > 0
+            color = COLORS[i % 10]
+            ece = r.metrics["calibration"]["after"]["ece"]
+            ax.plot(conf[full], acc[full], color=color, label=f"{r.model} (ECE {ece:.3f})")
+            ax.scatter(conf[full], acc[full], s=8 + 200 * count[full] / count.sum(), color=color, alpha=0.7)
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy", title="reliability (test)")
+        ax.legend(fontsize=7, loc="upper left")
         return _png(fig)
 
 

@@ -9,9 +9,10 @@ from typing import Any
 from pipeline import paths
 from pipeline.config import Config
 from pipeline.errors import TextbenchError
+from pipeline.evaluate import ECE_BINS
 from pipeline.families import family_of
 from pipeline.report import context, plots
-from pipeline.report.aggregate import SCORES
+from pipeline.report.aggregate import SCORES, ModelResult
 from pipeline.report.compare import Row, best_model
 from pipeline.report.error_analysis import ErrorAnalysis, confidently_wrong
 from pipeline.report.render import Block, Bullets, Cell, Details, Heading, Image, Para, Table
@@ -125,6 +126,7 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
         blocks += [Heading(3, "Accuracy versus cost"), Image(f"{fig}/cost.png", png, "accuracy vs training time")]
     if (png := plots.curves(ok_runs)) is not None:
         blocks += [Heading(3, "Training curves"), Image(f"{fig}/curves.png", png, "dev macro-F1 and loss per step")]
+    blocks += calibration_blocks(ds, ok_runs)
     if multi:  # labels are not exclusive: no confusion matrix; highlights explain one class, so plain text
         return blocks + error_blocks(ds, best.model, cfg.report.error_examples, confidently_wrong)
     confusions = {
@@ -137,6 +139,53 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
         Details(f"Confusion matrices of all {len(ok_runs)} models", list(confusions.values())),
     ]
     return blocks + error_blocks(ds, best.model, cfg.report.error_examples, analyse)
+
+
+RELIABILITY_MODELS = 3  # the reliability diagram draws the best this many models by test macro-F1
+
+
+def calibration_blocks(ds: str, runs: list[ModelResult]) -> list[Block]:
+    """Per comparable run: the dev-fitted temperature and test ECE / Brier / NLL before and after it
+    (metrics.json `calibration`), lowest ECE after highlighted; the best models' reliability diagram."""
+    rows, older = [], []
+    keys = [(stage, key) for key in ("ece", "brier", "nll") for stage in ("before", "after")]
+    ece_after = [r.metrics["calibration"]["after"]["ece"] for r in runs if "calibration" in r.metrics]
+    for r in runs:
+        if "calibration" not in r.metrics:
+            older.append(r.model)
+            continue
+        cal = r.metrics["calibration"]
+        cells = [Cell(r.model), Cell(f"{cal['temperature']:.3g}")]
+        cells += [
+            Cell(_score(cal[stage][key]), best=(stage, key) == ("after", "ece") and cal[stage][key] == min(ece_after))
+            for stage, key in keys
+        ]
+        rows.append(cells)
+    if not rows:
+        return []
+    multi = any(r.multi for r in runs)
+    best = sorted((r for r in runs if r.model not in older), key=lambda r: -r.metrics["macro_f1"])[:RELIABILITY_MODELS]
+    return [
+        Heading(3, "Calibration"),
+        Para(
+            "Can the confidences be trusted? Each model's logits are divided by one temperature T fitted on dev "
+            "NLL (config.json `temperature`, which predict and serve apply; the linear baselines fit theirs "
+            "inside the model, so their T here is 1 and before = after). ECE: expected calibration error over "
+            f"{ECE_BINS} equal-width confidence bins, "
+            + (
+                "every (document, label) probability against that label's presence (one T for all labels, "
+                "so the 0.5 decisions do not move)"
+                if multi
+                else "top-label (the highest probability against whether it is the gold class)"
+            )
+            + "; Brier score and NLL on test; T never changes a ranking, so the scores above are unchanged."
+            + (f" No calibration recorded (trained before it existed; retrain): {', '.join(older)}." if older else "")
+        ),
+        Table(
+            ["Model", "T", "ECE before", "ECE after", "Brier before", "Brier after", "NLL before", "NLL after"], rows
+        ),
+        Image(f"figures/{ds}/reliability.png", plots.reliability(best), "reliability diagram (test, after scaling)"),
+    ]
 
 
 def baseline_line(rows: list[Row]) -> str:

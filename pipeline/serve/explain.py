@@ -2,7 +2,8 @@
 
 - `lime`: `LimeTextExplainer` (seeded) perturbs the text by dropping words (characters for Chinese)
   and fits a local linear model to `predict_proba`; a score per word of the text.
-- `ig`: integrated gradients of the target class probability with respect to the input embeddings
+- `ig`: integrated gradients of the target class probability (the predictor's: logits / config.json
+  `temperature`) with respect to the input embeddings
   (`model.get_input_embeddings()`), from an all-[PAD] baseline along a straight path (midpoint
   Riemann sum); a score per model token, summing to p(text) − p(baseline). A linear baseline
   (family `linear`) has no embeddings and needs no approximation: it gets method `linear`, the
@@ -102,7 +103,7 @@ def _integrated_gradients(
                 points = (base + a[:, None, None] * (x - base)).requires_grad_(True)
                 path[:] = [points]
                 n = len(a)
-                logits = model(input_ids.expand(n, -1), mask.expand(n, -1)).float()
+                logits = model(input_ids.expand(n, -1), mask.expand(n, -1)).float() / predictor.config.temperature
                 probs = torch.sigmoid(logits) if predictor.multi else torch.softmax(logits, dim=-1)
                 (grad,) = torch.autograd.grad(probs[:, target].sum(), points)
                 grad_sum += grad.sum(0)

@@ -7,6 +7,8 @@ batching (less padding), and results come back in input order.
 
 A multi-label model (config.json `label_mode: multi`) gives per-label sigmoid probabilities, and
 `predict` lists every label whose probability reaches config.json's `threshold` (0.5, or the one tuned on dev).
+Logits are divided by config.json's `temperature` (fitted on dev by the trainer; 1 in older model dirs)
+before the softmax or sigmoid, so every variant's confidences are the calibrated ones.
 
 Variants (same weights, different runtimes): `fp32` (torch), `int8` (torch dynamic quantization of
 Linear/LSTM/GRU layers, CPU), `bf16` (bfloat16 autocast, as the trainer evaluates with precision
@@ -181,10 +183,10 @@ class Predictor:
         return self.proba_from_ids(self.encode(texts) if len(texts) else [])
 
     def proba_from_ids(self, ids: list[list[int]]) -> np.ndarray:
-        """`predict_proba` of already encoded texts."""
+        """`predict_proba` of already encoded texts (logits / config.json `temperature`)."""
         if not ids:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        logits = self.logits_from_ids(ids)
+        logits = self.logits_from_ids(ids) / self.config.temperature
         return sigmoid(logits) if self.multi else softmax(logits)
 
     def above_threshold(self, p: np.ndarray) -> list[str]:

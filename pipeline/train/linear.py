@@ -23,12 +23,11 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.optimize import minimize_scalar
 from scipy.special import log_expit, log_softmax
 
 from pipeline.config import TrainConfig
 from pipeline.errors import TextbenchError
-from pipeline.evaluate import score
+from pipeline.evaluate import fit_temperature, nll, score
 from pipeline.models.linear import SENTINEL
 from pipeline.models.registry import Classifier
 from pipeline.train.checkpoint import TrainState
@@ -60,10 +59,10 @@ def fit_linear(
         dev_scores, train_scores = x_dev @ weight.T + bias, x_train @ weight.T + bias
         temperature = fit_temperature(*_learnable(dev_scores, dev.labels, trained))
         m = score(dev.labels, _probs(dev_scores / temperature, dev.multi), labels)
-        dev_loss = _nll(*_learnable(dev_scores / temperature, dev.labels, trained))
+        dev_loss = nll(*_learnable(dev_scores / temperature, dev.labels, trained))
         row = {
             "step": i + 1,
-            "train_loss": _nll(train_scores / temperature, train.labels),
+            "train_loss": nll(train_scores / temperature, train.labels),
             "dev_loss": dev_loss,
             "dev_accuracy": m["accuracy"],
             "dev_macro_f1": m["macro_f1"],
@@ -189,15 +188,6 @@ def matrix(emb, split: Split) -> sp.csr_matrix:
     ).tocsr()
 
 
-def fit_temperature(scores: np.ndarray, y: np.ndarray) -> float:
-    """The T > 0 minimising the NLL of softmax(scores / T), or for multi-hot `y` the binary cross-entropy
-    of sigmoid(scores / T) (searched over log T in [−7, 7]); 1 when there is nothing to fit."""
-    if not y.size:
-        return 1.0
-    result = minimize_scalar(lambda log_t: _nll(scores / np.exp(log_t), y), bounds=(-7.0, 7.0), method="bounded")
-    return float(np.exp(result.x))
-
-
 def _varies(y: np.ndarray, num_labels: int) -> np.ndarray:
     """Which classes the classifier learnt [C] bool: single-label, those with train documents; multi-label,
     the labels neither absent from nor on every train document (the others get ±ABSENT_BIAS)."""
@@ -219,12 +209,3 @@ def _learnable(scores: np.ndarray, y: np.ndarray, trained: np.ndarray) -> tuple[
 def _probs(logits: np.ndarray, multi: bool) -> np.ndarray:
     """What the trainer's `predict` returns for these logits: sigmoid per label, or softmax over classes."""
     return np.exp(log_expit(logits)) if multi else np.exp(log_softmax(logits, axis=1))
-
-
-def _nll(logits: np.ndarray, y: np.ndarray) -> float:
-    """Mean NLL of the true class (y: class ids), or mean binary cross-entropy per label (y multi-hot)."""
-    if not y.size:
-        return float("nan")
-    if y.ndim == 2:
-        return float(-(y * log_expit(logits) + (1 - y) * log_expit(-logits)).mean())
-    return float(-log_softmax(logits, axis=1)[np.arange(len(y)), y].mean())

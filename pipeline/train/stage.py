@@ -24,7 +24,18 @@ from pipeline.artifacts import TokenizedMeta
 from pipeline.config import Config, TrainConfig
 from pipeline.device import describe, pick_device, pick_precision
 from pipeline.errors import TextbenchError
-from pipeline.evaluate import THRESHOLD, PeakMemory, param_count, predictions_table, score, tune_threshold
+from pipeline.evaluate import (
+    THRESHOLD,
+    PeakMemory,
+    calibration,
+    fit_temperature,
+    logits_of,
+    param_count,
+    predictions_table,
+    score,
+    temper,
+    tune_threshold,
+)
 from pipeline.io import atomic_dir, fingerprint, locked, write_json
 from pipeline.models.registry import BuildContext, FeatureClassifier, build_model, entry
 from pipeline.pretrained import resolve_encoder
@@ -116,15 +127,16 @@ def _train(
     else:
         state = _fit_neural(trained, splits, labels, tc, seed, ctx.pad_id, device, precision, partial, resume, state)
         converged = state.stop_reason == "plateau"
+    test, dev = splits["test"], splits["dev"]
+    dev_probs = predict(trained, dev, tc.batch_size, ctx.pad_id, device, precision)[0]
+    # a linear baseline's module divides by its own dev-fitted temperature (pipeline/train/linear.py)
+    temperature = 1.0 if linear else fit_temperature(logits_of(dev_probs, multi), dev.labels)
     t0 = time.perf_counter()
-    probs, _ = predict(trained, splits["test"], tc.batch_size, ctx.pad_id, device, precision)
+    raw, _ = predict(trained, test, tc.batch_size, ctx.pad_id, device, precision)
     infer_s = time.perf_counter() - t0
-    test = splits["test"]
-    threshold = (
-        _threshold(ds.threshold, trained, splits["dev"], tc.batch_size, ctx.pad_id, device, precision)
-        if multi
-        else THRESHOLD
-    )  # single-label: unused
+    probs = temper(raw, temperature, multi)  # what the predictor gives: softmax(logits / temperature)
+    # single-label: unused; multi-label: the fixed setting, or tuned on the calibrated dev probabilities
+    threshold = _threshold(ds.threshold, dev.labels, temper(dev_probs, temperature, multi)) if multi else THRESHOLD
     metrics = {
         "dataset": dataset,
         "model": model,
@@ -146,6 +158,11 @@ def _train(
         "encoder_mode": None if e.scheme != "subword" else "frozen features" if frozen else "fine-tuned",
         "features_key": features_key,
         "not_comparable": uncovered_reason(meta, dataset),
+        "calibration": {  # test ECE / Brier / NLL of the model's own and the temperature-scaled probabilities
+            "temperature": temperature,
+            "before": calibration(test.labels, raw),
+            "after": calibration(test.labels, probs),
+        },
     }
     model_cfg = {
         "model": model,
@@ -157,6 +174,7 @@ def _train(
         "num_labels": len(labels),
         "label_mode": meta.label_mode,
         **({"threshold": threshold} if multi else {}),
+        "temperature": temperature,
         "seed": seed,
         "fingerprint": fp,
         "vocab_size": ctx.vocab_size,
@@ -202,19 +220,9 @@ def _fit_neural(
     return state
 
 
-def _threshold(
-    setting: float | str,
-    model: torch.nn.Module,
-    dev: Split,
-    batch_size: int,
-    pad_id: int,
-    device: torch.device,
-    precision: str,
-) -> float:
+def _threshold(setting: float | str, dev_labels: np.ndarray, dev_probs: np.ndarray) -> float:
     """Multi-label decision threshold: the dataset's `threshold`, or (`dev`) the one best on dev micro-F1."""
-    if setting != "dev":
-        return float(setting)
-    return tune_threshold(dev.labels, predict(model, dev, batch_size, pad_id, device, precision)[0])
+    return tune_threshold(dev_labels, dev_probs) if setting == "dev" else float(setting)
 
 
 def _subsample(split: Split, n: int, seed: int) -> Split:

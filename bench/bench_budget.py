@@ -1,7 +1,7 @@
 """Training throughput at long-document lengths: each model's params.yaml batch_size (the baseline) vs the
 batch `train.batch_tokens` resolves for the corpus (pipeline/train/loop.py resolve_budget), measured in the
 same run on the same tokenized data (documents cut at max_len, 256 on IMDB); plus the frozen-encoder
-features pass in documents/s at `--feature-batches`.
+features pass in documents/s at `--feature-batches` (the trainer takes features.pass_batch: 16 at 256 tokens).
 
 Prints per model samples/s and optimizer steps/s of both and their ratios. Fewer documents per step cost
 some samples/s but buy more updates per epoch, which is what a small long-document corpus is short of.
@@ -59,7 +59,6 @@ def rate(name: str, split: Split, meta: TokenizedMeta, arch: dict, batch: int, s
 def features_rate(dataset: str, batch: int, docs: int) -> float:
     """Frozen-encoder documents/s over the first `docs` train documents at `batch` per pass."""
     from pipeline.models.bert import load_encoder_model
-    from pipeline.train import features
 
     tok = paths.tokenized_dir(dataset, "subword")
     meta = TokenizedMeta.of(tok)
@@ -68,14 +67,11 @@ def features_rate(dataset: str, batch: int, docs: int) -> float:
     encoder = load_encoder_model(meta.encoder, None)
     device = torch.device("cpu")
     out = np.zeros((int(split.offsets[-1]), int(encoder.config.hidden_size)), dtype=np.float16)
-    saved, features.BATCH = features.BATCH, batch
-    try:
-        _encode(encoder, split.subset(np.arange(min(batch, len(split)))), out, device, "fp32", "warm-up")
-        t0 = time.perf_counter()
-        _encode(encoder, split, out, device, pick_precision("auto", device), "features")
-        return len(split) / (time.perf_counter() - t0)
-    finally:
-        features.BATCH = saved
+    warm = split.subset(np.arange(min(batch, len(split))))
+    _encode(encoder, warm, out, device, "fp32", "warm-up", batch)
+    t0 = time.perf_counter()
+    _encode(encoder, split, out, device, pick_precision("auto", device), "features", batch)
+    return len(split) / (time.perf_counter() - t0)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from pipeline.config import TrainConfig, load_config
 from pipeline.families import SCHEMES
 from pipeline.models.heads import RNNHead
 from pipeline.train.data import Split, read_split
+from pipeline.train.features import BATCH, pass_batch
 from pipeline.train.loop import MIN_BATCH, resolve_budget
 from pipeline.train.stage import train
 from train_fixtures import tiny_bert, write_toy_project
@@ -110,3 +111,13 @@ def test_a_run_trains_and_records_the_resolved_batch(project: Path, tmp_path_fac
     cfg = json.loads((project / "models/toy/textcnn/config.json").read_text())
     assert expected < 16 and cfg["train"]["batch_size"] == expected
     assert m["steps"] == -(-96 // expected)
+
+
+def test_the_features_pass_takes_fewer_documents_per_pass_only_on_long_documents() -> None:
+    """48-token corpora (Reuters, THUCNews) keep BATCH documents per encoder pass, so their cached
+    features are computed exactly as before; 256-token reviews take 16; the batch only shrinks as
+    documents grow and never drops to 0."""
+    assert [pass_batch(_split([n] * 20)) for n in (1, 20, 45, 48, 64)] == [BATCH] * 5
+    assert pass_batch(_split([256] * 20)) == 16
+    sizes = [pass_batch(_split([n] * 5)) for n in range(1, 5000, 37)]
+    assert sizes == sorted(sizes, reverse=True) and min(sizes) >= 1

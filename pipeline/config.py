@@ -206,6 +206,12 @@ class TrainConfig(Section):
     scheduler: Literal["linear", "cosine", "constant"] = "linear"
     grad_clip: float = Field(1.0, ge=0)
     grad_accum: int = Field(1, ge=1)
+    batch_tokens: int = Field(
+        0,
+        ge=0,
+        description="cap on real tokens per batch: batch_size shrinks to batch_tokens / the mean train "
+        "length (at least 8), so long documents take more, smaller steps; 0 = batch_size as given",
+    )
     class_weights: bool = False
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     eval_every: int = Field(

@@ -110,6 +110,20 @@ def predict(
     return probs, loss / len(split)
 
 
+MIN_BATCH = 8  # `train.batch_tokens` never shrinks a batch below this many documents
+
+
+def resolve_budget(tc: TrainConfig, train: Split) -> TrainConfig:
+    """The settings a run trains with on this corpus: `train.batch_tokens` caps the batch at that many real
+    tokens on average (batch_tokens // the mean train length, at least MIN_BATCH, never above `batch_size`).
+    Long documents then take more, smaller steps per epoch instead of a few huge ones; short-text corpora,
+    whose batches fit the cap, keep `batch_size` as given. A pure function of the config and the data."""
+    if not tc.batch_tokens or not len(train):
+        return tc
+    cap = max(MIN_BATCH, int(tc.batch_tokens // max(1.0, float(train.lengths.mean()))))
+    return tc.model_copy(update={"batch_size": cap}) if cap < tc.batch_size else tc
+
+
 @dataclass
 class FitInputs:
     """One training run's fixed inputs."""

@@ -44,7 +44,7 @@ from pipeline.train import checkpoint
 from pipeline.train.data import Split, read_splits
 from pipeline.train.features import encoder_features
 from pipeline.train.linear import fit_linear
-from pipeline.train.loop import FitInputs, fit, make_optimizer, predict, seed_everything
+from pipeline.train.loop import FitInputs, fit, make_optimizer, predict, resolve_budget, seed_everything
 
 
 def train(
@@ -115,6 +115,7 @@ def _train(
         )
     trained = FeatureClassifier(net.head) if frozen else net
     splits["train"] = _subsample(splits["train"], tc.max_train_samples, seed)
+    tc = resolve_budget(tc, splits["train"])  # batch size from the corpus' lengths (train.batch_tokens)
     train_kw = tc.model_dump()
     multi = meta.label_mode == "multi"
     fp = fingerprint(

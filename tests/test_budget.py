@@ -1,0 +1,123 @@
+"""Budgets that follow the corpus (`train.batch_tokens`), and RNN heads whose packed sequences make
+padding free: a document's output does not depend on how much padding its batch adds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from pipeline.config import TrainConfig, load_config
+from pipeline.families import SCHEMES
+from pipeline.models.heads import RNNHead
+from pipeline.train.data import Split, read_split
+from pipeline.train.features import BATCH, pass_batch
+from pipeline.train.loop import MIN_BATCH, resolve_budget
+from pipeline.train.stage import train
+from train_fixtures import tiny_bert, write_toy_project
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _split(lengths: list[int]) -> Split:
+    return Split.from_seqs([np.ones(n, dtype=np.int64) for n in lengths])
+
+
+@pytest.mark.parametrize("max_len", [16, 32, 48])
+def test_short_text_corpora_keep_every_default_models_batch(max_len: int) -> None:
+    """Reuters and THUCNews cut at 48 tokens: whatever their length distribution under that cut, every
+    default model trains with the batch size params.yaml gives it (their published budgets stay)."""
+    cfg = load_config(ROOT / "params.yaml")
+    rng = np.random.default_rng(0)
+    for lengths in (np.full(200, max_len), rng.integers(1, max_len + 1, 200)):
+        split = _split(lengths.tolist())
+        for model in cfg.benchmark.models:
+            tc = cfg.train_for(model)
+            assert resolve_budget(tc, split) == tc, model
+
+
+@pytest.mark.parametrize("batch_tokens", [512, 6144, 20000])
+@pytest.mark.parametrize("batch_size", [16, 64, 128])
+def test_long_documents_take_smaller_batches_within_the_token_cap(batch_tokens: int, batch_size: int) -> None:
+    """Over mean lengths from 1 to 4096 tokens the batch never exceeds batch_size, holds at most
+    batch_tokens real tokens on average unless at the MIN_BATCH floor (the largest such batch), only
+    shrinks as documents grow, and nothing but batch_size changes."""
+    tc = TrainConfig(batch_size=batch_size, batch_tokens=batch_tokens)
+    previous = batch_size
+    for mean in (1, 5, 42, 48, 100, 182, 256, 700, 4096):
+        resolved = resolve_budget(tc, _split([mean] * 10))
+        b = resolved.batch_size
+        assert min(MIN_BATCH, batch_size) <= b <= batch_size
+        assert b * mean <= batch_tokens or b == min(MIN_BATCH, batch_size)  # under the cap, or at the floor
+        assert (b + 1) * mean > batch_tokens or b == batch_size  # the largest batch under the cap
+        assert b <= previous
+        previous = b
+        assert resolved.model_dump(exclude={"batch_size"}) == tc.model_dump(exclude={"batch_size"})
+
+
+def test_batch_tokens_zero_keeps_the_given_batch() -> None:
+    tc = TrainConfig(batch_size=128, batch_tokens=0)
+    assert resolve_budget(tc, _split([4000] * 3)) == tc
+
+
+def test_the_default_params_shrink_batches_on_long_reviews() -> None:
+    """On IMDB-length reviews (mean 182 words under a 256-token cut) every neural default model takes
+    more, smaller steps; the linear baselines ignore batch_size (not in their identity)."""
+    cfg = load_config(ROOT / "params.yaml")
+    split = _split([182] * 100)
+    for model in cfg.benchmark.models:
+        tc = cfg.train_for(model)
+        resolved = resolve_budget(tc, split)
+        assert resolved.batch_size * 182 <= tc.batch_tokens and resolved.batch_size < tc.batch_size, model
+    assert "batch_size" not in cfg.train_for("tfidf_svm").identity("linear")
+    assert set(SCHEMES) >= set(cfg.benchmark.models)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("readout", ["last", "attention", "max"])
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_packed_rnn_gives_each_document_its_unpadded_output(cell: str, readout: str, bidirectional: bool) -> None:
+    """A batch of mixed lengths, padded to its longest and then to 3x that, gives every document the
+    logits it gets alone with no padding at all: padding is neither read nor computed into the result
+    (the backward direction starts at the true last token)."""
+    torch.manual_seed(0)
+    head = RNNHead(8, 3, cell=cell, hidden=6, layers=2, bidirectional=bidirectional, readout=readout).eval()
+    lengths = [1, 7, 3, 12, 5]
+    docs = [torch.randn(n, 8) for n in lengths]
+    with torch.no_grad():
+        alone = torch.cat([head(d.unsqueeze(0), torch.ones(1, len(d), dtype=torch.int64)) for d in docs])
+        for width in (max(lengths), 3 * max(lengths)):
+            x = torch.full((len(docs), width, 8), 1e3)  # garbage in the padding would show
+            mask = torch.zeros(len(docs), width, dtype=torch.int64)
+            for i, d in enumerate(docs):
+                x[i, : len(d)], mask[i, : len(d)] = d, 1
+            torch.testing.assert_close(head(x, mask), alone, rtol=1e-5, atol=1e-6)
+
+
+def test_a_run_trains_and_records_the_resolved_batch(project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The trainer applies the rule: the toy's 96 documents (mean ~9 tokens) with batch_tokens 90 train in
+    batches of 10 (10 steps an epoch, not 6 of 16), and config.json records that batch size."""
+    write_toy_project(project, tiny_bert(tmp_path_factory.mktemp("bert")))
+    raw = yaml.safe_load((project / "params.yaml").read_text())
+    raw["models"]["textcnn"]["train"].update(batch_size=16, batch_tokens=90, epochs=1, eval_every=0, patience=0)
+    (project / "params.yaml").write_text(yaml.safe_dump(raw))
+    lengths = read_split(project / "data/tokenized/toy/vocab", "train", 4).lengths
+    expected = max(MIN_BATCH, int(90 // lengths.mean()))
+    m = train(load_config(project / "params.yaml"), "toy", "textcnn")
+    cfg = json.loads((project / "models/toy/textcnn/config.json").read_text())
+    assert expected < 16 and cfg["train"]["batch_size"] == expected
+    assert m["steps"] == -(-96 // expected)
+
+
+def test_the_features_pass_takes_fewer_documents_per_pass_only_on_long_documents() -> None:
+    """48-token corpora (Reuters, THUCNews) keep BATCH documents per encoder pass, so their cached
+    features are computed exactly as before; 256-token reviews take 16; the batch only shrinks as
+    documents grow and never drops to 0."""
+    assert [pass_batch(_split([n] * 20)) for n in (1, 20, 45, 48, 64)] == [BATCH] * 5
+    assert pass_batch(_split([256] * 20)) == 16
+    sizes = [pass_batch(_split([n] * 5)) for n in range(1, 5000, 37)]
+    assert sizes == sorted(sizes, reverse=True) and min(sizes) >= 1

@@ -303,7 +303,7 @@ class RunEnv(Artifact):
         """One line: `cpu: Intel Xeon (avx2, avx512f) · fp32 · 2 threads · torch 2.3 · transformers 4.4`."""
         where = self.device_name if self.device == "cuda" else f"{self.cpu} ({', '.join(self.isa) or 'no AVX2'})"
         return (
-            f"{self.device}: {where} · {self.precision} · {self.threads} threads · "
+            f"{self.device}: {where} · {self.precision} · {self.threads} thread{'s' * (self.threads != 1)} · "
             f"torch {self.torch} · transformers {self.transformers}"
         )
 

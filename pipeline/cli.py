@@ -84,7 +84,7 @@ def environment_fault(e: OSError) -> str | None:
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
         where = next(p for p in (path, *path.absolute().parents) if p.exists())
         what += f" ({shutil.disk_usage(where).free / 2**20:,.0f} MiB free)"
-    return f"{path}: {what}; nothing was written there (earlier outputs are unchanged)"
+    return f"{path}: {what}; textbench stopped there, and earlier outputs are unchanged"
 
 
 # --- stage commands (each a thin call into pipeline.<module>) ---------------------------------

@@ -39,7 +39,11 @@ class DatasetConfig(Section):
     filename: str = Field("", description="archive name under data/raw/ and on the mirror")
     sha256: str = Field("", description="expected sha256 of the archive; empty skips the check")
     # kind: local (exactly one of path, files, class_files)
-    path: str = Field("", description="local corpus: a CSV/TSV/JSONL/Parquet/fastText file or a folder-per-class tree")
+    path: str = Field(
+        "",
+        description="local corpus: a CSV/TSV/JSONL/Parquet/fastText file, or a document tree "
+        "([<split>/]<label>/*.txt) as a folder or a .tar.gz/.tgz/.zip archive",
+    )
     format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "fasttext", "folder"] = "auto"
     text_column: str | Annotated[list[str], Field(min_length=1)] = Field(
         "text", description="the text column, or several joined in order (e.g. [title, description])"
@@ -331,7 +335,8 @@ class Config(Section):
     @classmethod
     def _plain_dataset_keys(cls, v: dict[str, DatasetConfig]) -> dict[str, DatasetConfig]:
         for key in v:
-            if problem := paths.plain_name_problem(key):
+            if problem := paths.plain_name_problem(key) or (f"{key!r} contains '.'" if "." in key else ""):
+                # a dot would also split the key in DVC's `datasets.${item}` stage params
                 raise ValueError(f"key {problem}: a dataset key names its data/, models/ and reports/ folders")
         return v
 

@@ -4,7 +4,7 @@
   order), `label_column`, an optional `id` column, an optional `split_column` holding train/dev/test;
   a headerless CSV/TSV names its columns with `columns: [...]`) or fastText lines
   (`__label__<name> text`, .ft/.txt) — or a document tree, a folder or an archive read in place
-  (.tar.gz/.tgz/.zip): `<label>/*.txt` or `<split>/<label>/*.txt` (aclImdb, 20 Newsgroups by-date),
+  (.tar.gz/.tgz/.zip): `<label>/*.txt` or `<split>/<label>/*.txt` (aclImdb as it ships),
   one document per file, under the root folder holding the most documents (other files are counted
   as ignored); `classes:` chooses the class folders; a folder of unlabelled documents (`unsup`, as in
   aclImdb) is an error asking for `classes:`;
@@ -211,7 +211,16 @@ def _tree_entries(src: _Files, path: Path) -> dict[tuple[str, ...], bytes]:
     data = src.data(path)
     try:
         return dict(_archive_members(path, data))
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error) as e:
+    except (
+        tarfile.TarError,
+        zipfile.BadZipFile,
+        EOFError,
+        OSError,
+        zlib.error,
+        RuntimeError,
+        NotImplementedError,
+    ) as e:
+        # RuntimeError: an encrypted zip member; NotImplementedError: a compression zipfile cannot read
         raise TextbenchError(f"{path}: cannot be read as an archive ({_first_line(e)}); fix {src.key}.path") from None
 
 

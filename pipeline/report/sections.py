@@ -126,7 +126,7 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
         blocks += [Heading(3, "Accuracy versus cost"), Image(f"{fig}/cost.png", png, "accuracy vs training time")]
     if (png := plots.curves(ok_runs)) is not None:
         blocks += [Heading(3, "Training curves"), Image(f"{fig}/curves.png", png, "dev macro-F1 and loss per step")]
-    blocks += calibration_blocks(ds, ok_runs)
+    blocks += calibration_blocks(fig, ok_runs)
     if multi:  # labels are not exclusive: no confusion matrix; highlights explain one class, so plain text
         return blocks + error_blocks(ds, best.model, cfg.report.error_examples, confidently_wrong)
     confusions = {
@@ -144,7 +144,7 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
 RELIABILITY_MODELS = 3  # the reliability diagram draws the best this many models by test macro-F1
 
 
-def calibration_blocks(ds: str, runs: list[ModelResult]) -> list[Block]:
+def calibration_blocks(fig: str, runs: list[ModelResult]) -> list[Block]:
     """Per comparable run: the dev-fitted temperature and test ECE / Brier / NLL before and after it
     (metrics.json `calibration`), lowest ECE after highlighted; the best models' reliability diagram."""
     rows, older = [], []
@@ -184,7 +184,7 @@ def calibration_blocks(ds: str, runs: list[ModelResult]) -> list[Block]:
         Table(
             ["Model", "T", "ECE before", "ECE after", "Brier before", "Brier after", "NLL before", "NLL after"], rows
         ),
-        Image(f"figures/{ds}/reliability.png", plots.reliability(best), "reliability diagram (test, after scaling)"),
+        Image(f"{fig}/reliability.png", plots.reliability(best), "reliability diagram (test, after scaling)"),
     ]
 
 

@@ -285,7 +285,12 @@ def eval_split(predictor: Predictor, eval_file: str | Path | None, max_docs: int
     names = set(table.column_names)
     if {"input_ids", "label"} <= names:
         same_tokenizer(predictor, path)
-        return table.column("input_ids").to_pylist(), class_ids(predictor, path, table.column("label"))
+        ids = "input_ids" if predictor.meta.reads(config.model) == predictor.meta.max_len else "bag_ids"
+        if ids not in names:
+            raise TextbenchError(
+                f"{path}: has no '{ids}' column, which {config.model} reads; rerun `textbench tokenize`"
+            )
+        return table.column(ids).to_pylist(), class_ids(predictor, path, table.column("label"))
     if {"text", "label"} <= names:
         texts, labels = table.column("text"), table.column("label")
         for column, name, needs in ((texts, "text", "texts"), (labels, "label", "the model's class names")):

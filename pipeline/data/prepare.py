@@ -24,7 +24,6 @@ documents by their rarest label (see `_stratified`).
 from __future__ import annotations
 
 import sys
-import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ from pipeline.data.corpus import Corpus, Doc
 from pipeline.data.download import raw_path
 from pipeline.errors import TextbenchError
 from pipeline.io import atomic_dir, fingerprint, sha256_file, write_json
-from pipeline.tokenize.encoder import has_content
+from pipeline.tokenize.encoder import clean, has_content
 
 SPLITS = paths.SPLITS
 PRIORITY = ("test", "dev", "train")
@@ -187,9 +186,9 @@ def dedup(docs: list[Doc]) -> tuple[list[Doc], dict[str, int]]:
 
 
 def dedup_key(text: str) -> str:
-    """What two texts must share to be copies: NFKC (fullwidth, ligatures, compatibility forms), then
-    whitespace collapsed, as the tokenizers see them."""
-    return " ".join(unicodedata.normalize("NFKC", text).split())
+    """What two texts must share to be copies: the text as the tokenizers see it (`encoder.clean`: NFKC,
+    control characters as spaces, whitespace collapsed)."""
+    return clean(text)
 
 
 def drop_untrained_classes(name: str, docs: list[Doc], rule: str) -> tuple[list[Doc], list[dict[str, Any]]]:

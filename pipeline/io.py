@@ -41,9 +41,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def _naming(path: Path) -> Iterator[None]:
-    """An OSError naming no file (a full disk under pyarrow's or a file object's write) or only the temp
-    file beside `path` (or a file inside that temp dir) gets `path` itself, the output being written: the CLI's line for environment faults
-    names what the user asked for."""
+    """An OSError naming no file (a full disk under pyarrow's or a file object's write), only the temp
+    file beside `path`, or a file inside that temp dir gets `path` itself, the output being written: the
+    CLI's line for environment faults names what the user asked for."""
     try:
         yield
     except OSError as e:

@@ -117,7 +117,7 @@ def test_a_broken_model_dir_is_listed_with_its_error_and_answers_json(tmp_path: 
 def test_an_unexpected_failure_is_still_a_json_detail(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     from pipeline.serve.predictor import Predictor
 
-    monkeypatch.setattr(Predictor, "predict", lambda self, texts: 1 / 0)
+    monkeypatch.setattr(Predictor, "rows", lambda self, probs: 1 / 0)  # what /predict calls after the forward
     r = client.post("/predict", json={"model": "reuters/textcnn", "text": "goal"})
     assert r.status_code == 500 and r.json()["detail"] == "internal error: ZeroDivisionError: division by zero"
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
+import numpy as np
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -237,13 +238,14 @@ def create_app(models_root: str | Path = "models", limits: Limits = Limits(), va
     def predict(req: PredictRequest) -> dict:
         texts = _texts(req, limits)
         predictor = registry.get(req.model)
-        _classifiable(predictor, texts, "texts" if req.texts is not None else "text")
+        ids, known = predictor.encode_known(texts)  # encoded once: the no-text check, then the forward
+        _classifiable(known, "texts" if req.texts is not None else "text")
         return {
             "model": predictor.name,
             "labels": predictor.labels,
             "label_mode": predictor.config.label_mode,
             **({"threshold": predictor.threshold} if predictor.multi else {}),
-            "predictions": predictor.predict(texts),
+            "predictions": predictor.rows(predictor.proba_from_ids(ids)),
         }
 
     @app.post("/explain", summary="Token attributions for one text")
@@ -252,7 +254,7 @@ def create_app(models_root: str | Path = "models", limits: Limits = Limits(), va
         if req.num_samples > limits.max_lime_samples:
             raise HTTPException(422, f"num_samples: at most {limits.max_lime_samples}")
         predictor = registry.get(req.model)
-        _classifiable(predictor, [req.text], "text")
+        _classifiable(predictor.encode_known([req.text])[1], "text")
         if req.target is not None and req.target not in predictor.labels:
             raise HTTPException(422, f"target: unknown class '{req.target}'; classes: {predictor.labels}")
         e = explain(predictor, req.text, method=req.method, target=req.target, num_samples=req.num_samples)
@@ -289,9 +291,10 @@ def _texts(req: PredictRequest, limits: Limits) -> list[str]:
     return texts
 
 
-def _classifiable(predictor: Predictor, texts: list[str], name: str) -> None:
-    """422 for the first text with nothing to classify (the one rule: `EncodedBatch.classifiable`)."""
-    known = predictor.encode_known(texts)[1].tolist()
+def _classifiable(mask: np.ndarray, name: str) -> None:
+    """422 for the first text with nothing to classify (`Predictor.encode_known`'s mask: the one rule,
+    `EncodedBatch.classifiable`)."""
+    known = mask.tolist()
     if False in known:
         where = f"{name}[{known.index(False)}]" if name == "texts" else name
         raise HTTPException(422, f"{where}: empty text, nothing to classify: {NOTHING}")

@@ -198,8 +198,12 @@ class Predictor:
     def predict(self, texts: list[str]) -> list[dict]:
         """Per text: `label` (the most probable class), `confidence` (its probability) and the full `probs`
         dict {class: probability}; a multi-label model adds `labels`, every label >= threshold (may be empty)."""
+        return self.rows(self.predict_proba(texts))
+
+    def rows(self, probs: np.ndarray) -> list[dict]:
+        """`predict`'s answer for probabilities already computed (`proba_from_ids`)."""
         out = []
-        for p in self.predict_proba(texts):
+        for p in probs:
             row = {"label": self.labels[int(p.argmax())], "confidence": float(p.max())}
             if self.multi:
                 row["labels"] = self.above_threshold(p)

@@ -36,7 +36,7 @@ setup-browser:  ## Debian's Chromium for the report and web-page browser tests (
 repro: setup  ## run the default pipeline end to end (dvc repro)
 	$(VENV)/bin/dvc repro
 
-test: setup  ## the fast tier (about a minute): every test not marked slow
+test: setup  ## the fast tier (about two minutes): every test not marked slow
 	$(VENV)/bin/pytest -q -m "not slow"
 
 test-all: test  ## every test: `make test` (the fast tier), then the slow one (browser, load, DVC processes, real corpora, longer trainings)

@@ -1,6 +1,7 @@
 """The JSON files textbench writes and reads back: one typed model and one reader each.
 
     data/prepared/<ds>/card.json              DatasetCard    written by prepare
+    data/audit/<ds>/audit.json                DataAudit      written by audit (duplicates, near-duplicates, label errors)
     data/tokenized/<ds>/<scheme>/meta.json    TokenizedMeta  written by tokenize; copied to models/<ds>/<model>/tokenizer/
     <tokenizer dir>/vocab.json                read_vocab     written by tokenize (scheme vocab)
     models/<ds>/<model>/config.json           ModelConfig    written by train
@@ -147,6 +148,89 @@ def read_card(dataset: str) -> DatasetCard | None:
     return DatasetCard.read_if_present(
         paths.prepared_dir(dataset) / "card.json", f"rerun `textbench prepare -d {dataset}`"
     )
+
+
+class AuditDoc(Artifact):
+    """An example document of the audit: its text clipped (pipeline/audit.py CLIP)."""
+
+    id: str
+    split: Literal["train", "dev", "test"]
+    label: str  # a multi-label set joined by ", "
+    text: str
+
+
+class ExactDuplicates(Artifact):
+    groups: dict[str, Count]
+    copies: dict[str, Count]
+    across_splits: Count
+    examples: list[AuditDoc] = []
+
+
+class LabelConflicts(Artifact):
+    groups: Count
+    docs: Count
+    examples: list[list[AuditDoc]] = []
+
+
+class NearPair(Artifact):
+    similarity: Rate
+    a: AuditDoc
+    b: AuditDoc
+
+
+class NearDuplicates(Artifact):
+    pairs: dict[str, Count]  # "train-test": pairs of distinct texts, per split pair
+    different_labels: Count
+    examples: list[NearPair] = []
+
+
+class TestNearTrain(Artifact):
+    count: Count
+    ids: list[str]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TestNearTrain:
+        if self.count != len(set(self.ids)):
+            raise ValueError(f"count: {self.count}, but {len(set(self.ids))} distinct ids")
+        return self
+
+
+class LabelIssue(AuditDoc):
+    suggested: str
+    p_label: Rate
+
+
+class LabelIssues(Artifact):
+    skipped: str = ""  # why no search ran (multi-label, audit.folds 0)
+    folds: Count = 0
+    counts: dict[str, Count] = {}
+    examples: list[LabelIssue] = []
+
+
+class AuditParams(Artifact):
+    threshold: Annotated[float, Field(gt=0, le=1)]
+    num_perm: Positive
+    shingle: dict[str, Positive]
+    lsh_rows_per_band: Positive
+    folds: Count
+
+
+class DataAudit(Artifact):
+    """audit.json: what the audit stage found in a prepared dataset (see pipeline/audit.py for each rule)."""
+
+    label_mode: Literal["single", "multi"]
+    params: AuditParams
+    docs: dict[str, Count]
+    exact_duplicates: ExactDuplicates
+    label_conflicts: LabelConflicts
+    near_duplicates: NearDuplicates
+    test_near_train: TestNearTrain
+    label_issues: LabelIssues
+
+    @classmethod
+    def of(cls, dataset: str) -> DataAudit | None:
+        """data/audit/<dataset>/audit.json, None before the dataset is audited."""
+        return cls.read_if_present(paths.audit_dir(dataset) / "audit.json", f"rerun `textbench audit -d {dataset}`")
 
 
 class SplitStats(Artifact):

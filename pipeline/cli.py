@@ -106,6 +106,14 @@ def prepare(dataset: str = DatasetOpt, params: Path = ParamsOpt) -> None:
     print(run(config(params), dataset))
 
 
+@app.command()
+def audit(dataset: str = DatasetOpt, params: Path = ParamsOpt) -> None:
+    """Duplicates, near-duplicates (MinHash) and suspected label errors of the prepared data: data/audit/<dataset>/."""
+    from pipeline.audit import audit as run
+
+    print(run(config(params), dataset))
+
+
 class Scheme(str, Enum):
     subword = "subword"
     vocab = "vocab"

@@ -309,6 +309,20 @@ class ReportConfig(Section):
     error_examples: int = Field(10, ge=0, description="most confidently wrong test documents shown; 0 = none")
 
 
+class AuditConfig(Section):
+    """`textbench audit` (pipeline/audit.py): duplicates, near-duplicates and suspected label errors per dataset."""
+
+    threshold: float = Field(
+        0.8, gt=0, le=1, description="near-duplicates: estimated Jaccard similarity of shingles from this on"
+    )
+    shingle: dict[Literal["en", "zh"], Annotated[int, Field(ge=1)]] = Field(
+        {"en": 2, "zh": 2}, description="shingle length by dataset language: words (en) or characters (zh)"
+    )
+    num_perm: int = Field(128, ge=8, le=1024, description="MinHash permutations (signature length)")
+    folds: int = Field(5, ge=0, description="cross-validation folds of the label-error search; 0 = no search")
+    examples: int = Field(5, ge=0, description="examples listed per finding in audit.json and the report")
+
+
 class Config(Section):
     seed: int = 42
     mirror: str = Field("", description="directory or base URL tried before canonical sources")
@@ -324,6 +338,7 @@ class Config(Section):
     benchmark: BenchmarkConfig
     orchestration: OrchestrationConfig = OrchestrationConfig()
     report: ReportConfig = ReportConfig()
+    audit: AuditConfig = AuditConfig()
     _source: str = PrivateAttr("params.yaml")
 
     @property

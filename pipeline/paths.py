@@ -3,6 +3,7 @@
     data/raw/<ds>/<archive>                     downloaded archives (one folder per dataset)
     data/prepared/<ds>/{train,dev,test}.parquet + card.json
     data/tokenized/<ds>/<scheme>/{train,dev,test}.parquet + meta.json (+ vocab.json)
+    data/audit/<ds>/audit.json                  duplicates, near-duplicates, suspected label errors (audit)
     data/features/<ds>/<key>/{train,dev,test}.npy   frozen-encoder token states (a cache, not a DVC output)
     models/<ds>/<model>/                        what predict/serve/export load: config, best weights, tokenizer
     .textbench/state/<model dir>.partial/       a trainer's resumable state, removed when its run finishes
@@ -94,6 +95,11 @@ def raw_file(dataset: str, filename: str) -> Path:
 
 def prepared_dir(dataset: str) -> Path:
     return _under(root() / "data" / "prepared", dataset)
+
+
+def audit_dir(dataset: str) -> Path:
+    """The data audit of a prepared dataset (pipeline/audit.py): audit.json."""
+    return _under(root() / "data" / "audit", dataset)
 
 
 def tokenized_dir(dataset: str, scheme: str) -> Path:

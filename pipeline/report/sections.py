@@ -14,6 +14,7 @@ from pipeline.families import family_of
 from pipeline.report import context, plots
 from pipeline.report.aggregate import SCORES, ModelResult
 from pipeline.report.compare import Row, best_model
+from pipeline.report.data_audit import audit_blocks
 from pipeline.report.error_analysis import ErrorAnalysis, confidently_wrong
 from pipeline.report.render import Block, Bullets, Cell, Details, Heading, Image, Para, Table
 from pipeline.report.stats import format_p as _p
@@ -107,6 +108,7 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
         )
     )
     blocks += significance_blocks(rows, cfg)
+    blocks += audit_blocks(ds, rows)
     if len(cfg.benchmark.seeds) > 1:
         blocks += [Heading(3, f"Seeds ({len(cfg.benchmark.seeds)} configured)"), seeds_table(rows)]
     blocks += [Heading(3, "Per-class F1"), per_class_table(rows)]

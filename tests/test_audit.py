@@ -137,6 +137,20 @@ def test_multi_label_audit_finds_duplicates_and_says_what_it_skips(corpus_projec
     assert "multi-label" in a.label_issues.skipped and not a.label_issues.counts
 
 
+def test_a_class_of_one_document_skips_the_label_error_search_instead_of_failing(corpus_project: Path) -> None:
+    planted_corpus(corpus_project)
+    path = paths.prepared_dir("corpus") / "train.parquet"
+    table = pq.read_table(path).to_pydict()
+    pq.write_table(
+        pa.table({k: v + [{"id": "lone", "text": "a lonely text", "label": "epsilon"}[k]] for k, v in table.items()}),
+        path,
+    )
+    audit(load_config(corpus_project / "params.yaml"), "corpus")
+    a = DataAudit.of("corpus")
+    assert a is not None and "single document" in a.label_issues.skipped
+    assert a.test_near_train.count == 5
+
+
 def test_audit_refuses_unprepared_data_with_one_error(corpus_project: Path) -> None:
     with pytest.raises(TextbenchError, match="textbench prepare -d corpus"):
         audit(load_config(corpus_project / "params.yaml"), "corpus")

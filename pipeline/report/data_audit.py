@@ -166,7 +166,7 @@ def example_blocks(audit: DataAudit) -> list[Block]:
             Table(
                 ["Id", "Split", "Label", "Suggested", "p(label)", "Text"],
                 [
-                    [Cell(e.id), Cell(e.split), Cell(e.label), Cell(e.suggested), Cell(f"{e.p_label:.3f}")]
+                    [Cell(e.id), Cell(e.split), Cell(e.label), Cell(e.suggested), Cell(f"{e.p_label:.2g}")]
                     + [Cell(e.text, wrap=True)]
                     for e in issues
                 ],

@@ -8,6 +8,7 @@ each of them and flag few of the clean documents.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -223,3 +224,45 @@ def test_report_section_scores_every_model_without_the_leaked_test_docs(corpus_p
 
 def test_report_section_without_an_audit_says_how_to_make_one(corpus_project: Path) -> None:
     assert "textbench audit -d corpus" in markdown(audit_blocks("corpus", []))
+
+
+def test_report_section_shows_example_texts_as_written(corpus_project: Path) -> None:
+    """Markup in a document (Reuters writes tickers as `<BCS.L>`) is text in both renderings, never a tag."""
+    from pipeline.report.render import page
+
+    planted_corpus(corpus_project)
+    audit(load_config(corpus_project / "params.yaml"), "corpus")
+    path = paths.audit_dir("corpus") / "audit.json"
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw["label_conflicts"]["examples"][0][0]["text"] = "RATE CUT <BCS.L> *now* <script>x</script>"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    blocks = audit_blocks("corpus", [])
+    assert r"RATE CUT \<BCS.L\> \*now\* \<script\>x\</script\>" in markdown(blocks)
+    html_page = page("t", blocks)
+    assert "RATE CUT &lt;BCS.L&gt; *now* &lt;script&gt;x&lt;/script&gt;" in html_page and "<script>" not in html_page
+
+
+def test_report_section_scores_multi_label_runs_by_micro_and_macro_f1(corpus_project: Path) -> None:
+    from sklearn.metrics import f1_score
+
+    from pipeline.evaluate import multilabel_metrics
+
+    planted_corpus(corpus_project, multi=True)
+    (corpus_project / "data" / "prepared" / "corpus").rename(corpus_project / "data" / "prepared" / "corpus_multi")
+    audit(load_config(corpus_project / "params.yaml"), "corpus_multi")
+    a = DataAudit.of("corpus_multi")
+    assert a is not None
+    test = pd.read_parquet(paths.prepared_dir("corpus_multi") / "test.parquet").sort_values("id")
+    ids = test["id"].tolist()
+    y = np.array([[int(c in labels) for c in CLASSES] for labels in test["labels"]], np.int8)
+    pred = y.copy()
+    pred[::3, 0] = 1 - pred[::3, 0]
+    metrics = multilabel_metrics(y, pred, CLASSES)
+    predictions = pd.DataFrame({"id": ids, "y_true": list(y), "y_pred": list(pred)})
+    run = ModelResult("corpus_multi", "m", "ok", metrics=metrics, predictions=predictions)
+    table = next(b for b in audit_blocks("corpus_multi", [Row(run)]) if isinstance(b, Table))
+    assert table.headers[1] == "Micro-F1 (test)"
+    keep = ~np.isin(ids, a.test_near_train.ids)
+    cells = [c.text for c in table.rows[0]]
+    assert cells[1] == f"{f1_score(y, pred, average='micro'):.4f}"
+    assert cells[3] == f"{f1_score(y[keep], pred[keep], average='micro'):.4f}"

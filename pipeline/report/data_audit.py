@@ -4,6 +4,9 @@ its scores on the whole test split, so a reader sees how much leakage moves the 
 
 from __future__ import annotations
 
+import html
+import re
+
 from pipeline.artifacts import AuditDoc, DataAudit
 from pipeline.evaluate import classification_metrics, multilabel_metrics
 from pipeline.paths import SPLITS
@@ -153,10 +156,7 @@ def example_blocks(audit: DataAudit) -> list[Block]:
         blocks.append(
             Table(
                 ["Text", "Documents (split: label)"],
-                [
-                    [Cell(g[0].text, wrap=True), Cell("; ".join(f"{d.id} ({d.split}: {d.label})" for d in g))]
-                    for g in conflicts
-                ],
+                [[_text(g[0].text), _text("; ".join(f"{d.id} ({d.split}: {d.label})" for d in g))] for g in conflicts],
                 "identical texts with different labels",
             )
         )
@@ -167,7 +167,7 @@ def example_blocks(audit: DataAudit) -> list[Block]:
                 ["Id", "Split", "Label", "Suggested", "p(label)", "Text"],
                 [
                     [Cell(e.id), Cell(e.split), Cell(e.label), Cell(e.suggested), Cell(f"{e.p_label:.2g}")]
-                    + [Cell(e.text, wrap=True)]
+                    + [_text(e.text)]
                     for e in issues
                 ],
                 "suspected label errors, least self-confident first",
@@ -177,4 +177,13 @@ def example_blocks(audit: DataAudit) -> list[Block]:
 
 
 def _doc(d: AuditDoc) -> Cell:
-    return Cell(f"{d.id} ({d.split}: {d.label}) {d.text}", wrap=True)
+    return _text(f"{d.id} ({d.split}: {d.label}) {d.text}")
+
+
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>#])")
+
+
+def _text(text: str) -> Cell:
+    """A document's text as a cell, shown as written: Markdown's markup characters and HTML tags
+    (Reuters writes tickers as `<BCS.L>`) escaped in comparison.md, HTML-escaped in index.html."""
+    return Cell(_MARKDOWN.sub(r"\\\1", text), raw_html=html.escape(text), wrap=True)

@@ -230,7 +230,7 @@ class DataAudit(Artifact):
     @classmethod
     def of(cls, dataset: str) -> DataAudit | None:
         """data/audit/<dataset>/audit.json, None before the dataset is audited."""
-        return cls.read_if_present(paths.audit_dir(dataset) / "audit.json", f"rerun `textbench audit -d {dataset}`")
+        return cls.read_if_present(paths.audit_json(dataset), f"rerun `textbench audit -d {dataset}`")
 
 
 class SplitStats(Artifact):

@@ -89,7 +89,7 @@ def audit(cfg: Config, name: str) -> Path:
     }
     out = paths.audit_dir(name)
     with atomic_dir(out) as tmp:
-        write_json(tmp / "audit.json", result)
+        write_json(tmp / paths.audit_json(name).name, result)
     print(f"{name}: audited {len(docs):,} documents in {time.perf_counter() - started:.1f}s")
     return out
 

@@ -98,8 +98,13 @@ def prepared_dir(dataset: str) -> Path:
 
 
 def audit_dir(dataset: str) -> Path:
-    """The data audit of a prepared dataset (pipeline/audit.py): audit.json."""
+    """The data audit of a prepared dataset (pipeline/audit.py), the DVC stage's output."""
     return _under(root() / "data" / "audit", dataset)
+
+
+def audit_json(dataset: str) -> Path:
+    """data/audit/<ds>/audit.json: the audit's findings (artifacts.DataAudit)."""
+    return audit_dir(dataset) / "audit.json"
 
 
 def tokenized_dir(dataset: str, scheme: str) -> Path:

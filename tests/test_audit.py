@@ -232,7 +232,7 @@ def test_report_section_shows_example_texts_as_written(corpus_project: Path) -> 
 
     planted_corpus(corpus_project)
     audit(load_config(corpus_project / "params.yaml"), "corpus")
-    path = paths.audit_dir("corpus") / "audit.json"
+    path = paths.audit_json("corpus")
     raw = json.loads(path.read_text(encoding="utf-8"))
     raw["label_conflicts"]["examples"][0][0]["text"] = "RATE CUT <BCS.L> *now* <script>x</script>"
     path.write_text(json.dumps(raw), encoding="utf-8")

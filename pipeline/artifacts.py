@@ -31,6 +31,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 from pipeline import paths
 from pipeline.errors import TextbenchError
 from pipeline.families import SCHEMES, WHOLE_DOCUMENT
+from pipeline.io import sha256_file, write_json
 
 A = TypeVar("A", bound="Artifact")
 V = TypeVar("V")
@@ -111,6 +112,11 @@ class Artifact(BaseModel):
     def as_dict(self) -> dict[str, Any]:
         """The keys as written (no defaults filled in), for readers that pass the record on."""
         return self.model_dump(exclude_unset=True)
+
+    def write(self, path: str | Path) -> None:
+        """The one writer of the artifact: the keys given (as `as_dict`), as sorted, indented JSON
+        (`io.write_json`), so what is written is what its reader checks."""
+        write_json(path, self.as_dict())
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -278,6 +284,29 @@ class ModelConfig(Artifact):
                 f"{model_dir}: not a trained model directory (no config.json); run `textbench train` first"
             )
         return cls.read(model_dir / "config.json", retrain(model_dir))
+
+
+class ExportSource(Artifact):
+    """export/source.json (paths.EXPORT_SOURCE): which weights `textbench export` built export/ from.
+    A retrain keeps export/ (paths.KEPT_BY_RETRAIN), so every reader of it checks this first (`check`)."""
+
+    weights_sha256: str
+
+    @classmethod
+    def of(cls, model_dir: str | Path) -> ExportSource:
+        return cls(weights_sha256=sha256_file(Path(model_dir) / paths.WEIGHTS))
+
+    @classmethod
+    def check(cls, export_dir: Path, model_dir: Path, fix: str) -> None:
+        """A TextbenchError ending in `fix` unless `export_dir` was built from `model_dir`'s current weights."""
+        source = export_dir / paths.EXPORT_SOURCE
+        if not source.is_file():
+            raise TextbenchError(f"{export_dir}: no {paths.EXPORT_SOURCE} (exported by an older textbench); {fix}")
+        if cls.read(source, fix).weights_sha256 != cls.of(model_dir).weights_sha256:
+            raise TextbenchError(
+                f"{export_dir}: stale, built from other weights than {Path(model_dir) / paths.WEIGHTS} "
+                f"(the model was retrained since); {fix}"
+            )
 
 
 class ClassScores(Artifact):

@@ -9,6 +9,7 @@
     .textbench/state/<model dir>.lock           held by the trainer writing that model dir (and its report dir)
     reports/<ds>/<model>/                       metrics.json, predictions.parquet, curves
     models|reports/<ds>/<model>/seeds/<seed>/   the benchmark's extra seeds (seed_dir)
+    models/<ds>/<model>/export/                 `textbench export`'s files + source.json (the weights they came from)
     reports/<ds>/.status/<model>/<seed>.json    the flow's record of each job (apart from the dirs the trainer swaps)
     reports/{metrics.json,cost.json,comparison.md,index.html}   scores apart from cost (timings, memory)
     reports/{outcomes.json,environment.json}    test predictions and where each run ran (for `textbench diff`)
@@ -144,6 +145,18 @@ def seed_dir(run_dir: Path, seed: int) -> Path:
     """Where an extra seed of the model or report dir `run_dir` lives. A retrain of the first seed
     (`textbench train`, whose dirs are swapped in whole) carries `seeds/` over."""
     return _under(run_dir / SEEDS, seed)
+
+
+EXPORT = "export"  # models/<ds>/<model>/export/: what `textbench export` writes (kept by a retrain)
+EXPORT_SOURCE = "source.json"  # export/: the sha256 of the model.safetensors the export was built from
+KEPT_BY_RETRAIN = (SEEDS, EXPORT)  # what a retrain's swap of the model dir carries over from the old one
+WEIGHTS = "model.safetensors"  # a model dir's best weights
+
+
+def export_dir(model_dir: Path) -> Path:
+    """`textbench export`'s output dir of `model_dir`. A retrain keeps it, and every reader first checks
+    (artifacts.ExportSource) that it was built from the model dir's current weights."""
+    return Path(model_dir) / EXPORT
 
 
 def job_status(dataset: str, model: str, seed: int) -> Path:

@@ -256,9 +256,9 @@ def _write_model_dir(
     of a MiniLM model) is not kept once training has finished: `--resume` continues interrupted runs."""
     from safetensors.torch import save_file
 
-    with atomic_dir(model_dir, keep=(paths.SEEDS,)) as tmp:
+    with atomic_dir(model_dir, keep=paths.KEPT_BY_RETRAIN) as tmp:
         write_json(tmp / "config.json", model_cfg)
-        save_file(best, str(tmp / "model.safetensors"))
+        save_file(best, str(tmp / paths.WEIGHTS))
         tok = tmp / "tokenizer"
         tok.mkdir()
         for f in tok_dir.iterdir():  # meta.json, vocab.json and any tokenizer files; not the data

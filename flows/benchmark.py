@@ -14,7 +14,7 @@ written only here, never inside the dirs the trainer replaces):
 running (killed mid-run: the next run
 resumes it from the trainer's `paths.partial_dir`), `error` (the trainer's last `error:` line),
 `fingerprint` (metrics.json's, so a report can tell stale results), `job_fingerprint` (what the
-skip decision compares: data + effective params + seed + training code), `wall_time_s`.
+skip decision compares: the trainer's `effective.run_fingerprint` + training code), `wall_time_s`.
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ def code_version() -> str:
 
 def plan(cfg: Config, datasets: list[str] | None = None, models: list[str] | None = None) -> list[Job]:
     """Every (dataset, model, seed) of `benchmark`, optionally narrowed to some datasets/models."""
+    from pipeline.effective import run_fingerprint
     from pipeline.models.registry import entry, resolve_arch
 
     for given, known, key in ((datasets, cfg.benchmark.datasets, "datasets"), (models, cfg.benchmark.models, "models")):
@@ -112,17 +113,13 @@ def plan(cfg: Config, datasets: list[str] | None = None, models: list[str] | Non
                 continue
             scheme = entry(model).scheme
             arch = resolve_arch(model, cfg.arch_for(model))
-            train = cfg.train_for(model).identity(entry(model).family)
             meta = TokenizedMeta.of(paths.tokenized_dir(ds, scheme))
-            data = meta.fingerprint
             skip = uncovered_reason(meta, ds) if cfg.benchmark.uncovered == "skip" else ""
             for i, seed in enumerate(cfg.benchmark.seeds):
                 mdir, rdir = paths.model_dir(ds, model), paths.report_dir(ds, model)
                 if i:
                     mdir, rdir = paths.seed_dir(mdir, seed), paths.seed_dir(rdir, seed)
-                # a multi-label run's decision threshold changes its scores (the trainer's fingerprint has it too)
-                threshold = [cfg.dataset(ds).threshold] if meta.label_mode == "multi" else []
-                fp = fingerprint(data, model, arch, train, seed, code, *threshold)
+                fp = fingerprint(run_fingerprint(cfg, ds, model, seed, meta), code)  # the trainer's + code
                 jobs.append(
                     Job(
                         ds,

@@ -23,6 +23,7 @@ from pipeline import paths
 from pipeline.artifacts import TokenizedMeta
 from pipeline.config import Config, TrainConfig
 from pipeline.device import describe, pick_device, pick_precision
+from pipeline.effective import run_fingerprint
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import (
     THRESHOLD,
@@ -36,7 +37,7 @@ from pipeline.evaluate import (
     temper,
     tune_threshold,
 )
-from pipeline.io import atomic_dir, fingerprint, locked, write_json
+from pipeline.io import atomic_dir, locked, write_json
 from pipeline.models.registry import BuildContext, FeatureClassifier, build_model, entry
 from pipeline.pretrained import resolve_encoder
 from pipeline.tokenize.coverage import uncovered_reason
@@ -118,9 +119,7 @@ def _train(
     tc = resolve_budget(tc, splits["train"])  # batch size from the corpus' lengths (train.batch_tokens)
     train_kw = tc.model_dump()
     multi = meta.label_mode == "multi"
-    fp = fingerprint(
-        model, arch_kw, tc.identity(e.family), seed, meta.fingerprint, labels, *([ds.threshold] if multi else [])
-    )
+    fp = run_fingerprint(cfg, dataset, model, seed, meta)
     state = checkpoint.TrainState(fingerprint=fp, num_labels=len(labels))
     memory = PeakMemory(device)
     if linear:  # seconds: nothing to resume

@@ -49,7 +49,7 @@ from pipeline import paths
 from pipeline.artifacts import Artifact, RunMetrics, RunStatus, TokenizedMeta
 from pipeline.config import Config, load_config
 from pipeline.errors import TextbenchError
-from pipeline.io import fingerprint, write_json
+from pipeline.io import fingerprint
 from pipeline.tokenize.coverage import uncovered_reason
 
 # Sources whose change invalidates trained models (the trainer and the architectures).
@@ -187,19 +187,19 @@ def write_status(job: Job, status: str, wall_time_s: float, error: str = "", **e
     """Write status.json; `fingerprint` is metrics.json's when the run succeeded, else the job's."""
     ok = status in ("ok", "skipped")
     metrics_fp = read_or_empty(RunMetrics, Path(job.report_dir) / "metrics.json").get("fingerprint") if ok else None
-    record = {
-        "status": status,
-        "error": error,
-        "fingerprint": metrics_fp or job.fingerprint,
-        "job_fingerprint": job.fingerprint,
-        "wall_time_s": round(wall_time_s, 3),
-        "dataset": job.dataset,
-        "model": job.model,
-        "seed": job.seed,
+    record = RunStatus(
+        status=status,
+        error=error,
+        fingerprint=metrics_fp or job.fingerprint,
+        job_fingerprint=job.fingerprint,
+        wall_time_s=round(wall_time_s, 3),
+        dataset=job.dataset,
+        model=job.model,
+        seed=job.seed,
         **extra,
-    }
-    write_json(job.status_path, record)
-    return record
+    )
+    record.write(job.status_path)
+    return record.as_dict()
 
 
 def train_command(params: Path, job: Job, resume: bool) -> list[str]:

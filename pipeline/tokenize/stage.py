@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from pipeline.artifacts import read_card
+from pipeline.artifacts import TokenizedMeta, read_card
 from pipeline.config import Config, MaxLenAutoConfig
 from pipeline.errors import TextbenchError
 from pipeline.families import SCHEMES as SCHEMES_OF_MODEL
@@ -356,7 +356,7 @@ def tokenize_scheme(cfg: Config, dataset: str, scheme: str) -> Path:
         meta["warnings"] = unk_warnings(dataset, scheme, ds.encoder, splits)
         for line in meta["warnings"]:
             log.warning("warning: %s", line)
-        write_json(tmp / "meta.json", meta)
+        TokenizedMeta.model_validate(meta).write(tmp / "meta.json")
     return out_dir
 
 

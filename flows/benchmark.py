@@ -46,7 +46,7 @@ from flows.proc import Stopped, run_streaming, start_temporary_server, stop_chil
 from flows.runners import make_task_runner, submit_options
 from flows.slots import device_slots, hold_slot, is_cpu, slot_env
 from pipeline import paths
-from pipeline.artifacts import Artifact, RunMetrics, RunStatus, TokenizedMeta
+from pipeline.artifacts import HEADLINE, SUMMARY, Artifact, RunMetrics, RunStatus, TokenizedMeta
 from pipeline.config import Config, load_config
 from pipeline.errors import TextbenchError
 from pipeline.io import fingerprint
@@ -152,13 +152,13 @@ def read_status(job: Job) -> dict[str, Any]:
 def is_done(job: Job) -> bool:
     """True when a run of this exact job fingerprint succeeded and its outputs are still the ones it wrote."""
     status = read_status(job)
-    metrics = read_or_empty(RunMetrics, Path(job.report_dir) / "metrics.json")
+    metrics = read_or_empty(RunMetrics, Path(job.report_dir) / paths.METRICS)
     return (
         status.get("status") in ("ok", "skipped")
         and status.get("job_fingerprint") == job.fingerprint
         and bool(metrics)
         and metrics.get("fingerprint") == status.get("fingerprint")
-        and (Path(job.model_dir) / "model.safetensors").is_file()
+        and (Path(job.model_dir) / paths.WEIGHTS).is_file()
     )
 
 
@@ -186,7 +186,7 @@ def can_resume(job: Job) -> bool:
 def write_status(job: Job, status: str, wall_time_s: float, error: str = "", **extra: Any) -> dict[str, Any]:
     """Write status.json; `fingerprint` is metrics.json's when the run succeeded, else the job's."""
     ok = status in ("ok", "skipped")
-    metrics_fp = read_or_empty(RunMetrics, Path(job.report_dir) / "metrics.json").get("fingerprint") if ok else None
+    metrics_fp = read_or_empty(RunMetrics, Path(job.report_dir) / paths.METRICS).get("fingerprint") if ok else None
     record = RunStatus(
         status=status,
         error=error,
@@ -297,12 +297,9 @@ def job_rows(jobs: list[Job], results: dict[str, dict[str, Any]]) -> list[dict[s
     for job in jobs:
         status = results.get(job.name, {"status": "failed", "error": "did not finish"})
         shown = status["status"] not in ("failed", "not_comparable")
-        m = read_or_empty(RunMetrics, Path(job.report_dir) / "metrics.json") if shown else {}
+        m = read_or_empty(RunMetrics, Path(job.report_dir) / paths.METRICS) if shown else {}
         cell = status["status"] if shown else f"{status['status'].replace('_', ' ')}: {status.get('error', '')}"
-        scores = {
-            k: f"{m[k]:.4f}" if isinstance(m.get(k), (int, float)) else "—"
-            for k in ("accuracy", "macro_f1", "weighted_f1")
-        }
+        scores = {k: f"{m[k]:.4f}" if isinstance(m.get(k), (int, float)) else "—" for k in SUMMARY}
         secs = f"{m['train_time_s']:.0f}" if isinstance(m.get("train_time_s"), (int, float)) else "—"
         rows.append(
             {
@@ -318,12 +315,21 @@ def job_rows(jobs: list[Job], results: dict[str, dict[str, Any]]) -> list[dict[s
     return rows
 
 
+def shown_scores(rows: list[dict[str, str]]) -> list[str]:
+    """The headline scores (artifacts.HEADLINE) of `job_rows` worth a column: the single-label ones, and
+    a multi-label run's (micro-F1) where some row has them."""
+    single = list(HEADLINE["single"])
+    return single + [k for k in SUMMARY if k not in single and any(row[k] != "—" for row in rows)]
+
+
 def comparison_markdown(rows: list[dict[str, str]]) -> str:
     """Markdown table of `job_rows`."""
-    keys = ("dataset", "model", "seed", "status", "accuracy", "macro_f1", "weighted_f1", "train_s")
+    scores = shown_scores(rows)
+    keys = ("dataset", "model", "seed", "status", *scores, "train_s")
+    names = [{**HEADLINE["multi"], **HEADLINE["single"]}[k] for k in scores]  # accuracy: a mix of both kinds
     lines = [
-        "| dataset | model | seed | status | accuracy | macro F1 | weighted F1 | train s |",
-        "|---|---|---|---|---:|---:|---:|---:|",
+        f"| dataset | model | seed | status | {' | '.join(names)} | train s |",
+        "|---|---|---|---|" + "---:|" * (len(scores) + 1),
     ]
     return "\n".join(lines + [f"| {' | '.join(row[k] for k in keys)} |" for row in rows]) + "\n"
 
@@ -341,15 +347,16 @@ def publish(jobs: list[Job], results: dict[str, dict[str, Any]]) -> None:
         key="textbench-comparison",
         description="textbench: status and headline scores per dataset × model × seed",
     )
-    table = ("model", "seed", "status", "accuracy", "macro_f1", "stop_reason")
     for ds in dict.fromkeys(job.dataset for job in jobs):
+        mine = [row for row in rows if row["dataset"] == ds]
+        table = ("model", "seed", "status", *shown_scores(mine), "stop_reason")
         create_table_artifact(
-            [{k: row[k] for k in table} for row in rows if row["dataset"] == ds],
+            [{k: row[k] for k in table} for row in mine],
             key=artifact_key(f"table-{ds}"),
             description=f"textbench: {ds}, one row per model × seed",
         )
     create_link_artifact(
-        (paths.reports_root() / "index.html").resolve().as_uri(),
+        paths.index_html().resolve().as_uri(),
         link_text="textbench report",
         key="textbench-report",
         description="the HTML report (written by `textbench report`)",

@@ -151,7 +151,7 @@ class DatasetCard(Artifact):
 def read_card(dataset: str) -> DatasetCard | None:
     """data/prepared/<dataset>/card.json, None before the dataset is prepared."""
     return DatasetCard.read_if_present(
-        paths.prepared_dir(dataset) / "card.json", f"rerun `textbench prepare -d {dataset}`"
+        paths.prepared_dir(dataset) / paths.CARD, f"rerun `textbench prepare -d {dataset}`"
     )
 
 
@@ -215,7 +215,7 @@ class TokenizedMeta(Artifact):
     @classmethod
     def of(cls, directory: str | Path) -> TokenizedMeta:
         """`directory`/meta.json: data/tokenized/<ds>/<scheme>/ or a model's tokenizer/."""
-        return cls.read(Path(directory) / "meta.json", tokenizer_fix(directory))
+        return cls.read(Path(directory) / paths.META, tokenizer_fix(directory))
 
     def unk_rates(self) -> dict[str, float]:
         return {name: st.unk_rate for name, st in self.splits.items()}
@@ -224,7 +224,7 @@ class TokenizedMeta(Artifact):
 def tokenizer_fix(directory: str | Path) -> str:
     """What rewrites a tokenizer dir: retraining for a model's tokenizer/, else the tokenize stage."""
     d = Path(directory)
-    return retrain(d.parent) if d.name == "tokenizer" else f"run `textbench tokenize -d {d.parent.name}`"
+    return retrain(d.parent) if d.name == paths.TOKENIZER else f"run `textbench tokenize -d {d.parent.name}`"
 
 
 def read_vocab(path: Path, fix: str) -> list[str]:
@@ -238,7 +238,7 @@ def read_vocab(path: Path, fix: str) -> list[str]:
 def retrain(run_dir: str | Path) -> str:
     """What rewrites a model or report dir: the train command for models|reports/<ds>/<model>."""
     d = Path(run_dir)
-    if d.parent.name == "seeds":  # an extra seed of the flow
+    if d.parent.name == paths.SEEDS:  # an extra seed of the flow
         return f"retrain it (textbench benchmark -d {d.parents[2].name} -m {d.parents[1].name})"
     return f"retrain it (textbench train -d {d.parent.name} -m {d.name})"
 
@@ -279,11 +279,11 @@ class ModelConfig(Artifact):
     def of(cls, model_dir: str | Path) -> ModelConfig:
         """models/<ds>/<model>/config.json."""
         model_dir = Path(model_dir)
-        if not model_dir.is_dir() or not (model_dir / "config.json").exists():
+        if not model_dir.is_dir() or not (model_dir / paths.CONFIG).exists():
             raise TextbenchError(
                 f"{model_dir}: not a trained model directory (no config.json); run `textbench train` first"
             )
-        return cls.read(model_dir / "config.json", retrain(model_dir))
+        return cls.read(model_dir / paths.CONFIG, retrain(model_dir))
 
 
 class ExportSource(Artifact):
@@ -354,6 +354,26 @@ class Calibration(Artifact):
     after: Calibrated
 
 
+# The test scores of a run (metrics.json keys), in the order every table shows them: what the report,
+# reports/metrics.json and the model card read. A multi-label run adds MULTI_SCORES (its `accuracy` is
+# subset accuracy). HEADLINE: the few a one-line summary shows per label mode (CLI, API, the flow's rows).
+SCORES = (
+    "accuracy",
+    "macro_precision",
+    "macro_recall",
+    "macro_f1",
+    "weighted_precision",
+    "weighted_recall",
+    "weighted_f1",
+)
+MULTI_SCORES = ("micro_f1", "hamming_loss")
+HEADLINE: dict[str, dict[str, str]] = {  # label mode → {score: its name in a summary line}
+    "single": {"accuracy": "accuracy", "macro_f1": "macro-F1", "weighted_f1": "weighted-F1"},
+    "multi": {"micro_f1": "micro-F1", "macro_f1": "macro-F1", "accuracy": "subset accuracy"},
+}
+SUMMARY = tuple(dict.fromkeys(k for scores in HEADLINE.values() for k in scores))  # every headline score
+
+
 class RunMetrics(Artifact):
     """metrics.json of one training run: test scores, per class and the confusion matrix (single-label;
     multi-label runs have micro/samples scores and Hamming loss instead, and `accuracy` is subset accuracy)."""
@@ -391,7 +411,7 @@ class RunMetrics(Artifact):
     @classmethod
     def of(cls, report_dir: str | Path) -> RunMetrics | None:
         """reports/<ds>/<model>/metrics.json, None when the run has not written one."""
-        return cls.read_if_present(Path(report_dir) / "metrics.json", retrain(report_dir))
+        return cls.read_if_present(Path(report_dir) / paths.METRICS, retrain(report_dir))
 
 
 class RunStatus(Artifact):

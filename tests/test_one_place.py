@@ -60,3 +60,39 @@ def test_typed_writers_keep_the_bytes_readers_and_dvc_see(tiny: Path) -> None:  
         write_json(path.with_suffix(".old"), json.loads(written))
         kind.read(path, "").write(path.with_suffix(".new"))
         assert path.with_suffix(".old").read_bytes() == written == path.with_suffix(".new").read_bytes(), path
+
+
+def _artifact_names() -> set[str]:
+    """The file and directory names of the stages' artifacts (pipeline/paths.py)."""
+    from pipeline import paths
+
+    named = (paths.CARD, paths.META, paths.CONFIG, paths.TOKENIZER, paths.WEIGHTS, paths.METRICS, paths.PREDICTIONS)
+    named += (paths.CURVES_CSV, paths.FIGURES, paths.CURVES, paths.EXPORT, paths.EXPORT_SOURCE, paths.RECEIPT)
+    reports = (paths.cost_json(), paths.outcomes_json(), paths.environment_json(), paths.comparison_md())
+    return {*named, *(p.name for p in (*reports, paths.index_html())), paths.reports_root().name}
+
+
+def test_artifact_names_are_spelled_only_in_paths() -> None:
+    """A file name in two modules drifts (issue 22: metrics.json was spelled in five, export/ lived in
+    serve/export.py alone and a retrain deleted it): every module builds artifact paths from paths.py."""
+    names = _artifact_names()
+    assert {"metrics.json", "comparison.md", "index.html", "figures", "curves", "export", "config.json"} <= names
+    found = []
+    for path in SOURCES:
+        if path.name == "paths.py" and path.parent.name == "pipeline":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docs = {id(n.body[0].value) for n in ast.walk(tree) if _documented(n)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+                s = node.value
+                hit = [n for n in names if s == n or s.endswith(f"/{n}") or s.startswith(f"{n}/")]
+                found += [f"{path.relative_to(REPO)}:{node.lineno}: {s!r}" for _ in hit[:1]]
+    assert not found, "artifact names outside pipeline/paths.py:\n" + "\n".join(found)
+
+
+def _documented(node: ast.AST) -> bool:
+    """A module, class or function whose first statement is its docstring (prose, not a path)."""
+    kinds = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    first = getattr(node, "body", [None])[0] if isinstance(node, kinds) and node.body else None
+    return isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)

@@ -96,7 +96,7 @@ def prepare(cfg: Config, name: str) -> Path:
     with atomic_dir(out) as tmp:
         for split in SPLITS:
             write_split(tmp / f"{split}.parquet", [d for d in docs if d.split == split], corpus.extras, ds.label_mode)
-        card.write(tmp / "card.json")
+        card.write(tmp / paths.CARD)
     return out
 
 

@@ -320,7 +320,7 @@ TOKENIZATION = ("scheme", "tokenizer_sha256", "max_len", "truncation", "labels")
 
 def same_tokenizer(predictor: Predictor, path: Path) -> None:
     """Token ids are only the model's if tokenized as its tokenizer/ (meta.json beside `path`)."""
-    if not (path.parent / "meta.json").is_file():
+    if not (path.parent / paths.META).is_file():
         raise TextbenchError(
             f"{path}: token ids without a meta.json beside them cannot be checked against the model's "
             "tokenizer; pass the tokenized dir's split, or text+label data"
@@ -329,7 +329,7 @@ def same_tokenizer(predictor: Predictor, path: Path) -> None:
     if diff := [k for k in TOKENIZATION if getattr(theirs, k) != getattr(ours, k)]:
         shown = "; ".join(f"{k} {shortened(getattr(theirs, k))} vs {shortened(getattr(ours, k))}" for k in diff)
         raise TextbenchError(
-            f"{path}: tokenized differently from {predictor.name} ({path.parent / 'meta.json'} vs the model's "
+            f"{path}: tokenized differently from {predictor.name} ({path.parent / paths.META} vs the model's "
             f"tokenizer/meta.json: {shown}); evaluate on that model's tokenized data, or on text+label data"
         )
 

@@ -106,7 +106,7 @@ class Predictor:
         model_dir = Path(model_dir)
         model, config = load_trained(model_dir)
         meta = tokenizer_meta(model_dir, config)
-        encoder = load_encoder(model_dir / "tokenizer", meta)
+        encoder = load_encoder(model_dir / paths.TOKENIZER, meta)
         encoder.set_max_len(config.max_len)  # a bag of n-grams was trained on bag_max_len ids, not max_len
         return cls(model, encoder, config, meta, variant, batch_size, device, model_dir)
 
@@ -222,7 +222,7 @@ SHARED_KEYS = ("scheme", "labels", "label_mode", "vocab_size", "pad_id", "max_le
 def tokenizer_meta(model_dir: Path, config: ModelConfig) -> TokenizedMeta:
     """A model dir's tokenizer/meta.json, checked against its config.json (the trainer copies these keys from
     it): what `Predictor.load` relies on and `GET /models` reports, so a dir listed healthy also loads."""
-    meta = TokenizedMeta.of(model_dir / "tokenizer")
+    meta = TokenizedMeta.of(model_dir / paths.TOKENIZER)
     for key in SHARED_KEYS:
         if (meta.reads(config.model) if key == "max_len" else getattr(meta, key)) != getattr(config, key):
             raise TextbenchError(

@@ -256,9 +256,9 @@ def _write_model_dir(
     from safetensors.torch import save_file
 
     with atomic_dir(model_dir, keep=paths.KEPT_BY_RETRAIN) as tmp:
-        model_cfg.write(tmp / "config.json")
+        model_cfg.write(tmp / paths.CONFIG)
         save_file(best, str(tmp / paths.WEIGHTS))
-        tok = tmp / "tokenizer"
+        tok = tmp / paths.TOKENIZER
         tok.mkdir()
         for f in tok_dir.iterdir():  # meta.json, vocab.json and any tokenizer files; not the data
             if f.is_file() and f.suffix not in (".parquet", ".npy") and not f.name.startswith("."):
@@ -271,9 +271,9 @@ def _write_model_dir(
 
 def _write_report_dir(report_dir: Path, metrics: RunMetrics, predictions: Any, curves: list[dict[str, float]]) -> None:
     with atomic_dir(report_dir, keep=(paths.SEEDS,)) as tmp:
-        metrics.write(tmp / "metrics.json")
-        pq.write_table(predictions, tmp / "predictions.parquet")
+        metrics.write(tmp / paths.METRICS)
+        pq.write_table(predictions, tmp / paths.PREDICTIONS)
         cols = ["step", "train_loss", "dev_loss", "dev_accuracy", "dev_macro_f1"]
         cols += ["dev_micro_f1"] if curves and "dev_micro_f1" in curves[0] else []
         lines = [",".join(cols)] + [",".join(f"{r[c]:.6g}" if c != "step" else str(r[c]) for c in cols) for r in curves]
-        (tmp / "curves.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (tmp / paths.CURVES_CSV).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -4,6 +4,7 @@
     data/tokenized/<ds>/<scheme>/meta.json    TokenizedMeta  written by tokenize; copied to models/<ds>/<model>/tokenizer/
     <tokenizer dir>/vocab.json                read_vocab     written by tokenize (scheme vocab)
     models/<ds>/<model>/config.json           ModelConfig    written by train
+    models/<ds>/<model>/export/source.json    ExportSource   written by export; checked by every reader of export/
     reports/<ds>/<model>/metrics.json         RunMetrics     written by train
     reports/<ds>/.status/<model>/<seed>.json  RunStatus      written by the flow (paths.job_status)
     reports/metrics.json                      read_scores    written by report (scores + CIs per dataset, model)
@@ -14,7 +15,8 @@ Each model checks the keys its readers rely on (types, ranges, agreement between
 the rest through, so a writer can add fields without breaking readers. Every command reads these
 files only through `<Model>.read` (or `read_if_present`): a missing, non-JSON, truncated or
 wrong-typed file is one TextbenchError naming the file, the key and what to do, whichever command
-meets it. The on-disk formats are the writers'; nothing here changes them.
+meets it. Writers write them through the same models (`<Model>(...).write(path)`), so a writer
+cannot write what its readers refuse; the bytes are write_json's (sorted keys, indented).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ written only here, never inside the dirs the trainer replaces):
 running (killed mid-run: the next run
 resumes it from the trainer's `paths.partial_dir`), `error` (the trainer's last `error:` line),
 `fingerprint` (metrics.json's, so a report can tell stale results), `job_fingerprint` (what the
-skip decision compares: data + effective params + seed + training code), `wall_time_s`.
+skip decision compares: the trainer's `effective.run_fingerprint` + training code), `wall_time_s`.
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ from flows.proc import Stopped, run_streaming, start_temporary_server, stop_chil
 from flows.runners import make_task_runner, submit_options
 from flows.slots import device_slots, hold_slot, is_cpu, slot_env
 from pipeline import paths
-from pipeline.artifacts import Artifact, RunMetrics, RunStatus, TokenizedMeta
+from pipeline.artifacts import HEADLINE, SUMMARY, Artifact, RunMetrics, RunStatus, TokenizedMeta
 from pipeline.config import Config, load_config
 from pipeline.errors import TextbenchError
-from pipeline.io import fingerprint, write_json
+from pipeline.io import fingerprint
 from pipeline.tokenize.coverage import uncovered_reason
 
 # Sources whose change invalidates trained models (the trainer and the architectures).
@@ -96,6 +96,7 @@ def code_version() -> str:
 
 def plan(cfg: Config, datasets: list[str] | None = None, models: list[str] | None = None) -> list[Job]:
     """Every (dataset, model, seed) of `benchmark`, optionally narrowed to some datasets/models."""
+    from pipeline.effective import run_fingerprint
     from pipeline.models.registry import entry, resolve_arch
 
     for given, known, key in ((datasets, cfg.benchmark.datasets, "datasets"), (models, cfg.benchmark.models, "models")):
@@ -112,17 +113,13 @@ def plan(cfg: Config, datasets: list[str] | None = None, models: list[str] | Non
                 continue
             scheme = entry(model).scheme
             arch = resolve_arch(model, cfg.arch_for(model))
-            train = cfg.train_for(model).identity(entry(model).family)
             meta = TokenizedMeta.of(paths.tokenized_dir(ds, scheme))
-            data = meta.fingerprint
             skip = uncovered_reason(meta, ds) if cfg.benchmark.uncovered == "skip" else ""
             for i, seed in enumerate(cfg.benchmark.seeds):
                 mdir, rdir = paths.model_dir(ds, model), paths.report_dir(ds, model)
                 if i:
                     mdir, rdir = paths.seed_dir(mdir, seed), paths.seed_dir(rdir, seed)
-                # a multi-label run's decision threshold changes its scores (the trainer's fingerprint has it too)
-                threshold = [cfg.dataset(ds).threshold] if meta.label_mode == "multi" else []
-                fp = fingerprint(data, model, arch, train, seed, code, *threshold)
+                fp = fingerprint(run_fingerprint(cfg, ds, model, seed, meta), code)  # the trainer's + code
                 jobs.append(
                     Job(
                         ds,
@@ -155,13 +152,13 @@ def read_status(job: Job) -> dict[str, Any]:
 def is_done(job: Job) -> bool:
     """True when a run of this exact job fingerprint succeeded and its outputs are still the ones it wrote."""
     status = read_status(job)
-    metrics = read_or_empty(RunMetrics, Path(job.report_dir) / "metrics.json")
+    metrics = read_or_empty(RunMetrics, Path(job.report_dir) / paths.METRICS)
     return (
         status.get("status") in ("ok", "skipped")
         and status.get("job_fingerprint") == job.fingerprint
         and bool(metrics)
         and metrics.get("fingerprint") == status.get("fingerprint")
-        and (Path(job.model_dir) / "model.safetensors").is_file()
+        and (Path(job.model_dir) / paths.WEIGHTS).is_file()
     )
 
 
@@ -189,20 +186,20 @@ def can_resume(job: Job) -> bool:
 def write_status(job: Job, status: str, wall_time_s: float, error: str = "", **extra: Any) -> dict[str, Any]:
     """Write status.json; `fingerprint` is metrics.json's when the run succeeded, else the job's."""
     ok = status in ("ok", "skipped")
-    metrics_fp = read_or_empty(RunMetrics, Path(job.report_dir) / "metrics.json").get("fingerprint") if ok else None
-    record = {
-        "status": status,
-        "error": error,
-        "fingerprint": metrics_fp or job.fingerprint,
-        "job_fingerprint": job.fingerprint,
-        "wall_time_s": round(wall_time_s, 3),
-        "dataset": job.dataset,
-        "model": job.model,
-        "seed": job.seed,
+    metrics_fp = read_or_empty(RunMetrics, Path(job.report_dir) / paths.METRICS).get("fingerprint") if ok else None
+    record = RunStatus(
+        status=status,
+        error=error,
+        fingerprint=metrics_fp or job.fingerprint,
+        job_fingerprint=job.fingerprint,
+        wall_time_s=round(wall_time_s, 3),
+        dataset=job.dataset,
+        model=job.model,
+        seed=job.seed,
         **extra,
-    }
-    write_json(job.status_path, record)
-    return record
+    )
+    record.write(job.status_path)
+    return record.as_dict()
 
 
 def train_command(params: Path, job: Job, resume: bool) -> list[str]:
@@ -300,12 +297,9 @@ def job_rows(jobs: list[Job], results: dict[str, dict[str, Any]]) -> list[dict[s
     for job in jobs:
         status = results.get(job.name, {"status": "failed", "error": "did not finish"})
         shown = status["status"] not in ("failed", "not_comparable")
-        m = read_or_empty(RunMetrics, Path(job.report_dir) / "metrics.json") if shown else {}
+        m = read_or_empty(RunMetrics, Path(job.report_dir) / paths.METRICS) if shown else {}
         cell = status["status"] if shown else f"{status['status'].replace('_', ' ')}: {status.get('error', '')}"
-        scores = {
-            k: f"{m[k]:.4f}" if isinstance(m.get(k), (int, float)) else "—"
-            for k in ("accuracy", "macro_f1", "weighted_f1")
-        }
+        scores = {k: f"{m[k]:.4f}" if isinstance(m.get(k), (int, float)) else "—" for k in SUMMARY}
         secs = f"{m['train_time_s']:.0f}" if isinstance(m.get("train_time_s"), (int, float)) else "—"
         rows.append(
             {
@@ -321,12 +315,21 @@ def job_rows(jobs: list[Job], results: dict[str, dict[str, Any]]) -> list[dict[s
     return rows
 
 
+def shown_scores(rows: list[dict[str, str]]) -> list[str]:
+    """The headline scores (artifacts.HEADLINE) of `job_rows` worth a column: the single-label ones, and
+    a multi-label run's (micro-F1) where some row has them."""
+    single = list(HEADLINE["single"])
+    return single + [k for k in SUMMARY if k not in single and any(row[k] != "—" for row in rows)]
+
+
 def comparison_markdown(rows: list[dict[str, str]]) -> str:
     """Markdown table of `job_rows`."""
-    keys = ("dataset", "model", "seed", "status", "accuracy", "macro_f1", "weighted_f1", "train_s")
+    scores = shown_scores(rows)
+    keys = ("dataset", "model", "seed", "status", *scores, "train_s")
+    names = [{**HEADLINE["multi"], **HEADLINE["single"]}[k] for k in scores]  # accuracy: a mix of both kinds
     lines = [
-        "| dataset | model | seed | status | accuracy | macro F1 | weighted F1 | train s |",
-        "|---|---|---|---|---:|---:|---:|---:|",
+        f"| dataset | model | seed | status | {' | '.join(names)} | train s |",
+        "|---|---|---|---|" + "---:|" * (len(scores) + 1),
     ]
     return "\n".join(lines + [f"| {' | '.join(row[k] for k in keys)} |" for row in rows]) + "\n"
 
@@ -344,15 +347,16 @@ def publish(jobs: list[Job], results: dict[str, dict[str, Any]]) -> None:
         key="textbench-comparison",
         description="textbench: status and headline scores per dataset × model × seed",
     )
-    table = ("model", "seed", "status", "accuracy", "macro_f1", "stop_reason")
     for ds in dict.fromkeys(job.dataset for job in jobs):
+        mine = [row for row in rows if row["dataset"] == ds]
+        table = ("model", "seed", "status", *shown_scores(mine), "stop_reason")
         create_table_artifact(
-            [{k: row[k] for k in table} for row in rows if row["dataset"] == ds],
+            [{k: row[k] for k in table} for row in mine],
             key=artifact_key(f"table-{ds}"),
             description=f"textbench: {ds}, one row per model × seed",
         )
     create_link_artifact(
-        (paths.reports_root() / "index.html").resolve().as_uri(),
+        paths.index_html().resolve().as_uri(),
         link_text="textbench report",
         key="textbench-report",
         description="the HTML report (written by `textbench report`)",

@@ -5,6 +5,7 @@
     data/tokenized/<ds>/<scheme>/meta.json    TokenizedMeta  written by tokenize; copied to models/<ds>/<model>/tokenizer/
     <tokenizer dir>/vocab.json                read_vocab     written by tokenize (scheme vocab)
     models/<ds>/<model>/config.json           ModelConfig    written by train
+    models/<ds>/<model>/export/source.json    ExportSource   written by export; checked by every reader of export/
     reports/<ds>/<model>/metrics.json         RunMetrics     written by train
     reports/<ds>/.status/<model>/<seed>.json  RunStatus      written by the flow (paths.job_status)
     reports/metrics.json                      read_scores    written by report (scores + CIs per dataset, model)
@@ -15,7 +16,8 @@ Each model checks the keys its readers rely on (types, ranges, agreement between
 the rest through, so a writer can add fields without breaking readers. Every command reads these
 files only through `<Model>.read` (or `read_if_present`): a missing, non-JSON, truncated or
 wrong-typed file is one TextbenchError naming the file, the key and what to do, whichever command
-meets it. The on-disk formats are the writers'; nothing here changes them.
+meets it. Writers write them through the same models (`<Model>(...).write(path)`), so a writer
+cannot write what its readers refuse; the bytes are write_json's (sorted keys, indented).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 from pipeline import paths
 from pipeline.errors import TextbenchError
 from pipeline.families import SCHEMES, WHOLE_DOCUMENT
+from pipeline.io import sha256_file, write_json
 
 A = TypeVar("A", bound="Artifact")
 V = TypeVar("V")
@@ -113,6 +116,11 @@ class Artifact(BaseModel):
         """The keys as written (no defaults filled in), for readers that pass the record on."""
         return self.model_dump(exclude_unset=True)
 
+    def write(self, path: str | Path) -> None:
+        """The one writer of the artifact: the keys given (as `as_dict`), as sorted, indented JSON
+        (`io.write_json`), so what is written is what its reader checks."""
+        write_json(path, self.as_dict())
+
 
 # --- data -----------------------------------------------------------------------------------
 
@@ -146,7 +154,7 @@ class DatasetCard(Artifact):
 def read_card(dataset: str) -> DatasetCard | None:
     """data/prepared/<dataset>/card.json, None before the dataset is prepared."""
     return DatasetCard.read_if_present(
-        paths.prepared_dir(dataset) / "card.json", f"rerun `textbench prepare -d {dataset}`"
+        paths.prepared_dir(dataset) / paths.CARD, f"rerun `textbench prepare -d {dataset}`"
     )
 
 
@@ -293,7 +301,7 @@ class TokenizedMeta(Artifact):
     @classmethod
     def of(cls, directory: str | Path) -> TokenizedMeta:
         """`directory`/meta.json: data/tokenized/<ds>/<scheme>/ or a model's tokenizer/."""
-        return cls.read(Path(directory) / "meta.json", tokenizer_fix(directory))
+        return cls.read(Path(directory) / paths.META, tokenizer_fix(directory))
 
     def unk_rates(self) -> dict[str, float]:
         return {name: st.unk_rate for name, st in self.splits.items()}
@@ -302,7 +310,7 @@ class TokenizedMeta(Artifact):
 def tokenizer_fix(directory: str | Path) -> str:
     """What rewrites a tokenizer dir: retraining for a model's tokenizer/, else the tokenize stage."""
     d = Path(directory)
-    return retrain(d.parent) if d.name == "tokenizer" else f"run `textbench tokenize -d {d.parent.name}`"
+    return retrain(d.parent) if d.name == paths.TOKENIZER else f"run `textbench tokenize -d {d.parent.name}`"
 
 
 def read_vocab(path: Path, fix: str) -> list[str]:
@@ -316,7 +324,7 @@ def read_vocab(path: Path, fix: str) -> list[str]:
 def retrain(run_dir: str | Path) -> str:
     """What rewrites a model or report dir: the train command for models|reports/<ds>/<model>."""
     d = Path(run_dir)
-    if d.parent.name == "seeds":  # an extra seed of the flow
+    if d.parent.name == paths.SEEDS:  # an extra seed of the flow
         return f"retrain it (textbench benchmark -d {d.parents[2].name} -m {d.parents[1].name})"
     return f"retrain it (textbench train -d {d.parent.name} -m {d.name})"
 
@@ -357,11 +365,34 @@ class ModelConfig(Artifact):
     def of(cls, model_dir: str | Path) -> ModelConfig:
         """models/<ds>/<model>/config.json."""
         model_dir = Path(model_dir)
-        if not model_dir.is_dir() or not (model_dir / "config.json").exists():
+        if not model_dir.is_dir() or not (model_dir / paths.CONFIG).exists():
             raise TextbenchError(
                 f"{model_dir}: not a trained model directory (no config.json); run `textbench train` first"
             )
-        return cls.read(model_dir / "config.json", retrain(model_dir))
+        return cls.read(model_dir / paths.CONFIG, retrain(model_dir))
+
+
+class ExportSource(Artifact):
+    """export/source.json (paths.EXPORT_SOURCE): which weights `textbench export` built export/ from.
+    A retrain keeps export/ (paths.KEPT_BY_RETRAIN), so every reader of it checks this first (`check`)."""
+
+    weights_sha256: str
+
+    @classmethod
+    def of(cls, model_dir: str | Path) -> ExportSource:
+        return cls(weights_sha256=sha256_file(Path(model_dir) / paths.WEIGHTS))
+
+    @classmethod
+    def check(cls, export_dir: Path, model_dir: Path, fix: str) -> None:
+        """A TextbenchError ending in `fix` unless `export_dir` was built from `model_dir`'s current weights."""
+        source = export_dir / paths.EXPORT_SOURCE
+        if not source.is_file():
+            raise TextbenchError(f"{export_dir}: no {paths.EXPORT_SOURCE} (exported by an older textbench); {fix}")
+        if cls.read(source, fix).weights_sha256 != cls.of(model_dir).weights_sha256:
+            raise TextbenchError(
+                f"{export_dir}: stale, built from other weights than {Path(model_dir) / paths.WEIGHTS} "
+                f"(the model was retrained since); {fix}"
+            )
 
 
 class ClassScores(Artifact):
@@ -409,6 +440,26 @@ class Calibration(Artifact):
     after: Calibrated
 
 
+# The test scores of a run (metrics.json keys), in the order every table shows them: what the report,
+# reports/metrics.json and the model card read. A multi-label run adds MULTI_SCORES (its `accuracy` is
+# subset accuracy). HEADLINE: the few a one-line summary shows per label mode (CLI, API, the flow's rows).
+SCORES = (
+    "accuracy",
+    "macro_precision",
+    "macro_recall",
+    "macro_f1",
+    "weighted_precision",
+    "weighted_recall",
+    "weighted_f1",
+)
+MULTI_SCORES = ("micro_f1", "hamming_loss")
+HEADLINE: dict[str, dict[str, str]] = {  # label mode → {score: its name in a summary line}
+    "single": {"accuracy": "accuracy", "macro_f1": "macro-F1", "weighted_f1": "weighted-F1"},
+    "multi": {"micro_f1": "micro-F1", "macro_f1": "macro-F1", "accuracy": "subset accuracy"},
+}
+SUMMARY = tuple(dict.fromkeys(k for scores in HEADLINE.values() for k in scores))  # every headline score
+
+
 class RunMetrics(Artifact):
     """metrics.json of one training run: test scores, per class and the confusion matrix (single-label;
     multi-label runs have micro/samples scores and Hamming loss instead, and `accuracy` is subset accuracy)."""
@@ -446,7 +497,7 @@ class RunMetrics(Artifact):
     @classmethod
     def of(cls, report_dir: str | Path) -> RunMetrics | None:
         """reports/<ds>/<model>/metrics.json, None when the run has not written one."""
-        return cls.read_if_present(Path(report_dir) / "metrics.json", retrain(report_dir))
+        return cls.read_if_present(Path(report_dir) / paths.METRICS, retrain(report_dir))
 
 
 class RunStatus(Artifact):

@@ -259,14 +259,11 @@ def train(
     params: Path = ParamsOpt,
 ) -> None:
     """Train one model on one tokenized dataset; writes models/<ds>/<model>/ and reports/<ds>/<model>/."""
+    from pipeline.artifacts import HEADLINE
     from pipeline.train.stage import train as run
 
     m = run(config(params), dataset, model, seed=seed, resume=resume, model_dir=model_dir, report_dir=report_dir)
-    scores = (
-        f"micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}  subset accuracy {m['accuracy']:.4f}"
-        if m.get("label_mode") == "multi"
-        else f"accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  weighted-F1 {m['weighted_f1']:.4f}"
-    )
+    scores = "  ".join(f"{name} {m[k]:.4f}" for k, name in HEADLINE[m.get("label_mode", "single")].items())
     print(f"{dataset}/{model}: {scores}  ({m['train_time_s']:.0f}s train)")
 
 

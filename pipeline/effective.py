@@ -12,8 +12,10 @@ from typing import Any
 
 import yaml
 
+from pipeline.artifacts import TokenizedMeta
 from pipeline.config import Config
 from pipeline.families import TRAIN_KEYS
+from pipeline.io import fingerprint
 
 
 def effective(cfg: Config, model: str, dataset: str | None = None) -> dict[str, Any]:
@@ -43,3 +45,17 @@ def effective_yaml(cfg: Config, model: str, dataset: str | None = None) -> str:
     if (keys := TRAIN_KEYS[settings["family"]]) is not None:
         text += f"# train: a {settings['family']} model reads only {', '.join(keys)} (and the seed)\n"
     return text
+
+
+def run_fingerprint(cfg: Config, dataset: str, model: str, seed: int, meta: TokenizedMeta) -> str:
+    """The identity of one training run: what the trainer records (metrics.json, config.json, its
+    resumable state) and the flow extends with the code version into a job's fingerprint. It hashes the
+    settings as `effective` resolves them from params (what the trainer derives from them and the data,
+    a batch size from `train.batch_tokens` or an embedding width from pretrained vectors, follows from
+    these), the seed, the tokenized data, its classes and, multi-label, the decision threshold setting."""
+    from pipeline.models.registry import entry, resolve_arch  # lazy: torch
+
+    arch = resolve_arch(model, cfg.arch_for(model))
+    train = cfg.train_for(model).identity(entry(model).family)
+    threshold = [cfg.dataset(dataset).threshold] if meta.label_mode == "multi" else []
+    return fingerprint(model, arch, train, seed, meta.fingerprint, list(meta.labels), *threshold)

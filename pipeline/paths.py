@@ -10,6 +10,7 @@
     .textbench/state/<model dir>.lock           held by the trainer writing that model dir (and its report dir)
     reports/<ds>/<model>/                       metrics.json, predictions.parquet, curves
     models|reports/<ds>/<model>/seeds/<seed>/   the benchmark's extra seeds (seed_dir)
+    models/<ds>/<model>/export/                 `textbench export`'s files + source.json (the weights they came from)
     reports/<ds>/.status/<model>/<seed>.json    the flow's record of each job (apart from the dirs the trainer swaps)
     reports/{metrics.json,cost.json,comparison.md,index.html}   scores apart from cost (timings, memory)
     reports/{outcomes.json,environment.json}    test predictions and where each run ran (for `textbench diff`)
@@ -150,11 +151,42 @@ def report_dir(dataset: str, model: str) -> Path:
 
 SEEDS = "seeds"  # models|reports/<ds>/<model>/seeds/<seed>/: the benchmark's extra seeds
 
+# The files and directories inside the stages' dirs: named here only (tests/test_one_place.py).
+CARD = "card.json"  # prepared data: classes, counts, what preparation removed (artifacts.DatasetCard)
+META = "meta.json"  # tokenized data and a model's tokenizer/: how text became ids (artifacts.TokenizedMeta)
+CONFIG = "config.json"  # model dir: what rebuilds the model (artifacts.ModelConfig)
+TOKENIZER = "tokenizer"  # model dir: the tokenizer files and meta.json copied from the tokenized data
+METRICS = "metrics.json"  # report dir: one run's test scores (artifacts.RunMetrics); reports/: every run's
+PREDICTIONS = "predictions.parquet"  # report dir: one run's test predictions
+CURVES_CSV = "curves.csv"  # report dir: the dev curves of one run
+FIGURES = "figures"  # reports/figures/<ds>/: the report's PNGs
+CURVES = "curves"  # reports/curves/<ds>/<model>.csv: every run's curves, for `dvc plots show`
+RECEIPT = "source.json"  # data/raw/<ds>/: what a local corpus was read from (download.py)
+
 
 def seed_dir(run_dir: Path, seed: int) -> Path:
     """Where an extra seed of the model or report dir `run_dir` lives. A retrain of the first seed
     (`textbench train`, whose dirs are swapped in whole) carries `seeds/` over."""
     return _under(run_dir / SEEDS, seed)
+
+
+EXPORT = "export"  # models/<ds>/<model>/export/: what `textbench export` writes (kept by a retrain)
+EXPORT_SOURCE = "source.json"  # export/: the sha256 of the model.safetensors the export was built from
+KEPT_BY_RETRAIN = (SEEDS, EXPORT)  # what a retrain's swap of the model dir carries over from the old one
+WEIGHTS = "model.safetensors"  # a model dir's best weights
+
+
+def export_dir(model_dir: Path) -> Path:
+    """`textbench export`'s output dir of `model_dir`. A retrain keeps it, and every reader first checks
+    (artifacts.ExportSource) that it was built from the model dir's current weights."""
+    return Path(model_dir) / EXPORT
+
+
+def report_dir_of(model_dir: Path) -> Path:
+    """The report dir beside a model dir wherever the models root lies (`textbench serve --models-root`):
+    <root>/models/<ds>/<model> → <root>/reports/<ds>/<model>."""
+    d = Path(model_dir)
+    return _under(d.parents[2] / "reports", d.parent.name, d.name)
 
 
 def job_status(dataset: str, model: str, seed: int) -> Path:
@@ -169,7 +201,7 @@ def reports_root() -> Path:
 
 def metrics_json() -> Path:
     """The scores and their CIs per dataset and model: what `dvc metrics diff` and the PR comment show."""
-    return reports_root() / "metrics.json"
+    return reports_root() / METRICS
 
 
 def cost_json() -> Path:
@@ -186,3 +218,13 @@ def outcomes_json() -> Path:
 def environment_json() -> Path:
     """Where each run of the report ran (hardware, precision, versions, threads)."""
     return reports_root() / "environment.json"
+
+
+def comparison_md() -> Path:
+    """The report as Markdown (what the flow's artifact and the PR comment show)."""
+    return reports_root() / "comparison.md"
+
+
+def index_html() -> Path:
+    """The report as one HTML page (figures inlined from reports/figures/)."""
+    return reports_root() / "index.html"

@@ -20,6 +20,7 @@ import pytest
 
 from pipeline import paths
 from pipeline.artifacts import (
+    SCORES,
     Artifact,
     DatasetCard,
     ModelConfig,
@@ -32,7 +33,6 @@ from pipeline.artifacts import (
 )
 from pipeline.cli import main
 from pipeline.errors import TextbenchError
-from pipeline.report.aggregate import SCORES
 from serve_models import model_dir
 from test_report import make_project, status_file
 

@@ -5,6 +5,7 @@ exported `bert` is a transformers text-classification pipeline with textbench's 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -97,3 +98,32 @@ def test_int8_variant_of_a_recurrent_model_predicts_as_fp32() -> None:
     mdir = trained_root(tuple(EXTRA)) / "models" / "reuters" / "lstm"
     fp32, int8 = Predictor.load(mdir), Predictor.load(mdir, variant="int8")
     np.testing.assert_allclose(int8.predict_proba(TEXTS), fp32.predict_proba(TEXTS), atol=0.05)
+
+
+def test_a_retrain_keeps_export_and_every_reader_refuses_it_until_reexported(tmp_path, monkeypatch, capsys) -> None:
+    """export/ is the user's (paths.KEPT_BY_RETRAIN): a retrain with other weights keeps it, and then
+    `--variant onnx` (predict, serve: Predictor) refuses it as stale with one error line until it is
+    rebuilt, rather than serving an ONNX graph of the old weights."""
+    from pipeline.config import load_config
+    from pipeline.train.stage import train
+    from test_artifacts import run_cli
+
+    for part in ("params.yaml", "data"):
+        src = trained_root() / part
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp_path / part)
+    monkeypatch.setenv("TEXTBENCH_ROOT", str(tmp_path))
+    cfg = load_config(tmp_path / "params.yaml")
+    mdir = tmp_path / "models" / "reuters" / "textcnn"
+    train(cfg, "reuters", "textcnn")
+    export(mdir, onnx=True)
+    Predictor.load(mdir, variant="onnx")  # fresh: loads
+    train(cfg, "reuters", "textcnn", seed=cfg.seed + 1)  # other weights
+    assert (mdir / "export" / "model.onnx").is_file(), "the retrain deleted the user's export/"
+    capsys.readouterr()  # the trainers' progress bars
+    code, err = run_cli(["predict", str(mdir), "-", "--variant", "onnx"], capsys, monkeypatch)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "stale" in lines[0], err
+    assert f"rerun `textbench export {mdir} --onnx`" in lines[0]
+    export(mdir, onnx=True)
+    onnx = Predictor.load(mdir, variant="onnx")
+    np.testing.assert_allclose(onnx.predict_proba(TEXTS), Predictor.load(mdir).predict_proba(TEXTS), atol=1e-4)

@@ -223,6 +223,44 @@ def test_a_hand_run_retrain_keeps_the_flows_status(tiny: Path) -> None:
     assert bm.read_status(job) == record and bm.is_done(job)
 
 
+def test_the_jobs_fingerprint_is_the_trainers_run_fingerprint_extended_by_the_code(tiny: Path) -> None:
+    """One run identity (effective.run_fingerprint): the trainer records it and the flow's job
+    fingerprint is it + the code version, also when the trainer derives settings from the data
+    (a `batch_tokens` cap on the batch size); a change of any one input changes both."""
+    from pipeline.artifacts import TokenizedMeta
+    from pipeline.effective import run_fingerprint
+    from pipeline.io import fingerprint
+    from pipeline.train.stage import train
+
+    edit_params(tiny, lambda raw: raw["train"].update(batch_size=64, batch_tokens=40))  # capped to 8 per batch
+    cfg = load_config(tiny / "params.yaml")
+    job = bm.plan(cfg, models=["textcnn"])[0]
+    recorded = train(cfg, "tiny", "textcnn", seed=job.seed)
+    assert recorded["params"]["train"]["batch_size"] < 64  # the trainer did resolve the cap
+    assert job.fingerprint == fingerprint(recorded["fingerprint"], bm.code_version())
+
+    meta = tiny / "data" / "tokenized" / "tiny" / "vocab" / "meta.json"
+    edits = {
+        "train": lambda: edit_params(tiny, lambda raw: raw["train"].update(lr=0.0025)),
+        "arch": lambda: edit_params(tiny, lambda raw: raw["models"]["textcnn"]["arch"].update(num_filters=4)),
+        "data": lambda: meta.write_text(json.dumps(json.loads(meta.read_text()) | {"fingerprint": "other"})),
+        "labels": lambda: meta.write_text(json.dumps(json.loads(meta.read_text()) | {"labels": ["a", "b", "c"]})),
+        "label mode": lambda: meta.write_text(json.dumps(json.loads(meta.read_text()) | {"label_mode": "multi"})),
+        "threshold": lambda: edit_params(tiny, lambda raw: raw["datasets"]["tiny"].update(threshold=0.3)),
+    }
+    seen = {(job.fingerprint, recorded["fingerprint"])}
+    for name, edit in edits.items():
+        edit()
+        cfg = load_config(tiny / "params.yaml")
+        now = bm.plan(cfg, models=["textcnn"])[0]
+        run = run_fingerprint(cfg, "tiny", "textcnn", now.seed, TokenizedMeta.of(meta.parent))
+        assert now.fingerprint == fingerprint(run, bm.code_version()), name
+        assert all(now.fingerprint != j and run != r for j, r in seen), f"{name} left the fingerprints unchanged"
+        seen.add((now.fingerprint, run))
+    other_seed = bm.plan(cfg, models=["textcnn"])[1]
+    assert other_seed.fingerprint not in {j for j, _ in seen}
+
+
 def test_run_streaming_keeps_the_last_error_line(tmp_path: Path) -> None:
     lines: list[str] = []
 

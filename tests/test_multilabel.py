@@ -302,6 +302,24 @@ def test_multi_predict_and_serve_return_every_label_above_threshold(multi_projec
     assert body["label_mode"] == "multi" and sorted(body["predictions"][0]["labels"]) == ["grain", "oil"]
 
 
+def test_every_summary_of_a_multi_label_run_shows_its_micro_f1(multi_project, monkeypatch):
+    """The score names come from one place (artifacts.HEADLINE): the flow's job rows (its comparison
+    artifact and tables) and the API's /models show a multi-label run's micro-F1."""
+    from flows import benchmark as bm
+
+    monkeypatch.setenv("TEXTBENCH_ROOT", str(multi_project))
+    metrics = json.loads((multi_project / "reports/ml/textcnn/metrics.json").read_text())
+    micro = f"{metrics['micro_f1']:.4f}"
+    jobs = bm.plan(load_config(multi_project / "params.yaml"), models=["textcnn"])[:1]
+    rows = bm.job_rows(jobs, {jobs[0].name: {"status": "ok"}})
+    assert rows[0]["micro_f1"] == micro and "micro_f1" in bm.shown_scores(rows)
+    header, _, row = bm.comparison_markdown(rows).splitlines()
+    assert "micro-F1" in header and micro in row.split(" | ")
+    listed = TestClient(create_app(multi_project / "models")).get("/models").json()
+    entry = next(m for m in listed if m.get("model") == "textcnn")
+    assert entry["metrics"]["micro_f1"] == metrics["micro_f1"]
+
+
 def test_multi_explain_attributes_the_labels_sigmoid_and_export_refuses_before_writing(multi_project):
     """IG completeness with the model's own sigmoid (softmax mixed co-occurring labels into the target's
     score); export of a multi-label model is one error with nothing written (before: hf/ and a card)."""

@@ -15,12 +15,12 @@ import torch
 from typer.testing import CliRunner
 
 from pipeline import paths
+from pipeline.artifacts import SCORES
 from pipeline.cli import app
 from pipeline.config import load_config
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import classification_metrics, temper
 from pipeline.models.load import load_trained
-from pipeline.report.aggregate import SCORES
 from pipeline.train import loop
 from pipeline.train.stage import train
 from train_fixtures import LABELS, tiny_bert, write_toy_project

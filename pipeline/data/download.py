@@ -82,7 +82,7 @@ def _record_local(name: str, ds: DatasetConfig) -> Path:
             raise TextbenchError(
                 f"datasets.{name}: local corpus {p} does not exist; fix datasets.{name}.path/files/class_files"
             )
-    receipt = paths.raw_file(name, "source.json")
+    receipt = paths.raw_file(name, paths.RECEIPT)
     write_json(
         receipt,
         {

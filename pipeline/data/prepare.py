@@ -33,12 +33,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import paths
+from pipeline.artifacts import DatasetCard
 from pipeline.config import Config, DatasetConfig
 from pipeline.data import local, reuters, thucnews
 from pipeline.data.corpus import Corpus, Doc
 from pipeline.data.download import raw_path
 from pipeline.errors import TextbenchError
-from pipeline.io import atomic_dir, fingerprint, sha256_file, write_json
+from pipeline.io import atomic_dir, fingerprint, sha256_file
 from pipeline.tokenize.encoder import clean, has_content
 
 SPLITS = paths.SPLITS
@@ -62,25 +63,25 @@ def prepare(cfg: Config, name: str) -> Path:
     counts = {s: dict(sorted(Counter(lb for d in docs if d.split == s for lb in d.labels).items())) for s in SPLITS}
     check_usable(name, labels, counts, dropped)
     params = {"seed": cfg.seed, f"datasets.{name}": ds.model_dump(mode="json", exclude=TOKENIZE_KEYS)}
-    card = {
-        "dataset": name,
-        "kind": ds.kind,
-        "language": ds.language,
-        "label_mode": ds.label_mode,
-        "labels": labels,
-        "num_labels": len(labels),
-        "totals": {s: sum(d.split == s for d in docs) for s in SPLITS},
-        "counts": counts,
-        "classes_missing_from_split": {s: [lb for lb in labels if lb not in counts[s]] for s in SPLITS},
-        "dropped_classes": dropped,
-        "duplicates_removed": duplicates,
-        "empty_docs_dropped": empty,
-        "given_split_docs": given,
-        "split_origin": origin,
-        "reader": corpus.stats,
-        "source": sources,
-        "params": params,
-        "rules": {
+    card = DatasetCard(
+        dataset=name,
+        kind=ds.kind,
+        language=ds.language,
+        label_mode=ds.label_mode,
+        labels=labels,
+        num_labels=len(labels),
+        totals={s: sum(d.split == s for d in docs) for s in SPLITS},
+        counts=counts,
+        classes_missing_from_split={s: [lb for lb in labels if lb not in counts[s]] for s in SPLITS},
+        dropped_classes=dropped,
+        duplicates_removed=duplicates,
+        empty_docs_dropped=empty,
+        given_split_docs=given,
+        split_origin=origin,
+        reader=corpus.stats,
+        source=sources,
+        params=params,
+        rules={
             "text": "whitespace collapsed to single spaces; texts without content (whitespace, control, format "
             "chars) dropped",
             "dedup": "duplicate texts (equal after NFKC and whitespace normalisation) kept only in the highest "
@@ -89,13 +90,13 @@ def prepare(cfg: Config, name: str) -> Path:
             "given_split_docs": "documents per split the source gives (none: unsplit) after empty texts are "
             "dropped, before de-duplication and the dev carve",
         },
-    }
-    card["fingerprint"] = fingerprint(params, sources)
+        fingerprint=fingerprint(params, sources),
+    )
     out = paths.prepared_dir(name)
     with atomic_dir(out) as tmp:
         for split in SPLITS:
             write_split(tmp / f"{split}.parquet", [d for d in docs if d.split == split], corpus.extras, ds.label_mode)
-        write_json(tmp / "card.json", card)
+        card.write(tmp / paths.CARD)
     return out
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from pipeline import paths
 from pipeline.artifacts import ModelConfig, retrain
 from pipeline.errors import TextbenchError
 from pipeline.models.registry import BuildContext, Classifier, build_model
@@ -44,6 +45,6 @@ def load_trained(model_dir: str | Path) -> tuple[Classifier, ModelConfig]:
     try:
         model, _ = build_model(cfg.model, ctx, cfg.arch)
     except TextbenchError as e:  # an arch the code cannot build: the file is at fault, not params.yaml
-        raise TextbenchError(f"{model_dir / 'config.json'}: {e}; {retrain(model_dir)}") from None
-    load_weights(model, model_dir / "model.safetensors")
+        raise TextbenchError(f"{model_dir / paths.CONFIG}: {e}; {retrain(model_dir)}") from None
+    load_weights(model, model_dir / paths.WEIGHTS)
     return model.eval(), cfg

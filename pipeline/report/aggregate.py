@@ -23,16 +23,6 @@ from pipeline.artifacts import RunMetrics, RunStatus
 from pipeline.config import Config
 from pipeline.errors import TextbenchError
 
-SCORES = (
-    "accuracy",
-    "macro_precision",
-    "macro_recall",
-    "macro_f1",
-    "weighted_precision",
-    "weighted_recall",
-    "weighted_f1",
-)
-
 
 @dataclass
 class ModelResult:
@@ -92,7 +82,7 @@ def _run(cfg: Config, dataset: str, model: str) -> ModelResult:
     rdir = paths.report_dir(dataset, model)
     status = RunStatus.of(dataset, model, cfg.benchmark.seeds[0])
     metrics = RunMetrics.of(rdir)
-    if status and metrics and _older(paths.job_status(dataset, model, cfg.benchmark.seeds[0]), rdir / "metrics.json"):
+    if status and metrics and _older(paths.job_status(dataset, model, cfg.benchmark.seeds[0]), rdir / paths.METRICS):
         status = None  # results written after the flow's record (e.g. a hand-run `textbench train`): the record is of an earlier run
     state = status.status if status else "ok" if metrics else "missing"
     error = status.error if status else ""
@@ -121,7 +111,7 @@ def _run(cfg: Config, dataset: str, model: str) -> ModelResult:
         "ok",
         metrics=found,
         predictions=_predictions(rdir, metrics.labels, metrics.label_mode == "multi"),
-        curves=_curves(rdir / "curves.csv"),
+        curves=_curves(rdir / paths.CURVES_CSV),
         seed_metrics=seeds,
         stale=stale,
     )
@@ -134,7 +124,7 @@ def _older(a: Path, b: Path) -> bool:
 def _predictions(rdir: Path, labels: list[str], multi: bool) -> pd.DataFrame:
     """Test predictions sorted by id, with integer `y_true`/`y_pred` indices into `labels` (multi-label:
     0/1 rows over `labels`, and `label`/`pred` joined into "a, b" strings)."""
-    path = rdir / "predictions.parquet"
+    path = rdir / paths.PREDICTIONS
     if not path.is_file():
         raise TextbenchError(f"{path}: missing beside metrics.json; retrain that model (textbench train)")
     try:

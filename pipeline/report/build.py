@@ -29,7 +29,7 @@ from pipeline.report.render import Block, Cell, Details, Heading, Image, Para, T
 from pipeline.report.sections import baseline_line, cost_entry, dataset_blocks, score_entry
 
 __all__ = ["build_report"]
-RESERVED = {"figures", "curves"}  # reports/ subdirectories this module writes
+RESERVED = {paths.FIGURES, paths.CURVES}  # reports/ subdirectories this module writes
 
 
 def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> list[Path]:
@@ -105,22 +105,22 @@ def _accuracy(metrics: dict) -> str:
 def _write(metrics: dict[Path, dict[str, Any]], blocks: list[Block], runs: list[aggregate.ModelResult]) -> list[Path]:
     """`metrics`: the content of each JSON file (scores, cost, outcomes, environments) by path."""
     root = paths.reports_root()
-    with atomic_dir(root / "figures") as tmp:
+    with atomic_dir(root / paths.FIGURES) as tmp:
         for image in _images(blocks):
-            target = tmp / Path(image.path).relative_to("figures")
+            target = tmp / Path(image.path).relative_to(paths.FIGURES)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(image.png)
-    with atomic_dir(root / "curves") as tmp:  # one CSV per (ds, model): `dvc plots show` draws the directory
+    with atomic_dir(root / paths.CURVES) as tmp:  # one CSV per (ds, model): `dvc plots show` draws the directory
         for run in runs:
             (tmp / run.dataset).mkdir(exist_ok=True)
-            (tmp / run.dataset / f"{run.model}.csv").write_bytes((run.dir / "curves.csv").read_bytes())
+            (tmp / run.dataset / f"{run.model}.csv").write_bytes((run.dir / paths.CURVES_CSV).read_bytes())
     for path, content in metrics.items():
         write_json(path, content)
-    outputs = {root / "comparison.md": markdown(blocks), root / "index.html": page("textbench comparison", blocks)}
+    outputs = {paths.comparison_md(): markdown(blocks), paths.index_html(): page("textbench comparison", blocks)}
     for path, text in outputs.items():
         with atomic_path(path) as tmp:
             tmp.write_text(text, encoding="utf-8")
-    return [*metrics, *outputs, root / "figures", root / "curves"]
+    return [*metrics, *outputs, root / paths.FIGURES, root / paths.CURVES]
 
 
 def _images(blocks: list[Block]) -> list[Image]:

@@ -39,7 +39,7 @@ def tokenizer_lines(dataset: str) -> list[tuple[str, bool]]:
     out: list[tuple[str, bool]] = []
     for scheme in paths.SCHEMES:
         directory = paths.tokenized_dir(dataset, scheme)
-        meta = TokenizedMeta.read_if_present(directory / "meta.json", tokenizer_fix(directory))
+        meta = TokenizedMeta.read_if_present(directory / paths.META, tokenizer_fix(directory))
         if meta is None:
             continue
         who = f"{scheme} ({meta.encoder or meta.zh_mode or meta.language})"

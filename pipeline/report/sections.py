@@ -7,12 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 from pipeline import paths
+from pipeline.artifacts import MULTI_SCORES, SCORES
 from pipeline.config import Config
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import ECE_BINS
 from pipeline.families import family_of
 from pipeline.report import context, plots
-from pipeline.report.aggregate import SCORES, ModelResult
+from pipeline.report.aggregate import ModelResult
 from pipeline.report.compare import Row, best_model
 from pipeline.report.data_audit import audit_blocks
 from pipeline.report.error_analysis import ErrorAnalysis, confidently_wrong
@@ -59,7 +60,6 @@ MULTI_SCORE_COLUMNS: list[Column] = [
     ("Weighted-F1", "weighted_f1", True, _score),
     ("Hamming loss", "hamming_loss", False, _score),
 ]
-MULTI_SCORES = ("micro_f1", "hamming_loss")  # reports/metrics.json keys a multi-label run adds to SCORES
 # What a run costs: reports/cost.json, apart from the scores (identical runs differ in these)
 COST_COLUMNS: list[Column] = [
     ("Params", "num_params", False, _count),
@@ -112,7 +112,7 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
     if len(cfg.benchmark.seeds) > 1:
         blocks += [Heading(3, f"Seeds ({len(cfg.benchmark.seeds)} configured)"), seeds_table(rows)]
     blocks += [Heading(3, "Per-class F1"), per_class_table(rows)]
-    fig = f"figures/{ds}"
+    fig = f"{paths.FIGURES}/{ds}"
     ok_runs = [r.run for r in rows if r.run.comparable]
     blocks.append(
         Image(f"{fig}/per_class_f1.png", plots.per_class_f1(ok_runs, labels), "per-class F1 (models × classes)")
@@ -401,7 +401,7 @@ def error_blocks(ds: str, model: str, k: int, analyse: ErrorAnalysis) -> list[Bl
     """The best model's most confidently wrong test documents (the error-analysis hook's output)."""
     if k == 0:
         return []
-    args = (paths.model_dir(ds, model), paths.report_dir(ds, model) / "predictions.parquet", k)
+    args = (paths.model_dir(ds, model), paths.report_dir(ds, model) / paths.PREDICTIONS, k)
     note: list[Block] = []
     try:
         items = analyse(*args)

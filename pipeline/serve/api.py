@@ -32,7 +32,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from pipeline.artifacts import ModelConfig, RunMetrics
+from pipeline import paths
+from pipeline.artifacts import HEADLINE, ModelConfig, RunMetrics
 from pipeline.errors import TextbenchError
 from pipeline.io import check_text
 from pipeline.serve.explain import explain, highlight_html
@@ -89,9 +90,7 @@ class Registry:
 
     def available(self) -> dict[str, Path]:
         """{"<ds>/<model>": dir} for every dir holding config.json and model.safetensors."""
-        found = sorted(
-            p.parent for p in self.root.glob("*/*/config.json") if (p.parent / "model.safetensors").is_file()
-        )
+        found = sorted(p.parent for p in self.root.glob(f"*/*/{paths.CONFIG}") if (p.parent / paths.WEIGHTS).is_file())
         return {f"{d.parent.name}/{d.name}": d for d in found}
 
     def resolve(self, name: str | None) -> str:
@@ -140,13 +139,12 @@ class Registry:
             return entry | {"error": str(e)}
         entry |= {"dataset": config.dataset, "model": config.model, "scheme": config.scheme, "labels": config.labels}
         try:
-            m = RunMetrics.of(self.root.parent / "reports" / d.parent.name / d.name)
+            m = RunMetrics.of(paths.report_dir_of(d))
         except TextbenchError as e:
             return entry | {"metrics_error": str(e)}
         if m is not None:
-            entry["metrics"] = {
-                k: getattr(m, k, None) for k in ("accuracy", "macro_f1", "weighted_f1", "infer_samples_per_s")
-            }
+            shown = dict.fromkeys([*HEADLINE["single"], *HEADLINE[m.label_mode], "infer_samples_per_s"])
+            entry["metrics"] = {k: getattr(m, k, None) for k in shown}
         return entry
 
 

@@ -7,9 +7,7 @@ from pathlib import Path
 import yaml
 
 from pipeline import paths
-from pipeline.artifacts import RunMetrics, read_scores
-
-SCORES = ("accuracy", "macro_f1", "macro_precision", "macro_recall", "weighted_f1")
+from pipeline.artifacts import SCORES, RunMetrics, read_scores
 
 
 def test_scores(dataset: str, model: str, fingerprint: str | None) -> dict[str, float]:

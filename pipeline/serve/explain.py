@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
+from pipeline import paths
 from pipeline.errors import TextbenchError
 from pipeline.extras import require
 from pipeline.families import family_of
@@ -188,7 +189,7 @@ def error_analysis(
     if not wrong:
         return []
     if predictor is None:
-        if not (Path(model_dir) / "config.json").is_file():  # relative name: the report stays byte-stable
+        if not (Path(model_dir) / paths.CONFIG).is_file():  # relative name: the report stays byte-stable
             raise TextbenchError(f"{Path(*Path(model_dir).parts[-3:])}: no trained model (config.json missing)")
         predictor = Predictor.load(model_dir)
     out = []

@@ -9,6 +9,8 @@ Writes under `models/<ds>/<model>/export/`:
     README.md           model card (also hf/README.md): dataset, test metrics with CIs, training settings
     model.onnx          ONNX graph with dynamic batch and sequence axes (legacy TorchScript exporter)
     model.int8.onnx     onnxruntime dynamic int8 quantization of model.onnx (with --int8)
+    source.json         the sha256 of the model.safetensors it was built from (artifacts.ExportSource): a retrain
+                        keeps export/, and `predict/serve --variant onnx` refuse it once the weights changed
     report.json         per runtime: test accuracy, its change vs fp32, ms per document, speed-up,
                         and the largest logit difference to fp32 torch
     onnx-skipped.txt    why `--onnx` wrote no model.onnx (what `predict --variant onnx` then says)
@@ -30,7 +32,7 @@ import pyarrow.parquet as pq
 import torch
 
 from pipeline import paths
-from pipeline.artifacts import TokenizedMeta
+from pipeline.artifacts import ExportSource, TokenizedMeta
 from pipeline.device import native_bf16
 from pipeline.errors import TextbenchError
 from pipeline.extras import require
@@ -57,14 +59,16 @@ def export(
         require("onnx", "onnxruntime")
     model_dir = Path(model_dir)
     base = Predictor.load(model_dir, device="cpu")
+    source = ExportSource.of(model_dir)  # the weights just loaded: what export/ is built from
     if base.multi:
         raise TextbenchError(
             f"{base.name}: export measures single-label accuracy; multi-label models cannot be exported yet"
         )
     ids, gold = eval_split(base, eval_file, max_docs)
-    out = paths.inside(model_dir, model_dir / "export")
+    out = paths.inside(model_dir, paths.export_dir(model_dir))
     report: dict = {"model": base.name, "runtimes": {}, "notes": [], "eval_docs": len(ids)}
     with atomic_dir(out) as stage:
+        source.write(stage / paths.EXPORT_SOURCE)
         if base.config.scheme == "subword":
             hf = report["hf"] = {"dir": str(out / "hf"), **save_hf(base, stage / "hf")}
             if "note" in hf:
@@ -316,7 +320,7 @@ TOKENIZATION = ("scheme", "tokenizer_sha256", "max_len", "truncation", "labels")
 
 def same_tokenizer(predictor: Predictor, path: Path) -> None:
     """Token ids are only the model's if tokenized as its tokenizer/ (meta.json beside `path`)."""
-    if not (path.parent / "meta.json").is_file():
+    if not (path.parent / paths.META).is_file():
         raise TextbenchError(
             f"{path}: token ids without a meta.json beside them cannot be checked against the model's "
             "tokenizer; pass the tokenized dir's split, or text+label data"
@@ -325,7 +329,7 @@ def same_tokenizer(predictor: Predictor, path: Path) -> None:
     if diff := [k for k in TOKENIZATION if getattr(theirs, k) != getattr(ours, k)]:
         shown = "; ".join(f"{k} {shortened(getattr(theirs, k))} vs {shortened(getattr(ours, k))}" for k in diff)
         raise TextbenchError(
-            f"{path}: tokenized differently from {predictor.name} ({path.parent / 'meta.json'} vs the model's "
+            f"{path}: tokenized differently from {predictor.name} ({path.parent / paths.META} vs the model's "
             f"tokenizer/meta.json: {shown}); evaluate on that model's tokenized data, or on text+label data"
         )
 

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.artifacts import ModelConfig, TokenizedMeta, retrain
+from pipeline import paths
+from pipeline.artifacts import ExportSource, ModelConfig, TokenizedMeta, retrain
 from pipeline.device import autocast, pick_device
 from pipeline.errors import TextbenchError
 from pipeline.extras import require
@@ -86,7 +87,7 @@ class Predictor:
         self.meta, self.pad_id, self.language = meta, meta.pad_id, meta.language
         self.variant, self.batch_size = variant, batch_size
         self.model_dir = model_dir
-        self.export_dir = export_dir or (model_dir or Path(".")) / "export"  # where the ONNX files are read
+        self.export_dir = export_dir or paths.export_dir(model_dir or Path("."))  # where the ONNX files are read
         self.device = pick_device(device, None, "device") if variant in ("fp32", "bf16") else torch.device("cpu")
         self.min_len = ONNX_MIN_LEN if variant.startswith("onnx") else 1  # ONNX graphs were traced this wide
         # every use of the shared model (predict's forwards, explain's hooked IG passes) holds this lock, so
@@ -105,7 +106,7 @@ class Predictor:
         model_dir = Path(model_dir)
         model, config = load_trained(model_dir)
         meta = tokenizer_meta(model_dir, config)
-        encoder = load_encoder(model_dir / "tokenizer", meta)
+        encoder = load_encoder(model_dir / paths.TOKENIZER, meta)
         encoder.set_max_len(config.max_len)  # a bag of n-grams was trained on bag_max_len ids, not max_len
         return cls(model, encoder, config, meta, variant, batch_size, device, model_dir)
 
@@ -135,11 +136,14 @@ class Predictor:
         if reason := onnx_unsupported(self.config):
             raise TextbenchError(f"{self.name}: {reason}")
         path = self.export_dir / ONNX_FILES[self.variant]
+        flags = "--onnx --int8" if self.variant == "onnx-int8" else "--onnx"
+        if self.export_dir.is_dir() and self.model_dir is not None:
+            fix = f"rerun `textbench export {self.model_dir} {flags}`"
+            ExportSource.check(self.export_dir, self.model_dir, fix)
         if not path.is_file() and (skipped := self.export_dir / ONNX_SKIPPED).is_file():
             reason = skipped.read_text(encoding="utf-8", errors="replace").strip()
             raise TextbenchError(f"{path}: not found; `textbench export --onnx` could not write it: {reason}")
         if not path.is_file():
-            flags = "--onnx --int8" if self.variant == "onnx-int8" else "--onnx"
             raise TextbenchError(f"{path}: not found; run `textbench export {self.model_dir} {flags}` first")
         session = onnx_session(path)
 
@@ -218,7 +222,7 @@ SHARED_KEYS = ("scheme", "labels", "label_mode", "vocab_size", "pad_id", "max_le
 def tokenizer_meta(model_dir: Path, config: ModelConfig) -> TokenizedMeta:
     """A model dir's tokenizer/meta.json, checked against its config.json (the trainer copies these keys from
     it): what `Predictor.load` relies on and `GET /models` reports, so a dir listed healthy also loads."""
-    meta = TokenizedMeta.of(model_dir / "tokenizer")
+    meta = TokenizedMeta.of(model_dir / paths.TOKENIZER)
     for key in SHARED_KEYS:
         if (meta.reads(config.model) if key == "max_len" else getattr(meta, key)) != getattr(config, key):
             raise TextbenchError(

@@ -24,13 +24,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from pipeline.artifacts import read_card
+from pipeline.artifacts import TokenizedMeta, read_card
 from pipeline.config import Config, MaxLenAutoConfig
 from pipeline.errors import TextbenchError
 from pipeline.families import SCHEMES as SCHEMES_OF_MODEL
 from pipeline.families import WHOLE_DOCUMENT
 from pipeline.io import atomic_dir, fingerprint, sha256_file, write_json
-from pipeline.paths import SCHEMES, SPLITS, prepared_dir, root, tokenized_dir
+from pipeline.paths import META, SCHEMES, SPLITS, prepared_dir, root, tokenized_dir
 from pipeline.tokenize.coverage import UNK_WARN
 from pipeline.tokenize.embeddings import aligned_embeddings
 from pipeline.tokenize.encoder import TextEncoder
@@ -356,7 +356,7 @@ def tokenize_scheme(cfg: Config, dataset: str, scheme: str) -> Path:
         meta["warnings"] = unk_warnings(dataset, scheme, ds.encoder, splits)
         for line in meta["warnings"]:
             log.warning("warning: %s", line)
-        write_json(tmp / "meta.json", meta)
+        TokenizedMeta.model_validate(meta).write(tmp / META)
     return out_dir
 
 

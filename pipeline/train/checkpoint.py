@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from pipeline import paths
 from pipeline.errors import TextbenchError
 from pipeline.io import atomic_dir, write_json
 from pipeline.models.load import load_weights
@@ -52,9 +53,7 @@ def save_last(
 ) -> None:
     """Write `path` (a `last/` dir) atomically."""
     with atomic_dir(path) as tmp:
-        save_file(
-            {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors")
-        )
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp / paths.WEIGHTS))
         save_file(best, str(tmp / "best.safetensors"))
         opt_tensors, groups = _flat_optimizer(opt)
         save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
@@ -89,7 +88,7 @@ def load_last(
             f"{state.fingerprint} ≠ {expect.fingerprint}); rerun without --resume"
         )
     state.best_score = float("-inf") if state.best_score is None else state.best_score
-    load_weights(model, path / "model.safetensors")
+    load_weights(model, path / paths.WEIGHTS)
     per_param: dict[int, dict[str, torch.Tensor]] = {}
     for key, tensor in opt_tensors.items():
         idx, name = key.split(".", 1)

@@ -20,9 +20,10 @@ import torch
 from tqdm import tqdm
 
 from pipeline import paths
-from pipeline.artifacts import TokenizedMeta
+from pipeline.artifacts import ModelConfig, RunMetrics, TokenizedMeta
 from pipeline.config import Config, TrainConfig
 from pipeline.device import describe, pick_device, pick_precision
+from pipeline.effective import run_fingerprint
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import (
     THRESHOLD,
@@ -36,7 +37,7 @@ from pipeline.evaluate import (
     temper,
     tune_threshold,
 )
-from pipeline.io import atomic_dir, fingerprint, locked, write_json
+from pipeline.io import atomic_dir, locked
 from pipeline.models.registry import BuildContext, FeatureClassifier, build_model, entry
 from pipeline.pretrained import resolve_encoder
 from pipeline.tokenize.coverage import uncovered_reason
@@ -118,9 +119,7 @@ def _train(
     tc = resolve_budget(tc, splits["train"])  # batch size from the corpus' lengths (train.batch_tokens)
     train_kw = tc.model_dump()
     multi = meta.label_mode == "multi"
-    fp = fingerprint(
-        model, arch_kw, tc.identity(e.family), seed, meta.fingerprint, labels, *([ds.threshold] if multi else [])
-    )
+    fp = run_fingerprint(cfg, dataset, model, seed, meta)
     state = checkpoint.TrainState(fingerprint=fp, num_labels=len(labels))
     memory = PeakMemory(device)
     if linear:  # seconds: nothing to resume
@@ -138,58 +137,58 @@ def _train(
     probs = temper(raw, temperature, multi)  # what the predictor gives: softmax(logits / temperature)
     # single-label: unused; multi-label: the fixed setting, or tuned on the calibrated dev probabilities
     threshold = _threshold(ds.threshold, dev.labels, temper(dev_probs, temperature, multi)) if multi else THRESHOLD
-    metrics = {
-        "dataset": dataset,
-        "model": model,
-        "seed": seed,
+    metrics = RunMetrics(
+        dataset=dataset,
+        model=model,
+        seed=seed,
         **score(test.labels, probs, labels, threshold),
-        "params": {"arch": arch_kw, "train": train_kw, "precision": precision, "device": str(device)},
-        "env": describe(device, precision),
+        params={"arch": arch_kw, "train": train_kw, "precision": precision, "device": str(device)},
+        env=describe(device, precision),
         **param_count(net),
-        "train_time_s": state.wall_s,
-        "train_samples_per_s": state.samples / max(state.compute_s, 1e-9),
-        "infer_samples_per_s": len(test) / max(infer_s, 1e-9),
-        "peak_memory_mb": memory.mb,
-        "best_step": state.best_step,
-        "steps": state.step,
-        "fingerprint": fp,
-        "stop_reason": state.stop_reason,
-        "converged": converged,
-        "evaluations": len(state.curves),
-        "encoder_mode": None if e.scheme != "subword" else "frozen features" if frozen else "fine-tuned",
-        "features_key": features_key,
-        "not_comparable": uncovered_reason(meta, dataset),
-        "calibration": {  # test ECE / Brier / NLL of the model's own and the temperature-scaled probabilities
+        train_time_s=state.wall_s,
+        train_samples_per_s=state.samples / max(state.compute_s, 1e-9),
+        infer_samples_per_s=len(test) / max(infer_s, 1e-9),
+        peak_memory_mb=memory.mb,
+        best_step=state.best_step,
+        steps=state.step,
+        fingerprint=fp,
+        stop_reason=state.stop_reason,
+        converged=converged,
+        evaluations=len(state.curves),
+        encoder_mode=None if e.scheme != "subword" else "frozen features" if frozen else "fine-tuned",
+        features_key=features_key,
+        not_comparable=uncovered_reason(meta, dataset),
+        calibration={  # test ECE / Brier / NLL of the model's own and the temperature-scaled probabilities
             "temperature": temperature,
             "before": calibration(test.labels, raw),
             "after": calibration(test.labels, probs),
         },
-    }
-    model_cfg = {
-        "model": model,
-        "dataset": dataset,
-        "scheme": e.scheme,
-        "arch": arch_kw,
-        "train": train_kw,
-        "labels": labels,
-        "num_labels": len(labels),
-        "label_mode": meta.label_mode,
+    )
+    model_cfg = ModelConfig(
+        model=model,
+        dataset=dataset,
+        scheme=e.scheme,
+        arch=arch_kw,
+        train=train_kw,
+        labels=labels,
+        num_labels=len(labels),
+        label_mode=meta.label_mode,
         **({"threshold": threshold} if multi else {}),
-        "temperature": temperature,
-        "seed": seed,
-        "fingerprint": fp,
-        "vocab_size": ctx.vocab_size,
-        "pad_id": ctx.pad_id,
-        "max_len": ctx.max_len,
-        "encoder": encoder,
-        "encoder_config": net.embedder.hf_config() if e.scheme == "subword" else None,
-    }
+        temperature=temperature,
+        seed=seed,
+        fingerprint=fp,
+        vocab_size=ctx.vocab_size,
+        pad_id=ctx.pad_id,
+        max_len=ctx.max_len,
+        encoder=encoder,
+        encoder_config=net.embedder.hf_config() if e.scheme == "subword" else None,
+    )
     weights = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}  # best head (+ encoder)
     _write_model_dir(model_dir, model_cfg, weights, tok_dir, meta)
     table = predictions_table(test.ids, texts, test.labels, probs, labels, threshold)
     _write_report_dir(report_dir, metrics, table, state.curves)
     shutil.rmtree(partial, ignore_errors=True)
-    return metrics
+    return metrics.as_dict()
 
 
 def _fit_neural(
@@ -250,33 +249,31 @@ def _test_texts(dataset: str, test: Split) -> list[str]:
 
 
 def _write_model_dir(
-    model_dir: Path, model_cfg: dict[str, Any], best: dict[str, torch.Tensor], tok_dir: Path, meta: TokenizedMeta
+    model_dir: Path, model_cfg: ModelConfig, best: dict[str, torch.Tensor], tok_dir: Path, meta: TokenizedMeta
 ) -> None:
     """config.json + best weights + tokenizer/. The resumable state (optimizer, RNG: ~4x the weights
     of a MiniLM model) is not kept once training has finished: `--resume` continues interrupted runs."""
     from safetensors.torch import save_file
 
-    with atomic_dir(model_dir, keep=(paths.SEEDS,)) as tmp:
-        write_json(tmp / "config.json", model_cfg)
-        save_file(best, str(tmp / "model.safetensors"))
-        tok = tmp / "tokenizer"
+    with atomic_dir(model_dir, keep=paths.KEPT_BY_RETRAIN) as tmp:
+        model_cfg.write(tmp / paths.CONFIG)
+        save_file(best, str(tmp / paths.WEIGHTS))
+        tok = tmp / paths.TOKENIZER
         tok.mkdir()
         for f in tok_dir.iterdir():  # meta.json, vocab.json and any tokenizer files; not the data
             if f.is_file() and f.suffix not in (".parquet", ".npy") and not f.name.startswith("."):
                 shutil.copy2(f, tok / f.name)
-        if model_cfg["scheme"] == "subword" and not (tok / "tokenizer.json").is_file():
+        if model_cfg.scheme == "subword" and not (tok / "tokenizer.json").is_file():
             from transformers import AutoTokenizer
 
             AutoTokenizer.from_pretrained(resolve_encoder(str(meta.encoder))).save_pretrained(str(tok))
 
 
-def _write_report_dir(
-    report_dir: Path, metrics: dict[str, Any], predictions: Any, curves: list[dict[str, float]]
-) -> None:
+def _write_report_dir(report_dir: Path, metrics: RunMetrics, predictions: Any, curves: list[dict[str, float]]) -> None:
     with atomic_dir(report_dir, keep=(paths.SEEDS,)) as tmp:
-        write_json(tmp / "metrics.json", metrics)
-        pq.write_table(predictions, tmp / "predictions.parquet")
+        metrics.write(tmp / paths.METRICS)
+        pq.write_table(predictions, tmp / paths.PREDICTIONS)
         cols = ["step", "train_loss", "dev_loss", "dev_accuracy", "dev_macro_f1"]
         cols += ["dev_micro_f1"] if curves and "dev_micro_f1" in curves[0] else []
         lines = [",".join(cols)] + [",".join(f"{r[c]:.6g}" if c != "step" else str(r[c]) for c in cols) for r in curves]
-        (tmp / "curves.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (tmp / paths.CURVES_CSV).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -216,7 +216,7 @@ def _test(
         f"{test.b} / {test.c}",
         stats.format_p(test.p, alpha),
         f"{f1[0]:.4f} → {f1[1]:.4f}",
-        "—" if p_f1 is None else stats.format_p(p_f1, alpha, floor=2 / new.bootstrap),
+        "—" if p_f1 is None else stats.format_p(p_f1, alpha, new.bootstrap),
         fp,
         ran,
     )

@@ -53,7 +53,7 @@ def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> li
         scores[ds] = {r.run.model: score_entry(r) for r in rows if r.run.comparable}
         cost[ds] = {r.run.model: cost_entry(r) for r in rows if r.run.comparable}
         summary.append(_summary_row(ds, rows))
-        baselines[ds] = baseline_line(rows)
+        baselines[ds] = baseline_line(rows, cfg.report)
         sections += dataset_blocks(ds, rows, cfg, analyse)
     envs = environments(runs)
     blocks: list[Block] = [

@@ -98,7 +98,7 @@ def main() -> int:
         for model in cfg.benchmark.models:
             rdir = paths.report_dir(ds, model)
             m = read(RunMetrics.of, rdir)
-            st = read(RunStatus.of, ds, model, cfg.benchmark.seeds[0])
+            st = read(RunStatus.of, ds, model, cfg.benchmark.primary_seed)
             need = floor(ds, model)
             skipped = st.get("status") == "not_comparable"
             flagged = skipped or bool(m.get("not_comparable"))

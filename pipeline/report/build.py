@@ -59,7 +59,7 @@ def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> li
     blocks: list[Block] = [
         Heading(1, "textbench comparison"),
         Para(
-            f"Models: {', '.join(cfg.benchmark.models) or 'none'}. Seeds: {', '.join(map(str, cfg.benchmark.seeds))}. "
+            f"Models: {', '.join(cfg.benchmark.models) or 'none'}. Seeds: {cfg.benchmark.describe_seeds()}. "
             "All scores are on the held-out test split; the best model per dataset is the one with the highest "
             "test macro-F1."
         ),

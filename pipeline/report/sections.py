@@ -107,8 +107,8 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
         )
     )
     blocks += significance_blocks(rows, cfg)
-    if len(cfg.benchmark.seeds) > 1:
-        blocks += [Heading(3, f"Seeds ({len(cfg.benchmark.seeds)} configured)"), seeds_table(rows)]
+    if any(len(cfg.benchmark.seeds_for(r.run.model)) > 1 for r in rows):
+        blocks += [Heading(3, f"Seeds ({cfg.benchmark.describe_seeds()})"), seeds_table(rows)]
     blocks += [Heading(3, "Per-class F1"), per_class_table(rows)]
     fig = f"figures/{ds}"
     ok_runs = [r.run for r in rows if r.run.comparable]

@@ -218,4 +218,8 @@ def test_page_in_a_real_browser(server: str, chromium: str) -> None:
         page.fill("#text", "")
         page.click("#go")
         assert "Paste some text" in page.inner_text("#error")
+        (best,) = [m["name"] for m in httpx.get(f"{server}/models").json() if m["default"]]
+        page.reload()
+        page.wait_for_function("document.getElementById('model').options.length > 0")
+        assert page.input_value("#model") == best  # the page opens on the report's best model
     assert not errors

@@ -115,7 +115,7 @@ def plan(cfg: Config, datasets: list[str] | None = None, models: list[str] | Non
             arch = resolve_arch(model, cfg.arch_for(model))
             meta = TokenizedMeta.of(paths.tokenized_dir(ds, scheme))
             skip = uncovered_reason(meta, ds) if cfg.benchmark.uncovered == "skip" else ""
-            for i, seed in enumerate(cfg.benchmark.seeds):
+            for i, seed in enumerate(cfg.benchmark.seeds_for(model)):
                 mdir, rdir = paths.model_dir(ds, model), paths.report_dir(ds, model)
                 if i:
                     mdir, rdir = paths.seed_dir(mdir, seed), paths.seed_dir(rdir, seed)

@@ -557,9 +557,21 @@ def _class_dtype(n_classes: int) -> str:
     return "<u1" if n_classes <= 256 else "<u2"
 
 
+class SeedScores(Artifact):
+    accuracy: Rate
+    macro_f1: Rate
+
+
 class ModelOutcome(Artifact):
     fingerprint: str | None = None
     pred: str  # encode_classes of the test predictions, in the dataset's id order
+    # seed (as text) → its test scores, the primary's included; only for a model run with several seeds
+    seeds: dict[str, SeedScores] = {}
+
+    def seed_range(self, score: str) -> tuple[float, float] | None:
+        """Lowest and highest `score` (accuracy, macro_f1) over its seeds; None with fewer than two."""
+        values = [getattr(s, score) for s in self.seeds.values()]
+        return (min(values), max(values)) if len(values) > 1 else None
 
 
 class DatasetOutcomes(Artifact):

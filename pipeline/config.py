@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from pipeline import paths
 from pipeline.archs import resolve_arch
 from pipeline.errors import TextbenchError
-from pipeline.families import FAMILIES, SCHEMES, TRAIN_KEYS, describe_families, family_of, known_models, members
+from pipeline.families import FAMILIES, FAMILY, SCHEMES, TRAIN_KEYS, describe_families, family_of, known_models, members
 from pipeline.io import decode_utf8
 
 
@@ -265,24 +265,78 @@ class _Invalid(ValueError):
     """A params layer that does not validate; the message starts with the key at fault."""
 
 
+SeedList = Annotated[list[int], Field(min_length=1)]
+
+
+class SeedsBy(Section):
+    """`benchmark.seeds`: a model's own list (`models`), else its family's (`families`), else `default`."""
+
+    default: SeedList
+    families: dict[str, SeedList] = {}
+    models: dict[str, SeedList] = {}
+
+    @model_validator(mode="after")
+    def _one_primary(self) -> SeedsBy:
+        for key, known in (("families", FAMILIES), ("models", tuple(FAMILY))):
+            unknown = sorted(set(getattr(self, key)) - set(known))
+            if unknown:
+                raise ValueError(f"{key}: {unknown} not among {', '.join(known)}")
+        lists = {"default": self.default}
+        lists |= {
+            f"{key}.{name}": seeds for key in ("families", "models") for name, seeds in getattr(self, key).items()
+        }
+        for name, seeds in lists.items():
+            if len(set(seeds)) != len(seeds):
+                raise ValueError(f"{name}: seeds {seeds} repeat a value")
+        firsts = {name: seeds[0] for name, seeds in lists.items()}
+        if len(set(firsts.values())) > 1:
+            raise ValueError(
+                "every list must start with the same primary seed (it fills models|reports/<ds>/<model>/ and "
+                f"is the run the report compares models on): first seeds {firsts}"
+            )
+        return self
+
+    def of(self, model: str) -> list[int]:
+        return self.models.get(model) or self.families.get(family_of(model)) or self.default
+
+
 class BenchmarkConfig(Section):
     """What `textbench benchmark` trains: every dataset × model × seed (the first seed fills models|reports/<ds>/<model>/)."""
 
     datasets: list[str]
     models: list[str]
-    seeds: list[int] = Field([42], min_length=1, description="extra seeds go to .../<model>/seeds/<seed>/")
+    seeds: SeedsBy = Field(
+        SeedsBy(default=[42]),
+        description="a list (the seeds of every model), or {default: [...], families: {<family>: [...]}, "
+        "models: {<model>: [...]}} (a model's own list, else its family's, else default); every list starts "
+        "with the same primary seed (models|reports/<ds>/<model>/), extra seeds go to .../<model>/seeds/<seed>/",
+    )
     uncovered: Literal["skip", "train"] = Field(
         "skip",
         description="BERT-family jobs whose encoder reads > 10% of tokens as [UNK]: skip them (the report "
         "says why) or train them anyway (flagged not comparable)",
     )
 
-    @field_validator("seeds")
+    @field_validator("seeds", mode="before")
     @classmethod
-    def _unique_seeds(cls, v: list[int]) -> list[int]:
-        if len(set(v)) != len(v):
-            raise ValueError(f"seeds {v} repeat a value")
-        return v
+    def _one_list(cls, v: Any) -> Any:
+        return {"default": v} if isinstance(v, list) else v
+
+    def seeds_for(self, model: str) -> list[int]:
+        """The seeds `model` trains with; the first is the primary seed, the same for every model."""
+        return self.seeds.of(model)
+
+    @property
+    def primary_seed(self) -> int:
+        """The first seed of every model: its run fills models|reports/<ds>/<model>/."""
+        return self.seeds.default[0]
+
+    def describe_seeds(self) -> str:
+        """`42, 7` or `42; family linear: 42, 7, 1; fasttext: 42, 7, 1` (the report's header)."""
+        lists = [(f"family {k}", v) for k, v in self.seeds.families.items()] + list(self.seeds.models.items())
+        return "; ".join(
+            [", ".join(map(str, self.seeds.default))] + [f"{k}: {', '.join(map(str, v))}" for k, v in lists]
+        )
 
 
 class OrchestrationConfig(Section):

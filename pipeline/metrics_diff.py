@@ -5,7 +5,10 @@ same test documents, base against head (reports/outcomes.json of both): McNemar'
 accuracy and a paired bootstrap on macro-F1, at the head report's significance level. A change is
 *real* when either p < 1 - report.confidence, *within noise* otherwise, *not comparable* when the test
 documents, their gold labels or the classes differ; identical predictions are *unchanged* and not
-retested. reports/environment.json of both says when base and head ran on other hardware or numerics.
+retested. Where the base ran a model with several seeds (`benchmark.seeds`), a significant change of a
+score counts only when the head's score lies outside the base's seed range of it: another seed moves it
+that far without any change. reports/environment.json of both says when base and head ran on other
+hardware or numerics.
 Scores (reports/metrics.json) come next; cost figures (reports/cost.json: parameters, times, throughput,
 memory, which differ between identical runs; also in a base's metrics.json from before that split) sit in a
 collapsed section. Runs locally too: `textbench diff --base main` compares main with the workspace.
@@ -22,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import paths
-from pipeline.artifacts import A, DatasetOutcomes, Environments, Outcomes, RunEnv
+from pipeline.artifacts import A, DatasetOutcomes, Environments, ModelOutcome, Outcomes, RunEnv
 from pipeline.errors import TextbenchError
 from pipeline.report import stats
 from pipeline.report.sections import COST_COLUMNS
@@ -103,6 +106,7 @@ class Change:
     verdict: str
     direction: str = ""  # real changes: better | worse | mixed
     cells: tuple[str, ...] = ()
+    note: str = ""  # why a significant change is still within noise (the base's seed range)
 
 
 def _verdicts(base: str, head: str | None, repo: Path) -> tuple[str, list[str]]:
@@ -127,7 +131,13 @@ def _verdicts(base: str, head: str | None, repo: Path) -> tuple[str, list[str]]:
     line = (
         f"**Verdict: {len(real)} row{'s' * (len(real) != 1)} changed for real{f' ({ways})' if real else ''}, "
         f"{len(by[NOISE])} within noise, {len(by[APART])} not comparable, {len(by[SAME])} unchanged** "
-        f"(McNemar on accuracy, paired bootstrap on macro-F1, significant at p < {1 - new.confidence:.2g})."
+        f"(McNemar on accuracy, paired bootstrap on macro-F1, significant at p < {1 - new.confidence:.2g}"
+        + (
+            "; inside the base's seed range = within noise"
+            if any(m.seeds for d in old.datasets.values() for m in d.models.values())
+            else ""
+        )
+        + ")."
     )
     blocks = [_environment_line(envs)]
     shown = by[REAL] + by[NOISE] + by[APART]
@@ -140,12 +150,16 @@ def _verdicts(base: str, head: str | None, repo: Path) -> tuple[str, list[str]]:
             "p (McNemar)",
             "Macro-F1",
             "p (bootstrap)",
+            "Base seed range (acc; F1)",
             "Fingerprint",
             "Ran differently",
         ]
-        blocks.append("### Verdicts\n\n" + _table(header, [[c.row, c.verdict, *c.cells] for c in shown]))
+        rows = [[c.row, c.verdict + c.note, *c.cells] for c in shown]
+        blocks.append("### Verdicts\n\n" + _table(header, rows))
         blocks.append(
-            "b = test documents only base got right, c = only head got right; accuracy and macro-F1 base → head."
+            "b = test documents only base got right, c = only head got right; accuracy and macro-F1 base → head. "
+            "Base seed range: lowest–highest over the base's seeds of that model (several `benchmark.seeds`); a "
+            "significant change whose head score lies inside it is within noise."
         )
     if by[SAME]:
         blocks.append(f"Unchanged (identical test predictions, not retested): {', '.join(c.row for c in by[SAME])}.")
@@ -177,14 +191,12 @@ def _dataset(ds: str, old: Outcomes, new: Outcomes, envs: tuple[Environments | N
         else:
             ran = _env_differences(*(e.of(ds, m) if e else None for e in envs))
             same_fp = ma.fingerprint is not None and ma.fingerprint == mb.fingerprint
-            out.append(
-                _test(row, a, a.classes(ma.pred), b.classes(mb.pred), new, "same" if same_fp else "changed", ran)
-            )
+            out.append(_test(row, a, (ma, mb), new, "same" if same_fp else "changed", ran))
     return out
 
 
 def _apart(reason: str) -> tuple[str, ...]:
-    return (reason, "", "", "", "", "", "")
+    return (reason, "", "", "", "", "", "", "")
 
 
 def _apart_test_sets(a: DatasetOutcomes, b: DatasetOutcomes) -> str:
@@ -198,9 +210,11 @@ def _apart_test_sets(a: DatasetOutcomes, b: DatasetOutcomes) -> str:
 
 
 def _test(
-    row: str, ds: DatasetOutcomes, base: np.ndarray, head: np.ndarray, new: Outcomes, fp: str, ran: str
+    row: str, ds: DatasetOutcomes, runs: tuple[ModelOutcome, ModelOutcome], new: Outcomes, fp: str, ran: str
 ) -> Change:
-    """McNemar's exact test on accuracy and a paired bootstrap on macro-F1, base vs head."""
+    """McNemar's exact test on accuracy and a paired bootstrap on macro-F1, base vs head; a significant
+    score change inside the base's seed range of that score does not count."""
+    base, head = (ds.classes(r.pred) for r in runs)
     gold, n_classes, alpha = ds.classes(ds.gold), len(ds.labels), 1 - new.confidence
     test = stats.mcnemar(gold == base, gold == head)
     acc = (float(np.mean(gold == base)), float(np.mean(gold == head)))
@@ -209,18 +223,30 @@ def _test(
     if new.bootstrap:  # the same (n, seed) draws the same resamples: paired
         boots = [stats.bootstrap(gold, pred, n_classes, new.bootstrap, new.seed).macro_f1 for pred in (base, head)]
         p_f1 = stats.paired_bootstrap_p(boots[1] - boots[0])
-    signs = [np.sign(d) for p, d in ((test.p, acc[1] - acc[0]), (p_f1, f1[1] - f1[0])) if p is not None and p < alpha]
+    tested = [("accuracy", test.p, acc), ("macro_f1", p_f1, f1)]
+    significant = [(score, v) for score, p, v in tested if p is not None and p < alpha]
+    ranges = {score: runs[0].seed_range(score) for score, _, _ in tested}
+    inside = [s for s, v in significant if (r := ranges[s]) is not None and r[0] <= v[1] <= r[1]]
+    signs = [np.sign(v[1] - v[0]) for s, v in significant if s not in inside]
     direction = "" if not signs else "better" if min(signs) > 0 else "worse" if max(signs) < 0 else "mixed"
+    spread = (
+        "—"
+        if ranges["accuracy"] is None or ranges["macro_f1"] is None
+        else "; ".join(f"{lo:.4f}–{hi:.4f}" for lo, hi in (ranges["accuracy"], ranges["macro_f1"]))
+        + f" ({len(runs[0].seeds)} seeds)"
+    )
+    note = "" if signs or not inside else " (significant, but inside the base's seed range)"
     cells = (
         f"{acc[0]:.4f} → {acc[1]:.4f}",
         f"{test.b} / {test.c}",
         stats.format_p(test.p, alpha),
         f"{f1[0]:.4f} → {f1[1]:.4f}",
-        "—" if p_f1 is None else stats.format_p(p_f1, alpha, floor=2 / new.bootstrap),
+        "—" if p_f1 is None else stats.format_p(p_f1, alpha, new.bootstrap),
+        spread,
         fp,
         ran,
     )
-    return Change(row, REAL if signs else NOISE, direction, cells)
+    return Change(row, REAL if signs else NOISE, direction, cells, note)
 
 
 def _env_differences(a: RunEnv | None, b: RunEnv | None) -> str:

@@ -169,6 +169,32 @@ def test_plan_layout_and_per_model_fingerprints(tiny: Path) -> None:
         bm.plan(load_config(tiny / "params.yaml"), models=["nope"])
 
 
+def test_seeds_per_family_and_per_model(tiny: Path) -> None:
+    """`benchmark.seeds` as a mapping: a model's own list, else its family's, else `default`; one primary seed."""
+
+    def names() -> list[str]:
+        return [j.name for j in bm.plan(load_config(tiny / "params.yaml"))]
+
+    edit_params(tiny, lambda raw: raw["benchmark"].update(seeds={"default": [1], "models": {"fasttext": [1, 2, 3]}}))
+    assert names() == ["tiny/textcnn/seed1", "tiny/fasttext/seed1", "tiny/fasttext/seed2", "tiny/fasttext/seed3"]
+    seeds = {"default": [1], "families": {"classic": [1, 5]}, "models": {"textcnn": [1]}}
+    edit_params(tiny, lambda raw: raw["benchmark"].update(seeds=seeds))
+    assert names() == ["tiny/textcnn/seed1", "tiny/fasttext/seed1", "tiny/fasttext/seed5"]
+    for seeds, message in (
+        ({"default": [1], "models": {"fasttext": [2, 1]}}, r"benchmark\.seeds: every list must start with the same"),
+        ({"models": {"fasttext": [1, 2]}}, r"benchmark\.seeds\.default: Field required"),
+        ({"default": [1], "models": {"fastext": [1, 2]}}, r"benchmark\.seeds: models: \['fastext'\] not among"),
+        ({"default": [1], "families": {"bert_cnn": [1]}}, r"benchmark\.seeds: families: \['bert_cnn'\] not among"),
+        (
+            {"default": [1], "models": {"fasttext": [1, 1]}},
+            r"benchmark\.seeds: models\.fasttext: seeds \[1, 1\] repeat",
+        ),
+    ):
+        edit_params(tiny, lambda raw, seeds=seeds: raw["benchmark"].update(seeds=seeds))
+        with pytest.raises(TextbenchError, match=message):
+            load_config(tiny / "params.yaml")
+
+
 def test_plan_skips_bert_jobs_whose_encoder_does_not_cover_the_text(tiny: Path) -> None:
     vocab = tiny / "data" / "tokenized" / "tiny" / "vocab"
     sub = vocab.parent / "subword"

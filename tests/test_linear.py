@@ -239,6 +239,7 @@ def test_family_arch_does_not_leak_between_classic_and_linear() -> None:
 
 
 def test_report_says_whether_a_simple_baseline_is_best() -> None:
+    from pipeline.config import ReportConfig
     from pipeline.report.aggregate import ModelResult
     from pipeline.report.compare import Paired, Row
     from pipeline.report.sections import baseline_line, training_text
@@ -247,15 +248,18 @@ def test_report_says_whether_a_simple_baseline_is_best() -> None:
     def run(model: str, acc: float, f1: float, paired: Paired | None = None) -> Row:
         return Row(ModelResult("reuters", model, "ok", metrics={"accuracy": acc, "macro_f1": f1}), paired=paired)
 
-    line = baseline_line([run("tfidf_svm", 0.944, 0.754), run("tfidf_lr", 0.93, 0.71), run("textcnn", 0.92, 0.60)])
+    report = ReportConfig()
+    line = baseline_line(
+        [run("tfidf_svm", 0.944, 0.754), run("tfidf_lr", 0.93, 0.71), run("textcnn", 0.92, 0.60)], report
+    )
     assert line.startswith("A simple baseline is the best model: tfidf_svm")
     tested = Paired(McNemar(10, 20, 0.0987), 0.012, (0.001, 0.02), 0.031)
-    line = baseline_line([run("tfidf_svm", 0.9472, 0.8087, tested), run("bert_cnn", 0.9436, 0.8207)])
+    line = baseline_line([run("tfidf_svm", 0.9472, 0.8087, tested), run("bert_cnn", 0.9436, 0.8207)], report)
     assert line == (
         "Against the best simple baseline (tfidf_svm, TF-IDF + linear classifier) the best model, bert_cnn, is "
-        "+1.2 macro-F1 and -0.4 accuracy points (macro-F1 p = 0.031, paired bootstrap; accuracy p = 0.0987, McNemar). "
+        "+1.2 macro-F1 and -0.4 accuracy points (macro-F1 p = 0.0310 ✱, paired bootstrap; accuracy p = 0.0987, McNemar). "
     )
-    assert baseline_line([run("textcnn", 0.9, 0.6)]) == ""
+    assert baseline_line([run("textcnn", 0.9, 0.6)], report) == ""
     m = {
         "stop_reason": "solver",
         "converged": True,

@@ -24,7 +24,7 @@ from pipeline.evaluate import classification_metrics, predictions_table
 from pipeline.io import write_json
 from pipeline.metrics_diff import metrics_diff_markdown
 from pipeline.report.build import build_report
-from test_report import LABELS, REPO, make_project
+from test_report import LABELS, REPO, SEEDS, make_project, write_run
 
 pytestmark = pytest.mark.slow  # git and dvc subprocesses per test
 
@@ -209,6 +209,28 @@ def test_a_crippled_model_is_a_real_change_and_another_seed_is_noise(runs: Path)
     assert "**Base and head ran differently** — " in rest and "precision: fp32 → bf16" in rest
     assert "Unchanged (identical test predictions, not retested): thucnews.bert, thucnews.textcnn." in rest
     assert not [line for line in table.splitlines() if line.startswith("| thucnews")]  # not retested
+
+
+def test_a_significant_change_inside_the_bases_seed_range_is_noise(runs: Path) -> None:
+    """With several seeds recorded, a change the paired tests call significant is still noise when the head's
+    score lies inside the base's seed range (another seed moved it as far); the crippled model, far outside
+    its range, stays real."""
+    git(runs, "checkout", "-q", "main")
+    write_run(runs, "reuters", "bert", SEEDS[1], 0.72)  # bert's second seed scored 0.72: a wide seed spread
+    report_commit(runs, "base, bert seeds 0.72-0.9")
+    git(runs, "checkout", "-q", "-B", "pr")
+    rerun(runs, "reuters", "bert", 2, 0.78)  # 0.9 -> 0.78 on the same documents: McNemar significant
+    rerun(runs, "reuters", "textcnn", 1, 0.25)  # crippled: 0.65 -> 0.25, its seeds span 0.62-0.65
+    report_commit(runs, "head")
+    first, rest = metrics_diff_markdown("main", "pr", runs).split("\n", 1)
+    assert first.startswith("**Verdict: 1 row changed for real (1 worse), 1 within noise, 0 not comparable")
+    assert first.endswith("inside the base's seed range = within noise).")
+    table = rest.split("### Verdicts")[1].split("### Scores")[0]
+    (seed,) = [line for line in table.splitlines() if line.startswith("| reuters.bert |")]
+    (crippled,) = [line for line in table.splitlines() if line.startswith("| reuters.textcnn |")]
+    assert "| within noise (significant, but inside the base's seed range) |" in seed and "✱" in seed
+    assert re.search(r"\| 0\.7\d{3}–0\.8\d{3}; 0\.7\d{3}–0\.8\d{3} \(2 seeds\) \|", seed)
+    assert "| real |" in crippled and "(2 seeds)" in crippled
 
 
 def test_runs_on_other_test_documents_are_not_comparable_and_say_why(runs: Path) -> None:

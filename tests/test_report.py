@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from conftest import base_params, write_params
 from pipeline import paths
@@ -446,3 +447,60 @@ def test_training_text_says_how_many_classes_a_model_predicts() -> None:
     assert training_text(m) == "converged (best step 5 of 9, 3 dev evals; predicts 2 of 3 classes)"
     m["confusion_matrix"] = [[4, 0, 0], [0, 1, 1], [0, 0, 3]]
     assert training_text(m) == "converged (best step 5 of 9, 3 dev evals)"
+
+
+def test_every_p_value_is_printed_by_the_one_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A baseline far below the best model has bootstrap p = 0 and McNemar p ~ 1e-30: the summary
+    sentence, the significance table and the diff all print them as the table does (`< 2/B`, e-notation),
+    never `p = 0`."""
+    from pipeline.artifacts import Outcomes
+    from pipeline.metrics_diff import _test
+
+    make_project(tmp_path, datasets=("reuters",))
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["benchmark"]["models"].append("tfidf_svm")
+    write_params(tmp_path, params)
+    for seed in SEEDS:
+        write_run(tmp_path, "reuters", "tfidf_svm", seed, 0.3)
+    monkeypatch.setenv("TEXTBENCH_ROOT", str(tmp_path))
+    build_report(load_config(tmp_path / "params.yaml"))
+    floor = "< 0.01 ✱"  # 200 resamples: a bootstrap p is never below 2/200
+    md = (tmp_path / "reports" / "comparison.md").read_text()
+    html = (tmp_path / "reports" / "index.html").read_text()
+    sentence = next(line for line in md.splitlines() if "Against the best simple baseline (tfidf_svm" in line)
+    assert f"macro-F1 p {floor}, paired bootstrap" in sentence
+    (row,) = re.findall(r"^\| tfidf_svm \| 0\.\d{4} \[.*", md.split("### Is the difference real?")[1], re.M)
+    assert row.endswith(f"| {floor} |")
+    mcnemar = re.search(r"accuracy p = (\S+ ✱), McNemar", sentence).group(1)
+    assert re.fullmatch(r"\d\.\de-\d+ ✱", mcnemar) and f", p = {mcnemar} |" in row  # sentence = table
+    outcomes = Outcomes.read(tmp_path / "reports" / "outcomes.json", "")
+    ds = outcomes.datasets["reuters"]
+    cells = _test("reuters.bert", ds, (ds.models["bert"], ds.models["tfidf_svm"]), outcomes, "changed", "no")
+    assert cells.cells[4] == floor and re.fullmatch(r"\d\.\de-\d+ ✱", cells.cells[2])
+    for text in (md, html):
+        written = re.findall(r"\bp (=|<) ([0-9.e+-]+)", text)
+        assert written and not [v for _, v in written if float(v) == 0], written
+        assert all(re.fullmatch(r"\d\.\d{4}|\d\.\de-\d+", v) for op, v in written if op == "="), written
+
+
+def test_seeds_per_model_show_their_spread_and_go_to_outcomes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`benchmark.seeds` per model: only textcnn has two seeds; the seed table gives it mean ± std and
+    bert its one value, and outcomes.json records textcnn's seed scores (what `textbench diff` weighs)."""
+    make_project(tmp_path, datasets=("reuters",))
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["benchmark"]["seeds"] = {"default": [SEEDS[0]], "models": {"textcnn": list(SEEDS)}}
+    write_params(tmp_path, params)
+    monkeypatch.setenv("TEXTBENCH_ROOT", str(tmp_path))
+    build_report(load_config(tmp_path / "params.yaml"))
+    md = (tmp_path / "reports" / "comparison.md").read_text()
+    assert f"Seeds: {SEEDS[0]}; textcnn: {SEEDS[0]}, {SEEDS[1]}." in md
+    table = md.split(f"### Seeds ({SEEDS[0]}; textcnn: {SEEDS[0]}, {SEEDS[1]})")[1].split("###")[0]
+    assert re.search(r"^\| textcnn \| 2 \| 0\.\d{4} ± 0\.\d{4} \|", table, re.M)
+    assert re.search(r"^\| bert \| 1 \| 0\.\d{4} \| 0\.\d{4} \|", table, re.M)
+    models = json.loads((tmp_path / "reports" / "outcomes.json").read_text())["datasets"]["reuters"]["models"]
+    acc = [
+        json.loads(p.read_text())["accuracy"]
+        for p in sorted((tmp_path / "reports/reuters/textcnn").rglob("metrics.json"))
+    ]
+    assert sorted(s["accuracy"] for s in models["textcnn"]["seeds"].values()) == sorted(acc)
+    assert not models["bert"]["seeds"]

@@ -114,6 +114,48 @@ def test_a_broken_model_dir_is_listed_with_its_error_and_answers_json(tmp_path: 
     )
 
 
+def test_the_page_opens_on_the_reports_best_model(tmp_path: Path) -> None:
+    """`default` in /models (which the page selects first) is the report's best run of the first dataset by
+    name: highest macro-F1, then accuracy, then name, skipping runs that cannot serve, have no test metrics or
+    are not comparable; never simply the first model in name order."""
+    import json
+    import shutil
+
+    src = trained_root()
+    metrics = json.loads((src / "reports" / "reuters" / "textcnn" / "metrics.json").read_text())
+    runs = {  # name → (macro-F1, accuracy, extra metrics.json keys); None: no metrics.json
+        "reuters/bert": (0.70, 0.90, {}),
+        "reuters/dpcnn": (0.80, 0.85, {}),
+        "reuters/fasttext": (0.80, 0.91, {}),  # ties dpcnn on macro-F1, wins on accuracy
+        "reuters/lstm": (0.99, 0.99, {"not_comparable": "encoder reads 60% of tokens as [UNK]"}),
+        "reuters/rnn": None,
+        "reuters/zbroken": (0.99, 0.99, {}),
+        "thucnews/textcnn": (0.95, 0.95, {}),  # a later dataset
+    }
+    for name, run in runs.items():
+        shutil.copytree(src / "models" / "reuters" / "textcnn", tmp_path / "models" / name)
+        if run is not None:
+            (tmp_path / "reports" / name).mkdir(parents=True)
+            m = metrics | {"macro_f1": run[0], "accuracy": run[1]} | run[2]
+            (tmp_path / "reports" / name / "metrics.json").write_text(json.dumps(m))
+    (tmp_path / "models" / "reuters" / "zbroken" / "config.json").write_text("{truncated", encoding="utf-8")
+    c = TestClient(create_app(tmp_path / "models"))
+    listed = c.get("/models").json()
+    assert [m["name"] for m in listed if m["default"]] == ["reuters/fasttext"]
+    assert {m["name"]: m["comparable"] for m in listed}["reuters/lstm"] is False
+    assert "m.default" in c.get("/").text  # the page selects it
+    for name in ("reuters/fasttext", "reuters/dpcnn", "reuters/bert"):  # each in turn the best one left
+        shutil.rmtree(tmp_path / "models" / name)
+        left = [m["name"] for m in c.get("/models").json() if m["default"]]
+        assert left == (
+            ["reuters/dpcnn"]
+            if name.endswith("fasttext")
+            else ["reuters/bert"]
+            if name.endswith("dpcnn")
+            else ["thucnews/textcnn"]
+        )
+
+
 def test_an_unexpected_failure_is_still_a_json_detail(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     from pipeline.serve.predictor import Predictor
 
@@ -176,4 +218,8 @@ def test_page_in_a_real_browser(server: str, chromium: str) -> None:
         page.fill("#text", "")
         page.click("#go")
         assert "Paste some text" in page.inner_text("#error")
+        (best,) = [m["name"] for m in httpx.get(f"{server}/models").json() if m["default"]]
+        page.reload()
+        page.wait_for_function("document.getElementById('model').options.length > 0")
+        assert page.input_value("#model") == best  # the page opens on the report's best model
     assert not errors

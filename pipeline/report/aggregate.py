@@ -80,9 +80,9 @@ def collect(cfg: Config, dataset: str) -> list[ModelResult]:
 
 def _run(cfg: Config, dataset: str, model: str) -> ModelResult:
     rdir = paths.report_dir(dataset, model)
-    status = RunStatus.of(dataset, model, cfg.benchmark.seeds[0])
+    status = RunStatus.of(dataset, model, primary := cfg.benchmark.primary_seed)
     metrics = RunMetrics.of(rdir)
-    if status and metrics and _older(paths.job_status(dataset, model, cfg.benchmark.seeds[0]), rdir / paths.METRICS):
+    if status and metrics and _older(paths.job_status(dataset, model, primary), rdir / paths.METRICS):
         status = None  # results written after the flow's record (e.g. a hand-run `textbench train`): the record is of an earlier run
     state = status.status if status else "ok" if metrics else "missing"
     error = status.error if status else ""
@@ -100,7 +100,7 @@ def _run(cfg: Config, dataset: str, model: str) -> ModelResult:
     if isinstance(found.get("params"), int):  # older trainers: `params` was the parameter count
         found.setdefault("num_params", found["params"])
     seeds = {}
-    for seed in cfg.benchmark.seeds:
+    for seed in cfg.benchmark.seeds_for(model):
         other = metrics if metrics.seed == seed else RunMetrics.of(paths.seed_dir(rdir, seed))
         if other is not None:
             seeds[seed] = found if other is metrics else other.as_dict()

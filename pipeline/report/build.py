@@ -53,13 +53,13 @@ def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> li
         scores[ds] = {r.run.model: score_entry(r) for r in rows if r.run.comparable}
         cost[ds] = {r.run.model: cost_entry(r) for r in rows if r.run.comparable}
         summary.append(_summary_row(ds, rows))
-        baselines[ds] = baseline_line(rows)
+        baselines[ds] = baseline_line(rows, cfg.report)
         sections += dataset_blocks(ds, rows, cfg, analyse)
     envs = environments(runs)
     blocks: list[Block] = [
         Heading(1, "textbench comparison"),
         Para(
-            f"Models: {', '.join(cfg.benchmark.models) or 'none'}. Seeds: {', '.join(map(str, cfg.benchmark.seeds))}. "
+            f"Models: {', '.join(cfg.benchmark.models) or 'none'}. Seeds: {cfg.benchmark.describe_seeds()}. "
             "All scores are on the held-out test split; the best model per dataset is the one with the highest "
             "test macro-F1."
         ),

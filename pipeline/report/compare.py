@@ -12,7 +12,9 @@ test assumes one right-or-wrong outcome per document, which label sets do not ha
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -43,10 +45,16 @@ class Row:
     seeds: dict[str, tuple[float, float]] | None = None  # metric → (mean, std) over seeds
 
 
+def rank(metrics: Mapping[str, Any]) -> tuple[float, float]:
+    """How the runs of one dataset rank, highest best: test macro-F1, then accuracy (ties after that: the
+    first model by name). The report's best model, and the model the serving page opens on."""
+    return float(metrics["macro_f1"]), float(metrics["accuracy"])
+
+
 def best_model(runs: list[ModelResult]) -> ModelResult | None:
-    """The comparable ok run with the highest macro-F1 (ties: accuracy, then model name)."""
+    """The comparable ok run that ranks first (`rank`)."""
     ok = sorted((r for r in runs if r.comparable), key=lambda r: r.model)  # max() keeps the first of equals
-    return max(ok, key=lambda r: (r.metrics["macro_f1"], r.metrics["accuracy"]), default=None)
+    return max(ok, key=lambda r: rank(r.metrics), default=None)
 
 
 def compare(runs: list[ModelResult], cfg: ReportConfig, seed: int) -> list[Row]:

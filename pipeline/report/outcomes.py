@@ -47,6 +47,11 @@ def outcomes(runs: dict[str, list[ModelResult]], cfg: ReportConfig, seed: int) -
                     "fingerprint": r.metrics.get("fingerprint"),
                     "pred": encode_classes(y_pred, len(labels)),
                 }
+                if len(r.seed_metrics) > 1:  # the spread `textbench diff` weighs a change against
+                    models[r.model]["seeds"] = {
+                        str(seed): {k: float(m[k]) for k in ("accuracy", "macro_f1")}
+                        for seed, m in r.seed_metrics.items()
+                    }
         datasets[ds] = {
             "labels": labels,
             "n": len(first.predictions),

@@ -8,7 +8,7 @@ from typing import Any
 
 from pipeline import paths
 from pipeline.artifacts import MULTI_SCORES, SCORES
-from pipeline.config import Config
+from pipeline.config import Config, ReportConfig
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import ECE_BINS
 from pipeline.families import family_of
@@ -18,7 +18,7 @@ from pipeline.report.compare import Row, best_model
 from pipeline.report.data_audit import audit_blocks
 from pipeline.report.error_analysis import ErrorAnalysis, confidently_wrong
 from pipeline.report.render import Block, Bullets, Cell, Details, Heading, Image, Para, Table
-from pipeline.report.stats import format_p as _p
+from pipeline.report.stats import format_p, p_phrase
 
 # (header, metrics.json key, higher is better, formatter)
 Column = tuple[str, str, bool, Callable[[float], str]]
@@ -98,7 +98,7 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
     blocks.append(
         Para(
             f"Best model by test macro-F1: {best.model} ({scores}).{mode} "
-            f"{baseline_line(rows)}Highlighted: best value per "
+            f"{baseline_line(rows, cfg.report)}Highlighted: best value per "
             "column among comparable rows (highest score/throughput, lowest parameters/time). "
             "Training: 'converged' = stopped on a dev plateau (`train.patience` evaluations without a "
             "gain; linear baselines: the solver converged at the C chosen on dev); ⚠ = stopped by a cap "
@@ -109,8 +109,8 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
     )
     blocks += significance_blocks(rows, cfg)
     blocks += audit_blocks(ds, rows)
-    if len(cfg.benchmark.seeds) > 1:
-        blocks += [Heading(3, f"Seeds ({len(cfg.benchmark.seeds)} configured)"), seeds_table(rows)]
+    if any(len(cfg.benchmark.seeds_for(r.run.model)) > 1 for r in rows):
+        blocks += [Heading(3, f"Seeds ({cfg.benchmark.describe_seeds()})"), seeds_table(rows)]
     blocks += [Heading(3, "Per-class F1"), per_class_table(rows)]
     fig = f"{paths.FIGURES}/{ds}"
     ok_runs = [r.run for r in rows if r.run.comparable]
@@ -190,7 +190,7 @@ def calibration_blocks(fig: str, runs: list[ModelResult]) -> list[Block]:
     ]
 
 
-def baseline_line(rows: list[Row]) -> str:
+def baseline_line(rows: list[Row], report: ReportConfig) -> str:
     """Whether a simple baseline (family linear: TF-IDF + a linear classifier) is the best comparable row,
     else where the best row stands against the best baseline, in points and with the paired tests'
     p-values (the significance table's); '' without a comparable baseline."""
@@ -204,10 +204,14 @@ def baseline_line(rows: list[Row]) -> str:
             "macro-F1 on this dataset. "
         )
     acc, f1 = (100 * (best.metrics[k] - base.metrics[k]) for k in ("accuracy", "macro_f1"))
-    paired = next(r.paired for r in rows if r.run is base)
+    paired, alpha = next(r.paired for r in rows if r.run is base), 1 - report.confidence
     tests = [
-        *([f"macro-F1 p = {paired.delta_p:.3g}, paired bootstrap"] if paired and paired.delta_p is not None else []),
-        *([f"accuracy p = {paired.mcnemar.p:.3g}, McNemar"] if paired and paired.mcnemar else []),
+        *(
+            [f"macro-F1 {p_phrase(paired.delta_p, alpha, report.bootstrap)}, paired bootstrap"]
+            if paired and paired.delta_p is not None
+            else []
+        ),
+        *([f"accuracy {p_phrase(paired.mcnemar.p, alpha)}, McNemar"] if paired and paired.mcnemar else []),
     ]
     return (
         f"Against the best simple baseline ({base.model}, TF-IDF + linear classifier) the best model, "
@@ -330,7 +334,7 @@ def significance_blocks(rows: list[Row], cfg: Config) -> list[Block]:
             if r.run is best
             else "n/a (different test ids)"
             if p is None or p.mcnemar is None
-            else f"{p.mcnemar.b}/{p.mcnemar.c}, p = {_p(p.mcnemar.p, alpha)}"
+            else f"{p.mcnemar.b}/{p.mcnemar.c}, {p_phrase(p.mcnemar.p, alpha)}"
         )
         out.append(
             [
@@ -345,7 +349,7 @@ def significance_blocks(rows: list[Row], cfg: Config) -> list[Block]:
                     if p is None
                     else _with_ci(p.delta_f1, p.delta_ci, signed=True)
                 ),
-                Cell("" if p is None or p.delta_p is None else _p(p.delta_p, alpha, floor=2 / cfg.report.bootstrap)),
+                Cell("" if p is None or p.delta_p is None else format_p(p.delta_p, alpha, cfg.report.bootstrap)),
             ]
         )
     ci = f" [{level:.0%} CI]" if cfg.report.bootstrap else ""

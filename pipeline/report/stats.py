@@ -91,10 +91,20 @@ def paired_bootstrap_p(diff: np.ndarray) -> float:
     return float(min(1.0, 2 * min(np.mean(diff <= 0), np.mean(diff >= 0))))
 
 
-def format_p(p: float, alpha: float, floor: float = 0.0) -> str:
-    """p-value text, ✱ when below `alpha`; `floor` is the smallest non-zero value a test can give (bootstrap: 2/B)."""
+def format_p(p: float, alpha: float, resamples: int = 0) -> str:
+    """The one p-value text of the report, its sentences, the diff and the card: 4 decimals (1 significant
+    digit in e-notation below 1e-4), ✱ when below `alpha`. A bootstrap p over `resamples` resamples is
+    never printed below its resolution 2/resamples: 0 there reads `< 2/resamples` (e.g. `< 0.002`), and
+    an exact p that underflows to 0 reads `< 1e-300`."""
+    floor = 2 / resamples if resamples else 1e-300
     text = f"< {floor:.2g}" if p < floor else f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}"
     return f"{text} ✱" if p < alpha else text
+
+
+def p_phrase(p: float, alpha: float, resamples: int = 0) -> str:
+    """`format_p` in a sentence: `p = 0.0310` or `p < 0.002 ✱`."""
+    text = format_p(p, alpha, resamples)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
 def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemar:

@@ -2,7 +2,8 @@
 
     GET  /            the page: paste text, pick a model, see probabilities and highlighted tokens
     GET  /healthz     liveness
-    GET  /models      every trained model dir (<ds>/<model>) with labels and test metrics if present; a dir
+    GET  /models      every trained model dir (<ds>/<model>) with labels and test metrics if present (`default`:
+                      the report's best model of the first dataset, which the page opens on); a dir
                       that /predict cannot load (config.json broken, tokenizer/meta.json disagreeing with it)
                       is listed with `error` (and answers /predict with it)
     POST /predict     {"model": "<ds>/<model>", "texts": [...]} or {"text": "..."} → labels + probabilities
@@ -36,6 +37,7 @@ from pipeline import paths
 from pipeline.artifacts import HEADLINE, ModelConfig, RunMetrics
 from pipeline.errors import TextbenchError
 from pipeline.io import check_text
+from pipeline.report.compare import rank
 from pipeline.serve.explain import explain, highlight_html
 from pipeline.serve.predictor import NOTHING, Predictor, tokenizer_meta
 
@@ -117,8 +119,14 @@ class Registry:
 
     def describe(self) -> list[dict]:
         """One entry per model dir; `error` says why a dir cannot serve, `metrics_error` why its test
-        metrics are not shown (None when fine)."""
-        return [self._describe(name, d) for name, d in self.available().items()]
+        metrics are not shown (None when fine); `default` marks the one the page opens on: of the first
+        dataset (by name, as listed) with a servable, comparable run that has test metrics, the one the
+        report ranks first (`compare.rank`: best macro-F1)."""
+        entries = [self._describe(name, d) for name, d in self.available().items()]
+        ranked = [e for e in entries if e["metrics"] is not None and e["comparable"]]
+        first = [e for e in ranked if e["name"].split("/")[0] == ranked[0]["name"].split("/")[0]]
+        best = max(first, key=lambda e: rank(e["metrics"]), default=None)  # max keeps the first of equal names
+        return [e | {"default": e is best} for e in entries]
 
     def _describe(self, name: str, d: Path) -> dict:
         entry: dict = {
@@ -128,6 +136,7 @@ class Registry:
             "scheme": None,
             "labels": None,
             "metrics": None,
+            "comparable": None,  # False: the report neither ranks nor tests this run (metrics.json `not_comparable`)
             "loaded": name in self._cache,
             "error": None,
             "metrics_error": None,
@@ -145,6 +154,7 @@ class Registry:
         if m is not None:
             shown = dict.fromkeys([*HEADLINE["single"], *HEADLINE[m.label_mode], "infer_samples_per_s"])
             entry["metrics"] = {k: getattr(m, k, None) for k in shown}
+            entry["comparable"] = not getattr(m, "not_comparable", None)
         return entry
 
 

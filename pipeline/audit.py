@@ -41,10 +41,10 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from pipeline import paths
-from pipeline.artifacts import read_card
+from pipeline.artifacts import DataAudit, read_card
 from pipeline.config import AuditConfig, Config
 from pipeline.data.prepare import dedup_key
-from pipeline.io import atomic_dir, fingerprint, write_json
+from pipeline.io import atomic_dir, fingerprint
 from pipeline.tokenize.stage import LABEL_COLUMN, label_mode, prepared_inputs
 
 SPLITS = paths.SPLITS
@@ -89,7 +89,7 @@ def audit(cfg: Config, name: str) -> Path:
     }
     out = paths.audit_dir(name)
     with atomic_dir(out) as tmp:
-        write_json(tmp / paths.audit_json(name).name, result)
+        DataAudit(**result).write(tmp / paths.audit_json(name).name)
     print(f"{name}: audited {len(docs):,} documents in {time.perf_counter() - started:.1f}s")
     return out
 

@@ -30,7 +30,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 
 from pipeline import paths
 from pipeline.errors import TextbenchError
-from pipeline.families import SCHEMES, WHOLE_DOCUMENT
+from pipeline.families import SCHEME_OF_MODEL, WHOLE_DOCUMENT
 
 A = TypeVar("A", bound="Artifact")
 V = TypeVar("V")
@@ -257,10 +257,10 @@ class ModelConfig(Artifact):
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
-        if self.model not in SCHEMES:
+        if self.model not in SCHEME_OF_MODEL:
             raise ValueError(f"model: unknown model '{self.model}'")
-        if SCHEMES[self.model] != self.scheme:
-            raise ValueError(f"scheme: '{self.scheme}', but model '{self.model}' uses '{SCHEMES[self.model]}'")
+        if SCHEME_OF_MODEL[self.model] != self.scheme:
+            raise ValueError(f"scheme: '{self.scheme}', but model '{self.model}' uses '{SCHEME_OF_MODEL[self.model]}'")
         if len(self.labels) != self.num_labels:
             raise ValueError(f"labels: {len(self.labels)} classes, but num_labels is {self.num_labels}")
         if self.pad_id >= self.vocab_size:

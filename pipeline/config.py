@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from pipeline import paths
 from pipeline.archs import resolve_arch
 from pipeline.errors import TextbenchError
-from pipeline.families import FAMILIES, SCHEMES, TRAIN_KEYS, describe_families, family_of, known_models, members
+from pipeline.families import FAMILIES, MODELS, TRAIN_KEYS, describe_families, family_of, known_models, members
 from pipeline.io import decode_utf8
 
 
@@ -346,12 +346,12 @@ class Config(Section):
             if name not in self.datasets:
                 raise ValueError(f"benchmark.datasets names '{name}', not a key of datasets ({sorted(self.datasets)})")
         for name in self.benchmark.models:
-            if name not in SCHEMES:
+            if name not in MODELS:
                 raise ValueError(
                     f"benchmark.models names '{name}', not a registered model (known models: {known_models()})"
                 )
         for name in self.models:
-            if name not in SCHEMES:
+            if name not in MODELS:
                 raise ValueError(f"models.{name}: unknown model; known models are {known_models()}")
         for name in self.families:
             if name not in FAMILIES:

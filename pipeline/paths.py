@@ -31,7 +31,6 @@ from pathlib import Path
 from pipeline.errors import TextbenchError
 
 SPLITS = ("train", "dev", "test")
-SCHEMES = ("subword", "vocab")
 
 
 PLAIN_NAME = "letters, digits, '_', '-' and '.' only, and not '.' or '..'"

@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from pipeline.config import TrainConfig, load_config
-from pipeline.families import SCHEMES
+from pipeline.families import MODELS
 from pipeline.models.heads import RNNHead
 from pipeline.train.data import Split, read_split
 from pipeline.train.features import BATCH, pass_batch
@@ -74,7 +74,7 @@ def test_the_default_params_shrink_batches_on_long_reviews() -> None:
         resolved = resolve_budget(tc, split)
         assert resolved.batch_size * 182 <= tc.batch_tokens and resolved.batch_size < tc.batch_size, model
     assert "batch_size" not in cfg.train_for("tfidf_svm").identity("linear")
-    assert set(SCHEMES) >= set(cfg.benchmark.models)
+    assert set(MODELS) >= set(cfg.benchmark.models)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])

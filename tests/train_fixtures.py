@@ -91,7 +91,7 @@ def write_toy_project(root: Path, encoder: Path, sizes: dict[str, int] | None = 
     params["datasets"]["toy"] = {"kind": "local", "path": "toy.csv", "max_len": 16, "encoder": str(encoder)}
     params["train"] = {**params.get("train", {}), "eval_every": 4, "precision": "fp32", "threads": 1}
     # every registered model: the shipped arch (families + models), the toy's own train settings
-    from pipeline.families import SCHEMES
+    from pipeline.families import MODELS
 
     params["families"] = {f: {"arch": spec.get("arch", {})} for f, spec in params.get("families", {}).items()}
     params["models"] = {
@@ -99,7 +99,7 @@ def write_toy_project(root: Path, encoder: Path, sizes: dict[str, int] | None = 
             "arch": params.get("models", {}).get(name, {}).get("arch", {}),
             "train": {"epochs": 2, "batch_size": 16, "lr": 3e-3},
         }
-        for name in SCHEMES
+        for name in MODELS
     }
     (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from pipeline.errors import TextbenchError
+from pipeline.errors import TextbenchError, describe_invalid
 from pipeline.families import FAMILY_TABLE, spec
 from pipeline.models import bounds
 
@@ -72,7 +72,6 @@ def resolve_arch(name: str, arch: dict[str, Any]) -> dict[str, Any]:
     try:
         return schema(**{**identity, **arch}).model_dump(mode="json")
     except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-        raise TextbenchError(f"models.{name}.arch.{key}: {msg} (valid keys: {', '.join(keys)})") from None
+        raise TextbenchError(
+            f"{describe_invalid(err, f'models.{name}.arch')} (valid keys: {', '.join(keys)})"
+        ) from None

@@ -29,7 +29,7 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from pipeline import paths
-from pipeline.errors import TextbenchError
+from pipeline.errors import TextbenchError, describe_invalid
 from pipeline.families import SCHEME_OF_MODEL, WHOLE_DOCUMENT
 
 A = TypeVar("A", bound="Artifact")
@@ -76,16 +76,7 @@ def _parse(text: str, where: str, fix: str, validate: Callable[[Any], V]) -> V:
     try:
         return validate(raw)
     except ValidationError as e:
-        raise TextbenchError(f"{where}: {_describe(e)}; {fix}") from None
-
-
-def _describe(e: ValidationError) -> str:
-    """`key: message` of the first error (+ how many more)."""
-    err = e.errors()[0]
-    key = ".".join(str(p) for p in err["loc"])
-    msg = err["msg"].removeprefix("Value error, ")
-    more = f" (+{len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
-    return f"{key}: {msg}{more}" if key else f"{msg}{more}"
+        raise TextbenchError(f"{where}: {describe_invalid(e)}; {fix}") from None
 
 
 class Artifact(BaseModel):

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from pipeline import paths
 from pipeline.archs import resolve_arch
-from pipeline.errors import TextbenchError
+from pipeline.errors import TextbenchError, describe_invalid
 from pipeline.families import FAMILIES, MODELS, TRAIN_KEYS, describe_families, family_of, known_models, members
 from pipeline.io import decode_utf8
 
@@ -407,7 +407,7 @@ class Config(Section):
                 try:
                     tc = TrainConfig(**merged)
                 except ValidationError as e:
-                    raise _Invalid(_describe(e, prefix)) from None
+                    raise _Invalid(describe_invalid(e, prefix, UNKNOWN_PARAMS_KEY)) from None
         return tc
 
     def arch_for(self, model: str) -> dict[str, Any]:
@@ -447,19 +447,8 @@ def _check_family_arch(family: str, arch_json: str) -> None:
                 raise TextbenchError(f"families.{family}.arch.{key}: {detail}") from None
 
 
-def _describe(e: ValidationError, prefix: str = "") -> str:
-    """`key: message` of the first error (+ how many more)."""
-    err = e.errors()[0]
-    key = ".".join(str(p) for p in ((prefix,) if prefix else ()) + tuple(err["loc"]))
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key (check the spelling against params.yaml's documented keys)"
-    more = f" (+{len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
-    return f"{key}: {msg}{more}" if key else f"{msg}{more}"
-
-
-def _format_error(e: ValidationError, prefix: str = "", source: str = "params.yaml") -> str:
-    return f"{source}: {_describe(e, prefix)}"
+# a key params.yaml does not have, in every params error
+UNKNOWN_PARAMS_KEY = "unknown key (check the spelling against params.yaml's documented keys)"
 
 
 def load_config(path: str | os.PathLike = "params.yaml") -> Config:
@@ -517,6 +506,6 @@ def config_from_dict(raw: dict[str, Any], source: str = "params.yaml") -> Config
     try:
         cfg = Config(**raw)
     except ValidationError as e:
-        raise TextbenchError(_format_error(e, source=source)) from None
+        raise TextbenchError(f"{source}: {describe_invalid(e, unknown=UNKNOWN_PARAMS_KEY)}") from None
     cfg._source = source
     return cfg

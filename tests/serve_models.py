@@ -10,7 +10,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
-import os
 import random
 import shutil
 import socket
@@ -26,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import CHROMIUM_ARGS, REPO, base_params, write_params
+from conftest import CHROMIUM_ARGS, REPO, base_params, project_root
 
 SIGNAL = {"sports": "goal", "finance": "stock"}
 FILLER = "the a report said today market people new year week city group news team board".split()
@@ -97,20 +96,12 @@ def trained_root(extra: tuple[str, ...] = ()) -> Path:
     params["train"] |= {"patience": 0, "time_budget_s": 0, "threads": 1}
     params["models"] = {name: {"train": settings} for name, settings in TRAIN.items()} | {n: EXTRA[n] for n in extra}
     params["benchmark"] = {"datasets": ["reuters"], "models": [*TRAIN, *extra], "seeds": [params["seed"]]}
-    write_params(root, params)
-    write_corpus(root)
-    old = os.environ.get("TEXTBENCH_ROOT")
-    os.environ["TEXTBENCH_ROOT"] = str(root)
-    try:
+    with project_root(root, params):
+        write_corpus(root)
         cfg = load_config(root / "params.yaml")
         tokenize_dataset(cfg, "reuters", ("vocab", "subword"))
         for model in [*TRAIN, *extra]:
             train(cfg, "reuters", model)
-    finally:
-        if old is None:
-            os.environ.pop("TEXTBENCH_ROOT")
-        else:
-            os.environ["TEXTBENCH_ROOT"] = old
     return root
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
+from conftest import edit_params
 from pipeline.config import TrainConfig, load_config
 from pipeline.families import MODELS
 from pipeline.models.heads import RNNHead
@@ -102,9 +102,8 @@ def test_a_run_trains_and_records_the_resolved_batch(project: Path, tmp_path_fac
     """The trainer applies the rule: the toy's 96 documents (mean ~9 tokens) with batch_tokens 90 train in
     batches of 10 (10 steps an epoch, not 6 of 16), and config.json records that batch size."""
     write_toy_project(project, tiny_bert(tmp_path_factory.mktemp("bert")))
-    raw = yaml.safe_load((project / "params.yaml").read_text())
-    raw["models"]["textcnn"]["train"].update(batch_size=16, batch_tokens=90, epochs=1, eval_every=0, patience=0)
-    (project / "params.yaml").write_text(yaml.safe_dump(raw))
+    settings = dict(batch_size=16, batch_tokens=90, epochs=1, eval_every=0, patience=0)
+    edit_params(project, lambda raw: raw["models"]["textcnn"]["train"].update(settings))
     lengths = read_split(project / "data/tokenized/toy/vocab", "train", 4).lengths
     expected = max(MIN_BATCH, int(90 // lengths.mean()))
     m = train(load_config(project / "params.yaml"), "toy", "textcnn")

@@ -8,9 +8,9 @@ import threading
 from pathlib import Path
 
 import pytest
-import yaml
 
 import pipeline.data.download as download_mod
+from conftest import read_params
 from pipeline.config import Config, config_from_dict
 from pipeline.data.download import download, raw_path
 from pipeline.errors import TextbenchError
@@ -20,7 +20,7 @@ SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
 def make_config(project: Path, mirror: str, **ds) -> Config:
-    raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    raw = read_params(project)
     raw["mirror"] = mirror
     raw["datasets"]["thucnews"].update({"filename": "corpus.zip", "sha256": SHA, **ds})
     return config_from_dict(raw)
@@ -145,7 +145,7 @@ def test_offline_without_mirror_names_file_url_and_destination(project, monkeypa
 
 
 def test_local_dataset_only_validates_the_path(project):
-    raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    raw = read_params(project)
     raw["datasets"]["mine"] = {"kind": "local", "path": "corpus.csv"}
     cfg = config_from_dict(raw)
     with pytest.raises(TextbenchError, match="corpus.csv does not exist"):

@@ -82,13 +82,16 @@ def write_corpus(root: Path) -> None:
 @functools.cache
 def trained_root(extra: tuple[str, ...] = ()) -> Path:
     """A project root holding data/, models/reuters/{textcnn,bert} (plus the `extra` models of EXTRA) and
-    reports/ (built once per `extra`)."""
+    reports/ (built once per `extra`: a copy of the plain root with only the extra models trained on top,
+    as they would be trained beside the others — each model's run reads only its own params)."""
     from pipeline.config import load_config
     from pipeline.tokenize.stage import tokenize_dataset
     from pipeline.train.stage import train
 
     root = Path(tempfile.mkdtemp(prefix="textbench-serve-"))
     atexit.register(shutil.rmtree, root, True)
+    if extra:
+        shutil.copytree(trained_root(), root, dirs_exist_ok=True)
     params = base_params()
     params["datasets"]["reuters"]["max_len"] = 32
     # the fixture's own models: fine-tuned bert, fixed epochs/steps (no plateau stop); one thread, as
@@ -97,10 +100,11 @@ def trained_root(extra: tuple[str, ...] = ()) -> Path:
     params["models"] = {name: {"train": settings} for name, settings in TRAIN.items()} | {n: EXTRA[n] for n in extra}
     params["benchmark"] = {"datasets": ["reuters"], "models": [*TRAIN, *extra], "seeds": [params["seed"]]}
     with project_root(root, params):
-        write_corpus(root)
         cfg = load_config(root / "params.yaml")
-        tokenize_dataset(cfg, "reuters", ("vocab", "subword"))
-        for model in [*TRAIN, *extra]:
+        if not extra:
+            write_corpus(root)
+            tokenize_dataset(cfg, "reuters", ("vocab", "subword"))
+        for model in extra or TRAIN:
             train(cfg, "reuters", model)
     return root
 

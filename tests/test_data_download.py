@@ -61,7 +61,8 @@ class Server:
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        # a short poll: shutdown() at teardown waits one poll interval (0.5 s by default)
+        threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True).start()
 
 
 @pytest.fixture

@@ -161,7 +161,7 @@ def multi_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "threshold": "dev",
     }
     raw["train"] |= {
-        "epochs": 8,
+        "epochs": 4,  # dev micro-F1 is past 0.98 after two
         "batch_size": 32,
         "patience": 0,
         "time_budget_s": 0,
@@ -169,6 +169,8 @@ def multi_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "threads": 1,
     }
     raw["benchmark"] |= {"datasets": ["ml"], "models": ["textcnn", "fasttext", "tfidf_svm"]}
+    # fastText with 1,000 n-gram buckets, not 20,000: 5x faster to train, as learnable here
+    raw["models"] = {"fasttext": {"arch": {"ngram_buckets": 1000}}}
     raw["report"] |= {"bootstrap": 200, "error_examples": 3}
     with project_root(root, raw):
         pd.DataFrame(multi_rows(400, 0)).to_json(root / "ml.jsonl", orient="records", lines=True)

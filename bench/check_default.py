@@ -29,7 +29,7 @@ from pipeline import paths
 from pipeline.artifacts import Artifact, RunMetrics, RunStatus
 from pipeline.config import load_config
 from pipeline.errors import TextbenchError
-from pipeline.families import FAMILY, SCHEMES
+from pipeline.families import FAMILY, SCHEME_OF_MODEL
 from pipeline.report.stats import format_p
 
 # accuracy floors of the default run (seed 42): dataset -> model -> floor; "*" = every other model
@@ -106,7 +106,7 @@ def main() -> int:
             n = sum(map(sum, m.get("confusion_matrix") or []))  # its test documents (0: multi-label, untested)
             ok, note, p, upper = acc is not None, "", None, None
             if flagged:
-                ok = SCHEMES[model] == "subword"  # only the BERT family may be excused for its encoder
+                ok = SCHEME_OF_MODEL[model] == "subword"  # only the BERT family may be excused for its encoder
             elif ok and need is not None and n:
                 significant, p, upper = below_floor(acc, n, need, level)
                 ok, note = not significant, " (below floor within noise)" if not significant and acc < need else ""

@@ -1,13 +1,12 @@
-"""The arch schema of every registered model without importing torch: what params load validates.
+"""The arch schema of every model without importing torch: `resolve_arch`, what params load and
+`build_model` validate with.
 
 `models.<name>.arch` and `families.<family>.arch` are checked when params load, by every command
 (pipeline/config.py), and loading params must not import torch. The schema is read, not restated:
-the registry's entries (pipeline/models/registry.py: family, head, arch identity), each family's
-embedder and the typed keyword-only arguments of the embedder and head classes
-(pipeline/models/{classic,bert,linear,heads}.py, annotated with pipeline/models/bounds.py) are taken
-from the sources by `ast`. `resolve_arch` here is `registry.resolve_arch` (same values, same errors;
-tests/test_params_load.py checks both agree for every model).
-"""
+the model table (pipeline/families.py: family, head, arch identity, each family's embedder) and the
+typed keyword-only arguments of the embedder and head classes (pipeline/models/{classic,bert,linear,
+heads}.py, annotated with pipeline/models/bounds.py), taken from the sources by `ast`
+(tests/test_params_load.py checks they are the classes' own signatures)."""
 
 from __future__ import annotations
 
@@ -19,15 +18,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from pipeline.errors import TextbenchError
+from pipeline.errors import TextbenchError, describe_invalid
+from pipeline.families import FAMILY_TABLE, spec
 from pipeline.models import bounds
 
-MODELS = Path(__file__).resolve().parent / "models"
+SOURCES = Path(__file__).resolve().parent / "models"
 _NAMES = {**vars(bounds), **vars(typing), "tuple": tuple, "bool": bool, "int": int, "float": float, "str": str}
 
 
 def _parse(name: str) -> ast.Module:
-    return ast.parse((MODELS / name).read_text(encoding="utf-8"))
+    return ast.parse((SOURCES / name).read_text(encoding="utf-8"))
 
 
 def _class_kwargs(cls: ast.ClassDef) -> dict[str, tuple[Any, Any]]:
@@ -38,25 +38,6 @@ def _class_kwargs(cls: ast.ClassDef) -> dict[str, tuple[Any, Any]]:
         a.arg: (eval(ast.unparse(a.annotation), _NAMES), ast.literal_eval(d))  # our own sources
         for a, d in zip(args.kwonlyargs, args.kw_defaults)
     }
-
-
-@functools.cache
-def _registry() -> tuple[dict[str, tuple[str, str, dict[str, Any]]], dict[str, str]]:
-    """({model: (family, head class, arch)}, {family: embedder class}) as registry.py writes them."""
-    tree = _parse("registry.py")
-    entries, embedders = {}, {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == "REGISTRY":
-            assert isinstance(node.value, ast.Dict)
-            for key, call in zip(node.value.keys, node.value.values):
-                assert isinstance(key, ast.Constant) and isinstance(call, ast.Call)
-                family, head, *arch = call.args
-                assert isinstance(head, ast.Name)
-                entries[key.value] = (ast.literal_eval(family), head.id, ast.literal_eval(arch[0]) if arch else {})
-        if isinstance(node, ast.FunctionDef) and node.name == "embedder":
-            table = next(n for n in ast.walk(node) if isinstance(n, ast.Dict))
-            embedders = {ast.literal_eval(k): v.id for k, v in zip(table.keys, table.values)}  # type: ignore[union-attr]
-    return entries, embedders
 
 
 @functools.cache
@@ -71,24 +52,26 @@ def _classes() -> dict[str, dict[str, tuple[Any, Any]]]:
     return out
 
 
+def arch_fields(name: str) -> dict[str, tuple[Any, Any]]:
+    """key → (annotation, default) of `name`'s arch: its family's embedder's keywords, then its head's."""
+    model = spec(name)
+    return {**_classes()[FAMILY_TABLE[model.family].embedder], **_classes()[model.head]}
+
+
 @functools.cache
 def _schema(name: str) -> tuple[type[BaseModel], dict[str, Any], list[str]]:
-    """(the pydantic model of `name`'s arch kwargs, its registry arch, the valid keys)."""
-    entries, embedders = _registry()
-    if name not in entries:
-        raise TextbenchError(f"unknown model '{name}': known models are {', '.join(sorted(entries))}")
-    family, head, arch = entries[name]
-    fields = {**_classes()[embedders[family]], **_classes()[head]}
-    return create_model(f"{name}_arch", __config__=ConfigDict(extra="forbid"), **fields), arch, sorted(fields)
+    """(the pydantic model of `name`'s arch kwargs, its table arch, the valid keys)."""
+    fields = arch_fields(name)
+    schema = create_model(f"{name}_arch", __config__=ConfigDict(extra="forbid"), **fields)
+    return schema, spec(name).arch, sorted(fields)
 
 
 def resolve_arch(name: str, arch: dict[str, Any]) -> dict[str, Any]:
-    """Validated arch kwargs: class defaults < the registry's arch < `arch` (params, Config.arch_for)."""
+    """Validated arch kwargs: class defaults < the table's arch < `arch` (params, Config.arch_for)."""
     schema, identity, keys = _schema(name)
     try:
         return schema(**{**identity, **arch}).model_dump(mode="json")
     except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-        raise TextbenchError(f"models.{name}.arch.{key}: {msg} (valid keys: {', '.join(keys)})") from None
+        raise TextbenchError(
+            f"{describe_invalid(err, f'models.{name}.arch')} (valid keys: {', '.join(keys)})"
+        ) from None

@@ -32,8 +32,8 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from pipeline import paths
-from pipeline.errors import TextbenchError
-from pipeline.families import SCHEMES, WHOLE_DOCUMENT
+from pipeline.errors import TextbenchError, describe_invalid
+from pipeline.families import SCHEME_OF_MODEL, WHOLE_DOCUMENT
 from pipeline.io import sha256_file, write_json
 
 A = TypeVar("A", bound="Artifact")
@@ -80,16 +80,7 @@ def _parse(text: str, where: str, fix: str, validate: Callable[[Any], V]) -> V:
     try:
         return validate(raw)
     except ValidationError as e:
-        raise TextbenchError(f"{where}: {_describe(e)}; {fix}") from None
-
-
-def _describe(e: ValidationError) -> str:
-    """`key: message` of the first error (+ how many more)."""
-    err = e.errors()[0]
-    key = ".".join(str(p) for p in err["loc"])
-    msg = err["msg"].removeprefix("Value error, ")
-    more = f" (+{len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
-    return f"{key}: {msg}{more}" if key else f"{msg}{more}"
+        raise TextbenchError(f"{where}: {describe_invalid(e)}; {fix}") from None
 
 
 class Artifact(BaseModel):
@@ -349,10 +340,10 @@ class ModelConfig(Artifact):
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
-        if self.model not in SCHEMES:
+        if self.model not in SCHEME_OF_MODEL:
             raise ValueError(f"model: unknown model '{self.model}'")
-        if SCHEMES[self.model] != self.scheme:
-            raise ValueError(f"scheme: '{self.scheme}', but model '{self.model}' uses '{SCHEMES[self.model]}'")
+        if SCHEME_OF_MODEL[self.model] != self.scheme:
+            raise ValueError(f"scheme: '{self.scheme}', but model '{self.model}' uses '{SCHEME_OF_MODEL[self.model]}'")
         if len(self.labels) != self.num_labels:
             raise ValueError(f"labels: {len(self.labels)} classes, but num_labels is {self.num_labels}")
         if self.pad_id >= self.vocab_size:

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from pipeline.config import Config, load_config
 from pipeline.errors import Interrupted, TextbenchError
+from pipeline.families import SCHEMES
 
 app = typer.Typer(
     help="Benchmark text classifiers (BERT family vs TextCNN/TextRNN/FastText/DPCNN/Transformer/RNN vs TF-IDF + "
@@ -114,9 +115,7 @@ def audit(dataset: str = DatasetOpt, params: Path = ParamsOpt) -> None:
     print(run(config(params), dataset))
 
 
-class Scheme(str, Enum):
-    subword = "subword"
-    vocab = "vocab"
+Scheme = Enum("Scheme", {s: s for s in SCHEMES}, type=str)  # the table's schemes, as CLI choices
 
 
 @app.command()
@@ -133,7 +132,7 @@ def tokenize(
     """Token ids into data/tokenized/<dataset>/<scheme>/{train,dev,test}.parquet + meta.json (+ vocab.json)."""
     from pipeline.tokenize.stage import tokenize_dataset
 
-    schemes = tuple(s.value for s in scheme) or ("subword", "vocab")
+    schemes = tuple(s.value for s in scheme) or SCHEMES
     for path in tokenize_dataset(config(params), dataset, schemes):
         print(path)
 

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from pipeline import paths
 from pipeline.archs import resolve_arch
-from pipeline.errors import TextbenchError
-from pipeline.families import FAMILIES, FAMILY, SCHEMES, TRAIN_KEYS, describe_families, family_of, known_models, members
+from pipeline.errors import TextbenchError, describe_invalid
+from pipeline.families import FAMILIES, FAMILY, MODELS, TRAIN_KEYS, describe_families, family_of, known_models, members
 from pipeline.io import decode_utf8
 
 
@@ -415,12 +415,12 @@ class Config(Section):
             if name not in self.datasets:
                 raise ValueError(f"benchmark.datasets names '{name}', not a key of datasets ({sorted(self.datasets)})")
         for name in self.benchmark.models:
-            if name not in SCHEMES:
+            if name not in MODELS:
                 raise ValueError(
                     f"benchmark.models names '{name}', not a registered model (known models: {known_models()})"
                 )
         for name in self.models:
-            if name not in SCHEMES:
+            if name not in MODELS:
                 raise ValueError(f"models.{name}: unknown model; known models are {known_models()}")
         for name in self.families:
             if name not in FAMILIES:
@@ -476,7 +476,7 @@ class Config(Section):
                 try:
                     tc = TrainConfig(**merged)
                 except ValidationError as e:
-                    raise _Invalid(_describe(e, prefix)) from None
+                    raise _Invalid(describe_invalid(e, prefix, UNKNOWN_PARAMS_KEY)) from None
         return tc
 
     def arch_for(self, model: str) -> dict[str, Any]:
@@ -516,19 +516,8 @@ def _check_family_arch(family: str, arch_json: str) -> None:
                 raise TextbenchError(f"families.{family}.arch.{key}: {detail}") from None
 
 
-def _describe(e: ValidationError, prefix: str = "") -> str:
-    """`key: message` of the first error (+ how many more)."""
-    err = e.errors()[0]
-    key = ".".join(str(p) for p in ((prefix,) if prefix else ()) + tuple(err["loc"]))
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key (check the spelling against params.yaml's documented keys)"
-    more = f" (+{len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
-    return f"{key}: {msg}{more}" if key else f"{msg}{more}"
-
-
-def _format_error(e: ValidationError, prefix: str = "", source: str = "params.yaml") -> str:
-    return f"{source}: {_describe(e, prefix)}"
+# a key params.yaml does not have, in every params error
+UNKNOWN_PARAMS_KEY = "unknown key (check the spelling against params.yaml's documented keys)"
 
 
 def load_config(path: str | os.PathLike = "params.yaml") -> Config:
@@ -586,6 +575,6 @@ def config_from_dict(raw: dict[str, Any], source: str = "params.yaml") -> Config
     try:
         cfg = Config(**raw)
     except ValidationError as e:
-        raise TextbenchError(_format_error(e, source=source)) from None
+        raise TextbenchError(f"{source}: {describe_invalid(e, unknown=UNKNOWN_PARAMS_KEY)}") from None
     cfg._source = source
     return cfg

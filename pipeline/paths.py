@@ -33,7 +33,6 @@ from pathlib import Path
 from pipeline.errors import TextbenchError
 
 SPLITS = ("train", "dev", "test")
-SCHEMES = ("subword", "vocab")
 
 
 PLAIN_NAME = "letters, digits, '_', '-' and '.' only, and not '.' or '..'"

@@ -3,8 +3,10 @@ present; the test tiers (`make test` deselects `slow`; browser and corpora tests
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -80,11 +82,58 @@ def base_params() -> dict:
     }
 
 
-def write_params(root: Path, params: dict | None = None) -> Path:
-    """`params` (default: base_params()) as root/params.yaml."""
-    path = root / "params.yaml"
+def write_params(root: Path, params: dict | None = None, name: str = "params.yaml") -> Path:
+    """`params` (default: base_params()) as root/<name>."""
+    path = root / name
     path.write_text(yaml.safe_dump(base_params() if params is None else params, allow_unicode=True), encoding="utf-8")
     return path
+
+
+def read_params(root: Path) -> dict:
+    """root/params.yaml as a mapping."""
+    return yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+
+
+def edit_params(root: Path, fn: Callable[[dict], object], name: str = "params.yaml") -> dict:
+    """Read-modify-write of root/params.yaml, the one way a test changes a project's params: `fn` edits
+    the mapping in place; it is written back (to root/<name>, e.g. another params file given with -p)
+    and returned."""
+    raw = read_params(root)
+    fn(raw)
+    write_params(root, raw, name)
+    return raw
+
+
+@contextlib.contextmanager
+def project_root(root: Path, params: dict | None = None) -> Iterator[Path]:
+    """`root` as the project under test — the one test project builder: `params` (default base_params())
+    as its params.yaml, the current directory and TEXTBENCH_ROOT, no TEXTBENCH_MIRROR; all restored on
+    exit. The `project` fixture and the module-scoped trained projects are built with it."""
+    write_params(root, params)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("TEXTBENCH_ROOT", str(root))
+        mp.delenv("TEXTBENCH_MIRROR", raising=False)
+        yield root
+
+
+def proc_stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state, parent pid, ...), None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def alive(pid: int | str) -> bool:
+    """Running: not gone, not a zombie waiting to be reaped."""
+    stat = proc_stat(pid)
+    return bool(stat) and stat[0] != "Z"
+
+
+def live_pids() -> list[int]:
+    """Every live (not zombie) process."""
+    return [int(p.name) for p in Path("/proc").glob("[0-9]*") if alive(p.name)]
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects
@@ -101,13 +150,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project(tmp_path: Path) -> Iterator[Path]:
     """A throwaway project root (cwd and TEXTBENCH_ROOT) holding base_params() as params.yaml."""
-    write_params(tmp_path)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TEXTBENCH_ROOT", str(tmp_path))
-    monkeypatch.delenv("TEXTBENCH_MIRROR", raising=False)
-    return tmp_path
+    with project_root(tmp_path) as root:
+        yield root
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
-import os
 import random
 import shutil
 import socket
@@ -26,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import CHROMIUM_ARGS, REPO, base_params, write_params
+from conftest import CHROMIUM_ARGS, REPO, base_params, project_root
 
 SIGNAL = {"sports": "goal", "finance": "stock"}
 FILLER = "the a report said today market people new year week city group news team board".split()
@@ -83,13 +82,16 @@ def write_corpus(root: Path) -> None:
 @functools.cache
 def trained_root(extra: tuple[str, ...] = ()) -> Path:
     """A project root holding data/, models/reuters/{textcnn,bert} (plus the `extra` models of EXTRA) and
-    reports/ (built once per `extra`)."""
+    reports/ (built once per `extra`: a copy of the plain root with only the extra models trained on top,
+    as they would be trained beside the others — each model's run reads only its own params)."""
     from pipeline.config import load_config
     from pipeline.tokenize.stage import tokenize_dataset
     from pipeline.train.stage import train
 
     root = Path(tempfile.mkdtemp(prefix="textbench-serve-"))
     atexit.register(shutil.rmtree, root, True)
+    if extra:
+        shutil.copytree(trained_root(), root, dirs_exist_ok=True)
     params = base_params()
     params["datasets"]["reuters"]["max_len"] = 32
     # the fixture's own models: fine-tuned bert, fixed epochs/steps (no plateau stop); one thread, as
@@ -97,20 +99,13 @@ def trained_root(extra: tuple[str, ...] = ()) -> Path:
     params["train"] |= {"patience": 0, "time_budget_s": 0, "threads": 1}
     params["models"] = {name: {"train": settings} for name, settings in TRAIN.items()} | {n: EXTRA[n] for n in extra}
     params["benchmark"] = {"datasets": ["reuters"], "models": [*TRAIN, *extra], "seeds": [params["seed"]]}
-    write_params(root, params)
-    write_corpus(root)
-    old = os.environ.get("TEXTBENCH_ROOT")
-    os.environ["TEXTBENCH_ROOT"] = str(root)
-    try:
+    with project_root(root, params):
         cfg = load_config(root / "params.yaml")
-        tokenize_dataset(cfg, "reuters", ("vocab", "subword"))
-        for model in [*TRAIN, *extra]:
+        if not extra:
+            write_corpus(root)
+            tokenize_dataset(cfg, "reuters", ("vocab", "subword"))
+        for model in extra or TRAIN:
             train(cfg, "reuters", model)
-    finally:
-        if old is None:
-            os.environ.pop("TEXTBENCH_ROOT")
-        else:
-            os.environ["TEXTBENCH_ROOT"] = old
     return root
 
 

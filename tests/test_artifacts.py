@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -277,3 +278,23 @@ def test_report_scores_are_read_typed(project: Path, content: bytes) -> None:
     path.write_bytes(content)
     with pytest.raises(TextbenchError, match=r"metrics\.json: .*rerun `textbench report`"):
         read_scores()
+
+
+def test_params_artifacts_and_archs_word_a_validation_error_alike():
+    """One formatter (errors.describe_invalid) for every pydantic error a user sees: the first fault as
+    `key: message`, then how many more — for params, an artifact and a model's arch alike."""
+    from pipeline.archs import resolve_arch
+    from pipeline.config import config_from_dict
+    from test_config import minimal
+
+    bad = {
+        "params": lambda: config_from_dict(minimal(train={"epochs": 0, "lr": -1.0})),
+        "artifact": lambda: TokenizedMeta.parse(
+            json.dumps({**META, "pad_id": "x", "max_len": "y"}), "meta.json", "fix"
+        ),
+        "arch": lambda: resolve_arch("textcnn", {"dropout": 1.5, "embed_dim": 0}),
+    }
+    for surface, make in bad.items():
+        with pytest.raises(TextbenchError) as e:
+            make()
+        assert re.search(r"[\w.]+: [^(]+ \(\+1 more\)", str(e.value)), (surface, str(e.value))

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
+from conftest import edit_params
 from pipeline.config import TrainConfig, load_config
-from pipeline.families import SCHEMES
+from pipeline.families import MODELS
 from pipeline.models.heads import RNNHead
 from pipeline.train.data import Split, read_split
 from pipeline.train.features import BATCH, pass_batch
@@ -74,7 +74,7 @@ def test_the_default_params_shrink_batches_on_long_reviews() -> None:
         resolved = resolve_budget(tc, split)
         assert resolved.batch_size * 182 <= tc.batch_tokens and resolved.batch_size < tc.batch_size, model
     assert "batch_size" not in cfg.train_for("tfidf_svm").identity("linear")
-    assert set(SCHEMES) >= set(cfg.benchmark.models)
+    assert set(MODELS) >= set(cfg.benchmark.models)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
@@ -102,9 +102,8 @@ def test_a_run_trains_and_records_the_resolved_batch(project: Path, tmp_path_fac
     """The trainer applies the rule: the toy's 96 documents (mean ~9 tokens) with batch_tokens 90 train in
     batches of 10 (10 steps an epoch, not 6 of 16), and config.json records that batch size."""
     write_toy_project(project, tiny_bert(tmp_path_factory.mktemp("bert")))
-    raw = yaml.safe_load((project / "params.yaml").read_text())
-    raw["models"]["textcnn"]["train"].update(batch_size=16, batch_tokens=90, epochs=1, eval_every=0, patience=0)
-    (project / "params.yaml").write_text(yaml.safe_dump(raw))
+    settings = dict(batch_size=16, batch_tokens=90, epochs=1, eval_every=0, patience=0)
+    edit_params(project, lambda raw: raw["models"]["textcnn"]["train"].update(settings))
     lengths = read_split(project / "data/tokenized/toy/vocab", "train", 4).lengths
     expected = max(MIN_BATCH, int(90 // lengths.mean()))
     m = train(load_config(project / "params.yaml"), "toy", "textcnn")

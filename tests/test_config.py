@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from conftest import REPO
 from pipeline.config import TrainConfig, config_from_dict, load_config
 from pipeline.errors import TextbenchError
-from pipeline.families import SCHEMES, family_of
+from pipeline.families import MODELS, SCHEME_OF_MODEL, family_of
 
 
 def raw():
@@ -112,7 +112,7 @@ def minimal(**sections):
 def test_registry_adds_no_train_settings():
     """With no train keys in params, every model trains with TrainConfig's defaults: nothing hidden wins."""
     cfg = config_from_dict(minimal())
-    for model in SCHEMES:
+    for model in MODELS:
         assert cfg.train_for(model) == TrainConfig(), model
         assert cfg.arch_for(model) == {}, model
 
@@ -186,8 +186,8 @@ def test_family_arch_key_must_fit_every_member():
 def test_families_match_the_registry():
     from pipeline.models.registry import REGISTRY
 
-    assert {name: e.scheme for name, e in REGISTRY.items()} == SCHEMES
-    assert {name: e.family for name, e in REGISTRY.items()} == {m: family_of(m) for m in SCHEMES}
+    assert {name: e.scheme for name, e in REGISTRY.items()} == SCHEME_OF_MODEL
+    assert {name: e.family for name, e in REGISTRY.items()} == {m: family_of(m) for m in MODELS}
     assert {e.family for e in REGISTRY.values() if e.scheme == "subword"} == {"bert"}
     assert {e.family for e in REGISTRY.values() if e.scheme == "vocab"} == {"classic", "linear"}
     assert not any(hasattr(e, "train") for e in REGISTRY.values())  # train settings live in params only

@@ -8,9 +8,9 @@ import threading
 from pathlib import Path
 
 import pytest
-import yaml
 
 import pipeline.data.download as download_mod
+from conftest import read_params
 from pipeline.config import Config, config_from_dict
 from pipeline.data.download import download, raw_path
 from pipeline.errors import TextbenchError
@@ -20,7 +20,7 @@ SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
 def make_config(project: Path, mirror: str, **ds) -> Config:
-    raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    raw = read_params(project)
     raw["mirror"] = mirror
     raw["datasets"]["thucnews"].update({"filename": "corpus.zip", "sha256": SHA, **ds})
     return config_from_dict(raw)
@@ -61,7 +61,8 @@ class Server:
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        # a short poll: shutdown() at teardown waits one poll interval (0.5 s by default)
+        threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True).start()
 
 
 @pytest.fixture
@@ -145,7 +146,7 @@ def test_offline_without_mirror_names_file_url_and_destination(project, monkeypa
 
 
 def test_local_dataset_only_validates_the_path(project):
-    raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    raw = read_params(project)
     raw["datasets"]["mine"] = {"kind": "local", "path": "corpus.csv"}
     cfg = config_from_dict(raw)
     with pytest.raises(TextbenchError, match="corpus.csv does not exist"):

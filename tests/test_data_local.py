@@ -14,8 +14,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
+from conftest import edit_params, read_params
 from pipeline.cli import main
 from pipeline.config import Config, config_from_dict
 from pipeline.data.prepare import prepare
@@ -25,7 +25,7 @@ ROWS = [{"text": f"document  number {i}\n", "label": "pos" if i % 2 else "neg"} 
 
 
 def make_config(project: Path, **ds) -> Config:
-    raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    raw = read_params(project)
     raw["datasets"]["mine"] = {"kind": "local", "ratios": [0.5, 0.25, 0.25], **ds}
     return config_from_dict(raw)
 
@@ -188,9 +188,7 @@ def test_local_params_checked_at_load(project, ds, match):
 
 def cli_prepare(project: Path, ds: dict, monkeypatch, capsys) -> tuple[int, str]:
     """`textbench prepare -d mine -p fuzz.yaml` through pipeline.cli.main: (exit status, stderr)."""
-    raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
-    raw["datasets"]["mine"] = {"kind": "local", **ds}
-    (project / "fuzz.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    edit_params(project, lambda raw: raw["datasets"].update(mine={"kind": "local", **ds}), "fuzz.yaml")
     monkeypatch.setattr(sys, "argv", ["textbench", "prepare", "-d", "mine", "-p", "fuzz.yaml"])
     capsys.readouterr()
     with pytest.raises(SystemExit) as e:
@@ -357,9 +355,7 @@ def test_failed_prepare_leaves_the_previous_output_unchanged(project, monkeypatc
 
 def test_non_utf8_corpus_is_one_error_line_in_a_real_process(project):
     tree(project, {"a/1.txt": b"\xe9", "b/1.txt": b"ok"})
-    raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
-    raw["datasets"]["mine"] = {"kind": "local", "path": "tree"}
-    (project / "params.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    edit_params(project, lambda raw: raw["datasets"].update(mine={"kind": "local", "path": "tree"}))
     r = subprocess.run(
         [sys.executable, "-m", "pipeline", "prepare", "-d", "mine"],
         cwd=project,

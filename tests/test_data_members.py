@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
+from conftest import edit_params
 from pipeline.cli import main
 from pipeline.data.members import shown
 from test_data_reuters import sgml_doc, sgml_file, sgml_members, write_tar
@@ -96,9 +96,8 @@ def test_random_reuters_tarballs(project, monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_random_thucnews_zips(project, monkeypatch, capsys):
-    params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
-    params["datasets"]["thucnews"] |= {"categories": CATS, "per_class": 0, "ratios": [0.6, 0.2, 0.2]}
-    (project / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    edits = {"categories": CATS, "per_class": 0, "ratios": [0.6, 0.2, 0.2]}
+    params = edit_params(project, lambda raw: raw["datasets"]["thucnews"].update(edits))
     path = project / "data/raw/thucnews" / params["datasets"]["thucnews"]["filename"]
     path.parent.mkdir(parents=True)
     rng = random.Random(7)

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
+from conftest import read_params
 from pipeline.config import config_from_dict, load_config
 from pipeline.data.download import download
 from pipeline.data.prepare import prepare
@@ -110,7 +110,7 @@ def test_mr_class_files_prepare_without_conversion(project, corpora):
     mr = corpora / "mr"
     if not (mr / "rt-polarity.pos").is_file():
         pytest.skip(f"MR polarity files not found at {mr}")
-    raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    raw = read_params(project)
     raw["datasets"]["mr"] = {
         "kind": "local",
         "ratios": [0.8, 0.1, 0.1],

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
+from conftest import read_params
 from pipeline.config import Config, config_from_dict
 from pipeline.data.members import shown
 from pipeline.data.prepare import prepare
@@ -37,7 +37,7 @@ def make_zip(
 
 
 def make_config(project: Path, **ds) -> Config:
-    raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    raw = read_params(project)
     raw["datasets"]["thucnews"].update({"categories": list(CATS), "per_class": 20, "ratios": [0.8, 0.1, 0.1], **ds})
     return config_from_dict(raw)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import live_pids
 from flows.deploy import rerun, schedule
 from pipeline.errors import TextbenchError
 
@@ -116,12 +117,10 @@ def test_deployment_registers_and_a_run_reproduces_the_pipeline(tmp_path: Path, 
 def pids_of(cmdline: str) -> list[int]:
     """Live processes whose command line is `cmdline`."""
     found = []
-    for p in Path("/proc").glob("[0-9]*"):
+    for pid in live_pids():
         try:
-            if (p / "cmdline").read_bytes().replace(b"\0", b" ").strip() == cmdline.encode() and (
-                p / "stat"
-            ).read_text().rsplit(")", 1)[1].split()[0] != "Z":
-                found.append(int(p.name))
+            if Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").strip() == cmdline.encode():
+                found.append(pid)
         except OSError:
             continue
     return found

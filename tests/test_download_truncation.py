@@ -102,7 +102,8 @@ def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Behaviour], str
                 pass
 
         httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        # a short poll: shutdown() at teardown waits one poll interval (0.5 s by default)
+        threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True).start()
         servers.append(httpd)
         return f"http://127.0.0.1:{httpd.server_port}/corpus.zip"
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from pipeline.cli import app
 from pipeline.serve.export import export
 from pipeline.serve.predictor import Predictor
-from serve_models import EXTRA, model_dir, predictor, trained_root
+from serve_models import model_dir, predictor, trained_root
 
 TEXTS = ["goal", "the stock report said", "a week of news " * 10 + "goal", "board met"]
 
@@ -95,7 +95,7 @@ def _test_split(name: str) -> Path:
 def test_int8_variant_of_a_recurrent_model_predicts_as_fp32() -> None:
     """Dynamic int8 quantizes the Linear layers; the RNN heads run on their cells' own fp32 weights
     (a quantized LSTM module has none), so an lstm int8 predictor works and keeps fp32's labels."""
-    mdir = trained_root(tuple(EXTRA)) / "models" / "reuters" / "lstm"
+    mdir = trained_root(("lstm",)) / "models" / "reuters" / "lstm"
     fp32, int8 = Predictor.load(mdir), Predictor.load(mdir, variant="int8")
     np.testing.assert_allclose(int8.predict_proba(TEXTS), fp32.predict_proba(TEXTS), atol=0.05)
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import re
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
-import tomllib
 from packaging.requirements import Requirement
 
-from conftest import REPO
 from pipeline.cli import main
 from pipeline.errors import TextbenchError
 from pipeline.extras import INSTALL, require
@@ -46,11 +45,13 @@ def test_a_broken_install_is_not_mistaken_for_a_missing_extra(tmp_path: Path, mo
 
 
 def test_the_extras_named_are_pyprojects() -> None:
+    """Read from the installed distribution's metadata (what pip made of pyproject.toml): no TOML parser,
+    which the standard library has only from Python 3.11 (the project supports 3.10)."""
+    dist = metadata.distribution("textbench")
+    reqs = [Requirement(r) for r in dist.requires or []]
     extras = {
-        name: [Requirement(r) for r in reqs]
-        for name, reqs in tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
-            "optional-dependencies"
-        ].items()
+        name: [r for r in reqs if r.marker is not None and r.marker.evaluate({"extra": name})]
+        for name in dist.metadata.get_all("Provides-Extra") or []
     }
     for module, target in INSTALL.items():
         if target.startswith("textbench["):

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
+from conftest import alive, edit_params, live_pids, proc_stat
 from flows import benchmark as bm
 from flows.proc import run_streaming
 from flows.runners import make_task_runner
@@ -45,35 +45,31 @@ def tiny(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             w = words.split()
             lines.append(f"{w[i % 6]} {w[(i + 1) % 6]} {w[(i * 5) % 6]} item {i},{label}")
     (project / "tiny.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
-    raw["datasets"] = {"tiny": {"kind": "local", "path": "tiny.csv", "ratios": [0.6, 0.2, 0.2], "max_len": 16}}
-    raw["benchmark"] = {"datasets": ["tiny"], "models": ["textcnn", "fasttext"], "seeds": [1, 2]}
-    raw["train"] = {
-        **raw.get("train", {}),
-        "epochs": 1,
-        "batch_size": 8,
-        "eval_every": 2,
-        "max_steps": 4,
-        "max_train_samples": 0,
-        "threads": 1,
-    }
-    raw["models"] = {
-        "textcnn": {"arch": {"embed_dim": 16, "num_filters": 8}},
-        "fasttext": {"arch": {"embed_dim": 16, "ngram_buckets": 100}},
-    }
-    raw["orchestration"] = {"gpus": "none"}
-    (project / "params.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+
+    def edit(raw: dict) -> None:
+        raw["datasets"] = {"tiny": {"kind": "local", "path": "tiny.csv", "ratios": [0.6, 0.2, 0.2], "max_len": 16}}
+        raw["benchmark"] = {"datasets": ["tiny"], "models": ["textcnn", "fasttext"], "seeds": [1, 2]}
+        raw["train"] = {
+            **raw.get("train", {}),
+            "epochs": 1,
+            "batch_size": 8,
+            "eval_every": 2,
+            "max_steps": 4,
+            "max_train_samples": 0,
+            "threads": 1,
+        }
+        raw["models"] = {
+            "textcnn": {"arch": {"embed_dim": 16, "num_filters": 8}},
+            "fasttext": {"arch": {"embed_dim": 16, "ngram_buckets": 100}},
+        }
+        raw["orchestration"] = {"gpus": "none"}
+
+    edit_params(project, edit)
     cfg = load_config(project / "params.yaml")
     prepare(cfg, "tiny")
     tokenize_dataset(cfg, "tiny", ("vocab",))
     monkeypatch.setenv("TEXTBENCH_SLOT_DIR", str(project / ".slots"))
     return project
-
-
-def edit_params(project: Path, fn) -> None:
-    raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
-    fn(raw)
-    (project / "params.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
 
 
 def statuses(project: Path) -> dict[str, dict]:
@@ -532,22 +528,7 @@ def start_run(project: Path, server: str) -> subprocess.Popen[bytes]:
 
 def children(pid: int) -> list[int]:
     """Live (not zombie) processes whose parent is `pid`."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    return [p for p in live_pids() if (stat := proc_stat(p)) and int(stat[1]) == pid]
 
 
 def wait_for(what, timeout: float, proc: subprocess.Popen[bytes] | None = None):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO, alive
 
 # A run as `textbench benchmark` starts it (flows/benchmark.run_benchmark): the temporary server first,
 # then the flow. It prints the server's pid and waits to be killed.
@@ -26,14 +26,6 @@ with prefect_defaults():
     print(SubprocessASGIServer().server_process.pid, flush=True)
     time.sleep(600)
 """
-
-
-def alive(pid: int) -> bool:
-    """Running (not a zombie waiting to be reaped by init)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
 
 
 @pytest.mark.slow

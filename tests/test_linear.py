@@ -13,10 +13,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
-import yaml
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from conftest import project_root
 from pipeline import paths
 from pipeline.cli import app
 from pipeline.config import config_from_dict
@@ -44,11 +44,8 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "models": {"tfidf_lr": {"arch": {"c_grid": [1.0, 10.0]}}},
         "benchmark": {"datasets": ["reuters"], "models": list(MODELS)},
     }
-    (root / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
-    write_corpus(root)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("TEXTBENCH_ROOT", str(root))
+    with project_root(root, params):
+        write_corpus(root)
         assert runner.invoke(app, ["tokenize", "-d", "reuters", "-s", "vocab"]).exit_code == 0
         for model in MODELS:
             result = runner.invoke(app, ["train", "-d", "reuters", "-m", model])

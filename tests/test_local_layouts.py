@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
-from conftest import REPO, base_params, write_params
+from conftest import REPO, base_params, read_params, write_params
 from pipeline.config import config_from_dict
 from pipeline.data.prepare import prepare
 from pipeline.errors import TextbenchError
@@ -192,7 +191,7 @@ def test_imdb_training_half_prepares_with_the_minimal_entry(corpora, project):
     (project.parent / "shared").mkdir(exist_ok=True)
     (project.parent / "shared" / "corpora").unlink(missing_ok=True)
     (project.parent / "shared" / "corpora").symlink_to(corpora)
-    raw = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    raw = read_params(project)
     raw["datasets"]["imdb"] = {"kind": "local", "language": "en", "path": "../shared/corpora/aclImdb-train.tar.gz"}
     prepare(config_from_dict(raw), "imdb")
     c = json.loads((project / "data/prepared/imdb/card.json").read_text())

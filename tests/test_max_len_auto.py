@@ -14,9 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import yaml
 from typer.testing import CliRunner
 
+from conftest import edit_params
 from pipeline.artifacts import ModelConfig, TokenizedMeta
 from pipeline.cli import app
 from pipeline.config import MaxLenAutoConfig, load_config
@@ -53,9 +53,7 @@ def test_choice_covers_the_quantile_rounded_and_clamped(seed: int, quantile: flo
     "value, key", [({"min": 300, "max": 256}, "min"), ({"quantile": 0}, "quantile"), ({"min": 4}, "min")]
 )
 def test_bad_settings_name_the_key(project: Path, value: dict, key: str) -> None:
-    params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
-    params.setdefault("tokenize", {})["max_len_auto"] = value
-    (project / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    edit_params(project, lambda raw: raw.setdefault("tokenize", {}).update(max_len_auto=value))
     with pytest.raises(TextbenchError, match=rf"tokenize\.max_len_auto(\.{key})?\b.*{key}") as e:
         load_config("params.yaml")
     assert "\n" not in str(e.value)
@@ -81,10 +79,8 @@ def write_varied_corpus(root: Path, sizes: dict[str, int]) -> list[str]:
 
 
 def set_dataset(root: Path, **keys: object) -> None:
-    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
-    params["datasets"]["reuters"] = {"kind": "local", "path": "unused.csv", **keys}
-    params["train"] = {"threads": 1}
-    (root / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    dataset = {"kind": "local", "path": "unused.csv", **keys}
+    edit_params(root, lambda raw: raw.update(datasets={**raw["datasets"], "reuters": dataset}, train={"threads": 1}))
 
 
 @pytest.mark.parametrize("scheme", ["vocab", "subword"])
@@ -135,9 +131,7 @@ def test_trained_model_and_predictor_use_the_chosen_value(project: Path, model: 
 
     write_varied_corpus(project, {"train": 40, "dev": 10, "test": 10})
     set_dataset(project, bag_max_len=0)  # tfidf_svm, too, reads max_len
-    params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
-    params["models"] = {"textcnn": {"train": {"epochs": 1, "batch_size": 16}}}
-    (project / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    edit_params(project, lambda raw: raw.update(models={"textcnn": {"train": {"epochs": 1, "batch_size": 16}}}))
     assert runner.invoke(app, ["tokenize", "-d", "reuters", "-s", "vocab"]).exit_code == 0
     chosen = TokenizedMeta.of(project / "data" / "tokenized" / "reuters" / "vocab").max_len
     assert chosen != 256  # the old class default: the test tells the two apart

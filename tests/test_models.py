@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import read_params
 from pipeline.config import load_config
 from pipeline.errors import TextbenchError
 from pipeline.models.registry import REGISTRY, BuildContext, build_model
@@ -218,9 +219,7 @@ def test_packaged_minilm_builds_offline() -> None:
 
 def test_train_settings_precedence(project: Path) -> None:
     """TrainConfig defaults < params train < families.<family>.train < models.<name>.train (no registry layer)."""
-    import yaml
-
-    raw = yaml.safe_load((project / "params.yaml").read_text())
+    raw = read_params(project)
     raw["train"] = {"epochs": 7, "lr": 0.1, "weight_decay": 0.2}
     raw["families"] = {"bert": {"train": {"epochs": 3, "lr": 5e-5}}}
     raw["models"] = {"bert": {"train": {"epochs": 1}}}

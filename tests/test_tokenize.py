@@ -14,9 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import yaml
 from typer.testing import CliRunner
 
+from conftest import edit_params
 from pipeline.cli import app
 from pipeline.config import load_config
 from pipeline.errors import TextbenchError
@@ -70,15 +70,16 @@ def write_prepared(root: Path, dataset: str, rows: dict[str, list[tuple[str, str
 
 def set_params(root: Path, **changes: object) -> None:
     """Edit the project's params.yaml: keys are dotted paths ('datasets.reuters.max_len')."""
-    path = root / "params.yaml"
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    for key, value in changes.items():
-        node = raw
-        *parents, last = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[last] = value
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+
+    def edit(raw: dict) -> None:
+        for key, value in changes.items():
+            node = raw
+            *parents, last = key.split(".")
+            for p in parents:
+                node = node.setdefault(p, {})
+            node[last] = value
+
+    edit_params(root, edit)
 
 
 def read(path: Path) -> pa.Table:

@@ -14,6 +14,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from conftest import edit_params
 from pipeline import paths
 from pipeline.artifacts import SCORES
 from pipeline.cli import app
@@ -204,11 +205,7 @@ def test_peak_memory_on_cpu_catches_a_peak_already_freed() -> None:
 
 def _with_train(toy: Path, model: str, **train_kw):
     """The toy config with `models.<model>.train` updated."""
-    import yaml
-
-    raw = yaml.safe_load((toy / "params.yaml").read_text())
-    raw["models"][model]["train"].update(train_kw)
-    (toy / "params.yaml").write_text(yaml.safe_dump(raw))
+    edit_params(toy, lambda raw: raw["models"][model]["train"].update(train_kw))
     return load_config(toy / "params.yaml")
 
 
@@ -241,16 +238,13 @@ def test_training_records_why_it_stopped(toy: Path, train_kw: dict, reason: str)
 def test_frozen_encoder_heads_train_on_cached_features(
     toy: Path, bert_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import yaml
     from safetensors.torch import load_file
 
     from pipeline.models.bert import load_encoder_model
     from pipeline.train import features
     from pipeline.train.data import read_split
 
-    raw = yaml.safe_load((toy / "params.yaml").read_text())
-    raw["families"]["bert"] = {"arch": {"freeze_encoder": True}}
-    (toy / "params.yaml").write_text(yaml.safe_dump(raw))
+    edit_params(toy, lambda raw: raw["families"].update(bert={"arch": {"freeze_encoder": True}}))
     cfg = load_config(toy / "params.yaml")
     first = train(cfg, "toy", "bert_fnn")
     assert first["encoder_mode"] == "frozen features" and first["accuracy"] > 0.5

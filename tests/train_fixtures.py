@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
+
+from conftest import edit_params
 
 LABELS = ["alpha", "beta", "gamma", "delta"]
 WORDS = [f"w{i}" for i in range(40)]
@@ -87,21 +88,22 @@ def write_toy_project(root: Path, encoder: Path, sizes: dict[str, int] | None = 
         sub_dir,
         common | {"scheme": "subword", "vocab_size": len(SPECIALS) + len(WORDS), "pad_id": 0, "encoder": str(encoder)},
     )
-    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
-    params["datasets"]["toy"] = {"kind": "local", "path": "toy.csv", "max_len": 16, "encoder": str(encoder)}
-    params["train"] = {**params.get("train", {}), "eval_every": 4, "precision": "fp32", "threads": 1}
-    # every registered model: the shipped arch (families + models), the toy's own train settings
-    from pipeline.families import SCHEMES
+    from pipeline.families import MODELS
 
-    params["families"] = {f: {"arch": spec.get("arch", {})} for f, spec in params.get("families", {}).items()}
-    params["models"] = {
-        name: {
-            "arch": params.get("models", {}).get(name, {}).get("arch", {}),
-            "train": {"epochs": 2, "batch_size": 16, "lr": 3e-3},
+    def edit(params: dict) -> None:
+        params["datasets"]["toy"] = {"kind": "local", "path": "toy.csv", "max_len": 16, "encoder": str(encoder)}
+        params["train"] = {**params.get("train", {}), "eval_every": 4, "precision": "fp32", "threads": 1}
+        # every registered model: the shipped arch (families + models), the toy's own train settings
+        params["families"] = {f: {"arch": spec.get("arch", {})} for f, spec in params.get("families", {}).items()}
+        params["models"] = {
+            name: {
+                "arch": params.get("models", {}).get(name, {}).get("arch", {}),
+                "train": {"epochs": 2, "batch_size": 16, "lr": 3e-3},
+            }
+            for name in MODELS
         }
-        for name in SCHEMES
-    }
-    (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+
+    edit_params(root, edit)
 
 
 def _meta(directory: Path, meta: dict) -> None:

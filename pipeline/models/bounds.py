@@ -1,7 +1,7 @@
 """Bounded types for the arch keywords of the model classes (`models.<name>.arch.<key>`).
 
 Every keyword argument an embedder or head takes from params is annotated with one of these (or a
-Literal / bool), and `registry.resolve_arch` validates params and a trained model's config.json
+Literal / bool), and `resolve_arch` (pipeline/archs.py) validates params and a trained model's config.json
 against those annotations, so a value that cannot build a model (`kernel_sizes: []`, `embed_dim: 0`,
 a negative size, dropout 1.5) is one error naming the key, at params load and at model build alike.
 """

@@ -1,10 +1,12 @@
-"""Model registry: name → (family, head, the architecture's identity); the family fixes the scheme and embedder.
+"""Model registry: the model table (pipeline/families.py: name → family, head, the architecture's
+identity; the family fixes the scheme and embedder) with its classes, and `build_model`.
 
 Every model is `Classifier(embedder, head)`: a `WordEmbedder` (classic, scheme `vocab`), a
 `TfidfEmbedder` (linear baselines, scheme `vocab`, with `LinearHead`) or an `EncoderEmbedder` (BERT
 family, scheme `subword`) followed by one head of `heads.py`. The arch
 kwargs of `models.<name>.arch` are validated against the embedder's and head's typed keyword
-arguments; an unknown or ill-typed key is a TextbenchError naming `models.<name>.arch.<key>`.
+arguments (`resolve_arch`, pipeline/archs.py, torch-free so params load validates with the same
+rule); an unknown or ill-typed key is a TextbenchError naming `models.<name>.arch.<key>`.
 Train settings are not the registry's business: they come from params.yaml only (`train:` <
 `families.<family>.train` < `models.<name>.train`, Config.train_for; profiles/paper.yaml spells out
 the published ones).
@@ -18,11 +20,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import ConfigDict, ValidationError, create_model
 from torch import nn
 
+from pipeline.archs import resolve_arch
 from pipeline.errors import TextbenchError
-from pipeline.families import FAMILY, SCHEME_OF_FAMILY
+from pipeline.families import FAMILY_TABLE, MODELS, SCHEME_OF_FAMILY, spec
 from pipeline.models.bert import EncoderEmbedder, load_encoder_model
 from pipeline.models.classic import WordEmbedder
 from pipeline.models.heads import CNNHead, DPCNNHead, PoolHead, RNNHead, TransformerHead
@@ -59,7 +61,7 @@ class ModelEntry:
 
     @property
     def embedder(self) -> type[nn.Module]:
-        return {"classic": WordEmbedder, "linear": TfidfEmbedder, "bert": EncoderEmbedder}[self.family]
+        return EMBEDDERS[FAMILY_TABLE[self.family].embedder]
 
 
 class Classifier(nn.Module):
@@ -96,45 +98,17 @@ class FeatureClassifier(nn.Module):
         return 1.0
 
 
-REGISTRY: dict[str, ModelEntry] = {
-    # classic, scheme vocab (architectures of Kim 2014 / Chinese-Text-Classification-Pytorch)
-    "textcnn": ModelEntry("classic", CNNHead, {}),
-    "textrnn": ModelEntry("classic", RNNHead, {"hidden": 128, "layers": 2}),
-    "textrnn_att": ModelEntry("classic", RNNHead, {"readout": "attention"}),
-    "textrcnn": ModelEntry("classic", RNNHead, {"readout": "max", "hidden": 256, "layers": 1, "dropout": 0.5}),
-    "fasttext": ModelEntry(
-        "classic",
-        PoolHead,
-        {"pooling": "mean", "hidden": (256,), "dropout": 0.5, "ngram_mode": "concat", "ngram_buckets": 20000},
-    ),  # reference: 250,499
-    "dpcnn": ModelEntry("classic", DPCNNHead, {}),
-    "transformer": ModelEntry("classic", TransformerHead, {"positions": True}),
-    "rnn": ModelEntry("classic", RNNHead, {"cell": "rnn", "bidirectional": False, "layers": 1}),
-    "lstm": ModelEntry("classic", RNNHead, {"cell": "lstm", "bidirectional": False, "layers": 1}),
-    # linear baselines: TF-IDF of word (en) / character (zh) 1-2-grams, fitted by scikit-learn
-    "tfidf_svm": ModelEntry("linear", LinearHead, {"loss": "squared_hinge"}),  # LinearSVC
-    "tfidf_lr": ModelEntry(
-        "linear", LinearHead, {"loss": "log", "c_grid": (3.0, 10.0, 30.0, 100.0, 300.0)}
-    ),  # one-vs-rest LR
-    # BERT family, scheme subword (architectures of Bert-Chinese-Text-Classification-Pytorch)
-    "bert": ModelEntry("bert", PoolHead, {"pooling": "cls"}),
-    "bert_cnn": ModelEntry("bert", CNNHead, {"dropout": 0.1}),
-    "bert_rnn": ModelEntry("bert", RNNHead, {"hidden": 256, "layers": 2, "dropout": 0.1}),
-    "bert_lstm": ModelEntry("bert", RNNHead, {"hidden": 256, "layers": 1, "bidirectional": False, "dropout": 0.1}),
-    "bert_fnn": ModelEntry("bert", PoolHead, {"pooling": "mean", "hidden": (256,)}),
-    "bert_rcnn": ModelEntry("bert", RNNHead, {"readout": "max", "hidden": 256, "layers": 1, "dropout": 0.1}),
-    "bert_dpcnn": ModelEntry("bert", DPCNNHead, {"dropout": 0.1}),
+HEADS: dict[str, type[nn.Module]] = {
+    c.__name__: c for c in (CNNHead, DPCNNHead, PoolHead, RNNHead, TransformerHead, LinearHead)
 }
-
-
-if {name: e.family for name, e in REGISTRY.items()} != FAMILY:  # params validation reads families.py
-    raise RuntimeError("pipeline/families.py MEMBERS must list every REGISTRY model in its family")
+EMBEDDERS: dict[str, type[nn.Module]] = {c.__name__: c for c in (WordEmbedder, TfidfEmbedder, EncoderEmbedder)}
+# the model table (pipeline/families.py) with its class names made classes
+REGISTRY: dict[str, ModelEntry] = {name: ModelEntry(s.family, HEADS[s.head], s.arch) for name, s in MODELS.items()}
 
 
 def entry(name: str) -> ModelEntry:
     """The registry entry, or an error listing every known model."""
-    if name not in REGISTRY:
-        raise TextbenchError(f"unknown model '{name}': known models are {', '.join(sorted(REGISTRY))}")
+    spec(name)  # refuses an unknown one
     return REGISTRY[name]
 
 
@@ -144,21 +118,6 @@ def _kwargs(cls: type) -> dict[str, inspect.Parameter]:
         for p in inspect.signature(cls.__init__, eval_str=True).parameters.values()
         if p.kind is p.KEYWORD_ONLY
     }
-
-
-def resolve_arch(name: str, arch: dict[str, Any]) -> dict[str, Any]:
-    """Validated arch kwargs: class defaults < the registry's arch < `arch` (params, Config.arch_for)."""
-    e = entry(name)
-    params = {**_kwargs(e.embedder), **_kwargs(e.head)}
-    fields = {k: (p.annotation, p.default) for k, p in params.items()}
-    schema = create_model(f"{name}_arch", __config__=ConfigDict(extra="forbid"), **fields)
-    try:
-        return schema(**{**e.arch, **arch}).model_dump(mode="json")
-    except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-        raise TextbenchError(f"models.{name}.arch.{key}: {msg} (valid keys: {', '.join(sorted(params))})") from None
 
 
 def build_model(

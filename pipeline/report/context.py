@@ -9,7 +9,7 @@ from __future__ import annotations
 from pipeline import paths
 from pipeline.artifacts import DroppedClass, TokenizedMeta, read_card, tokenizer_fix
 from pipeline.config import MaxLenAutoConfig
-from pipeline.families import WHOLE_DOCUMENT
+from pipeline.families import SCHEMES, WHOLE_DOCUMENT
 from pipeline.tokenize.coverage import UNK_WARN, over_unk_warn
 
 
@@ -37,7 +37,7 @@ def card_lines(dataset: str) -> list[str]:
 def tokenizer_lines(dataset: str) -> list[tuple[str, bool]]:
     """(line, is_warning) per scheme: [UNK] rate and truncated share by split, and any warnings."""
     out: list[tuple[str, bool]] = []
-    for scheme in paths.SCHEMES:
+    for scheme in SCHEMES:
         directory = paths.tokenized_dir(dataset, scheme)
         meta = TokenizedMeta.read_if_present(directory / paths.META, tokenizer_fix(directory))
         if meta is None:

@@ -27,10 +27,9 @@ from tqdm import tqdm
 from pipeline.artifacts import TokenizedMeta, read_card
 from pipeline.config import Config, MaxLenAutoConfig
 from pipeline.errors import TextbenchError
-from pipeline.families import SCHEMES as SCHEMES_OF_MODEL
-from pipeline.families import WHOLE_DOCUMENT
+from pipeline.families import SCHEME_OF_MODEL, SCHEMES, WHOLE_DOCUMENT
 from pipeline.io import atomic_dir, fingerprint, sha256_file, write_json
-from pipeline.paths import META, SCHEMES, SPLITS, prepared_dir, root, tokenized_dir
+from pipeline.paths import META, SPLITS, prepared_dir, root, tokenized_dir
 from pipeline.tokenize.coverage import UNK_WARN
 from pipeline.tokenize.embeddings import aligned_embeddings
 from pipeline.tokenize.encoder import TextEncoder
@@ -44,7 +43,7 @@ SCHEMAS = {
 }
 LABEL_COLUMN = {"single": "label", "multi": "labels"}
 BAG_COLUMN = pa.field("bag_ids", pa.list_(pa.int32()))  # ids up to bag_max_len, for WHOLE_DOCUMENT models
-BAG_SCHEMES = {SCHEMES_OF_MODEL[m] for m in WHOLE_DOCUMENT}
+BAG_SCHEMES = {SCHEME_OF_MODEL[m] for m in WHOLE_DOCUMENT}
 ROW_GROUP = 8192
 PERCENTILES = (50, 80, 90, 95, 99)
 

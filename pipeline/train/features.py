@@ -24,7 +24,7 @@ from pipeline.artifacts import TokenizedMeta
 from pipeline.config import Config
 from pipeline.device import autocast, pick_device, pick_precision
 from pipeline.errors import TextbenchError
-from pipeline.families import SCHEMES
+from pipeline.families import SCHEME_OF_MODEL
 from pipeline.io import atomic_dir, fingerprint, locked, write_json
 from pipeline.train.data import Split, eval_batches, read_splits
 
@@ -121,7 +121,7 @@ def build_features(cfg: Config, dataset: str) -> Path:
 
     tok_dir = paths.tokenized_dir(dataset, "subword")
     meta = TokenizedMeta.of(tok_dir)
-    tc = cfg.train_for(next(name for name, scheme in SCHEMES.items() if scheme == "subword"))
+    tc = cfg.train_for(next(name for name, scheme in SCHEME_OF_MODEL.items() if scheme == "subword"))
     device = pick_device(tc.device, tc.threads)
     encoder = load_encoder_model(meta.encoder, None).to(device)
     _, key = encoder_features(

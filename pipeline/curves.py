@@ -107,10 +107,17 @@ def build_curves(cfg: Config, dataset: str) -> Path:
                     "classes_in_train": _classes(train.labels[rows]),
                     "fit_s": round(fit_s, 2),
                     "source": source,
+                    **({k: fitted.metrics[k] for k in ("steps", "stop_reason", "train_time_s")} if fitted else {}),
                     "pred": encode_decisions(pred, len(labels)),
                 }
             )
-            print(f"curves {dataset}: {model} {fraction:g} ({docs} docs, {source}) {fit_s:.1f} s")
+            m = fitted.metrics if fitted else {}
+            how = (
+                f"{m['steps']} steps, {m['stop_reason']}, training {m['train_time_s']:.1f} s"
+                if m
+                else "benchmark's run"
+            )
+            print(f"curves {dataset}: {model} {fraction:g} ({docs} docs, {how}) {fit_s:.1f} s in all")
     total = time.perf_counter() - started
     print(f"curves {dataset}: {len(points)} points in {total:.1f} s")
     record = {

@@ -135,3 +135,52 @@ def test_no_curves_yet_is_one_line_in_the_report(toy: Path) -> None:
     build_report(load_config(toy / "params.yaml"))
     md = (toy / "reports" / "comparison.md").read_text(encoding="utf-8")
     assert "No learning curves yet: run `textbench curves -d toy`" in md
+
+
+def test_multi_label_curves_score_micro_f1_and_count_the_labels_each_share_saw(project: Path) -> None:
+    import pandas as pd
+
+    from pipeline.data.prepare import prepare
+    from pipeline.report.build import build_report
+    from pipeline.tokenize.stage import tokenize_dataset
+
+    rng = np.random.default_rng(0)
+    topics = ["grain", "oil", "ship", "trade", "rare"]
+    rows = []
+    for i in range(240):
+        tags = sorted(
+            {topics[i % 4], *([topics[4]] if i % 40 == 1 else []), *([topics[(i // 4) % 4]] if i % 3 else [])}
+        )
+        words = [f"{t}{int(rng.integers(6))}" for t in tags for _ in range(4)] + [f"n{int(rng.integers(9))}"]
+        rows.append({"text": " ".join(words), "label": tags, "split": "test" if i % 5 == 0 else "train"})
+    pd.DataFrame(rows).to_json(project / "ml.jsonl", orient="records", lines=True)
+    params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    params["datasets"] = {
+        "ml": {
+            "kind": "local",
+            "label_mode": "multi",
+            "path": "ml.jsonl",
+            "split_column": "split",
+            "dev_ratio": 0.2,
+            "max_len": 24,
+            "min_docs_per_class": 1,
+        }
+    }
+    params["benchmark"] |= {"datasets": ["ml"], "models": ["tfidf_svm"]}
+    params["curves"] = {"fractions": [0.05, 1.0], "models": ["tfidf_svm", "fasttext"]}
+    (project / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    cfg = load_config(project / "params.yaml")
+    prepare(cfg, "ml")
+    tokenize_dataset(cfg, "ml", ("vocab",))
+    build_curves(cfg, "ml")
+    record = LearningPoints.of("ml")
+    assert record is not None and record.label_mode == "multi"
+    assert sorted((p.model, p.fraction) for p in record.points) == [
+        (m, f) for m in ("fasttext", "tfidf_svm") for f in (0.05, 1.0)
+    ]
+    small = [p for p in record.points if p.fraction == 0.05]
+    assert all(p.classes_in_train <= len(record.labels) for p in small)
+    assert record.decisions(small[0].pred).shape == (record.n, len(record.labels))
+    build_report(cfg)
+    md = (project / "reports" / "comparison.md").read_text(encoding="utf-8")
+    assert "Test micro-F1 (multi-label" in md

@@ -67,6 +67,7 @@ def build_curves(cfg: Config, dataset: str) -> Path:
     point and nothing is refitted."""
     from pipeline.train.stage import fit_model  # torch: only when curves are built
 
+    cfg.dataset(dataset)  # an unknown name is one error line, before anything is read
     vocab_meta = TokenizedMeta.of(paths.tokenized_dir(dataset, "vocab"))
     labels = list(vocab_meta.labels)
     train = read_split(paths.tokenized_dir(dataset, "vocab"), "train", len(labels))

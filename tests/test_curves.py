@@ -14,7 +14,7 @@ import yaml
 from conftest import base_params
 from pipeline import paths
 from pipeline.artifacts import LearningPoints
-from pipeline.config import config_from_dict, load_config
+from pipeline.config import CurvesConfig, config_from_dict, load_config
 from pipeline.curves import build_curves, stratified_rows
 from pipeline.errors import TextbenchError
 from pipeline.train.stage import fit_model, train
@@ -117,6 +117,13 @@ def test_curves_have_one_point_per_share_and_model_and_the_report_draws_them(toy
             assert lo <= f1 <= hi
     whole = (toy / "reports" / "learning_curves" / "toy" / "tfidf_svm.csv").read_text().splitlines()[-1]
     assert float(whole.split(",")[2]) == pytest.approx(benchmark["macro_f1"], abs=1e-6)
+
+    # a benchmark run of other settings (another fingerprint) is never taken for the whole-train point
+    metrics_json = paths.report_dir("toy", "tfidf_svm") / "metrics.json"
+    metrics_json.write_text(json.dumps(benchmark | {"fingerprint": "0" * 16}), encoding="utf-8")
+    build_curves(cfg.model_copy(update={"curves": CurvesConfig(fractions=[1.0], models=["tfidf_svm"])}), "toy")
+    (refit,) = LearningPoints.of("toy").points
+    assert refit.model_dump()["source"] == "fitted" and refit.train_docs == 96
 
 
 @pytest.mark.parametrize("model", MODELS)

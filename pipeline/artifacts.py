@@ -11,6 +11,7 @@
     reports/metrics.json                      read_scores    written by report (scores + CIs per dataset, model)
     reports/outcomes.json                     Outcomes       written by report (test predictions, for `textbench diff`)
     reports/environment.json                  Environments   written by report (where each run ran: RunEnv)
+    reports/learning/<ds>/points.json         LearningPoints written by curves (learning curves: sizes, test decisions)
 
 Each model checks the keys its readers rely on (types, ranges, agreement between keys) and lets
 the rest through, so a writer can add fields without breaking readers. Every command reads these
@@ -598,3 +599,67 @@ class Outcomes(Artifact):
     seed: int
     datasets: dict[str, DatasetOutcomes] = {}
     skipped: dict[str, str] = {}  # dataset → why its predictions are not recorded (multi-label)
+
+
+# --- learning curves ------------------------------------------------------------------------
+
+
+def encode_decisions(decisions: np.ndarray, n_classes: int) -> str:
+    """Test decisions compactly: class ids [n] as `encode_classes`, or a 0/1 matrix [n, C] (multi-label)
+    as base64 of its row-major bits (numpy packbits)."""
+    if np.ndim(decisions) == 2:
+        return base64.b64encode(np.packbits(np.asarray(decisions, bool).ravel()).tobytes()).decode("ascii")
+    return encode_classes(decisions, n_classes)
+
+
+class LearningPoint(Artifact):
+    model: str
+    fraction: Annotated[float, Field(gt=0, le=1)]
+    train_docs: Positive
+    classes_in_train: Count
+    fit_s: Annotated[float, Field(ge=0)]
+    pred: str  # encode_decisions of the test predictions, documents in id order
+
+
+class LearningPoints(Artifact):
+    """reports/learning/<ds>/points.json (pipeline/curves.py): the test set's gold decisions and every
+    (model, train share) fit's size and test decisions; models skipped and why."""
+
+    dataset: str
+    seed: int
+    labels: Labels
+    label_mode: Literal["single", "multi"]
+    train_docs: Count
+    n: Count
+    gold: str
+    points: list[LearningPoint] = []
+    skipped: dict[str, str] = {}
+    total_s: Annotated[float, Field(ge=0)] = 0.0
+
+    def decisions(self, encoded: str) -> np.ndarray:
+        """Class ids [n], or the 0/1 matrix [n, C] (multi-label)."""
+        raw = base64.b64decode(encoded)
+        if self.label_mode == "single":
+            return np.frombuffer(raw, _class_dtype(len(self.labels))).astype(np.int64)
+        size = self.n * len(self.labels)
+        return np.unpackbits(np.frombuffer(raw, np.uint8))[:size].reshape(self.n, len(self.labels)).astype(np.int64)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LearningPoints:
+        for name, encoded in [("gold", self.gold), *((f"points.{i}.pred", p.pred) for i, p in enumerate(self.points))]:
+            if not self.points and name == "gold":
+                continue
+            try:
+                values = self.decisions(encoded)
+            except ValueError:
+                raise ValueError(f"{name}: not base64 test decisions") from None
+            if len(values) != self.n or (
+                self.label_mode == "single" and len(values) and values.max() >= len(self.labels)
+            ):
+                raise ValueError(f"{name}: not {self.n} test decisions over {len(self.labels)} classes")
+        return self
+
+    @classmethod
+    def of(cls, dataset: str) -> LearningPoints | None:
+        """The dataset's learning curves, or None before the curves stage has run."""
+        return cls.read_if_present(paths.learning_points(dataset), f"rerun `textbench curves -d {dataset}`")

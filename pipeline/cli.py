@@ -277,6 +277,15 @@ def features(dataset: str = DatasetOpt, params: Path = ParamsOpt) -> None:
 
 
 @app.command()
+def curves(dataset: str = DatasetOpt, params: Path = ParamsOpt) -> None:
+    """Learning curves: fit each `curves.models` model on stratified shares (`curves.fractions`) of the train
+    split and record its test predictions (reports/learning/<dataset>/points.json); `textbench report` draws them."""
+    from pipeline.curves import build_curves
+
+    print(build_curves(config(params), dataset))
+
+
+@app.command()
 def report(params: Path = ParamsOpt) -> None:
     """Compare every run: reports/metrics.json (scores), cost.json, comparison.md, index.html and figures/."""
     from pipeline.report.build import build_report

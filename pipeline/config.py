@@ -377,6 +377,34 @@ class AuditConfig(Section):
     examples: int = Field(5, ge=0, description="examples listed per finding in audit.json and the report")
 
 
+class CurvesConfig(Section):
+    """`textbench curves` (the DVC curves stage): test scores of fast models trained on stratified shares of train."""
+
+    fractions: list[Annotated[float, Field(gt=0, le=1)]] = Field(
+        [0.01, 0.03, 0.1, 0.3, 1.0], min_length=1, description="shares of the train split, each class kept >= 1 doc"
+    )
+    models: list[str] = Field(
+        ["tfidf_svm", "fasttext", "bert_fnn"], description="any registered models; [] = no learning curves"
+    )
+
+    @field_validator("fractions")
+    @classmethod
+    def _distinct(cls, v: list[float]) -> list[float]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"fractions {v} repeat a value")
+        return sorted(v)
+
+    @field_validator("models")
+    @classmethod
+    def _registered(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if name not in MODELS:
+                raise ValueError(f"'{name}' is not a registered model (known models: {known_models()})")
+        if len(set(v)) != len(v):
+            raise ValueError(f"models {v} repeat a name")
+        return v
+
+
 class Config(Section):
     seed: int = 42
     mirror: str = Field("", description="directory or base URL tried before canonical sources")
@@ -393,6 +421,9 @@ class Config(Section):
     orchestration: OrchestrationConfig = OrchestrationConfig()
     report: ReportConfig = ReportConfig()
     audit: AuditConfig = AuditConfig()
+
+
+    curves: CurvesConfig = CurvesConfig()
     _source: str = PrivateAttr("params.yaml")
 
     @property

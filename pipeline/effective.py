@@ -47,15 +47,18 @@ def effective_yaml(cfg: Config, model: str, dataset: str | None = None) -> str:
     return text
 
 
-def run_fingerprint(cfg: Config, dataset: str, model: str, seed: int, meta: TokenizedMeta) -> str:
+def run_fingerprint(
+    cfg: Config, dataset: str, model: str, seed: int, meta: TokenizedMeta, share: list[list[str]] | None = None
+) -> str:
     """The identity of one training run: what the trainer records (metrics.json, config.json, its
     resumable state) and the flow extends with the code version into a job's fingerprint. It hashes the
     settings as `effective` resolves them from params (what the trainer derives from them and the data,
     a batch size from `train.batch_tokens` or an embedding width from pretrained vectors, follows from
-    these), the seed, the tokenized data, its classes and, multi-label, the decision threshold setting."""
+    these), the seed, the tokenized data, its classes, multi-label the decision threshold setting, and for a
+    learning curve's fit on part of train (`share`: its sorted document ids) which part."""
     from pipeline.models.registry import entry, resolve_arch  # lazy: torch
 
     arch = resolve_arch(model, cfg.arch_for(model))
     train = cfg.train_for(model).identity(entry(model).family)
     threshold = [cfg.dataset(dataset).threshold] if meta.label_mode == "multi" else []
-    return fingerprint(model, arch, train, seed, meta.fingerprint, list(meta.labels), *threshold)
+    return fingerprint(model, arch, train, seed, meta.fingerprint, list(meta.labels), *threshold, *(share or []))

@@ -14,6 +14,7 @@
     reports/<ds>/.status/<model>/<seed>.json    the flow's record of each job (apart from the dirs the trainer swaps)
     reports/{metrics.json,cost.json,comparison.md,index.html}   scores apart from cost (timings, memory)
     reports/{outcomes.json,environment.json}    test predictions and where each run ran (for `textbench diff`)
+    reports/learning/<ds>/points.json           learning curves: test predictions per model and train share
 
 Names from params (dataset keys, archive file names) and code (model names, seeds) become path
 components, so every builder below passes them through one check (`_under`): a name that is not
@@ -196,6 +197,20 @@ def job_status(dataset: str, model: str, seed: int) -> Path:
 
 def reports_root() -> Path:
     return root() / "reports"
+
+
+LEARNING = "learning"  # reports/learning/<ds>/: the curves stage's output (a name no dataset may take)
+LEARNING_CURVES = "learning_curves"  # reports/learning_curves/<ds>/<model>.csv: the report's copy for `dvc plots`
+
+
+def learning_points(dataset: str) -> Path:
+    """reports/learning/<ds>/points.json: each (model, train share) fit's size and test predictions."""
+    return _under(reports_root() / LEARNING, dataset, "points.json")
+
+
+def learning_partial(dataset: str, model: str) -> Path:
+    """A learning-curve fit's resumable state while it trains (removed after each fit)."""
+    return _under(state_dir() / LEARNING, dataset, f"{model}.partial")
 
 
 def metrics_json() -> Path:

@@ -110,7 +110,7 @@ def _run(cfg: Config, dataset: str, model: str) -> ModelResult:
         model,
         "ok",
         metrics=found,
-        predictions=_predictions(rdir, metrics.labels, metrics.label_mode == "multi"),
+        predictions=read_predictions(rdir, metrics.labels, metrics.label_mode == "multi"),
         curves=_curves(rdir / paths.CURVES_CSV),
         seed_metrics=seeds,
         stale=stale,
@@ -121,7 +121,7 @@ def _older(a: Path, b: Path) -> bool:
     return a.stat().st_mtime < b.stat().st_mtime
 
 
-def _predictions(rdir: Path, labels: list[str], multi: bool) -> pd.DataFrame:
+def read_predictions(rdir: Path, labels: list[str], multi: bool) -> pd.DataFrame:
     """Test predictions sorted by id, with integer `y_true`/`y_pred` indices into `labels` (multi-label:
     0/1 rows over `labels`, and `label`/`pred` joined into "a, b" strings)."""
     path = rdir / paths.PREDICTIONS

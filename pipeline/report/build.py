@@ -9,6 +9,7 @@ Writes, each atomically and byte-identical for identical inputs:
     reports/index.html        the same report, self-contained (inline CSS, base64 PNGs)
     reports/figures/<ds>/     the PNG figures
     reports/curves/<ds>/<model>.csv   training curves gathered for `dvc plots show`
+    reports/learning_curves/<ds>/<model>.csv   learning curves with bootstrap bands, for `dvc plots show`
 """
 
 from __future__ import annotations
@@ -18,18 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import paths
+from pipeline.artifacts import LearningPoints
 from pipeline.config import Config
 from pipeline.errors import TextbenchError
 from pipeline.io import atomic_dir, atomic_path, write_json
-from pipeline.report import aggregate
+from pipeline.report import aggregate, learning
 from pipeline.report.compare import Row, best_model, compare
 from pipeline.report.error_analysis import ERROR_ANALYSIS, ErrorAnalysis
 from pipeline.report.outcomes import environment_lines, environments, outcomes
 from pipeline.report.render import Block, Cell, Details, Heading, Image, Para, Table, markdown, page
-from pipeline.report.sections import baseline_line, cost_entry, dataset_blocks, score_entry
+from pipeline.report.sections import baseline_line, cost_entry, dataset_blocks, learning_blocks, score_entry
 
 __all__ = ["build_report"]
-RESERVED = {paths.FIGURES, paths.CURVES}  # reports/ subdirectories this module writes
+RESERVED = {paths.FIGURES, paths.CURVES, paths.LEARNING_CURVES, paths.LEARNING}  # reports/ subdirectories of the report and curves
 
 
 def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> list[Path]:
@@ -47,6 +49,7 @@ def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> li
     sections: list[Block] = []
     runs: dict[str, list[aggregate.ModelResult]] = {}
     baselines: dict[str, str] = {}
+    learning_csvs: dict[Path, str] = {}
     for ds in cfg.benchmark.datasets:
         rows = compare(aggregate.collect(cfg, ds), cfg.report, cfg.seed)
         runs[ds] = [r.run for r in rows]
@@ -55,6 +58,12 @@ def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> li
         summary.append(_summary_row(ds, rows))
         baselines[ds] = baseline_line(rows, cfg.report)
         sections += dataset_blocks(ds, rows, cfg, analyse)
+        record = LearningPoints.of(ds) if cfg.curves.models else None
+        points = learning.curve_points(record, cfg.report, cfg.seed) if record else []
+        sections += learning_blocks(ds, cfg, record, points)
+        learning_csvs |= {
+            Path(ds, f"{m}.csv"): learning.curve_csv(points, m) for m in dict.fromkeys(p.model for p in points)
+        }
     envs = environments(runs)
     blocks: list[Block] = [
         Heading(1, "textbench comparison"),
@@ -77,6 +86,7 @@ def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> li
         },
         blocks,
         [r for rs in runs.values() for r in rs if r.ok and r.curves is not None],
+        learning_csvs,
     )
 
 
@@ -102,8 +112,14 @@ def _accuracy(metrics: dict) -> str:
     return f"{metrics['accuracy']:.4f}"
 
 
-def _write(metrics: dict[Path, dict[str, Any]], blocks: list[Block], runs: list[aggregate.ModelResult]) -> list[Path]:
-    """`metrics`: the content of each JSON file (scores, cost, outcomes, environments) by path."""
+def _write(
+    metrics: dict[Path, dict[str, Any]],
+    blocks: list[Block],
+    runs: list[aggregate.ModelResult],
+    learning_csvs: dict[Path, str],
+) -> list[Path]:
+    """`metrics`: the content of each JSON file (scores, cost, outcomes, environments) by path;
+    `learning_csvs`: each learning curve's CSV by its path under reports/learning_curves/."""
     root = paths.reports_root()
     with atomic_dir(root / paths.FIGURES) as tmp:
         for image in _images(blocks):
@@ -114,13 +130,17 @@ def _write(metrics: dict[Path, dict[str, Any]], blocks: list[Block], runs: list[
         for run in runs:
             (tmp / run.dataset).mkdir(exist_ok=True)
             (tmp / run.dataset / f"{run.model}.csv").write_bytes((run.dir / paths.CURVES_CSV).read_bytes())
+    with atomic_dir(root / paths.LEARNING_CURVES) as tmp:  # `dvc plots show` draws these too
+        for rel, text in learning_csvs.items():
+            (tmp / rel).parent.mkdir(exist_ok=True)
+            (tmp / rel).write_text(text, encoding="utf-8")
     for path, content in metrics.items():
         write_json(path, content)
     outputs = {paths.comparison_md(): markdown(blocks), paths.index_html(): page("textbench comparison", blocks)}
     for path, text in outputs.items():
         with atomic_path(path) as tmp:
             tmp.write_text(text, encoding="utf-8")
-    return [*metrics, *outputs, root / paths.FIGURES, root / paths.CURVES]
+    return [*metrics, *outputs, root / paths.FIGURES, root / paths.CURVES, root / paths.LEARNING_CURVES]
 
 
 def _images(blocks: list[Block]) -> list[Image]:

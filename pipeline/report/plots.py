@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from pipeline import evaluate
 from pipeline.report.aggregate import ModelResult
+from pipeline.report.learning import Point
 
 CJK_FONTS = (
     "Noto Sans CJK SC",
@@ -203,3 +204,23 @@ def _plain_ticks(axis: matplotlib.axis.Axis) -> None:
 
 def _num(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def learning(points: list[Point], metric: str) -> bytes:
+    """Learning curves: test `metric` against train documents (log axis), one colour per model, the
+    bootstrap band shaded."""
+    with matplotlib.rc_context(_style()):
+        fig = Figure(figsize=(6.4, 4.2))
+        ax = fig.add_subplot()
+        for i, model in enumerate(dict.fromkeys(p.model for p in points)):
+            mine = [p for p in points if p.model == model]
+            x = [p.train_docs for p in mine]
+            color = COLORS[i % 10]
+            ax.plot(x, [p.f1 for p in mine], color=color, marker="o", markersize=3, label=model)
+            ax.fill_between(x, [p.lo for p in mine], [p.hi for p in mine], color=color, alpha=0.2, linewidth=0)
+        ax.set_xscale("log")
+        _plain_ticks(ax.xaxis)
+        label = metric.replace("_", "-").replace("f1", "F1")
+        ax.set(xlabel="train documents", ylabel=f"test {label}", title=f"learning curves (test {label})")
+        ax.legend(fontsize=7, loc="lower right")
+        return _png(fig)

@@ -7,16 +7,17 @@ from collections.abc import Callable
 from typing import Any
 
 from pipeline import paths
-from pipeline.artifacts import MULTI_SCORES, SCORES
+from pipeline.artifacts import MULTI_SCORES, SCORES, LearningPoints
 from pipeline.config import Config, ReportConfig
 from pipeline.errors import TextbenchError
 from pipeline.evaluate import ECE_BINS
 from pipeline.families import family_of
-from pipeline.report import context, plots
+from pipeline.report import context, learning, plots
 from pipeline.report.aggregate import ModelResult
 from pipeline.report.compare import Row, best_model
 from pipeline.report.data_audit import audit_blocks
 from pipeline.report.error_analysis import ErrorAnalysis, confidently_wrong
+from pipeline.report.learning import Point
 from pipeline.report.render import Block, Bullets, Cell, Details, Heading, Image, Para, Table
 from pipeline.report.stats import format_p, p_phrase
 
@@ -477,3 +478,45 @@ def _with_ci(point: float, ci: tuple[float, float] | None, signed: bool = False)
 
 def _clip(text: str, limit: int = 400) -> str:
     return text if len(text) <= limit else text[:limit] + " …"
+
+
+def learning_blocks(ds: str, cfg: Config, record: LearningPoints | None, points: list[Point]) -> list[Block]:
+    """The learning curves of `ds` (reports/learning/<ds>/points.json): figure with bootstrap bands and a
+    table of test scores per model and train share; a line saying how to make them when absent."""
+    if not cfg.curves.models:
+        return []
+    if record is None:
+        return [
+            Heading(3, "Learning curves"),
+            Para(f"No learning curves yet: run `textbench curves -d {ds}` (the DVC `curves` stage)."),
+        ]
+    key = learning.metric(record)
+    name = "micro-F1 (multi-label: what its papers report)" if key == "micro_f1" else "macro-F1"
+    blocks: list[Block] = [
+        Heading(3, "Learning curves"),
+        Para(
+            f"Test {name} of each model trained by the trainer itself on stratified, seeded shares of the "
+            f"{record.train_docs} train documents (`curves.fractions`; every class keeps at least one document; "
+            "a larger share holds every document of a smaller one); dev and test stay whole. Bands: "
+            f"{cfg.report.confidence:.0%} bootstrap intervals over the {record.n} test documents, the same "
+            f"resamples for every point (paired). The whole-train points are the benchmark's own runs where "
+            f"their fingerprints match. Cost: {record.total_s:.0f} s for {len(record.points)} points."
+            + "".join(f" {m} skipped: {why}." for m, why in record.skipped.items())
+        ),
+    ]
+    if not points:
+        return blocks
+    shares = list(dict.fromkeys((p.fraction, p.train_docs) for p in points if p.model == points[0].model))
+    cells = {(p.model, p.fraction): p for p in points}
+    rows = [
+        [Cell(m)]
+        + [
+            Cell(_with_ci(c.f1, (c.lo, c.hi) if cfg.report.bootstrap else None) if (c := cells.get((m, f))) else "—")
+            for f, _ in shares
+        ]
+        for m in dict.fromkeys(p.model for p in points)
+    ]
+    return blocks + [
+        Image(f"{paths.FIGURES}/{ds}/learning_curves.png", plots.learning(points, key), f"test {name} vs train documents"),
+        Table(["Model", *(f"{f:.0%} ({n} docs)" for f, n in shares)], rows),
+    ]

@@ -39,7 +39,13 @@ class McNemar:
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
     """Macro-F1 over all `n_classes` labels (absent ones count 0, like sklearn zero_division=0)."""
-    return float(_f1(np.ones((1, len(y_true))), *_indicators(y_true, y_pred, n_classes))[0][0])
+    return f1_scores(y_true, y_pred, n_classes)[0]
+
+
+def f1_scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> tuple[float, float]:
+    """Macro-F1 (as `macro_f1`) and micro-F1 of the whole sample."""
+    macro, micro = _f1(np.ones((1, len(y_true))), *_indicators(y_true, y_pred, n_classes))
+    return float(macro[0]), float(micro[0])
 
 
 def bootstrap(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, n_boot: int, seed: int) -> Bootstrap:

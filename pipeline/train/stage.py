@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,18 +68,50 @@ def train(
     report_dir = Path(report_dir or paths.report_dir(dataset, model))
     busy = f"{model_dir}: another trainer is writing it; wait for it or stop it"
     with locked(paths.job_lock(model_dir), busy=busy):
-        return _train(cfg, dataset, model, seed, resume, model_dir, report_dir)
+        fitted = fit_model(cfg, dataset, model, seed, paths.partial_dir(model_dir), resume)
+        assert fitted is not None  # nothing is `known`
+        _write_model_dir(model_dir, fitted.model_cfg, fitted.weights, fitted.tok_dir, fitted.meta)
+        _write_report_dir(report_dir, fitted.metrics, fitted.predictions, fitted.curves)
+        shutil.rmtree(paths.partial_dir(model_dir), ignore_errors=True)
+        return fitted.metrics.as_dict()
 
 
-def _train(
-    cfg: Config, dataset: str, model: str, seed: int | None, resume: bool, model_dir: Path, report_dir: Path
-) -> dict[str, Any]:
+@dataclass
+class Fitted:
+    """One fitted model, before anything is written: what the model and report dirs get, and the test
+    split with its calibrated probabilities and decision threshold (learning curves score these)."""
+
+    metrics: RunMetrics
+    model_cfg: ModelConfig
+    weights: dict[str, torch.Tensor]
+    predictions: Any  # pyarrow Table: predictions.parquet
+    curves: list[dict[str, float]]
+    tok_dir: Path
+    meta: TokenizedMeta
+    test: Split
+    probs: np.ndarray
+    threshold: float
+    train_docs: int
+
+
+def fit_model(
+    cfg: Config,
+    dataset: str,
+    model: str,
+    seed: int | None,
+    partial: Path,
+    resume: bool = False,
+    train_ids: frozenset[str] | None = None,
+    known: Callable[[str], bool] | None = None,
+) -> Fitted | None:
+    """Fit `model` on `dataset` (only the train documents in `train_ids`, when given) and score it on
+    test; `partial` holds the resumable state while it trains. Writes nothing else. None, without
+    fitting, when `known(fingerprint)` says the caller already has this run's results."""
     e = entry(model)
     ds = cfg.dataset(dataset)
     tc = cfg.train_for(model)
     arch = cfg.arch_for(model)
     seed = cfg.seed if seed is None else seed
-    partial = paths.partial_dir(model_dir)
 
     tok_dir = paths.tokenized_dir(dataset, e.scheme)
     meta = TokenizedMeta.of(tok_dir)
@@ -115,11 +149,18 @@ def _train(
             dataset, splits, meta.fingerprint, net.embedder.encoder, device, precision
         )
     trained = FeatureClassifier(net.head) if frozen else net
+    share: list[list[str]] = []  # a share of train is part of the fingerprint; the whole split is not
+    if train_ids is not None:  # after the features: the cache holds every document
+        train = splits["train"]
+        splits["train"] = train.subset(np.array([i for i, d in enumerate(train.ids) if d in train_ids], np.int64))
+        share = [sorted(splits["train"].ids)] if len(splits["train"]) < len(train) else []
     splits["train"] = _subsample(splits["train"], tc.max_train_samples, seed)
     tc = resolve_budget(tc, splits["train"])  # batch size from the corpus' lengths (train.batch_tokens)
     train_kw = tc.model_dump()
     multi = meta.label_mode == "multi"
-    fp = run_fingerprint(cfg, dataset, model, seed, meta)
+    fp = run_fingerprint(cfg, dataset, model, seed, meta, share)
+    if known is not None and known(fp):
+        return None
     state = checkpoint.TrainState(fingerprint=fp, num_labels=len(labels))
     memory = PeakMemory(device)
     if linear:  # seconds: nothing to resume
@@ -184,11 +225,10 @@ def _train(
         encoder_config=net.embedder.hf_config() if e.scheme == "subword" else None,
     )
     weights = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}  # best head (+ encoder)
-    _write_model_dir(model_dir, model_cfg, weights, tok_dir, meta)
     table = predictions_table(test.ids, texts, test.labels, probs, labels, threshold)
-    _write_report_dir(report_dir, metrics, table, state.curves)
-    shutil.rmtree(partial, ignore_errors=True)
-    return metrics.as_dict()
+    return Fitted(
+        metrics, model_cfg, weights, table, state.curves, tok_dir, meta, test, probs, threshold, len(splits["train"])
+    )
 
 
 def _fit_neural(

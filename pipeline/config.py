@@ -422,7 +422,6 @@ class Config(Section):
     report: ReportConfig = ReportConfig()
     audit: AuditConfig = AuditConfig()
 
-
     curves: CurvesConfig = CurvesConfig()
     _source: str = PrivateAttr("params.yaml")
 

@@ -108,7 +108,11 @@ def build_curves(cfg: Config, dataset: str) -> Path:
                     "classes_in_train": _classes(train.labels[rows]),
                     "fit_s": round(fit_s, 2),
                     "source": source,
-                    **({k: getattr(fitted.metrics, k) for k in ("steps", "stop_reason", "train_time_s")} if fitted else {}),
+                    **(
+                        {k: getattr(fitted.metrics, k) for k in ("steps", "stop_reason", "train_time_s")}
+                        if fitted
+                        else {}
+                    ),
                     "pred": encode_decisions(pred, len(labels)),
                 }
             )

@@ -31,7 +31,12 @@ from pipeline.report.render import Block, Cell, Details, Heading, Image, Para, T
 from pipeline.report.sections import baseline_line, cost_entry, dataset_blocks, learning_blocks, score_entry
 
 __all__ = ["build_report"]
-RESERVED = {paths.FIGURES, paths.CURVES, paths.LEARNING_CURVES, paths.LEARNING}  # reports/ subdirectories of the report and curves
+RESERVED = {
+    paths.FIGURES,
+    paths.CURVES,
+    paths.LEARNING_CURVES,
+    paths.LEARNING,
+}  # reports/ subdirectories of the report and curves
 
 
 def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> list[Path]:

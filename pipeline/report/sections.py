@@ -517,6 +517,8 @@ def learning_blocks(ds: str, cfg: Config, record: LearningPoints | None, points:
         for m in dict.fromkeys(p.model for p in points)
     ]
     return blocks + [
-        Image(f"{paths.FIGURES}/{ds}/learning_curves.png", plots.learning(points, key), f"test {name} vs train documents"),
+        Image(
+            f"{paths.FIGURES}/{ds}/learning_curves.png", plots.learning(points, key), f"test {name} vs train documents"
+        ),
         Table(["Model", *(f"{f:.0%} ({n} docs)" for f, n in shares)], rows),
     ]

@@ -133,7 +133,7 @@ def test_a_share_without_some_classes_fits_and_scores_every_class(toy: Path, mod
     fitted = fit_model(cfg, "toy", model, None, paths.learning_partial("toy", model), train_ids=two)
     assert fitted is not None and fitted.train_docs == len(two)
     assert fitted.probs.shape == (24, len(LABELS)) and np.isfinite(fitted.probs).all()
-    assert len(fitted.metrics["per_class"]) == len(LABELS)
+    assert len(fitted.metrics.per_class) == len(LABELS)
 
 
 def test_no_curves_yet_is_one_line_in_the_report(toy: Path) -> None:

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from conftest import base_params
+from conftest import base_params, edit_params
 from pipeline import paths
 from pipeline.artifacts import LearningPoints
 from pipeline.config import CurvesConfig, config_from_dict, load_config
 from pipeline.curves import build_curves, stratified_rows
 from pipeline.errors import TextbenchError
 from pipeline.train.stage import fit_model, train
-from train_fixtures import LABELS, tiny_bert, write_toy_project
+from test_train import bert_dir  # noqa: F401 (the fixture)
+from train_fixtures import LABELS, write_toy_project
 
 FRACTIONS = [0.1, 0.5, 1.0]
 MODELS = ["tfidf_svm", "fasttext", "bert_fnn"]  # sparse, vocab ids, a pooled head on frozen features
@@ -70,18 +70,15 @@ def test_settings_that_cannot_be_a_curve_are_refused_at_load(curves: dict, key: 
         config_from_dict(base_params() | {"curves": curves})
 
 
-@pytest.fixture(scope="module")
-def bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
-
-
 @pytest.fixture
-def toy(project: Path, bert_dir: Path) -> Path:
+def toy(project: Path, bert_dir: Path) -> Path:  # noqa: F811 (test_train's fixture)
     write_toy_project(project, bert_dir)
-    params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
-    params["benchmark"] |= {"datasets": ["toy"], "models": ["tfidf_svm"]}
-    params["curves"] = {"fractions": FRACTIONS, "models": MODELS}
-    (project / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+
+    def curves(p: dict) -> None:
+        p["benchmark"] |= {"datasets": ["toy"], "models": ["tfidf_svm"]}
+        p["curves"] = {"fractions": FRACTIONS, "models": MODELS}
+
+    edit_params(project, curves)
     return project
 
 
@@ -161,21 +158,23 @@ def test_multi_label_curves_score_micro_f1_and_count_the_labels_each_share_saw(p
         words = [f"{t}{int(rng.integers(6))}" for t in tags for _ in range(4)] + [f"n{int(rng.integers(9))}"]
         rows.append({"text": " ".join(words), "label": tags, "split": "test" if i % 5 == 0 else "train"})
     pd.DataFrame(rows).to_json(project / "ml.jsonl", orient="records", lines=True)
-    params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
-    params["datasets"] = {
-        "ml": {
-            "kind": "local",
-            "label_mode": "multi",
-            "path": "ml.jsonl",
-            "split_column": "split",
-            "dev_ratio": 0.2,
-            "max_len": 24,
-            "min_docs_per_class": 1,
+
+    def multi(params: dict) -> None:
+        params["datasets"] = {
+            "ml": {
+                "kind": "local",
+                "label_mode": "multi",
+                "path": "ml.jsonl",
+                "split_column": "split",
+                "dev_ratio": 0.2,
+                "max_len": 24,
+                "min_docs_per_class": 1,
+            }
         }
-    }
-    params["benchmark"] |= {"datasets": ["ml"], "models": ["tfidf_svm"]}
-    params["curves"] = {"fractions": [0.05, 1.0], "models": ["tfidf_svm", "fasttext"]}
-    (project / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+        params["benchmark"] |= {"datasets": ["ml"], "models": ["tfidf_svm"]}
+        params["curves"] = {"fractions": [0.05, 1.0], "models": ["tfidf_svm", "fasttext"]}
+
+    edit_params(project, multi)
     cfg = load_config(project / "params.yaml")
     prepare(cfg, "ml")
     tokenize_dataset(cfg, "ml", ("vocab",))

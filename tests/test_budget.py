@@ -13,7 +13,7 @@ import yaml
 
 from pipeline.config import TrainConfig, load_config
 from pipeline.families import SCHEMES
-from pipeline.models.heads import RNNHead
+from pipeline.models.heads import RNNHead, TransformerHead
 from pipeline.train.data import Split, read_split
 from pipeline.train.features import BATCH, pass_batch
 from pipeline.train.loop import EVAL_BATCHES, MIN_BATCH, resolve_budget
@@ -180,6 +180,33 @@ def test_a_run_trains_and_records_the_resolved_batch(project: Path, tmp_path_fac
     cfg = json.loads((project / "models/toy/textcnn/config.json").read_text())
     assert expected < 16 and cfg["train"]["batch_size"] == expected
     assert m["steps"] == -(-96 // expected)
+
+
+@pytest.mark.parametrize("attn_dropout", [None, 0.0, 0.3])
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_transformer_attention_dropout_is_set_apart_from_the_residual_dropout(
+    attn_dropout: float | None, dropout: float
+) -> None:
+    """`attn_dropout` reaches every layer's attention and only it (unset: `dropout`, torch's layer as
+    before, the same weights and outputs for one seed); in eval mode it changes nothing."""
+    x, mask = torch.randn(3, 10, 8), torch.ones(3, 10, dtype=torch.int64)
+    mask[0, 6:] = 0
+    torch.manual_seed(0)
+    head = TransformerHead(8, 2, layers=2, heads=2, ff_dim=16, dropout=dropout, attn_dropout=attn_dropout)
+    torch.manual_seed(0)
+    plain = TransformerHead(8, 2, layers=2, heads=2, ff_dim=16, dropout=dropout)
+    for layer in head.encoder.layers:
+        assert layer.self_attn.dropout == (dropout if attn_dropout is None else attn_dropout)
+        assert layer.dropout.p == layer.dropout1.p == layer.dropout2.p == dropout
+    plain.load_state_dict(head.state_dict())
+    head.eval(), plain.eval()
+    torch.testing.assert_close(head(x, mask), plain(x, mask))
+    if attn_dropout is None:
+        head.train(), plain.train()
+        torch.manual_seed(1)
+        a = head(x, mask)
+        torch.manual_seed(1)
+        torch.testing.assert_close(a, plain(x, mask))
 
 
 def test_a_run_evaluates_at_the_resolved_interval(project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -218,11 +218,11 @@ class TrainConfig(Section):
     )
     class_weights: bool = False
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    eval_every: int = Field(
+    eval_every: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
         0,
-        ge=0,
         description="optimizer steps (= batches unless grad_accum > 1) between dev "
-        "evaluations; 0 = at the end of each epoch",
+        "evaluations; 0 = at the end of each epoch; auto = each epoch, or more often when an epoch "
+        "holds more than EVAL_BATCHES x batch_tokens real tokens (pipeline/train/loop.py resolve_budget)",
     )
     patience: int = Field(
         5, ge=0, description="stop after this many dev evaluations without a gain (a plateau); 0 = never"

@@ -1,4 +1,4 @@
-"""Budgets that follow the corpus (`train.batch_tokens`), and RNN heads whose packed sequences make
+"""Budgets that follow the corpus (`train.batch_tokens`, `train.eval_every: auto`), and RNN heads whose packed sequences make
 padding free: a document's output does not depend on how much padding its batch adds."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import torch
 from conftest import edit_params
 from pipeline.config import TrainConfig, load_config
 from pipeline.families import MODELS
-from pipeline.models.heads import RNNHead
+from pipeline.models.heads import RNNHead, TransformerHead
 from pipeline.train.data import Split, read_split
 from pipeline.train.features import BATCH, pass_batch
-from pipeline.train.loop import MIN_BATCH, resolve_budget
+from pipeline.train.loop import EVAL_BATCHES, MIN_BATCH, resolve_budget
 from pipeline.train.stage import train
 from train_fixtures import tiny_bert, write_toy_project
 
@@ -37,7 +37,7 @@ def test_short_text_corpora_keep_every_default_models_batch(max_len: int) -> Non
         split = _split(lengths.tolist())
         for model in cfg.benchmark.models:
             tc = cfg.train_for(model)
-            assert resolve_budget(tc, split) == tc, model
+            assert resolve_budget(tc, split) == tc.model_copy(update={"eval_every": 0}), model
 
 
 @pytest.mark.parametrize("batch_tokens", [512, 6144, 20000])
@@ -77,6 +77,75 @@ def test_the_default_params_shrink_batches_on_long_reviews() -> None:
     assert set(MODELS) >= set(cfg.benchmark.models)
 
 
+def _corpus(docs: int, tokens: int) -> Split:
+    """`docs` documents holding `tokens` real tokens in all (lengths as even as integers allow)."""
+    base, extra = divmod(tokens, docs)
+    return _split([base + (i < extra) for i in range(docs)])
+
+
+# (train documents, real train tokens) of the shipped corpora's splits as params.yaml tokenizes them
+# (vocab / subword scheme, cut at max_len 48; the bags' whole-document column adds nothing under 48 tokens)
+SHIPPED = {
+    "reuters vocab": (5807, 244_329),
+    "reuters subword": (5807, 259_697),
+    "reuters, every document at the 48-token cut": (5807, 5807 * 48),
+    "thucnews vocab": (7520, 140_932),
+    "thucnews subword": (7520, 148_901),
+}
+
+
+@pytest.mark.parametrize("corpus", SHIPPED)
+def test_eval_every_auto_keeps_one_evaluation_an_epoch_on_the_shipped_corpora(corpus: str) -> None:
+    """Reuters and THUCNews train exactly as with `eval_every: 0`: every default model resolves the same
+    batch, the same evaluation schedule (each epoch) and nothing else changes, so their table stays."""
+    cfg = load_config(ROOT / "params.yaml")
+    split = _corpus(*SHIPPED[corpus])
+    for model in cfg.benchmark.models:
+        tc = cfg.train_for(model)
+        assert tc.eval_every == "auto", model
+        assert resolve_budget(tc, split) == resolve_budget(tc.model_copy(update={"eval_every": 0}), split), model
+
+
+@pytest.mark.parametrize("batch_tokens", [2048, 6144])
+@pytest.mark.parametrize("docs", [500, 2248, 22500])
+def test_eval_every_auto_evaluates_every_bounded_share_of_a_long_epoch(batch_tokens: int, docs: int) -> None:
+    """Over mean lengths up to 1,000 tokens: an epoch of at most EVAL_BATCHES x batch_tokens real tokens is
+    evaluated once (0); a longer one is split into even intervals of steps holding at most about that many
+    tokens (one batch of rounding), never fewer evaluations for more tokens, and only eval_every and the
+    batch change. An explicit eval_every is kept as given."""
+    tc = TrainConfig(batch_size=64, batch_tokens=batch_tokens, eval_every="auto")
+    limit = EVAL_BATCHES * batch_tokens
+    previous = 1
+    for mean in (5, 20, 48, 100, 182, 256, 1000):
+        split = _split([mean] * docs)
+        resolved = resolve_budget(tc, split)
+        steps = -(-docs // resolved.batch_size)
+        tokens = docs * mean
+        assert isinstance(resolved.eval_every, int)
+        if tokens <= limit:
+            assert resolved.eval_every == 0
+            evals = 1
+        else:
+            assert 1 <= resolved.eval_every < steps
+            evals = -(-steps // resolved.eval_every)
+            assert resolved.eval_every * resolved.batch_size * mean <= limit + resolved.batch_size * mean
+        assert evals >= previous
+        previous = evals
+        assert resolved.model_dump(exclude={"batch_size", "eval_every"}) == tc.model_dump(
+            exclude={"batch_size", "eval_every"}
+        )
+        fixed = tc.model_copy(update={"eval_every": 7})
+        assert resolve_budget(fixed, split).eval_every == 7
+
+
+def test_the_default_params_evaluate_the_imdb_sample_twice_an_epoch() -> None:
+    """The 2,500-review sample (2,248 train reviews, 182 tokens on average under the 256 cut, 69 steps
+    an epoch at batch 33): dev evaluations every 35 steps, so a 3-evaluation plateau costs 1.5 epochs."""
+    cfg = load_config(ROOT / "params.yaml")
+    resolved = resolve_budget(cfg.train_for("transformer"), _corpus(2248, 409_921))
+    assert (resolved.batch_size, resolved.eval_every) == (33, 35)
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("readout", ["last", "attention", "max"])
 @pytest.mark.parametrize("bidirectional", [True, False])
@@ -110,6 +179,53 @@ def test_a_run_trains_and_records_the_resolved_batch(project: Path, tmp_path_fac
     cfg = json.loads((project / "models/toy/textcnn/config.json").read_text())
     assert expected < 16 and cfg["train"]["batch_size"] == expected
     assert m["steps"] == -(-96 // expected)
+
+
+@pytest.mark.parametrize("attn_dropout", [None, 0.0, 0.3])
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_transformer_attention_dropout_is_set_apart_from_the_residual_dropout(
+    attn_dropout: float | None, dropout: float
+) -> None:
+    """`attn_dropout` reaches every layer's attention and only it (unset: `dropout`, torch's layer as
+    before, the same weights and outputs for one seed); in eval mode it changes nothing."""
+    x, mask = torch.randn(3, 10, 8), torch.ones(3, 10, dtype=torch.int64)
+    mask[0, 6:] = 0
+    torch.manual_seed(0)
+    head = TransformerHead(8, 2, layers=2, heads=2, ff_dim=16, dropout=dropout, attn_dropout=attn_dropout)
+    torch.manual_seed(0)
+    plain = TransformerHead(8, 2, layers=2, heads=2, ff_dim=16, dropout=dropout)
+    for layer in head.encoder.layers:
+        assert layer.self_attn.dropout == (dropout if attn_dropout is None else attn_dropout)
+        assert layer.dropout.p == layer.dropout1.p == layer.dropout2.p == dropout
+    plain.load_state_dict(head.state_dict())
+    head.eval(), plain.eval()
+    torch.testing.assert_close(head(x, mask), plain(x, mask))
+    if attn_dropout is None:
+        head.train(), plain.train()
+        torch.manual_seed(1)
+        a = head(x, mask)
+        torch.manual_seed(1)
+        torch.testing.assert_close(a, plain(x, mask))
+
+
+def test_a_run_evaluates_at_the_resolved_interval(project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The trainer applies `eval_every: auto`: the toy's 96 documents with batch_tokens 16 hold more than
+    EVAL_BATCHES x 16 tokens, so an epoch of 12 batches of 8 is evaluated every 6 steps, and config.json
+    records the resolved interval."""
+    write_toy_project(project, tiny_bert(tmp_path_factory.mktemp("bert")))
+    edit_params(
+        project,
+        lambda p: p["models"]["textcnn"]["train"].update(
+            batch_size=16, batch_tokens=16, epochs=1, eval_every="auto", patience=0
+        ),
+    )
+    lengths = read_split(project / "data/tokenized/toy/vocab", "train", 4).lengths
+    assert int(lengths.sum()) > EVAL_BATCHES * 16 and len(lengths) == 96
+    train(load_config(project / "params.yaml"), "toy", "textcnn")
+    cfg = json.loads((project / "models/toy/textcnn/config.json").read_text())
+    curves = (project / "reports/toy/textcnn/curves.csv").read_text().splitlines()[1:]
+    assert (cfg["train"]["batch_size"], cfg["train"]["eval_every"]) == (8, 6)
+    assert [int(row.split(",")[0]) for row in curves] == [6, 12]
 
 
 def test_the_features_pass_takes_fewer_documents_per_pass_only_on_long_documents() -> None:

@@ -162,6 +162,7 @@ def test_every_arch_keyword_is_bounded() -> None:
         bounds.Sizes,
         bounds.Count,
         bounds.Dropout,
+        bounds.Dropout | None,  # unset = another key's value (the Transformer's attn_dropout: dropout)
         bounds.Decay,
         tuple[bounds.Size, ...],
         bool,

@@ -111,17 +111,34 @@ def predict(
 
 
 MIN_BATCH = 8  # `train.batch_tokens` never shrinks a batch below this many documents
+# `train.eval_every: auto`: a dev evaluation at least every EVAL_BATCHES full batches' worth of real tokens
+# (EVAL_BATCHES x batch_tokens = 307,200 at 6144). Reuters (≤ 260k train tokens) and THUCNews (≤ 149k)
+# epochs hold fewer, so they evaluate once an epoch; the IMDB sample (410k vocab / 471k subword) twice.
+EVAL_BATCHES = 50
 
 
 def resolve_budget(tc: TrainConfig, train: Split) -> TrainConfig:
     """The settings a run trains with on this corpus: `train.batch_tokens` caps the batch at that many real
     tokens on average (batch_tokens // the mean train length, at least MIN_BATCH, never above `batch_size`).
     Long documents then take more, smaller steps per epoch instead of a few huge ones; short-text corpora,
-    whose batches fit the cap, keep `batch_size` as given. A pure function of the config and the data."""
-    if not tc.batch_tokens or not len(train):
-        return tc
-    cap = max(MIN_BATCH, int(tc.batch_tokens // max(1.0, float(train.lengths.mean()))))
-    return tc.model_copy(update={"batch_size": cap}) if cap < tc.batch_size else tc
+    whose batches fit the cap, keep `batch_size` as given. `eval_every: auto` becomes steps: 0 (each epoch)
+    when an epoch holds at most EVAL_BATCHES x batch_tokens real train tokens, else that epoch's steps split
+    evenly into ceil(tokens / that) evaluations, so patience can see a plateau within a few epochs of a
+    large or long-document corpus. A pure function of the config and the data."""
+    update: dict[str, int] = {}
+    if tc.batch_tokens and len(train):
+        cap = max(MIN_BATCH, int(tc.batch_tokens // max(1.0, float(train.lengths.mean()))))
+        if cap < tc.batch_size:
+            update["batch_size"] = cap
+    if tc.eval_every == "auto":
+        update["eval_every"] = 0
+        if tc.batch_tokens and len(train):
+            evals = math.ceil(int(train.lengths.sum()) / (EVAL_BATCHES * tc.batch_tokens))
+            batch = update.get("batch_size", tc.batch_size)
+            steps = math.ceil(math.ceil(len(train) / batch) / tc.grad_accum)
+            if evals > 1 and steps > 1:
+                update["eval_every"] = math.ceil(steps / evals)
+    return tc.model_copy(update=update) if update else tc
 
 
 @dataclass
@@ -228,7 +245,7 @@ def fit(
         if micro:
             continue
         over_budget = bool(tc.time_budget_s) and state.wall_s + time.perf_counter() - started >= tc.time_budget_s
-        due = epoch_end if tc.eval_every == 0 else state.step % tc.eval_every == 0
+        due = epoch_end if not tc.eval_every else state.step % int(tc.eval_every) == 0
         if due or over_budget or state.step >= total:
             state.wall_s += time.perf_counter() - started
             best = _evaluate(run, state, best, bar)

@@ -81,13 +81,18 @@ def timed(fn, texts: list[str], repeat: int) -> tuple[float, np.ndarray]:
 
 
 def bench_model(model_dir: Path, texts: list[str], gold: np.ndarray, batch_size: int, repeat: int) -> list[dict]:
+    from pipeline import paths
+    from pipeline.artifacts import ExportSource
     from pipeline.device import native_bf16
     from pipeline.serve.export import export_onnx, quantize_onnx
     from pipeline.serve.predictor import Predictor
 
     base = Predictor.load(model_dir, batch_size=batch_size, device="cpu")
-    export_onnx(base, model_dir / "export" / "model.onnx")
-    quantize_onnx(model_dir / "export" / "model.onnx", model_dir / "export" / "model.int8.onnx")
+    out = paths.export_dir(model_dir)
+    out.mkdir(exist_ok=True)
+    export_onnx(base, out / paths.ONNX_FILES["onnx"])
+    quantize_onnx(out / paths.ONNX_FILES["onnx"], out / paths.ONNX_FILES["onnx-int8"])
+    ExportSource.of(model_dir).write(out / paths.EXPORT_SOURCE)  # the onnx variants load only a fresh export
     rows = []
     seconds, probs = timed(lambda ts: np.concatenate([base.predict_proba([t]) for t in ts]), texts, repeat=1)
     rows.append({"runtime": "naive (1 at a time)", "s": seconds, "probs": probs})

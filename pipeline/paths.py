@@ -36,6 +36,11 @@ from pipeline.errors import TextbenchError
 SPLITS = ("train", "dev", "test")
 
 
+def split_file(data_dir: Path, split: str) -> Path:
+    """`<prepared or tokenized data dir>/<split>.parquet`: one split of the prepared or tokenized data."""
+    return _under(data_dir, f"{split}.parquet")
+
+
 PLAIN_NAME = "letters, digits, '_', '-' and '.' only, and not '.' or '..'"
 _PLAIN = re.compile(r"[\w.-]+")
 
@@ -162,6 +167,7 @@ CURVES_CSV = "curves.csv"  # report dir: the dev curves of one run
 FIGURES = "figures"  # reports/figures/<ds>/: the report's PNGs
 CURVES = "curves"  # reports/curves/<ds>/<model>.csv: every run's curves, for `dvc plots show`
 RECEIPT = "source.json"  # data/raw/<ds>/: what a local corpus was read from (download.py)
+VOCAB = "vocab.json"  # tokenized data (scheme vocab) and a model's tokenizer/: the id → token list
 
 
 def seed_dir(run_dir: Path, seed: int) -> Path:
@@ -174,6 +180,8 @@ EXPORT = "export"  # models/<ds>/<model>/export/: what `textbench export` writes
 EXPORT_SOURCE = "source.json"  # export/: the sha256 of the model.safetensors the export was built from
 KEPT_BY_RETRAIN = (SEEDS, EXPORT)  # what a retrain's swap of the model dir carries over from the old one
 WEIGHTS = "model.safetensors"  # a model dir's best weights
+ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}  # export/: the fast variants by --variant
+ONNX_SKIPPED = "onnx-skipped.txt"  # export/: why `textbench export --onnx` could not write model.onnx
 
 
 def export_dir(model_dir: Path) -> Path:

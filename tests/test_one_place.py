@@ -68,7 +68,7 @@ def _artifact_names() -> set[str]:
 
     named = (paths.CARD, paths.META, paths.CONFIG, paths.TOKENIZER, paths.WEIGHTS, paths.METRICS, paths.PREDICTIONS)
     named += (paths.CURVES_CSV, paths.FIGURES, paths.CURVES, paths.EXPORT, paths.EXPORT_SOURCE, paths.RECEIPT)
-    named += (paths.LEARNING, paths.LEARNING_CURVES)
+    named += (paths.LEARNING, paths.LEARNING_CURVES, paths.VOCAB, paths.ONNX_SKIPPED, *paths.ONNX_FILES.values())
     reports = (paths.cost_json(), paths.outcomes_json(), paths.environment_json(), paths.comparison_md())
     return {*named, *(p.name for p in (*reports, paths.index_html())), paths.reports_root().name}
 

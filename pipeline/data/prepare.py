@@ -95,7 +95,9 @@ def prepare(cfg: Config, name: str) -> Path:
     out = paths.prepared_dir(name)
     with atomic_dir(out) as tmp:
         for split in SPLITS:
-            write_split(tmp / f"{split}.parquet", [d for d in docs if d.split == split], corpus.extras, ds.label_mode)
+            write_split(
+                paths.split_file(tmp, split), [d for d in docs if d.split == split], corpus.extras, ds.label_mode
+            )
         card.write(tmp / paths.CARD)
     return out
 

@@ -38,7 +38,7 @@ from pipeline.errors import TextbenchError
 from pipeline.extras import require
 from pipeline.io import atomic_dir, atomic_path, write_json
 from pipeline.serve.card import write_card
-from pipeline.serve.predictor import ONNX_MIN_LEN, ONNX_SKIPPED, Predictor, onnx_session, onnx_unsupported
+from pipeline.serve.predictor import ONNX_MIN_LEN, Predictor, onnx_session, onnx_unsupported
 
 ONNX_OPSET = 17
 
@@ -77,14 +77,16 @@ def export(
         variants = ["fp32"]
         if onnx:
             try:
-                export_onnx(base, stage / "model.onnx")
+                export_onnx(base, stage / paths.ONNX_FILES["onnx"])
                 variants.append("onnx")
                 if int8:
-                    quantize_onnx(stage / "model.onnx", stage / "model.int8.onnx")
+                    quantize_onnx(stage / paths.ONNX_FILES["onnx"], stage / paths.ONNX_FILES["onnx-int8"])
                     variants.append("onnx-int8")
             except TextbenchError as e:
                 report["notes"].append(f"onnx skipped: {e}")
-                (stage / ONNX_SKIPPED).write_text(f"{e}\n", encoding="utf-8")  # what `predict --variant onnx` says
+                (stage / paths.ONNX_SKIPPED).write_text(
+                    f"{e}\n", encoding="utf-8"
+                )  # what `predict --variant onnx` says
         if int8:
             variants.append("int8")
         if bf16:
@@ -277,7 +279,9 @@ def eval_split(predictor: Predictor, eval_file: str | Path | None, max_docs: int
     if max_docs < 1:
         raise TextbenchError(f"--max-docs must be at least 1, got {max_docs}")
     config = predictor.config
-    path = Path(eval_file) if eval_file else paths.tokenized_dir(config.dataset, config.scheme) / "test.parquet"
+    path = (
+        Path(eval_file) if eval_file else paths.split_file(paths.tokenized_dir(config.dataset, config.scheme), "test")
+    )
     if not path.is_file():
         raise TextbenchError(f"{path}: evaluation data not found; run `textbench tokenize` or pass --eval FILE")
     try:

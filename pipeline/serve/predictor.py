@@ -34,9 +34,7 @@ from pipeline.families import family_of
 from pipeline.train.data import collate
 
 VARIANTS = ("fp32", "int8", "bf16", "onnx", "onnx-int8")
-ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
 ONNX_MIN_LEN = 16  # exported graphs are traced on (and fed) at least this many positions
-ONNX_SKIPPED = "onnx-skipped.txt"  # export/: why `textbench export --onnx` could not write model.onnx
 
 Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (input_ids, attention_mask) int64 [B, T] → logits
 
@@ -135,12 +133,12 @@ class Predictor:
     def _onnx_runner(self) -> Runner:
         if reason := onnx_unsupported(self.config):
             raise TextbenchError(f"{self.name}: {reason}")
-        path = self.export_dir / ONNX_FILES[self.variant]
+        path = self.export_dir / paths.ONNX_FILES[self.variant]
         flags = "--onnx --int8" if self.variant == "onnx-int8" else "--onnx"
         if self.export_dir.is_dir() and self.model_dir is not None:
             fix = f"rerun `textbench export {self.model_dir} {flags}`"
             ExportSource.check(self.export_dir, self.model_dir, fix)
-        if not path.is_file() and (skipped := self.export_dir / ONNX_SKIPPED).is_file():
+        if not path.is_file() and (skipped := self.export_dir / paths.ONNX_SKIPPED).is_file():
             reason = skipped.read_text(encoding="utf-8", errors="replace").strip()
             raise TextbenchError(f"{path}: not found; `textbench export --onnx` could not write it: {reason}")
         if not path.is_file():

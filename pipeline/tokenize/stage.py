@@ -29,7 +29,7 @@ from pipeline.config import Config, MaxLenAutoConfig
 from pipeline.errors import TextbenchError
 from pipeline.families import SCHEME_OF_MODEL, SCHEMES, WHOLE_DOCUMENT
 from pipeline.io import atomic_dir, fingerprint, sha256_file, write_json
-from pipeline.paths import META, SPLITS, prepared_dir, root, tokenized_dir
+from pipeline.paths import META, SPLITS, VOCAB, prepared_dir, root, split_file, tokenized_dir
 from pipeline.tokenize.coverage import UNK_WARN
 from pipeline.tokenize.embeddings import aligned_embeddings
 from pipeline.tokenize.encoder import TextEncoder
@@ -50,7 +50,7 @@ PERCENTILES = (50, 80, 90, 95, 99)
 
 def prepared_inputs(dataset: str) -> dict[str, Path]:
     """The three prepared splits, or an error naming the missing file and the command that makes it."""
-    paths = {s: prepared_dir(dataset) / f"{s}.parquet" for s in SPLITS}
+    paths = {s: split_file(prepared_dir(dataset), s) for s in SPLITS}
     for path in paths.values():
         if not path.is_file():
             raise TextbenchError(f"{path}: prepared split not found; run `textbench prepare -d {dataset}` first")
@@ -248,17 +248,17 @@ def _build_vocab(cfg: Config, dataset: str, out: Path, train: Path, max_len: int
     try:
         counts = _train_counts(segmenter, train, tk.batch_size)
         itos = build_vocab(counts, vc.max_size, vc.min_freq)
-        write_json(out / "vocab.json", itos)
+        write_json(out / VOCAB, itos)
         meta: dict[str, Any] = {
             "zh_mode": vc.zh_mode if ds.language == "zh" else None,
-            "vocab_file": "vocab.json",
+            "vocab_file": VOCAB,
             "vocab_size": len(itos),
             "pad_id": 0,
             "unk_id": 1,
             "lowercase": True,
             "token_pattern": WORD_PATTERN if ds.language == "en" else None,
             "vocab_settings": vc.model_dump(),
-            "tokenizer_sha256": sha256_file(out / "vocab.json"),
+            "tokenizer_sha256": sha256_file(out / VOCAB),
             "train_types": len(counts),
         }
         if vc.embeddings:
@@ -315,7 +315,7 @@ def tokenize_scheme(cfg: Config, dataset: str, scheme: str) -> Path:
                 s: encode_split(
                     enc,
                     inputs[s],
-                    tmp / f"{s}.parquet",
+                    split_file(tmp, s),
                     s,
                     labels,
                     cfg.tokenize.batch_size,

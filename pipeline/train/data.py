@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
+from pipeline import paths
 from pipeline.errors import TextbenchError
 from pipeline.paths import SPLITS
 
@@ -103,7 +104,7 @@ def read_split(tok_dir: Path, split: str, num_labels: int, ids_column: str = "in
     """One tokenized split, checked against the contract (columns, label range, non-empty); a `labels`
     list column (multi-label) becomes multi-hot float32 targets. `ids_column`: `bag_ids` for the
     bags of n-grams where the tokenized data has it."""
-    path = tok_dir / f"{split}.parquet"
+    path = paths.split_file(tok_dir, split)
     if not path.is_file():
         raise TextbenchError(f"{path}: not found; run `textbench tokenize` first")
     try:

@@ -274,7 +274,7 @@ def _subsample(split: Split, n: int, seed: int) -> Split:
 
 def _test_texts(dataset: str, test: Split) -> list[str]:
     """Raw test texts (for predictions.parquet) from the prepared split, matched by id."""
-    path = paths.prepared_dir(dataset) / "test.parquet"
+    path = paths.split_file(paths.prepared_dir(dataset), "test")
     if not path.is_file():
         raise TextbenchError(f"{path}: not found; run `textbench prepare -d {dataset}` (predictions need the texts)")
     table = pq.read_table(path, columns=["id", "text"])

@@ -65,7 +65,7 @@ print("| model | acc | stop | steps (best) | evaluations | train s | job wall s 
 capped = 0
 for model in cfg.benchmark.models:
     m = RunMetrics.of(paths.report_dir("imdb", model))
-    st = RunStatus.of("imdb", model, cfg.benchmark.seeds[0])
+    st = RunStatus.of("imdb", model, cfg.benchmark.primary_seed)
     g = lambda k: getattr(m, k, "")  # noqa: E731
     capped += g("stop_reason") not in ("plateau", "solver")
     print(f"| {model} | {m.accuracy:.4f} | {g('stop_reason')} | {g('steps')} ({g('best_step')}) | {g('evaluations')} "

@@ -41,7 +41,7 @@ def train_one(raw: dict[str, Any], dataset: str, model: str, out: Path) -> dict[
     metrics = train(
         cfg, dataset, model, model_dir=out / "models" / dataset / model, report_dir=out / "reports" / dataset / model
     )
-    with open(out / "reports" / dataset / model / "curves.csv", encoding="utf-8") as f:
+    with open(out / "reports" / dataset / model / paths.CURVES_CSV, encoding="utf-8") as f:
         metrics["curves"] = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
     return metrics
 

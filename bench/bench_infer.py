@@ -31,6 +31,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 CORPORA = REPO.parent / "shared" / "corpora"
+
+from pipeline import paths  # noqa: E402 (after the path setup)
+
 TRAIN = {  # small but real runs: a few minutes on 2 busy cores
     "textcnn": {"epochs": 3, "batch_size": 64, "eval_every": 50, "precision": "fp32"},
     "bert": {"epochs": 1, "max_steps": 150, "batch_size": 32, "lr": 1e-4, "eval_every": 50, "precision": "fp32"},
@@ -55,7 +58,7 @@ def build(root: Path, generated: bool, threads: int) -> None:
     (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
     os.environ["TEXTBENCH_ROOT"] = str(root)
     cfg = load_config(root / "params.yaml")
-    if not (root / "data" / "tokenized" / "reuters" / "subword" / "meta.json").is_file():
+    if not (root / "data" / "tokenized" / "reuters" / "subword" / paths.META).is_file():
         if generated:
             from serve_models import write_corpus
 
@@ -65,7 +68,7 @@ def build(root: Path, generated: bool, threads: int) -> None:
             prepare(cfg, "reuters")
         tokenize_dataset(cfg, "reuters", ("vocab", "subword"))
     for model in TRAIN:
-        if not (root / "models" / "reuters" / model / "model.safetensors").is_file():
+        if not (root / "models" / "reuters" / model / paths.WEIGHTS).is_file():
             train(cfg, "reuters", model, resume=True)  # an interrupted bench continues where it stopped
 
 
@@ -81,7 +84,6 @@ def timed(fn, texts: list[str], repeat: int) -> tuple[float, np.ndarray]:
 
 
 def bench_model(model_dir: Path, texts: list[str], gold: np.ndarray, batch_size: int, repeat: int) -> list[dict]:
-    from pipeline import paths
     from pipeline.artifacts import ExportSource
     from pipeline.device import native_bf16
     from pipeline.serve.export import export_onnx, quantize_onnx
@@ -143,7 +145,7 @@ def main() -> None:
     print("| model | runtime | docs/s | vs naive | vs fp32 | accuracy | Δacc vs fp32 | same pred as fp32 |")
     print("|---|---|---|---|---|---|---|---|")
     for name in TRAIN:
-        preds = pq.read_table(root / "reports" / "reuters" / name / "predictions.parquet").slice(0, args.docs)
+        preds = pq.read_table(root / "reports" / "reuters" / name / paths.PREDICTIONS).slice(0, args.docs)
         labels = Predictor.load(root / "models" / "reuters" / name, device="cpu").labels
         gold = np.asarray([labels.index(x) for x in preds.column("label").to_pylist()])
         for r in bench_model(

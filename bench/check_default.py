@@ -30,7 +30,7 @@ from pipeline.artifacts import Artifact, RunMetrics, RunStatus
 from pipeline.config import load_config
 from pipeline.errors import TextbenchError
 from pipeline.families import FAMILY, SCHEME_OF_MODEL
-from pipeline.report.stats import format_p
+from pipeline.report.stats import format_p, p_phrase
 
 # accuracy floors of the default run (seed 42): dataset -> model -> floor; "*" = every other model
 FLOORS = {
@@ -143,7 +143,7 @@ def main() -> int:
             missed, test = best[key] < need, ""
             if missed and key == "accuracy" and best_n:  # a count of right documents: noise-aware as above
                 missed, p, upper = below_floor(best[key], best_n, need, level)
-                test = f"; below it, p = {format_p(p, 1 - level)}, upper {upper:.4f}: " + (
+                test = f"; below it, {p_phrase(p, 1 - level)}, upper {upper:.4f}: " + (
                     "significant" if missed else "within noise"
                 )
             if missed:

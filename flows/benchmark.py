@@ -54,7 +54,7 @@ from pipeline.tokenize.coverage import uncovered_reason
 
 # Sources whose change invalidates trained models (the trainer and the architectures).
 CODE_DIRS = ("models", "train")
-CODE_FILES = ("evaluate.py", "device.py")
+CODE_FILES = ("evaluate.py", "device.py", "effective.py")
 
 
 @dataclass(frozen=True)

@@ -63,8 +63,10 @@ def build_curves(cfg: Config, dataset: str) -> Path:
     """Fit every `curves.models` model on every share of `dataset`'s train split; write points.json.
 
     The whole train split is the benchmark's own run: when reports/<ds>/<model>/ holds a run with the
-    fingerprint this fit would have (same data, settings, seed, code), its test predictions are the
-    point and nothing is refitted."""
+    fingerprint this fit would have (same data, settings and seed), its test predictions are the
+    point and nothing is refitted. The run fingerprint leaves out the code: under `dvc repro` the stage
+    runs after a benchmark of the current code (it depends on pipeline/models and pipeline/train), but
+    a hand-run `textbench curves` after a code change, before the benchmark reruns, reuses the older run."""
     from pipeline.train.stage import fit_model  # torch: only when curves are built
 
     cfg.dataset(dataset)  # an unknown name is one error line, before anything is read

@@ -434,7 +434,10 @@ class Config(Section):
     @classmethod
     def _plain_dataset_keys(cls, v: dict[str, DatasetConfig]) -> dict[str, DatasetConfig]:
         for key in v:
-            if problem := paths.plain_name_problem(key) or (f"{key!r} contains '.'" if "." in key else ""):
+            problem = paths.plain_name_problem(key) or (f"{key!r} contains '.'" if "." in key else "")
+            if not problem and key in paths.REPORTS_OWN:
+                problem = f"{key!r} is one of reports/'s own folders {list(paths.REPORTS_OWN)}"
+            if problem:
                 # a dot would also split the key in DVC's `datasets.${item}` stage params
                 raise ValueError(f"key {problem}: a dataset key names its data/, models/ and reports/ folders")
         return v

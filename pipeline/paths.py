@@ -209,6 +209,8 @@ def reports_root() -> Path:
 
 LEARNING = "learning"  # reports/learning/<ds>/: the curves stage's output (a name no dataset may take)
 LEARNING_CURVES = "learning_curves"  # reports/learning_curves/<ds>/<model>.csv: the report's copy for `dvc plots`
+# reports/ subdirectories that are not a dataset's: no dataset key may take these names
+REPORTS_OWN = (FIGURES, CURVES, LEARNING, LEARNING_CURVES)
 
 
 def learning_points(dataset: str) -> Path:

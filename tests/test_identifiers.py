@@ -37,7 +37,8 @@ def nested(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.mark.parametrize("command", ["download", "prepare", "tokenize"])
-@pytest.mark.parametrize("name", [*TRAVERSALS, "imdb.v2"])  # a dot would also split DVC's datasets.${item}
+# a dot would also split DVC's datasets.${item}; reports/'s own folders would mix a dataset's runs into them
+@pytest.mark.parametrize("name", [*TRAVERSALS, "imdb.v2", *paths.REPORTS_OWN])
 def test_dataset_key_that_is_a_path_is_refused_at_load(nested, capsys, monkeypatch, command, name):
     params = base_params()
     params["datasets"][name] = {"kind": "local", "path": "corpus.csv"}

@@ -21,7 +21,6 @@ from typing import Any
 from pipeline import paths
 from pipeline.artifacts import LearningPoints
 from pipeline.config import Config
-from pipeline.errors import TextbenchError
 from pipeline.io import atomic_dir, atomic_path, write_json
 from pipeline.report import aggregate, learning
 from pipeline.report.compare import Row, best_model, compare
@@ -31,23 +30,11 @@ from pipeline.report.render import Block, Cell, Details, Heading, Image, Para, T
 from pipeline.report.sections import baseline_line, cost_entry, dataset_blocks, learning_blocks, score_entry
 
 __all__ = ["build_report"]
-RESERVED = {
-    paths.FIGURES,
-    paths.CURVES,
-    paths.LEARNING_CURVES,
-    paths.LEARNING,
-}  # reports/ subdirectories of the report and curves
 
 
 def build_report(cfg: Config, error_analysis: ErrorAnalysis | None = None) -> list[Path]:
     """Build metrics.json, cost.json, comparison.md, index.html and figures/ under reports/; return their paths."""
     analyse = error_analysis or ERROR_ANALYSIS
-    clash = sorted(RESERVED.intersection(cfg.benchmark.datasets))
-    if clash:
-        raise TextbenchError(
-            f"{cfg.source}: benchmark.datasets: {clash} clash with the report's own reports/ "
-            f"subdirectories {sorted(RESERVED)}; rename the dataset"
-        )
     scores: dict[str, dict[str, dict]] = {}
     cost: dict[str, dict[str, dict]] = {}
     summary: list[list[Cell]] = []

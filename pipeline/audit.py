@@ -54,11 +54,17 @@ RECALL = 0.99  # LSH: a pair at the threshold becomes a candidate with at least 
 CLIP = 160  # characters of an example text
 
 
+def audit_fingerprint(cfg: Config, name: str) -> str:
+    """The fingerprint an audit.json of `name` carries when it audits the current prepared data with the
+    current `audit` params and seed (the report shows no stale audit's findings)."""
+    card = read_card(name)
+    return fingerprint(cfg.audit.model_dump(mode="json"), cfg.seed, card.fingerprint if card else None)
+
+
 def audit(cfg: Config, name: str) -> Path:
     """Write data/audit/<name>/audit.json from the prepared splits; returns that directory."""
     ds, ac = cfg.dataset(name), cfg.audit
     inputs = prepared_inputs(name)
-    card = read_card(name)
     mode = label_mode(inputs["train"])
     docs = _read(inputs, mode)
     started = time.perf_counter()
@@ -74,7 +80,7 @@ def audit(cfg: Config, name: str) -> Path:
     result = {
         "dataset": name,
         "label_mode": mode,
-        "fingerprint": fingerprint(ac.model_dump(mode="json"), cfg.seed, card.fingerprint if card else None),
+        "fingerprint": audit_fingerprint(cfg, name),
         "params": ac.model_dump(mode="json") | {"seed": cfg.seed, "lsh_rows_per_band": rows},
         "docs": {s: sum(d["split"] == s for d in docs) for s in SPLITS},
         "exact_duplicates": exact_duplicates(docs, members, ac.examples),

@@ -201,7 +201,7 @@ def test_report_section_scores_every_model_without_the_leaked_test_docs(corpus_p
     memoriser[rest[78:]] = (y[rest[78:]] + 1) % 4  # right on the 5 leaked and 78 of the rest: 83 of 120
     honest[leaked], honest[rest[80:]] = (y[leaked] + 1) % 4, (y[rest[80:]] + 1) % 4  # 80 of the rest only
     rows = [Row(_run("memoriser", y, memoriser, ids)), Row(_run("honest", y, honest, ids))]
-    blocks = audit_blocks("corpus", rows)
+    blocks = audit_blocks("corpus", rows, load_config(corpus_project / "params.yaml"))
     text = markdown(blocks)
     assert "Test documents with a copy or a near-duplicate in train: 5 of 120" in text
     assert "Jaccard ≥ 0.8" in text and "train–test 5" in text
@@ -223,7 +223,23 @@ def test_report_section_scores_every_model_without_the_leaked_test_docs(corpus_p
 
 
 def test_report_section_without_an_audit_says_how_to_make_one(corpus_project: Path) -> None:
-    assert "textbench audit -d corpus" in markdown(audit_blocks("corpus", []))
+    assert "textbench audit -d corpus" in markdown(
+        audit_blocks("corpus", [], load_config(corpus_project / "params.yaml"))
+    )
+
+
+def test_report_section_refuses_a_stale_audit(corpus_project: Path) -> None:
+    """An audit of other params (or other prepared data) is not shown: its test ids would score the wrong
+    documents; the section says to rerun it."""
+    planted_corpus(corpus_project)
+    cfg = load_config(corpus_project / "params.yaml")
+    audit(cfg, "corpus")
+    fresh = markdown(audit_blocks("corpus", [], cfg))
+    assert "stale" not in fresh and "near-duplicate in train: 5 of 120" in fresh
+    stale = cfg.model_copy(update={"audit": cfg.audit.model_copy(update={"threshold": 0.7})})
+    text = markdown(blocks := audit_blocks("corpus", [], stale))
+    assert "stale" in text and "textbench audit -d corpus" in text and "near-duplicate in train" not in text
+    assert not any(isinstance(b, Table) for b in blocks)
 
 
 def test_report_section_shows_example_texts_as_written(corpus_project: Path) -> None:
@@ -236,7 +252,7 @@ def test_report_section_shows_example_texts_as_written(corpus_project: Path) -> 
     raw = json.loads(path.read_text(encoding="utf-8"))
     raw["label_conflicts"]["examples"][0][0]["text"] = "RATE CUT <BCS.L> *now* <script>x</script>"
     path.write_text(json.dumps(raw), encoding="utf-8")
-    blocks = audit_blocks("corpus", [])
+    blocks = audit_blocks("corpus", [], load_config(corpus_project / "params.yaml"))
     assert r"RATE CUT \<BCS.L\> \*now\* \<script\>x\</script\>" in markdown(blocks)
     html_page = page("t", blocks)
     assert "RATE CUT &lt;BCS.L&gt; *now* &lt;script&gt;x&lt;/script&gt;" in html_page and "<script>" not in html_page
@@ -260,7 +276,8 @@ def test_report_section_scores_multi_label_runs_by_micro_and_macro_f1(corpus_pro
     metrics = multilabel_metrics(y, pred, CLASSES)
     predictions = pd.DataFrame({"id": ids, "y_true": list(y), "y_pred": list(pred)})
     run = ModelResult("corpus_multi", "m", "ok", metrics=metrics, predictions=predictions)
-    table = next(b for b in audit_blocks("corpus_multi", [Row(run)]) if isinstance(b, Table))
+    cfg = load_config(corpus_project / "params.yaml")
+    table = next(b for b in audit_blocks("corpus_multi", [Row(run)], cfg) if isinstance(b, Table))
     assert table.headers[1] == "Micro-F1 (test)"
     keep = ~np.isin(ids, a.test_near_train.ids)
     cells = [c.text for c in table.rows[0]]

@@ -8,19 +8,28 @@ import html
 import re
 
 from pipeline.artifacts import AuditDoc, DataAudit
+from pipeline.audit import audit_fingerprint
+from pipeline.config import Config
 from pipeline.evaluate import classification_metrics, multilabel_metrics
 from pipeline.paths import SPLITS
 from pipeline.report.compare import Row
 from pipeline.report.render import Block, Bullets, Cell, Details, Heading, Para, Table
 
 
-def audit_blocks(ds: str, rows: list[Row]) -> list[Block]:
-    """Heading, the findings with their rules, the deduplicated-test table and the examples."""
+def audit_blocks(ds: str, rows: list[Row], cfg: Config) -> list[Block]:
+    """Heading, the findings with their rules, the deduplicated-test table and the examples; one line
+    instead when there is no audit, or when it audited other prepared data or params (its test ids
+    would score the wrong documents)."""
     audit = DataAudit.of(ds)
-    if audit is None:
+    if audit is None or getattr(audit, "fingerprint", None) != audit_fingerprint(cfg, ds):
+        state = (
+            "No data audit yet"
+            if audit is None
+            else "⚠ The data audit is stale (of other prepared data or audit params)"
+        )
         return [
             Heading(3, "Data audit"),
-            Para(f"No data audit yet (data/audit/{ds}/audit.json): run `textbench audit -d {ds}` (or `dvc repro`)."),
+            Para(f"{state} (data/audit/{ds}/audit.json): run `textbench audit -d {ds}` (or `dvc repro`)."),
         ]
     return [
         Heading(3, "Data audit"),

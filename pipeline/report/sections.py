@@ -109,7 +109,7 @@ def dataset_blocks(ds: str, rows: list[Row], cfg: Config, analyse: ErrorAnalysis
         )
     )
     blocks += significance_blocks(rows, cfg)
-    blocks += audit_blocks(ds, rows)
+    blocks += audit_blocks(ds, rows, cfg)
     if any(len(cfg.benchmark.seeds_for(r.run.model)) > 1 for r in rows):
         blocks += [Heading(3, f"Seeds ({cfg.benchmark.describe_seeds()})"), seeds_table(rows)]
     blocks += [Heading(3, "Per-class F1"), per_class_table(rows)]

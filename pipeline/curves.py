@@ -84,12 +84,12 @@ def build_curves(cfg: Config, dataset: str) -> Path:
             skipped[model] = reason
             print(f"curves {dataset}: {model} skipped: {reason}")
             continue
+        run = paths.report_dir(dataset, model)
+        benchmarked = _benchmarked(run)  # a share's fingerprint names its documents: only the whole split matches
+        known = benchmarked.__eq__ if benchmarked else None
+        partial = paths.learning_partial(dataset, model)
         for fraction, rows in shares.items():
             t0 = time.perf_counter()
-            run = paths.report_dir(dataset, model)
-            benchmarked = _benchmarked(run)  # a share's fingerprint names its documents: only the whole split matches
-            known = benchmarked.__eq__ if benchmarked else None
-            partial = paths.learning_partial(dataset, model)
             ids = frozenset(train.ids[i] for i in rows)
             fitted = fit_model(cfg, dataset, model, cfg.benchmark.primary_seed, partial, train_ids=ids, known=known)
             shutil.rmtree(partial, ignore_errors=True)

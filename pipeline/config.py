@@ -225,7 +225,10 @@ class TrainConfig(Section):
         "holds more than EVAL_BATCHES x batch_tokens real tokens (pipeline/train/loop.py resolve_budget)",
     )
     patience: int = Field(
-        5, ge=0, description="stop after this many dev evaluations without a gain (a plateau); 0 = never"
+        5,
+        ge=0,
+        description="stop after this many dev evaluations without a gain, spanning at least one epoch "
+        "since the best (a plateau); 0 = never",
     )
     select_metric: Literal["accuracy", "macro_f1", "loss"] = Field(
         "accuracy", description="dev metric picking the best checkpoint"

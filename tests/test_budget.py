@@ -14,9 +14,10 @@ from conftest import edit_params
 from pipeline.config import TrainConfig, load_config
 from pipeline.families import MODELS
 from pipeline.models.heads import RNNHead, TransformerHead
+from pipeline.train.checkpoint import TrainState
 from pipeline.train.data import Split, read_split
 from pipeline.train.features import BATCH, pass_batch
-from pipeline.train.loop import EVAL_BATCHES, MIN_BATCH, resolve_budget
+from pipeline.train.loop import EVAL_BATCHES, MIN_BATCH, FitInputs, resolve_budget, stop_reason
 from pipeline.train.stage import train
 from train_fixtures import tiny_bert, write_toy_project
 
@@ -236,3 +237,22 @@ def test_the_features_pass_takes_fewer_documents_per_pass_only_on_long_documents
     assert pass_batch(_split([256] * 20)) == 16
     sizes = [pass_batch(_split([n] * 5)) for n in range(1, 5000, 37)]
     assert sizes == sorted(sizes, reverse=True) and min(sizes) >= 1
+
+
+@pytest.mark.parametrize(("eval_every", "stop_at"), [(0, 70), (50, 160), (10, 40), (5, 30), (2, 30)])
+def test_a_plateau_spans_at_least_an_epoch_since_the_best(eval_every: int, stop_at: int) -> None:
+    """`patience` evaluations without a gain are a plateau only once they also span an epoch since the
+    best: 200 documents in batches of 10 = 20 steps an epoch, the best at step 10, patience 3. Evaluated
+    each epoch (0), every 50 or every 10 steps, the 3rd evaluation after the best is an epoch past it
+    anyway (10 + 3 x 20, 10 + 3 x 50, 10 + 3 x 10); every 5 or 2 steps it is not (25, 16), and training
+    goes on to the first evaluation an epoch after the best (30)."""
+    tc = TrainConfig(batch_size=10, patience=3, eval_every=eval_every, epochs=100)
+    run = FitInputs(None, _split([4] * 200), _split([4] * 10), ["a", "b"], tc, 0, 0, None, "fp32", Path("."))
+    assert run.steps_per_epoch() == 20
+    state = TrainState("fp", 2, best_step=10)
+    for step in range(10 + (eval_every or 20), 1000, eval_every or 20):
+        state.step = step
+        state.curves.append({"step": step})
+        if stop_reason(run, state, run.total_steps()):
+            break
+    assert (state.step, stop_reason(run, state, run.total_steps())) == (stop_at, "plateau")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -233,6 +234,22 @@ def test_training_records_why_it_stopped(toy: Path, train_kw: dict, reason: str)
         assert m["steps"] == 2 * per_epoch and len(curves) == 2
     if reason == "time_budget":  # over budget after the first step: evaluated once and stopped
         assert m["steps"] == 1 and len(curves) == 1
+
+
+def test_dev_evaluations_count_towards_the_time_budget(toy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`time_budget_s` caps training wall seconds with the dev evaluations in them (a long-document corpus
+    evaluated 18 times an epoch spends minutes there): each evaluation taking 0.3 s, a 1 s budget stops
+    the run at its 4th, and train_time_s holds the 4 x 0.3 s."""
+    real_evaluate = loop._evaluate
+
+    def slow_evaluate(*args, **kwargs):
+        time.sleep(0.3)
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "_evaluate", slow_evaluate)
+    cfg = _with_train(toy, "textcnn", epochs=60, eval_every=1, patience=0, time_budget_s=1.0)
+    m = train(cfg, "toy", "textcnn")
+    assert m["stop_reason"] == "time_budget" and m["evaluations"] <= 4 and m["train_time_s"] >= 0.3 * m["evaluations"]
 
 
 def test_frozen_encoder_heads_train_on_cached_features(

@@ -253,8 +253,8 @@ def fit(
         over_budget = bool(tc.time_budget_s) and state.wall_s + time.perf_counter() - started >= tc.time_budget_s
         due = epoch_end if not tc.eval_every else state.step % int(tc.eval_every) == 0
         if due or over_budget or state.step >= total:
-            state.wall_s += time.perf_counter() - started
             best = _evaluate(run, state, best, bar)
+            state.wall_s += time.perf_counter() - started  # the steps since the last evaluation, and this one
             state.stop_reason = stop_reason(run, state, total)
             state.scaler = scaler.state_dict()
             checkpoint.save_last(run.last_dir, model, best, opt, state)
@@ -262,9 +262,9 @@ def fit(
             model.train()
     bar.close()
     if not state.stop_reason:  # the data ran out between evaluations (or a resumed run was already done)
-        state.wall_s += time.perf_counter() - started
         if not state.curves or state.curves[-1]["step"] != state.step:
             best = _evaluate(run, state, best, bar)
+        state.wall_s += time.perf_counter() - started
         state.stop_reason = stop_reason(run, state, total) or "epochs"
         checkpoint.save_last(run.last_dir, model, best, opt, state)
     return state, best

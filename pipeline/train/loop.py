@@ -185,8 +185,8 @@ def stop_reason(run: FitInputs, state: checkpoint.TrainState, total: int) -> str
     epoch of steps since the best. Several evaluations an epoch (a large or long-document corpus) would
     otherwise call a noise peak of the dev score a plateau a fraction of an epoch after it, with the train
     loss still falling (IMDB 25k half, 18 evaluations an epoch: textrnn "converged" at 0.69 after a third
-    of one). Once an epoch or less often (Reuters, THUCNews, the IMDB sample) `patience` evaluations span
-    that anyway. Every other reason is a cap that stopped a run whose dev score may still have been rising."""
+    of one). Evaluated at most `patience` times an epoch (Reuters and THUCNews once, the IMDB sample twice)
+    the `patience` evaluations span an epoch anyway, so those runs stop as they did without this condition. Every other reason is a cap that stopped a run whose dev score may still have been rising."""
     tc = run.tc
     if tc.patience and evals_since_best(state) >= tc.patience and state.step - state.best_step >= run.steps_per_epoch():
         return "plateau"

@@ -117,6 +117,11 @@ MIN_BATCH = 8  # `train.batch_tokens` never shrinks a batch below this many docu
 EVAL_BATCHES = 50
 
 
+def steps_per_epoch(docs: int, batch_size: int, grad_accum: int) -> int:
+    """Optimizer steps in an epoch of `docs` documents (the last, short batch is a step too)."""
+    return math.ceil(math.ceil(docs / batch_size) / grad_accum)
+
+
 def resolve_budget(tc: TrainConfig, train: Split) -> TrainConfig:
     """The settings a run trains with on this corpus: `train.batch_tokens` caps the batch at that many real
     tokens on average (batch_tokens // the mean train length, at least MIN_BATCH, never above `batch_size`).
@@ -135,7 +140,7 @@ def resolve_budget(tc: TrainConfig, train: Split) -> TrainConfig:
         if tc.batch_tokens and len(train):
             evals = math.ceil(int(train.lengths.sum()) / (EVAL_BATCHES * tc.batch_tokens))
             batch = update.get("batch_size", tc.batch_size)
-            steps = math.ceil(math.ceil(len(train) / batch) / tc.grad_accum)
+            steps = steps_per_epoch(len(train), batch, tc.grad_accum)
             if evals > 1 and steps > 1:
                 update["eval_every"] = math.ceil(steps / evals)
     return tc.model_copy(update=update) if update else tc
@@ -157,7 +162,7 @@ class FitInputs:
     last_dir: Path  # where `last/` is written while training
 
     def steps_per_epoch(self) -> int:
-        return math.ceil(math.ceil(len(self.train) / self.tc.batch_size) / self.tc.grad_accum)
+        return steps_per_epoch(len(self.train), self.tc.batch_size, self.tc.grad_accum)
 
     def total_steps(self) -> int:
         total = self.steps_per_epoch() * self.tc.epochs
@@ -186,7 +191,8 @@ def stop_reason(run: FitInputs, state: checkpoint.TrainState, total: int) -> str
     otherwise call a noise peak of the dev score a plateau a fraction of an epoch after it, with the train
     loss still falling (IMDB 25k half, 18 evaluations an epoch: textrnn "converged" at 0.69 after a third
     of one). Evaluated at most `patience` times an epoch (Reuters and THUCNews once, the IMDB sample twice)
-    the `patience` evaluations span an epoch anyway, so those runs stop as they did without this condition. Every other reason is a cap that stopped a run whose dev score may still have been rising."""
+    the `patience` evaluations span an epoch anyway, so those runs stop as they did without this condition.
+    Every other reason is a cap that stopped a run whose dev score may still have been rising."""
     tc = run.tc
     if tc.patience and evals_since_best(state) >= tc.patience and state.step - state.best_step >= run.steps_per_epoch():
         return "plateau"

@@ -59,7 +59,7 @@ def step_times(
     from pipeline.artifacts import TokenizedMeta
     from pipeline.models.registry import BuildContext, build_model
     from pipeline.train.data import epoch_batches, read_split
-    from pipeline.train.loop import make_optimizer
+    from pipeline.train.loop import clip_grad_norm, make_optimizer
 
     torch.set_num_threads(threads)
     cfg = config_from_dict(raw, source="bench_fasttext")
@@ -87,7 +87,7 @@ def step_times(
         for k, (net, opt) in enumerate(built):
             t0 = time.perf_counter()
             F.cross_entropy(net(ids, mask).float(), y).backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), tc.grad_clip or float("inf"))
+            clip_grad_norm(list(net.parameters()), tc.grad_clip or float("inf"))
             opt.step()
             opt.zero_grad(set_to_none=True)
             if i >= 2:

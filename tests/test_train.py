@@ -7,12 +7,14 @@ import json
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
+import torch.nn.functional as F
 from typer.testing import CliRunner
 
 from conftest import edit_params
@@ -88,9 +90,10 @@ def test_cli_train_writes_every_model_and_report_file(toy: Path, model: str) -> 
 
 
 @pytest.mark.slow
-def test_resume_after_crash_matches_uninterrupted_run(toy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("model", ["textrnn_att", "fasttext"])  # fasttext: AdamW + SparseAdam in one state
+def test_resume_after_crash_matches_uninterrupted_run(toy: Path, monkeypatch: pytest.MonkeyPatch, model: str) -> None:
     cfg = load_config(toy / "params.yaml")
-    full = train(cfg, "toy", "textrnn_att", report_dir=toy / "full")
+    full = train(cfg, "toy", model, report_dir=toy / "full")
 
     calls = {"n": 0}
     real_evaluate = loop._evaluate
@@ -103,12 +106,12 @@ def test_resume_after_crash_matches_uninterrupted_run(toy: Path, monkeypatch: py
 
     monkeypatch.setattr(loop, "_evaluate", crash_after_two)
     with pytest.raises(RuntimeError, match="killed"):
-        train(cfg, "toy", "textrnn_att", model_dir=toy / "m2", report_dir=toy / "r2")
+        train(cfg, "toy", model, model_dir=toy / "m2", report_dir=toy / "r2")
     assert not (toy / "m2").exists() and not (toy / "r2").exists()  # nothing half-written
     state = json.loads((paths.partial_dir(toy / "m2") / "last" / "state.json").read_text())["state"]
     assert state["step"] == 8  # crashed at the third evaluation (eval_every 4)
     monkeypatch.setattr(loop, "_evaluate", real_evaluate)
-    resumed = train(cfg, "toy", "textrnn_att", resume=True, model_dir=toy / "m2", report_dir=toy / "r2")
+    resumed = train(cfg, "toy", model, resume=True, model_dir=toy / "m2", report_dir=toy / "r2")
     for key in ("accuracy", "macro_f1", "weighted_f1", "per_class", "confusion_matrix", "best_step", "fingerprint"):
         assert resumed[key] == full[key], key
     assert not paths.partial_dir(toy / "m2").exists()  # the finished run leaves no resume state
@@ -116,6 +119,57 @@ def test_resume_after_crash_matches_uninterrupted_run(toy: Path, monkeypatch: py
     a = pq.read_table(toy / "full" / "predictions.parquet").column("probs").to_pylist()
     b = pq.read_table(toy / "r2" / "predictions.parquet").column("probs").to_pylist()
     assert a == b
+
+
+def test_sparse_ngram_tables_step_only_the_rows_a_batch_touched_and_clip_like_dense() -> None:
+    """fastText's n-gram tables have sparse gradients: lazy Adam moves only the rows of the batch's
+    n-grams (a 200k-bucket step costs what a 20k one does), AdamW the rest; clipping a sparse gradient
+    scales it as clipping its dense equal does."""
+    from pipeline.config import TrainConfig
+    from pipeline.models.registry import BuildContext, build_model
+
+    torch.manual_seed(0)
+    net, _ = build_model("fasttext", BuildContext(num_labels=2, vocab_size=50, pad_id=0, max_len=16), {})
+    net.eval()  # no dropout: the rows a batch touches are exactly its n-grams
+    opt = loop.make_optimizer(net, TrainConfig(lr=1e-2))
+    assert isinstance(opt, loop.SparseAwareAdamW) and len(opt.param_groups) == 3  # decay, no decay, n-gram tables
+    ids, mask = torch.tensor([[3, 4, 5, 6]]), torch.ones(1, 4, dtype=torch.long)
+    bi, tri, _, _ = net.embedder.ngram_ids(ids, mask)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    F.cross_entropy(net(ids, mask), torch.tensor([1])).backward()
+    dense_grads = {n: p.grad.to_dense().clone() for n, p in net.named_parameters()}
+    loop.clip_grad_norm(list(net.parameters()), 1e-3)
+    scale = 1e-3 / (torch.linalg.vector_norm(torch.stack([g.norm() for g in dense_grads.values()])) + 1e-6)
+    for n, p in net.named_parameters():
+        assert torch.allclose(p.grad.to_dense(), dense_grads[n] * scale, atol=1e-9), n
+    opt.step()
+    after = net.state_dict()
+    for table, used in (("bigrams", bi[0, 1:]), ("trigrams", tri[0, 2:])):
+        moved = (after[f"embedder.{table}.weight"] != before[f"embedder.{table}.weight"]).any(1).nonzero().flatten()
+        assert sorted(moved.tolist()) == sorted(set(used.tolist())), table
+    assert not torch.equal(after["head.mlp.1.weight"], before["head.mlp.1.weight"])
+
+
+def test_an_expensive_resume_state_is_written_at_most_a_tenth_of_the_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    writes: list[int] = []
+    monkeypatch.setattr(loop.checkpoint, "save_last", lambda path, model, best, opt, state: writes.append(state.step))
+    saver = loop._Saver(types.SimpleNamespace(last_dir=Path("unused")))
+    state = loop.checkpoint.TrainState(fingerprint="f", num_labels=2)
+    for step in (1, 2):  # cheap writes (under CHEAP_WRITE_S): at every evaluation
+        state.step = step
+        saver.save(None, {}, None, state, force=False)
+    saver.cost = 60.0  # a write now takes a minute: the next is due 10 minutes later, or when training stops
+    for step, force in ((3, False), (4, False), (5, True)):
+        state.step = step
+        saver.save(None, {}, None, state, force=force)
+    assert writes == [1, 2, 5]
+    saver.cost = 60.0
+    state.step = 6
+    saver.save(None, {}, None, state, force=False)
+    saver.written_at -= 600.0  # ten minutes of training since the write
+    state.step = 7
+    saver.save(None, {}, None, state, force=False)
+    assert writes == [1, 2, 5, 7]
 
 
 @pytest.mark.parametrize("name, hf", [("linear", "linear"), ("cosine", "cosine"), ("constant", "constant_with_warmup")])

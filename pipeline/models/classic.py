@@ -9,7 +9,10 @@ fastText n-grams come in two layouts (`ngram_mode`):
           of `ngram_buckets` each; [word; bigram; trigram] is concatenated per position
           (out_dim = 3 * embed_dim), then the head mean-pools it.
 Either way the n-gram ending at position t hashes (t-2, t-1, t), and an n-gram that would reach
-before the first token (into padding) contributes a zero vector.
+before the first token (into padding) contributes a zero vector. The n-gram tables have sparse
+gradients (`nn.Embedding(sparse=True)`): a step touches only the rows of the batch's n-grams, and
+the trainer steps those rows with lazy Adam (pipeline/train/loop.py `make_optimizer`), fastText's
+own trick, so a step costs about the same at 20k or 200k buckets.
 
 `embed_init`: `normal` is torch's N(0, 1) (the reference's); `uniform` is fastText's
 U(-1/embed_dim, 1/embed_dim) for the word and n-gram tables: buckets that training barely
@@ -59,10 +62,10 @@ class WordEmbedder(nn.Module):
         self.ngram_mode = ngram_mode
         self.out_dim = embed_dim
         if ngram_buckets and ngram_mode == "sum":  # one table shared by bigrams and trigrams, like fastText's -bucket
-            self.ngrams = nn.Embedding(ngram_buckets, embed_dim)
+            self.ngrams = nn.Embedding(ngram_buckets, embed_dim, sparse=True)
         elif ngram_buckets:  # one table each, concatenated to the word vector
-            self.bigrams = nn.Embedding(ngram_buckets, embed_dim)
-            self.trigrams = nn.Embedding(ngram_buckets, embed_dim)
+            self.bigrams = nn.Embedding(ngram_buckets, embed_dim, sparse=True)
+            self.trigrams = nn.Embedding(ngram_buckets, embed_dim, sparse=True)
             self.out_dim = 3 * embed_dim
         self.positions = nn.Embedding(max_len, embed_dim) if positions else None
         if embed_init == "uniform":

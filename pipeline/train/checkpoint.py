@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -42,31 +42,43 @@ class TrainState:
     stop_reason: str = ""  # plateau | max_steps | time_budget | epochs, once training has ended
 
 
-def _flat_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
+class Stateful(Protocol):
+    """What the checkpoint needs of an optimizer (a torch one, or loop.py's SparseAwareAdamW)."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None: ...
+
+
+def _flat_optimizer(opt: Stateful) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The optimizer's per-parameter state as "<index>.<name>" tensors, and the rest for state.json: its
+    param_groups and any plain-number state (SparseAdam counts its steps in an int, AdamW in a tensor)."""
     sd = opt.state_dict()
-    tensors = {f"{idx}.{k}": v.detach().cpu().contiguous() for idx, st in sd["state"].items() for k, v in st.items()}
-    return tensors, sd["param_groups"]
+    flat = {f"{idx}.{k}": v for idx, st in sd["state"].items() for k, v in st.items()}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in flat.items() if isinstance(v, torch.Tensor)}
+    scalars = {k: v for k, v in flat.items() if not isinstance(v, torch.Tensor)}
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
 def save_last(
-    path: Path, model: torch.nn.Module, best: dict[str, torch.Tensor], opt: torch.optim.Optimizer, state: TrainState
+    path: Path, model: torch.nn.Module, best: dict[str, torch.Tensor], opt: Stateful, state: TrainState
 ) -> None:
     """Write `path` (a `last/` dir) atomically."""
     with atomic_dir(path) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp / paths.WEIGHTS))
         save_file(best, str(tmp / "best.safetensors"))
-        opt_tensors, groups = _flat_optimizer(opt)
+        opt_tensors, opt_rest = _flat_optimizer(opt)
         save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
         rng = {"torch_cpu": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng |= {f"torch_cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
         save_file(rng, str(tmp / "rng.safetensors"))
         s = asdict(state) | {"best_score": state.best_score if state.best_score > float("-inf") else None}
-        write_json(tmp / "state.json", {"state": s, "param_groups": groups})
+        write_json(tmp / "state.json", {"state": s} | opt_rest)
 
 
 def load_last(
-    path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, expect: TrainState
+    path: Path, model: torch.nn.Module, opt: Stateful, expect: TrainState
 ) -> tuple[TrainState, dict[str, torch.Tensor]]:
     """Restore `path` into model/optimizer/RNG; checks it belongs to this run. Returns state and best weights."""
     try:
@@ -89,10 +101,10 @@ def load_last(
         )
     state.best_score = float("-inf") if state.best_score is None else state.best_score
     load_weights(model, path / paths.WEIGHTS)
-    per_param: dict[int, dict[str, torch.Tensor]] = {}
-    for key, tensor in opt_tensors.items():
+    per_param: dict[int, dict[str, Any]] = {}
+    for key, value in [*opt_tensors.items(), *raw.get("scalars", {}).items()]:
         idx, name = key.split(".", 1)
-        per_param.setdefault(int(idx), {})[name] = tensor
+        per_param.setdefault(int(idx), {})[name] = value
     opt.load_state_dict({"state": per_param, "param_groups": raw["param_groups"]})
     torch.set_rng_state(rng["torch_cpu"])
     if torch.cuda.is_available():

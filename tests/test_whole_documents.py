@@ -45,7 +45,7 @@ def write_project(root: Path, **dataset: object) -> None:
         raw["datasets"]["reuters"] = {"kind": "local", "path": "unused.csv", "max_len": MAX_LEN, **dataset}
         raw["train"] = {"threads": 1}
         raw["models"] = {m: {"train": {"epochs": 1, "batch_size": 16}} for m in ("textcnn", "fasttext")}
-        raw["models"]["fasttext"]["arch"] = {"ngram_buckets": 1000}  # not 20,000: faster, the bags are the same
+        raw["models"]["fasttext"]["arch"] = {"ngram_buckets": 1000}  # not 200,000: faster, the bags are the same
 
     edit_params(root, edit)
     assert runner.invoke(app, ["tokenize", "-d", "reuters", "-s", "vocab"]).exit_code == 0

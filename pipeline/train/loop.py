@@ -1,5 +1,6 @@
-"""The training loop: AdamW (lazy Adam for sparse embedding tables) + warmup schedule, clipping, accumulation, autocast, dev evaluation,
-best-on-dev selection, early stopping, NaN guard and the resumable `last/` checkpoint.
+"""The training loop: AdamW (lazy Adam for sparse embedding tables) + warmup schedule, clipping,
+accumulation, autocast, dev evaluation, best-on-dev selection, early stopping, NaN guard and the
+resumable `last/` checkpoint.
 """
 
 from __future__ import annotations

@@ -129,7 +129,9 @@ def test_sparse_ngram_tables_step_only_the_rows_a_batch_touched_and_clip_like_de
     from pipeline.models.registry import BuildContext, build_model
 
     torch.manual_seed(0)
-    net, _ = build_model("fasttext", BuildContext(num_labels=2, vocab_size=50, pad_id=0, max_len=16), {})
+    net, _ = build_model(
+        "fasttext", BuildContext(num_labels=2, vocab_size=50, pad_id=0, max_len=16), {"ngram_buckets": 64}
+    )
     net.eval()  # no dropout: the rows a batch touches are exactly its n-grams
     opt = loop.make_optimizer(net, TrainConfig(lr=1e-2))
     assert isinstance(opt, loop.SparseAwareAdamW) and len(opt.param_groups) == 3  # decay, no decay, n-gram tables
@@ -148,6 +150,43 @@ def test_sparse_ngram_tables_step_only_the_rows_a_batch_touched_and_clip_like_de
         moved = (after[f"embedder.{table}.weight"] != before[f"embedder.{table}.weight"]).any(1).nonzero().flatten()
         assert sorted(moved.tolist()) == sorted(set(used.tolist())), table
     assert not torch.equal(after["head.mlp.1.weight"], before["head.mlp.1.weight"])
+
+
+def test_a_lazy_adam_checkpoint_round_trips_and_a_corrupt_one_is_one_clear_error(tmp_path: Path) -> None:
+    """`last/` of a model with sparse tables: SparseAdam's int step counts go to state.json beside the
+    tensors and come back; a state.json whose counts are not numbers is a corrupt checkpoint, not a traceback."""
+    from pipeline.config import TrainConfig
+    from pipeline.models.registry import BuildContext, build_model
+
+    def built() -> tuple[torch.nn.Module, loop.Optimizer]:
+        torch.manual_seed(0)
+        net, _ = build_model(
+            "fasttext", BuildContext(num_labels=2, vocab_size=50, pad_id=0, max_len=16), {"ngram_buckets": 64}
+        )
+        return net.eval(), loop.make_optimizer(net, TrainConfig(lr=1e-2))
+
+    def step(net: torch.nn.Module, opt: loop.Optimizer) -> None:
+        F.cross_entropy(
+            net(torch.tensor([[3, 4, 5, 6]]), torch.ones(1, 4, dtype=torch.long)), torch.tensor([1])
+        ).backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    net, opt = built()
+    step(net, opt)
+    state = loop.checkpoint.TrainState(fingerprint="f", num_labels=2, step=1)
+    loop.checkpoint.save_last(tmp_path / "last", net, {}, opt, state)
+    assert set(json.loads((tmp_path / "last" / "state.json").read_text())["scalars"].values()) == {1}
+    net2, opt2 = built()
+    loop.checkpoint.load_last(tmp_path / "last", net2, opt2, state)
+    step(net, opt)
+    step(net2, opt2)
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), net2.state_dict().values()))
+    raw = json.loads((tmp_path / "last" / "state.json").read_text())
+    raw["scalars"] = {k: "many" for k in raw["scalars"]}
+    (tmp_path / "last" / "state.json").write_text(json.dumps(raw))
+    with pytest.raises(TextbenchError, match="corrupt checkpoint"):
+        loop.checkpoint.load_last(tmp_path / "last", *built(), state)
 
 
 def test_an_expensive_resume_state_is_written_at_most_a_tenth_of_the_time(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -86,6 +86,7 @@ def load_last(
         state = TrainState(**raw["state"])
         best = load_file(str(path / "best.safetensors"))
         opt_tensors = load_file(str(path / "optimizer.safetensors"))
+        opt_scalars = {str(k): int(v) for k, v in raw.get("scalars", {}).items()}  # SparseAdam's step counts
         rng = load_file(str(path / "rng.safetensors"))
     except Exception as e:  # json/safetensors/TypeError for truncated or foreign files
         raise TextbenchError(f"{path}: corrupt checkpoint ({type(e).__name__}: {e}); rerun without --resume") from None
@@ -102,7 +103,7 @@ def load_last(
     state.best_score = float("-inf") if state.best_score is None else state.best_score
     load_weights(model, path / paths.WEIGHTS)
     per_param: dict[int, dict[str, Any]] = {}
-    for key, value in [*opt_tensors.items(), *raw.get("scalars", {}).items()]:
+    for key, value in [*opt_tensors.items(), *opt_scalars.items()]:
         idx, name = key.split(".", 1)
         per_param.setdefault(int(idx), {})[name] = value
     opt.load_state_dict({"state": per_param, "param_groups": raw["param_groups"]})

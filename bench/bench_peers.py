@@ -132,9 +132,8 @@ def main() -> None:
         }
         language = cfg.dataset(ds).language
         rows = linear_rows(split, language)
-        if (
-            fasttext
-        ):  # beside its default, the official one with textbench fasttext's table: what the bucket count costs
+        # beside its default, the official one with textbench fasttext's table: what the bucket count costs
+        if fasttext:
             rows += fasttext_rows(split, language, list(dict.fromkeys([FT_BUCKETS, buckets])))
         for model in cfg.benchmark.models:
             m = RunMetrics.of(paths.report_dir(ds, model))

@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -121,10 +120,8 @@ def test_resume_after_crash_matches_uninterrupted_run(toy: Path, monkeypatch: py
     assert a == b
 
 
-def test_sparse_ngram_tables_step_only_the_rows_a_batch_touched_and_clip_like_dense() -> None:
-    """fastText's n-gram tables have sparse gradients: lazy Adam moves only the rows of the batch's
-    n-grams (a 200k-bucket step costs what a 20k one does), AdamW the rest; clipping a sparse gradient
-    scales it as clipping its dense equal does."""
+def _small_fasttext() -> tuple[torch.nn.Module, loop.Optimizer]:
+    """fastText with 64-bucket sparse n-gram tables (seeded, eval mode) and the trainer's optimizer."""
     from pipeline.config import TrainConfig
     from pipeline.models.registry import BuildContext, build_model
 
@@ -132,8 +129,14 @@ def test_sparse_ngram_tables_step_only_the_rows_a_batch_touched_and_clip_like_de
     net, _ = build_model(
         "fasttext", BuildContext(num_labels=2, vocab_size=50, pad_id=0, max_len=16), {"ngram_buckets": 64}
     )
-    net.eval()  # no dropout: the rows a batch touches are exactly its n-grams
-    opt = loop.make_optimizer(net, TrainConfig(lr=1e-2))
+    return net.eval(), loop.make_optimizer(net, TrainConfig(lr=1e-2))
+
+
+def test_sparse_ngram_tables_step_only_the_rows_a_batch_touched_and_clip_like_dense() -> None:
+    """fastText's n-gram tables have sparse gradients: lazy Adam moves only the rows of the batch's
+    n-grams (a 200k-bucket step costs what a 20k one does), AdamW the rest; clipping a sparse gradient
+    scales it as clipping its dense equal does."""
+    net, opt = _small_fasttext()  # eval mode, no dropout: the rows a batch touches are exactly its n-grams
     assert isinstance(opt, loop.SparseAwareAdamW) and len(opt.param_groups) == 3  # decay, no decay, n-gram tables
     ids, mask = torch.tensor([[3, 4, 5, 6]]), torch.ones(1, 4, dtype=torch.long)
     bi, tri, _, _ = net.embedder.ngram_ids(ids, mask)
@@ -155,15 +158,6 @@ def test_sparse_ngram_tables_step_only_the_rows_a_batch_touched_and_clip_like_de
 def test_a_lazy_adam_checkpoint_round_trips_and_a_corrupt_one_is_one_clear_error(tmp_path: Path) -> None:
     """`last/` of a model with sparse tables: SparseAdam's int step counts go to state.json beside the
     tensors and come back; a state.json whose counts are not numbers is a corrupt checkpoint, not a traceback."""
-    from pipeline.config import TrainConfig
-    from pipeline.models.registry import BuildContext, build_model
-
-    def built() -> tuple[torch.nn.Module, loop.Optimizer]:
-        torch.manual_seed(0)
-        net, _ = build_model(
-            "fasttext", BuildContext(num_labels=2, vocab_size=50, pad_id=0, max_len=16), {"ngram_buckets": 64}
-        )
-        return net.eval(), loop.make_optimizer(net, TrainConfig(lr=1e-2))
 
     def step(net: torch.nn.Module, opt: loop.Optimizer) -> None:
         F.cross_entropy(
@@ -172,12 +166,12 @@ def test_a_lazy_adam_checkpoint_round_trips_and_a_corrupt_one_is_one_clear_error
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    net, opt = built()
+    net, opt = _small_fasttext()
     step(net, opt)
     state = loop.checkpoint.TrainState(fingerprint="f", num_labels=2, step=1)
     loop.checkpoint.save_last(tmp_path / "last", net, {}, opt, state)
     assert set(json.loads((tmp_path / "last" / "state.json").read_text())["scalars"].values()) == {1}
-    net2, opt2 = built()
+    net2, opt2 = _small_fasttext()
     loop.checkpoint.load_last(tmp_path / "last", net2, opt2, state)
     step(net, opt)
     step(net2, opt2)
@@ -186,13 +180,13 @@ def test_a_lazy_adam_checkpoint_round_trips_and_a_corrupt_one_is_one_clear_error
     raw["scalars"] = {k: "many" for k in raw["scalars"]}
     (tmp_path / "last" / "state.json").write_text(json.dumps(raw))
     with pytest.raises(TextbenchError, match="corrupt checkpoint"):
-        loop.checkpoint.load_last(tmp_path / "last", *built(), state)
+        loop.checkpoint.load_last(tmp_path / "last", *_small_fasttext(), state)
 
 
 def test_an_expensive_resume_state_is_written_at_most_a_tenth_of_the_time(monkeypatch: pytest.MonkeyPatch) -> None:
     writes: list[int] = []
     monkeypatch.setattr(loop.checkpoint, "save_last", lambda path, model, best, opt, state: writes.append(state.step))
-    saver = loop._Saver(types.SimpleNamespace(last_dir=Path("unused")))
+    saver = loop._Saver(Path("unused"))
     state = loop.checkpoint.TrainState(fingerprint="f", num_labels=2)
     for step in (1, 2):  # cheap writes (under CHEAP_WRITE_S): at every evaluation
         state.step = step

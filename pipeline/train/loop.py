@@ -294,7 +294,7 @@ def fit(
         scaler.load_state_dict(state.scaler)
     bar = tqdm(total=total, initial=state.step, desc="train", unit="step", dynamic_ncols=True, leave=False)
     micro, started = 0, time.perf_counter()
-    saver = _Saver(run)
+    saver = _Saver(run.last_dir)
     model.train()
     for epoch, b, n_batches, rows in _positions(run, state):
         if state.stop_reason:
@@ -363,8 +363,8 @@ CHECKPOINT_SHARE = 0.1
 
 
 class _Saver:
-    def __init__(self, run: FitInputs) -> None:
-        self.run, self.written_at, self.cost = run, time.perf_counter(), 0.0
+    def __init__(self, last_dir: Path) -> None:
+        self.last_dir, self.written_at, self.cost = last_dir, time.perf_counter(), 0.0
 
     def save(
         self,
@@ -377,7 +377,7 @@ class _Saver:
         due = self.cost < CHEAP_WRITE_S or time.perf_counter() - self.written_at >= self.cost / CHECKPOINT_SHARE
         if force or due:
             t0 = time.perf_counter()
-            checkpoint.save_last(self.run.last_dir, model, best, opt, state)
+            checkpoint.save_last(self.last_dir, model, best, opt, state)
             self.written_at = time.perf_counter()
             self.cost = self.written_at - t0
 
